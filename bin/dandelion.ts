@@ -1,0 +1,85 @@
+/**
+ * `dandelion <command>`: one executable for every role. Each role's main() runs in this process (the
+ * shell launcher execs node), so signals reach it directly.
+ */
+import { EXIT_CODES_HELP, UsageError, exitFor, parseRoleArgs } from '../shared/src/cli.js';
+import { renderExample, spliceConfigTables } from '../shared/src/config/example.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { SCHEMAS } from '../shared/src/config/schemas.js';
+import type { Role } from '../shared/src/config/schemas.js';
+import { buildInfo } from '../shared/src/version.js';
+
+const HELP = `Usage: dandelion <command> [options]
+
+Dandelion turns idle household upload bandwidth into a CDN for live streaming.
+
+Commands:
+  entrance               run an entrance (registry of boxes, SEARCH for publishers)
+  agent                  run a box agent
+  publisher              run a publisher (the streamer's uploader)
+  demo                   run a Dandelion network on this machine (loopback only)
+  config example ROLE…   print an example config with every key and its default
+                         (ROLE: entrance, agent, publisher)
+
+Run 'dandelion <command> --help' for a command's options.
+
+Options:
+  -h, --help     this text
+  -v, --version  print the version and commit
+
+${EXIT_CODES_HELP}
+`;
+
+type CommandMain = (args: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, () => Promise<CommandMain>> = {
+  entrance: async () => (await import('../entrance/src/main.js')).main,
+  agent: async () => (await import('../agent/src/main.js')).main,
+  publisher: async () => (await import('../publisher/src/main.js')).main,
+  demo: async () => (await import('../demo/src/main.js')).main,
+  config: async () => configCommand,
+};
+
+async function configCommand(args: string[]): Promise<void> {
+  const opts = parseRoleArgs(args);
+  const [sub, ...roles] = opts.positionals;
+  if (opts.help || sub === undefined) {
+    process.stdout.write('Usage: dandelion config example ROLE…   (ROLE: entrance, agent, publisher)\n');
+    if (sub === undefined && !opts.help) throw new UsageError('config: missing subcommand');
+    return;
+  }
+  if (sub === 'readme') {
+    // Maintainer tool: refresh the config tables between <!-- config:ROLE --> markers of a Markdown file.
+    const file = roles[0];
+    if (file === undefined) throw new UsageError('config readme: name the Markdown file');
+    writeFileSync(file, spliceConfigTables(readFileSync(file, 'utf8')));
+    return;
+  }
+  if (sub !== 'example') throw new UsageError(`config: unknown subcommand ${sub}`);
+  if (roles.length === 0) throw new UsageError('config example: name at least one ROLE');
+  for (const role of roles) if (!(role in SCHEMAS)) throw new UsageError(`config example: unknown ROLE ${role}`);
+  process.stdout.write(renderExample(roles as Role[]));
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    if (command === undefined) process.exitCode = 2;
+    return;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    const info = buildInfo();
+    process.stdout.write(`dandelion ${info.version} (${info.commit})\n`);
+    return;
+  }
+  const load = COMMANDS[command];
+  if (!load) throw new UsageError(`unknown command ${command}`);
+  await (await load())(rest);
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  const { code, message } = exitFor(err);
+  process.stderr.write(`dandelion: ${message}\n`);
+  process.exit(code);
+});

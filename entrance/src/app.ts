@@ -1,0 +1,175 @@
+/**
+ * Builds the entrance (HTTP server, WebSocket endpoint, registry, background sweep) without listening,
+ * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
+import type { EntranceConfig } from '../../shared/src/config/schemas.js';
+import type { Logger } from '../../shared/src/log.js';
+import { ProtocolError } from '../../shared/src/protocol/index.js';
+import type { Decoded, Envelope } from '../../shared/src/protocol/index.js';
+import { entranceKeys } from '../../shared/src/redis-keys.js';
+import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../shared/src/ws-server.js';
+import type { PeerContext } from '../../shared/src/ws-server.js';
+import { handleExchange } from './handlers/exchange.js';
+import { handleSearch } from './handlers/search.js';
+import { createHttpHandler, sendJson } from './http.js';
+import { BoxRegistry } from './registry/registry.js';
+import type { EntranceState, OwnInfo } from './state.js';
+
+const PING_INTERVAL_MS = 30_000;
+
+export interface EntranceDeps {
+  config: EntranceConfig;
+  id: string;
+  redis: Redis;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface Entrance {
+  state: EntranceState;
+  server: http.Server;
+  /** Listen on ENTRANCE_IP:ENTRANCE_PORT; resolves with the URL boxes and publishers should use. */
+  listen(): Promise<{ port: number; url: string }>;
+  /** One round of background work: sweep expired boxes, reload ENTRANCE_URLS, refresh OWN_INFO. */
+  tick(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createEntrance(deps: EntranceDeps): Entrance {
+  const { config, id, redis, log } = deps;
+  const keys = entranceKeys(id);
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
+  let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
+  let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
+
+  const state: EntranceState = {
+    config,
+    id,
+    redis,
+    keys,
+    registry,
+    log,
+    ownInfo: () => own,
+    entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
+  };
+
+  const server = http.createServer();
+  const handleHttp = createHttpHandler(state);
+  server.on('request', (req, res) => {
+    handleHttp(req, res).catch((err: unknown) => {
+      log.error({ err }, 'http handler failed');
+      if (!res.headersSent) sendJson(res, 500, { ERROR: 'internal error' });
+      else res.destroy();
+    });
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES });
+  const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
+  const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
+  let accepting = true;
+
+  server.on('upgrade', (req, socket: Duplex, head) => {
+    const pathname = new URL(req.url ?? '/', 'http://entrance').pathname.replace(/\/+$/, '');
+    if (!accepting || pathname !== wsPath) {
+      socket.end(`HTTP/1.1 ${accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  const socketLog = log.child({ mod: 'socket' });
+  wss.on('connection', (ws, req: http.IncomingMessage) => {
+    const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
+    socketLog.debug({ peer: remoteIp }, 'peer connected');
+    attachMessageLoop(ws, remoteIp, {
+      own: (): Envelope => own,
+      log: socketLog,
+      onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
+    });
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const sweepLog = log.child({ mod: 'sweep' });
+
+  async function tick(): Promise<void> {
+    const removed = await registry.sweep();
+    if (removed > 0) sweepLog.info({ removed }, 'expired boxes removed');
+    otherUrls = (await redis.smembers(keys.entranceUrls)).sort();
+    await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
+  }
+
+  // One pass at a time: the next is scheduled only when this one has finished (never setInterval).
+  function scheduleTick(): void {
+    timer = setTimeout(() => {
+      tick()
+        .catch((err: unknown) => sweepLog.warn({ err }, 'background pass failed; will retry'))
+        .finally(() => {
+          if (!stopped) scheduleTick();
+        });
+    }, config.ENTRANCE_SWEEP_FREQ * 1000);
+  }
+
+  return {
+    state,
+    server,
+    tick,
+    async listen() {
+      if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(keys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.ENTRANCE_PORT, config.ENTRANCE_IP, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const port = (server.address() as AddressInfo).port;
+      own = ownInfoFor(config, id, port);
+      await tick();
+      scheduleTick();
+      log.info({ id, url: own.URL, port }, 'entrance listening');
+      return { port, url: own.URL };
+    },
+    async stop() {
+      stopped = true;
+      accepting = false;
+      if (timer) clearTimeout(timer);
+      stopKeepAlive();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeAll(wss, 'entrance shutting down');
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function dispatch(decoded: Decoded, peer: PeerContext, state: EntranceState): Promise<Envelope> {
+  switch (decoded.kind) {
+    case 'EXCHANGE':
+      return handleExchange(decoded.msg, peer, state);
+    case 'SEARCH':
+      return handleSearch(decoded.msg, state);
+    default:
+      throw new ProtocolError('E_COMMAND', `an entrance answers EXCHANGE from boxes and SEARCH from publishers, not ${decoded.kind}`);
+  }
+}
+
+function ownInfoFor(config: EntranceConfig, id: string, port: number): OwnInfo {
+  const host = config.ENTRANCE_IP === '0.0.0.0' || config.ENTRANCE_IP === '::' ? '127.0.0.1' : config.ENTRANCE_IP;
+  const path = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}/`;
+  const url = config.ENTRANCE_URL ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+  const parsed = new URL(url);
+  const defaultPort = parsed.protocol === 'wss:' || parsed.protocol === 'https:' ? 443 : 80;
+  return {
+    ID: id,
+    IP: parsed.hostname.replace(/^\[|\]$/g, ''),
+    PORT: Number(parsed.port || defaultPort),
+    TYPE: 'ENTRANCE',
+    URL: url,
+  };
+}

@@ -1,0 +1,54 @@
+/** The entrance's plain HTTP pages: the index (JSON for scripts, HTML for a browser) and a health probe. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { buildInfo } from '../../shared/src/version.js';
+import type { EntranceState } from './state.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+
+export function createHttpHandler(state: EntranceState) {
+  const base = state.config.BASE_URL.replace(/\/+$/, '');
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://entrance');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendJson(res, 405, { ERROR: 'method not allowed' });
+    }
+    if (url.pathname === `${base}/` || url.pathname === base || (base === '' && url.pathname === '/')) {
+      const info = {
+        ID: state.id,
+        TYPE: 'ENTRANCE',
+        URL: state.ownInfo().URL,
+        VERSION: buildInfo().version,
+        COMMIT: buildInfo().commit,
+        BOXES_ONLINE: await state.registry.countOnline(),
+        ENTRANCE_URLS: state.entranceUrls(),
+      };
+      if ((req.headers.accept ?? '').includes('text/html')) {
+        const rows = Object.entries(info)
+          .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`)
+          .join('');
+        const html = `<!doctype html><html><head><meta charset="utf-8"><title>Dandelion entrance</title></head><body><h1>Dandelion entrance</h1><table>${rows}</table></body></html>`;
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(html);
+        return;
+      }
+      return sendJson(res, 200, info);
+    }
+    if (url.pathname === `${base}/healthz`) {
+      try {
+        await state.redis.ping();
+        return sendJson(res, 200, { OK: true });
+      } catch (err) {
+        return sendJson(res, 503, { OK: false, ERROR: `redis: ${(err as Error).message}` });
+      }
+    }
+    sendJson(res, 404, { ERROR: 'not found' });
+  };
+}

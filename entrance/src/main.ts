@@ -1,0 +1,43 @@
+/** `dandelion entrance`: argv → config → Redis → identity → app → listen → signal trap. */
+import { EXIT_CODES_HELP, parseRoleArgs, loadConfigForRole } from '../../shared/src/cli.js';
+import { trapSignals } from '../../shared/src/lifecycle.js';
+import { createLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { createEntrance } from './app.js';
+import { resolveEntranceId } from './identity.js';
+
+export const ENTRANCE_HELP = `Usage: dandelion entrance [--config FILE]
+
+Runs an entrance: the registry of boxes (in Redis) that boxes report to with EXCHANGE and that
+publishers ask with SEARCH, on ws://ENTRANCE_IP:ENTRANCE_PORT/dandelion/ws/, with its index page
+at /dandelion/. Keys are documented in entrance-config.yaml.example; DANDELION_<KEY> overrides.
+
+Options:
+  -c, --config FILE  YAML config (default: built-in defaults and environment only)
+  -h, --help         this text
+
+${EXIT_CODES_HELP}
+`;
+
+export async function main(args: string[]): Promise<void> {
+  const opts = parseRoleArgs(args);
+  if (opts.help) {
+    process.stdout.write(ENTRANCE_HELP);
+    return;
+  }
+  const { config, warnings } = loadConfigForRole('entrance', opts.configFile);
+  const log = createLogger({ level: config.LOG_LEVEL, role: 'entrance' });
+  for (const warning of warnings) log.warn(warning);
+  const redis = await connectRedis(config, log).catch((err: Error) => {
+    throw new Error(`cannot reach Redis: ${err.message}`);
+  });
+  const id = await resolveEntranceId(config.ID, config.RUN_DIRECTORY).catch((err: Error) => {
+    throw new Error(`RUN_DIRECTORY: cannot keep the entrance ID: ${err.message}`);
+  });
+  const entrance = createEntrance({ config, id, redis, log });
+  trapSignals(async () => {
+    await entrance.stop();
+    await redis.quit();
+  }, log);
+  await entrance.listen();
+}

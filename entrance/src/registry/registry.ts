@@ -1,0 +1,174 @@
+/**
+ * The registry of boxes in Redis, in the original's namespaces: `{ID}:BOX_SET` (box → expiry time in
+ * seconds) and `{ID}:EXCHANGE:<box>` (its latest exchange), plus two indexes this rewrite adds for
+ * SEARCH: `{ID}:BOX_GEO` (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
+ * Every write of one box is one MULTI, and the sweep is one Lua script, so a box refreshed while the
+ * sweep runs is never half removed.
+ */
+import type { Redis } from 'ioredis';
+import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
+import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
+import type { Logger } from '../../../shared/src/log.js';
+import { capacityScore, compareCandidates } from './ranking.js';
+import type { Candidate } from './ranking.js';
+
+const SWEEP_BATCH = 1000;
+/** Candidates fetched from each index for every box a SEARCH returns (expired ones and ranking need slack). */
+const OVERFETCH = 5;
+/** GEOSEARCH radii tried in turn until enough boxes are found; the last covers the whole Earth. */
+const SEARCH_RADII_KM = [100, 1000, 5000, 20040];
+
+const SWEEP_SCRIPT = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[3] .. id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids`;
+
+interface SweepCapable {
+  dandelionSweep(boxSet: string, geo: string, capacity: string, now: string, batch: number, exchangePrefix: string): Promise<number>;
+}
+
+export interface RegistryDeps {
+  redis: Redis;
+  keys: EntranceKeys;
+  expireSeconds: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export class BoxRegistry {
+  private readonly redis: Redis & SweepCapable;
+  private readonly keys: EntranceKeys;
+  private readonly expireSeconds: number;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(deps: RegistryDeps) {
+    if (!('dandelionSweep' in deps.redis)) {
+      deps.redis.defineCommand('dandelionSweep', { numberOfKeys: 3, lua: SWEEP_SCRIPT });
+    }
+    this.redis = deps.redis as Redis & SweepCapable;
+    this.keys = deps.keys;
+    this.expireSeconds = deps.expireSeconds;
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Store a box's exchange (without its traffic records, which are events, not state) and refresh its expiry. */
+  async upsert(msg: BoxExchange, publicIp: string | undefined): Promise<void> {
+    const stored: Record<string, WireValue> = {};
+    for (const [key, value] of Object.entries(msg)) {
+      if (trafficKeyOwner(key) === undefined) stored[key] = value;
+    }
+    if (publicIp !== undefined) stored.PUBLIC_IP = publicIp;
+    const id = msg.ID;
+    const expiry = this.now() / 1000 + this.expireSeconds;
+    const loc = parseLoc(msg.GEOIP?.LOC);
+    const tx = this.redis
+      .multi()
+      .del(this.keys.exchange(id))
+      .hset(this.keys.exchange(id), toHash(stored))
+      .zadd(this.keys.boxSet, expiry, id)
+      .zadd(this.keys.boxCapacity, capacityScore(msg), id);
+    if (loc) tx.geoadd(this.keys.boxGeo, loc.lon, loc.lat, id);
+    else tx.zrem(this.keys.boxGeo, id);
+    await execOrThrow(tx.exec());
+  }
+
+  /** Boxes whose expiry has not passed. */
+  async countOnline(): Promise<number> {
+    return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');
+  }
+
+  /** Remove every box whose expiry has passed; returns how many. */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const n = await this.redis.dandelionSweep(
+        this.keys.boxSet, this.keys.boxGeo, this.keys.boxCapacity,
+        String(this.now() / 1000), SWEEP_BATCH, this.keys.exchange(''),
+      );
+      removed += n;
+      if (n < SWEEP_BATCH) return removed;
+    }
+  }
+
+  /** Up to `limit` live boxes, best first, each with its stored exchange and RANK. */
+  async search(publisherGeo: GeoIp | undefined, limit: number): Promise<RankedBox[]> {
+    const origin = parseLoc(publisherGeo?.LOC);
+    let window = limit * OVERFETCH;
+    for (let attempt = 0; ; attempt++) {
+      const candidates = await this.candidates(origin, window);
+      const live = await this.liveOnly(candidates);
+      const enough = live.length >= limit || live.length === candidates.size || attempt === 2;
+      if (enough) return this.load(live.sort(compareCandidates).slice(0, limit));
+      window *= 10; // many candidates had expired since the last sweep: look further
+    }
+  }
+
+  private async candidates(origin: { lat: number; lon: number } | undefined, window: number): Promise<Map<string, Candidate>> {
+    const found = new Map<string, Candidate>();
+    if (origin) {
+      for (const radius of SEARCH_RADII_KM) {
+        const rows = (await this.redis.geosearch(
+          this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radius, 'km', 'ASC', 'COUNT', window, 'WITHDIST',
+        )) as Array<[string, string]>;
+        if (rows.length >= window || radius === SEARCH_RADII_KM[SEARCH_RADII_KM.length - 1]) {
+          for (const [id, dist] of rows) found.set(id, { id, distanceKm: Number(dist), capacity: 0 });
+          break;
+        }
+      }
+    }
+    const byCapacity = await this.redis.zrevrange(this.keys.boxCapacity, 0, window - 1, 'WITHSCORES');
+    for (let i = 0; i + 1 < byCapacity.length; i += 2) {
+      const id = byCapacity[i] as string;
+      if (!found.has(id)) found.set(id, { id, distanceKm: undefined, capacity: 0 });
+    }
+    const ids = [...found.keys()];
+    if (ids.length > 0) {
+      const scores = await this.redis.zmscore(this.keys.boxCapacity, ...ids);
+      ids.forEach((id, i) => {
+        (found.get(id) as Candidate).capacity = Number(scores[i] ?? 0);
+      });
+    }
+    return found;
+  }
+
+  /** Filter at read time, so SEARCH never returns a box that expired since the last sweep. */
+  private async liveOnly(candidates: Map<string, Candidate>): Promise<Candidate[]> {
+    const ids = [...candidates.keys()];
+    if (ids.length === 0) return [];
+    const expiries = await this.redis.zmscore(this.keys.boxSet, ...ids);
+    const nowSeconds = this.now() / 1000;
+    return ids.filter((_, i) => Number(expiries[i] ?? 0) > nowSeconds).map((id) => candidates.get(id) as Candidate);
+  }
+
+  private async load(ranked: Candidate[]): Promise<RankedBox[]> {
+    if (ranked.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const c of ranked) pipe.hgetall(this.keys.exchange(c.id));
+    const results = (await pipe.exec()) ?? [];
+    const out: RankedBox[] = [];
+    results.forEach(([err, hash], i) => {
+      const id = (ranked[i] as Candidate).id;
+      if (err || !hash || Object.keys(hash).length === 0) return; // swept between the two reads
+      try {
+        out.push({ ...boxExchangeFromHash(hash as Record<string, string>), RANK: out.length + 1 });
+      } catch (decodeErr) {
+        this.log.warn({ err: decodeErr, box: id }, 'stored exchange unreadable; box left out of SEARCH');
+      }
+    });
+    return out;
+  }
+}
+
+async function execOrThrow(result: Promise<Array<[Error | null, unknown]> | null>): Promise<void> {
+  const rows = await result;
+  if (rows === null) throw new Error('redis transaction aborted');
+  for (const [err] of rows) if (err) throw err;
+}

@@ -1,0 +1,24 @@
+/** What the entrance's handlers share: its config, identity, registry and the URLs it tells peers. */
+import type { Redis } from 'ioredis';
+import type { EntranceConfig } from '../../shared/src/config/schemas.js';
+import type { Logger } from '../../shared/src/log.js';
+import type { Envelope } from '../../shared/src/protocol/index.js';
+import type { EntranceKeys } from '../../shared/src/redis-keys.js';
+import type { BoxRegistry } from './registry/registry.js';
+
+export interface OwnInfo extends Envelope {
+  TYPE: 'ENTRANCE';
+  URL: string;
+}
+
+export interface EntranceState {
+  config: EntranceConfig;
+  id: string;
+  redis: Redis;
+  keys: EntranceKeys;
+  registry: BoxRegistry;
+  log: Logger;
+  ownInfo(): OwnInfo;
+  /** This entrance's URL first, then the others from {ID}:ENTRANCE_URLS. */
+  entranceUrls(): string[];
+}

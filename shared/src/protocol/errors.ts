@@ -1,0 +1,50 @@
+/**
+ * The one catalogue of protocol errors. Every refusal a peer can see carries one of these codes in
+ * `ERROR_CODE` beside the original's free-text `ERROR`, so clients branch on the code, not the words.
+ */
+export type ErrorCode =
+  | 'E_FORMAT' // not a JSON object, a required key missing or empty, a value of the wrong type
+  | 'E_ID' // ID missing its role prefix or holding characters a Redis key must not have
+  | 'E_TYPE' // TYPE unknown, or not allowed to send this COMMAND to this receiver
+  | 'E_COMMAND' // COMMAND unknown to the receiver
+  | 'E_TOO_BIG' // a message, header or file over its limit
+  | 'E_BINARY' // a binary frame where only text is accepted, or a malformed <Dandelion> frame
+  | 'E_PATH' // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
+  | 'E_INTERNAL'; // the receiver failed; the request may be retried
+
+/**
+ * WebSocket close codes. 1001/1003/1009/1011 are the RFC 6455 ones; 4000-4999 are for applications.
+ */
+export const Close = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001, // the server is shutting down; reconnect (elsewhere) later
+  UNSUPPORTED_DATA: 1003, // a binary frame sent where only text is taken
+  TOO_BIG: 1009, // a frame over maxPayload; ws closes with it before we read the frame
+  INTERNAL: 1011,
+  TRY_AGAIN_LATER: 1013, // the peer sent frames faster than they are handled
+  PROTOCOL: 4000, // a malformed message; fix the client, do not retry the same message
+} as const;
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+  constructor(
+    readonly code: ErrorCode,
+    detail: string,
+    readonly close: number = Close.PROTOCOL,
+  ) {
+    super(detail);
+  }
+}
+
+export function isProtocolError(err: unknown): err is ProtocolError {
+  return err instanceof ProtocolError;
+}
+
+/** Narrow an unknown thrown value to a Node system error code such as ENOENT. */
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}

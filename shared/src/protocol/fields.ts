@@ -1,0 +1,103 @@
+/**
+ * Small checks for one field of an untrusted record. Each throws a ProtocolError naming the field, so
+ * the peer's ERROR says exactly what was wrong. Decoders in messages.ts and frame.ts are built from these.
+ */
+import net from 'node:net';
+import { ProtocolError } from './errors.js';
+import { isRecord } from './json.js';
+
+export const Limits = {
+  idChars: 100,
+  ipChars: 253,
+  stringChars: 1024,
+  urlChars: 2048,
+  keyChars: 200,
+  keysPerMessage: 1024,
+} as const;
+
+export function isEmpty(v: unknown): boolean {
+  return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+}
+
+export function requireString(rec: Record<string, unknown>, key: string, max: number = Limits.stringChars): string {
+  const v = rec[key];
+  if (isEmpty(v)) throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
+  return checkString(v, key, max);
+}
+
+export function optionalString(rec: Record<string, unknown>, key: string, max: number = Limits.stringChars): string | undefined {
+  const v = rec[key];
+  if (v === undefined || v === null) return undefined;
+  return checkString(v, key, max);
+}
+
+function checkString(v: unknown, key: string, max: number): string {
+  if (typeof v === 'number' && Number.isFinite(v)) v = String(v);
+  if (typeof v !== 'string') throw new ProtocolError('E_FORMAT', `${key} must be a string`);
+  if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
+  // Control characters never belong in an identifier, address or URL and break log lines.
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new ProtocolError('E_FORMAT', `${key} holds control characters`);
+  return v;
+}
+
+/** A number, or a string holding one: the original kept exchanges in Redis hashes and sent strings. */
+export function toNumber(v: unknown, key: string, { min = -Infinity, max = Infinity } = {}): number {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && v.trim() !== '' && v.length <= 64) n = Number(v);
+  else throw new ProtocolError('E_FORMAT', `${key} must be a number`);
+  if (!Number.isFinite(n)) throw new ProtocolError('E_FORMAT', `${key} must be a finite number`);
+  if (n < min || n > max) throw new ProtocolError('E_FORMAT', `${key} must be between ${min} and ${max}`);
+  return n;
+}
+
+export function optionalNumber(rec: Record<string, unknown>, key: string, range?: { min?: number; max?: number }): number | undefined {
+  const v = rec[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  return toNumber(v, key, range);
+}
+
+export function toPort(v: unknown, key: string): number {
+  const n = toNumber(v, key, { min: 1, max: 65535 });
+  if (!Number.isInteger(n)) throw new ProtocolError('E_FORMAT', `${key} must be a whole number`);
+  return n;
+}
+
+/** An IPv4/IPv6 literal or a DNS name. */
+export function toHost(v: unknown, key: string): string {
+  const s = checkString(v, key, Limits.ipChars);
+  if (net.isIP(s) === 0 && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/.test(s)) {
+    throw new ProtocolError('E_FORMAT', `${key} is not an IP address or host name`);
+  }
+  return s;
+}
+
+export function toWsUrl(v: unknown, key: string): string {
+  const s = checkString(v, key, Limits.urlChars);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new ProtocolError('E_FORMAT', `${key} is not a URL`);
+  }
+  // The original wrote entrance URLs as https://…; a WebSocket client maps http(s) to ws(s).
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
+    throw new ProtocolError('E_FORMAT', `${key} must be a ws://, wss://, http:// or https:// URL`);
+  }
+  return s;
+}
+
+export function optionalRecord(rec: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
+  const v = rec[key];
+  if (v === undefined || v === null) return undefined;
+  if (!isRecord(v)) throw new ProtocolError('E_FORMAT', `${key} must be an object`);
+  return v;
+}
+
+export function checkKeyCount(rec: Record<string, unknown>, what: string): void {
+  let n = 0;
+  for (const k in rec) {
+    if (++n > Limits.keysPerMessage) throw new ProtocolError('E_TOO_BIG', `${what} has more than ${Limits.keysPerMessage} keys`);
+    if (k.length > Limits.keyChars) throw new ProtocolError('E_TOO_BIG', `${what} has a key longer than ${Limits.keyChars} characters`);
+  }
+}

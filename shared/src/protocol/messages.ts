@@ -1,0 +1,413 @@
+/**
+ * Every JSON message of the Dandelion protocol: the original's EXCHANGE, SEARCH and PUBLISH with their
+ * replies, plus this rewrite's FILE acknowledgement. Messages stay flat, keyed as the original's README
+ * wrote them; a decoder turns untrusted JSON into one of these types or throws a ProtocolError, and code
+ * past the decoder trusts the types.
+ */
+import { ProtocolError } from './errors.js';
+import type { ErrorCode } from './errors.js';
+import {
+  Limits,
+  checkKeyCount,
+  isEmpty,
+  optionalNumber,
+  optionalRecord,
+  optionalString,
+  requireString,
+  toHost,
+  toNumber,
+  toPort,
+  toWsUrl,
+} from './fields.js';
+import { isRecord, parseJsonSafe } from './json.js';
+
+export const PEER_TYPES = ['BOX', 'PUBLISHER', 'ENTRANCE'] as const;
+export type PeerType = (typeof PEER_TYPES)[number];
+
+export const ID_PREFIX: Readonly<Record<PeerType, string>> = {
+  BOX: 'box-',
+  PUBLISHER: 'publisher-',
+  ENTRANCE: 'entrance-',
+};
+/** After the prefix: what a Redis key segment and a folder name can hold safely (no ':' or '/'). */
+const ID_BODY = /^[A-Za-z0-9_.-]+$/;
+
+export const COMMANDS = ['EXCHANGE', 'SEARCH', 'PUBLISH', 'FILE'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** The four keys every message carries (the original's rule). PORT may be absent for publishers. */
+export interface Envelope {
+  ID: string;
+  IP: string;
+  PORT?: number;
+  TYPE: PeerType;
+}
+
+/** Where an address is, as the original took it from ipinfo: LOC is "lat,lon". */
+export interface GeoIp {
+  IP?: string;
+  HOSTNAME?: string;
+  COUNTRY?: string;
+  CITY?: string;
+  REGION?: string;
+  ORG?: string;
+  LOC?: string;
+}
+export const GEOIP_KEYS = ['IP', 'HOSTNAME', 'COUNTRY', 'CITY', 'REGION', 'ORG', 'LOC'] as const;
+
+/** One nginx access-log line a box served, sent as `<box-id>:TRAFFIC_FLOW:log-<id>` in an EXCHANGE. */
+export interface TrafficRecord {
+  datetime?: string;
+  url: string;
+  status: number;
+  size: number;
+}
+
+/**
+ * Readings a box reports as numbers. The original's CPU/LOADAVG/MEM/DISK fields (DISK in GB, MEM in
+ * bytes, CPU-* in percent), plus BANDWIDTH-UP / BANDWIDTH-DOWN (measured capacity, Mbit/s) and
+ * BANDWIDTH-IDLE-UP (upload the household leaves spare now, Mbit/s).
+ */
+export const NUMERIC_READINGS = [
+  'CPU-HZ', 'CPU-NUM', 'CPU-USR', 'CPU-SYS', 'CPU-NIC', 'CPU-IDLE', 'CPU-IO', 'CPU-IRQ', 'CPU-SIRQ',
+  'LOADAVG-1', 'LOADAVG-5', 'LOADAVG-15',
+  'MEM-TOTAL', 'MEM-AVAIL', 'DISK-TOTAL', 'DISK-AVAIL',
+  'BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP',
+  'NET-RX-BYTES', 'NET-TX-BYTES', 'TEMPERATURE', 'UPTIME', 'FILES-HELD',
+] as const;
+export type NumericReading = (typeof NUMERIC_READINGS)[number];
+const NUMERIC_SET: ReadonlySet<string> = new Set(NUMERIC_READINGS);
+
+export type Scalar = string | number | boolean;
+export type WireValue = Scalar | GeoIp | TrafficRecord | string[] | undefined;
+
+/** Box → entrance, every BOX_PING_ENTRANCE_FREQ seconds. Flat: readings and traffic records sit beside ID. */
+export interface BoxExchange extends Envelope {
+  TYPE: 'BOX';
+  COMMAND: 'EXCHANGE';
+  CONNECT_WS: string;
+  GEOIP?: GeoIp;
+  [key: string]: WireValue;
+}
+
+/** Publisher → entrance: find boxes. */
+export interface SearchRequest extends Envelope {
+  TYPE: 'PUBLISHER';
+  COMMAND: 'SEARCH';
+  GEOIP?: GeoIp;
+}
+
+/** Publisher → box: the handshake before files. */
+export interface PublishRequest extends Envelope {
+  TYPE: 'PUBLISHER';
+  COMMAND: 'PUBLISH';
+}
+
+/** Entrance → box. PUBLIC_IP (extension) is the box's address as the entrance sees it. */
+export interface ExchangeReply extends Envelope {
+  TYPE: 'ENTRANCE';
+  COMMAND: 'EXCHANGE';
+  MESSAGE: 'ACCEPTED';
+  ENTRANCE_URLS: string[];
+  URL?: string;
+  PUBLIC_IP?: string;
+}
+
+/** A box as a SEARCH reply lists it: its stored exchange plus RANK (1 = best; extension). */
+export type RankedBox = BoxExchange & { RANK: number };
+
+/** Entrance → publisher. BOX_SET is keyed by box ID, its keys in rank order. */
+export interface SearchReply extends Envelope {
+  TYPE: 'ENTRANCE';
+  COMMAND: 'SEARCH';
+  URL?: string;
+  BOX_SET: Record<string, RankedBox>;
+  ENTRANCE_URLS: string[];
+}
+
+/** Box → publisher. */
+export interface PublishReply extends Envelope {
+  TYPE: 'BOX';
+  COMMAND: 'PUBLISH';
+  MESSAGE: 'ACCEPTED';
+}
+
+/** Box → publisher, one for every binary frame (extension: the original sent none). */
+export interface FileReply extends Envelope {
+  TYPE: 'BOX';
+  COMMAND: 'FILE';
+  FILE_PATH: string;
+  MESSAGE?: 'ACCEPTED';
+  SIZE?: number;
+  SHA256?: string;
+  ERROR?: string;
+  ERROR_CODE?: ErrorCode;
+}
+
+/** Any receiver → sender of a message it refused: its own envelope plus ERROR (and ERROR_CODE, extension). */
+export interface ErrorReply extends Envelope {
+  COMMAND?: Command;
+  ERROR: string;
+  ERROR_CODE?: ErrorCode;
+}
+
+export type Decoded =
+  | { kind: 'EXCHANGE'; msg: BoxExchange }
+  | { kind: 'EXCHANGE_REPLY'; msg: ExchangeReply }
+  | { kind: 'SEARCH'; msg: SearchRequest }
+  | { kind: 'SEARCH_REPLY'; msg: SearchReply }
+  | { kind: 'PUBLISH'; msg: PublishRequest }
+  | { kind: 'PUBLISH_REPLY'; msg: PublishReply }
+  | { kind: 'FILE_REPLY'; msg: FileReply }
+  | { kind: 'ERROR'; msg: ErrorReply };
+export type Kind = Decoded['kind'];
+
+export function decodeText(raw: string): Decoded {
+  return decodeMessage(parseJsonSafe(raw));
+}
+
+export function encodeMessage(msg: Envelope): string {
+  return JSON.stringify(msg);
+}
+
+/** The one decoder: COMMAND and TYPE together pick the message. */
+export function decodeMessage(value: unknown): Decoded {
+  if (!isRecord(value)) throw new ProtocolError('E_FORMAT', 'message is not a JSON object');
+  checkKeyCount(value, 'message');
+  const env = decodeEnvelope(value);
+  const command = optionalString(value, 'COMMAND', 32)?.toUpperCase();
+  const hasError = !isEmpty(value.ERROR);
+  if (hasError && command !== 'FILE') return { kind: 'ERROR', msg: decodeErrorReply(value, env, command) };
+  switch (`${command ?? ''}/${env.TYPE}`) {
+    case 'EXCHANGE/BOX': return { kind: 'EXCHANGE', msg: decodeBoxExchange(value, env) };
+    case 'EXCHANGE/ENTRANCE': return { kind: 'EXCHANGE_REPLY', msg: decodeExchangeReply(value, env) };
+    case 'SEARCH/PUBLISHER': return { kind: 'SEARCH', msg: decodeSearchRequest(value, env) };
+    case 'SEARCH/ENTRANCE': return { kind: 'SEARCH_REPLY', msg: decodeSearchReply(value, env) };
+    case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: { ...env, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' } };
+    case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
+    case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
+  }
+  if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
+  if (!(COMMANDS as readonly string[]).includes(command)) throw new ProtocolError('E_COMMAND', `unknown COMMAND ${command}`);
+  throw new ProtocolError('E_TYPE', `TYPE ${env.TYPE} cannot send COMMAND ${command}`);
+}
+
+/** The original's rule: ID, IP, PORT and TYPE present and non-empty (PORT optional for publishers), ID prefixed by its TYPE. */
+export function decodeEnvelope(rec: Record<string, unknown>): Envelope {
+  const typeText = requireString(rec, 'TYPE', 32).toUpperCase();
+  if (!(PEER_TYPES as readonly string[]).includes(typeText)) {
+    throw new ProtocolError('E_TYPE', `TYPE must be one of ${PEER_TYPES.join(', ')}`);
+  }
+  const TYPE = typeText as PeerType;
+  const ID = requireString(rec, 'ID', Limits.idChars);
+  checkId(ID, TYPE);
+  const IP = toHost(requireString(rec, 'IP', Limits.ipChars), 'IP');
+  const env: Envelope = { ID, IP, TYPE };
+  if (TYPE === 'PUBLISHER') {
+    if (!isEmpty(rec.PORT)) env.PORT = toPort(rec.PORT, 'PORT');
+  } else {
+    if (isEmpty(rec.PORT)) throw new ProtocolError('E_FORMAT', 'PORT is missing or empty');
+    env.PORT = toPort(rec.PORT, 'PORT');
+  }
+  return env;
+}
+
+export function checkId(id: string, type: PeerType): void {
+  const prefix = ID_PREFIX[type];
+  if (!id.startsWith(prefix)) throw new ProtocolError('E_ID', `ID of a ${type} must start with ${prefix}`);
+  if (!ID_BODY.test(id.slice(prefix.length))) {
+    throw new ProtocolError('E_ID', `ID may hold only letters, digits, '_', '.' and '-' after ${prefix}`);
+  }
+}
+
+/** True when `id` is a well-formed ID of that role (for config and path checks that must not throw). */
+export function isIdOf(id: string, type: PeerType): boolean {
+  try {
+    checkId(id, type);
+    return id.length <= Limits.idChars;
+  } catch {
+    return false;
+  }
+}
+
+const LOC = /^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$/;
+
+/** "lat,lon" → numbers, or undefined when absent or out of range. */
+export function parseLoc(loc: string | undefined): { lat: number; lon: number } | undefined {
+  const m = loc === undefined ? null : LOC.exec(loc);
+  if (!m) return undefined;
+  const lat = Number(m[1]);
+  const lon = Number(m[2]);
+  if (Math.abs(lat) > 90 || Math.abs(lon) > 180) return undefined;
+  return { lat, lon };
+}
+
+/** GEOIP as an object; keys matched case-insensitively (ipinfo wrote them lower-case), others dropped. */
+export function decodeGeoIp(value: unknown, key = 'GEOIP'): GeoIp {
+  if (!isRecord(value)) throw new ProtocolError('E_FORMAT', `${key} must be an object`);
+  const out: GeoIp = {};
+  for (const [k, v] of Object.entries(value)) {
+    const upper = k.toUpperCase();
+    if (!(GEOIP_KEYS as readonly string[]).includes(upper) || v === null || v === undefined || v === '') continue;
+    const s = optionalString(value, k, 256);
+    if (s !== undefined) out[upper as (typeof GEOIP_KEYS)[number]] = s;
+  }
+  if (out.LOC !== undefined && parseLoc(out.LOC) === undefined) {
+    throw new ProtocolError('E_FORMAT', `${key}.LOC must be "lat,lon" with lat in [-90, 90] and lon in [-180, 180]`);
+  }
+  return out;
+}
+
+const TRAFFIC_KEY = /^(.+):TRAFFIC_FLOW:log-([A-Za-z0-9_-]{1,64})$/;
+
+/** The log id of a traffic-record key `<box-id>:TRAFFIC_FLOW:log-<id>`, when `key` is one. */
+export function trafficKeyOwner(key: string): string | undefined {
+  return TRAFFIC_KEY.exec(key)?.[1];
+}
+
+export function decodeTrafficRecord(value: unknown, key: string): TrafficRecord {
+  if (!isRecord(value)) throw new ProtocolError('E_FORMAT', `${key} must be an object`);
+  const rec: TrafficRecord = {
+    url: requireString(value, 'url', Limits.urlChars),
+    status: toNumber(value.status, `${key}.status`, { min: 100, max: 999 }),
+    size: toNumber(value.size, `${key}.size`, { min: 0 }),
+  };
+  const datetime = optionalString(value, 'datetime', 64);
+  if (datetime !== undefined) rec.datetime = datetime;
+  return rec;
+}
+
+const EXTRA_KEY = /^[A-Za-z0-9_.:-]+$/;
+const ENVELOPE_KEYS = new Set(['ID', 'IP', 'PORT', 'TYPE', 'COMMAND']);
+
+export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): BoxExchange {
+  const msg: BoxExchange = {
+    ...env,
+    TYPE: 'BOX',
+    COMMAND: 'EXCHANGE',
+    CONNECT_WS: toWsUrl(requireString(rec, 'CONNECT_WS', Limits.urlChars), 'CONNECT_WS'),
+  };
+  for (const [key, value] of Object.entries(rec)) {
+    if (ENVELOPE_KEYS.has(key) || key === 'CONNECT_WS' || value === undefined || value === null) continue;
+    if (key === 'GEOIP') {
+      msg.GEOIP = decodeGeoIp(value);
+    } else if (NUMERIC_SET.has(key)) {
+      if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
+    } else if (trafficKeyOwner(key) !== undefined) {
+      if (trafficKeyOwner(key) !== env.ID) throw new ProtocolError('E_FORMAT', `${key}: a box may only report its own traffic`);
+      msg[key] = decodeTrafficRecord(value, key);
+    } else {
+      msg[key] = decodeExtra(key, value);
+    }
+  }
+  return msg;
+}
+
+/** Fields this version does not know are kept, as long as they are small scalars under a sane key. */
+function decodeExtra(key: string, value: unknown): Scalar {
+  if (!EXTRA_KEY.test(key)) throw new ProtocolError('E_FORMAT', `key ${JSON.stringify(key.slice(0, 40))} has characters outside A-Z a-z 0-9 _ . : -`);
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return toNumber(value, key);
+  if (typeof value === 'string') {
+    if (value.length > Limits.stringChars) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${Limits.stringChars} characters`);
+    return value;
+  }
+  throw new ProtocolError('E_FORMAT', `${key} must be a string, number or boolean`);
+}
+
+function decodeSearchRequest(rec: Record<string, unknown>, env: Envelope): SearchRequest {
+  const msg: SearchRequest = { ...env, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
+  const geo = optionalRecord(rec, 'GEOIP');
+  if (geo !== undefined) msg.GEOIP = decodeGeoIp(geo);
+  return msg;
+}
+
+function decodeUrlList(value: unknown, key: string): string[] {
+  if (!Array.isArray(value)) throw new ProtocolError('E_FORMAT', `${key} must be a list`);
+  if (value.length > 64) throw new ProtocolError('E_TOO_BIG', `${key} has more than 64 URLs`);
+  return value.map((v, i) => toWsUrl(v, `${key}[${i}]`));
+}
+
+function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): ExchangeReply {
+  const msg: ExchangeReply = {
+    ...env,
+    TYPE: 'ENTRANCE',
+    COMMAND: 'EXCHANGE',
+    MESSAGE: 'ACCEPTED',
+    ENTRANCE_URLS: rec.ENTRANCE_URLS === undefined ? [] : decodeUrlList(rec.ENTRANCE_URLS, 'ENTRANCE_URLS'),
+  };
+  const url = optionalString(rec, 'URL', Limits.urlChars);
+  if (url !== undefined) msg.URL = url;
+  if (!isEmpty(rec.PUBLIC_IP)) msg.PUBLIC_IP = toHost(rec.PUBLIC_IP, 'PUBLIC_IP');
+  return msg;
+}
+
+function decodeSearchReply(rec: Record<string, unknown>, env: Envelope): SearchReply {
+  const set = optionalRecord(rec, 'BOX_SET') ?? {};
+  const boxes: Record<string, RankedBox> = {};
+  let rank = 0;
+  for (const [id, raw] of Object.entries(set)) {
+    if (!isRecord(raw)) throw new ProtocolError('E_FORMAT', `BOX_SET.${id} must be an object`);
+    const box = decodeBoxExchange(raw, decodeEnvelope(raw));
+    if (box.ID !== id) throw new ProtocolError('E_FORMAT', `BOX_SET.${id} holds the exchange of ${box.ID}`);
+    rank += 1;
+    boxes[id] = { ...box, RANK: optionalNumber(raw, 'RANK', { min: 1 }) ?? rank };
+  }
+  const msg: SearchReply = {
+    ...env,
+    TYPE: 'ENTRANCE',
+    COMMAND: 'SEARCH',
+    BOX_SET: boxes,
+    ENTRANCE_URLS: rec.ENTRANCE_URLS === undefined ? [] : decodeUrlList(rec.ENTRANCE_URLS, 'ENTRANCE_URLS'),
+  };
+  const url = optionalString(rec, 'URL', Limits.urlChars);
+  if (url !== undefined) msg.URL = url;
+  return msg;
+}
+
+function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply {
+  const msg: FileReply = { ...env, TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: requireString(rec, 'FILE_PATH', Limits.urlChars) };
+  if (!isEmpty(rec.ERROR)) {
+    msg.ERROR = requireString(rec, 'ERROR');
+    const code = optionalString(rec, 'ERROR_CODE', 32);
+    if (code !== undefined) msg.ERROR_CODE = code as ErrorCode;
+    return msg;
+  }
+  if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a FILE reply needs MESSAGE ACCEPTED or an ERROR');
+  msg.MESSAGE = 'ACCEPTED';
+  msg.SIZE = toNumber(rec.SIZE, 'SIZE', { min: 0 });
+  const sha = requireString(rec, 'SHA256', 64);
+  if (!/^[0-9a-f]{64}$/.test(sha)) throw new ProtocolError('E_FORMAT', 'SHA256 must be 64 lower-case hex digits');
+  msg.SHA256 = sha;
+  return msg;
+}
+
+function decodeErrorReply(rec: Record<string, unknown>, env: Envelope, command: string | undefined): ErrorReply {
+  const msg: ErrorReply = { ...env, ERROR: requireString(rec, 'ERROR') };
+  if (command !== undefined && (COMMANDS as readonly string[]).includes(command)) msg.COMMAND = command as Command;
+  const code = optionalString(rec, 'ERROR_CODE', 32);
+  if (code !== undefined) msg.ERROR_CODE = code as ErrorCode;
+  return msg;
+}
+
+/** What a receiver answers to a message it refused: its own info, the original's ERROR text, and the code. */
+export function errorReply(own: Envelope, err: ProtocolError, command?: Command): ErrorReply {
+  const reply: ErrorReply = { ...own, ERROR: `Wrong format in your message: ${err.message}`, ERROR_CODE: err.code };
+  if (err.code === 'E_INTERNAL') reply.ERROR = `Internal error: ${err.message}`;
+  if (command !== undefined) reply.COMMAND = command;
+  return reply;
+}
+
+/** The traffic records carried by an exchange, keyed by their log id. */
+export function trafficRecordsOf(msg: BoxExchange): Array<{ key: string; record: TrafficRecord }> {
+  const out: Array<{ key: string; record: TrafficRecord }> = [];
+  for (const [key, value] of Object.entries(msg)) {
+    if (trafficKeyOwner(key) !== undefined) out.push({ key, record: value as TrafficRecord });
+  }
+  return out;
+}
+
+export function readingOf(msg: BoxExchange, key: NumericReading): number | undefined {
+  const v = msg[key];
+  return typeof v === 'number' ? v : undefined;
+}

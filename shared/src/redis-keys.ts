@@ -1,0 +1,59 @@
+/**
+ * Every Redis key Dandelion uses is built here and nowhere else. The original's namespaces
+ * (`{ID}:BOX_SET`, `{ID}:EXCHANGE:<box_id>` …, where {ID} is the role's own ID) are wire contract:
+ * tools written against the original read them. Keys this rewrite adds are marked "extension".
+ */
+
+/** Keys of an entrance with ID `me`. */
+export function entranceKeys(me: string) {
+  return {
+    /** Hash: this entrance's ID, IP, PORT, TYPE, URL (refreshed every few seconds). */
+    ownInfo: `${me}:OWN_INFO`,
+    /** Set: other entrances' URLs, told to boxes and publishers; seeded from ENTRANCE_OTHER_URLS. */
+    entranceUrls: `${me}:ENTRANCE_URLS`,
+    /** Sorted set: box ID → expiry time in seconds since the epoch (now + ENTRANCE_EXPIRE_BOX_TIME). */
+    boxSet: `${me}:BOX_SET`,
+    /** Hash: a box's latest exchange, one field per message key. */
+    exchange: (boxId: string) => `${me}:EXCHANGE:${boxId}`,
+    /** Extension. Geo set: box ID at its GEOIP LOC, for nearest-first SEARCH. */
+    boxGeo: `${me}:BOX_GEO`,
+    /** Extension. Sorted set: box ID → capacity score (spare upload, then free disk) for SEARCH. */
+    boxCapacity: `${me}:BOX_CAPACITY`,
+  } as const;
+}
+export type EntranceKeys = ReturnType<typeof entranceKeys>;
+
+/** Keys of a box with ID `me`, in the box's own Redis. */
+export function boxKeys(me: string) {
+  return {
+    /** Hash: the box's own latest readings, sent with every EXCHANGE. */
+    selfExchange: `${me}:SELF_EXCHANGE`,
+    /** Hash: the latest message from a peer (the original's `{ID}:EXCHANGE`). */
+    exchange: (peerId: string) => `${me}:EXCHANGE:${peerId}`,
+    /** Hash: a publisher that did the PUBLISH handshake. */
+    subscribe: (publisherId: string) => `${me}:SUBSCRIBE:${publisherId}`,
+    /** Sorted set: stored file path → deadline in seconds since the epoch. */
+    expireFiles: `${me}:EXPIRE_FILES`,
+    /** Hash with TTL: one nginx access-log line, `{datetime, url, status, size}`. */
+    trafficFlow: (logId: string) => `${me}:TRAFFIC_FLOW:log-${logId}`,
+    trafficFlowPattern: `${me}:TRAFFIC_FLOW:log-*`,
+  } as const;
+}
+export type BoxKeys = ReturnType<typeof boxKeys>;
+
+/** Keys of a publisher with ID `me`. */
+export function publisherKeys(me: string) {
+  return {
+    selfInfo: `${me}:SELF_INFO`,
+    /** Hash: a box as the last SEARCH reply described it. */
+    search: (boxId: string) => `${me}:SEARCH:${boxId}`,
+    /** Sorted set: box ID → rank score, best highest. */
+    boxRanking: `${me}:BOX_RANKING`,
+    /** List of JSON `{"FILE_PATH", "TTL"}` tasks; any program may LPUSH/RPUSH into it. */
+    sendingQueue: `${me}:FILE:FILES_SENDING_QUEUE`,
+    boxList: `${me}:FILE:BOX_LIST`,
+    /** Where a sent file is held: the boxes and their URLs, until its TTL passes. */
+    processedFile: (filePath: string) => `${me}:FILE:PROCESSED_FILES:${filePath}`,
+  } as const;
+}
+export type PublisherKeys = ReturnType<typeof publisherKeys>;

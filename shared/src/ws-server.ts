@@ -1,0 +1,133 @@
+/**
+ * The edge where WebSocket frames become typed messages, shared by the entrance and the agent. Frames
+ * on one socket are handled one at a time, in order, so replies come back in the order asked. A
+ * malformed message gets the receiver's own info plus ERROR and ERROR_CODE, then the socket is closed
+ * with the error's close code (as the original did); a failure of the receiver itself gets an
+ * E_INTERNAL reply and the socket stays open. Nothing a peer sends can throw past this point.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { Close, ProtocolError, decodeText, encodeMessage, errorReply, isProtocolError } from './protocol/index.js';
+import type { Decoded, Envelope } from './protocol/index.js';
+import type { Logger } from './log.js';
+
+/** Frames a peer may have queued before the socket is closed as flooding. */
+const MAX_PENDING = 64;
+
+export interface PeerContext {
+  ws: WebSocket;
+  /** The peer's address as this server sees it. */
+  remoteIp: string;
+}
+
+export interface MessageLoop {
+  own(): Envelope;
+  /** Handle one decoded message; what it returns is sent back as the reply. */
+  onMessage(decoded: Decoded, peer: PeerContext): Promise<Envelope | undefined>;
+  /** Handle a binary frame; without it a binary frame is refused with close code 1003. */
+  onBinary?(data: Buffer, peer: PeerContext): Promise<Envelope | undefined>;
+  log: Logger;
+}
+
+export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: MessageLoop): void {
+  const peer: PeerContext = { ws, remoteIp };
+  let chain: Promise<void> = Promise.resolve();
+  let pending = 0;
+  ws.on('error', (err) => {
+    // ws reports frames over maxPayload here and closes with 1009 itself.
+    loop.log.debug({ err: err.message, peer: remoteIp }, 'socket error');
+  });
+  ws.on('message', (data, isBinary) => {
+    if (++pending > MAX_PENDING) {
+      loop.log.warn({ peer: remoteIp }, 'peer sent too many frames without waiting; closing');
+      ws.close(Close.TRY_AGAIN_LATER, 'too many frames in flight');
+      return;
+    }
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    chain = chain
+      .then(() => handleFrame(buf, isBinary, peer, loop))
+      .finally(() => {
+        pending -= 1;
+      });
+  });
+}
+
+async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, loop: MessageLoop): Promise<void> {
+  const { ws } = peer;
+  let reply: Envelope | undefined;
+  try {
+    if (isBinary) {
+      if (!loop.onBinary) throw new ProtocolError('E_BINARY', 'binary frames are not accepted here', Close.UNSUPPORTED_DATA);
+      reply = await loop.onBinary(buf, peer);
+    } else {
+      reply = await loop.onMessage(decodeText(buf.toString('utf8')), peer);
+    }
+  } catch (err) {
+    if (isProtocolError(err)) {
+      loop.log.info({ peer: peer.remoteIp, code: err.code, reason: err.message }, 'message refused');
+      send(ws, errorReply(loop.own(), err));
+      ws.close(err.close, err.code);
+      return;
+    }
+    loop.log.error({ err, peer: peer.remoteIp }, 'handler failed');
+    reply = errorReply(loop.own(), new ProtocolError('E_INTERNAL', 'the receiver failed; try again'));
+  }
+  if (reply !== undefined) send(ws, reply);
+}
+
+function send(ws: WebSocket, msg: Envelope): void {
+  if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
+}
+
+/** The peer's address: the socket's, or the proxy's headers when the server sits behind a trusted proxy. */
+export function remoteIpOf(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const real = req.headers['x-real-ip'];
+    if (typeof real === 'string' && real.trim() !== '') return real.trim();
+    const fwd = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  const addr = req.socket.remoteAddress ?? '';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+/**
+ * Ping every peer each `intervalMs`; one that has not answered the previous ping is terminated (the ws
+ * README's recipe for half-open TCP connections). Returns the function that stops it.
+ */
+export function keepAlive(wss: WebSocketServer, intervalMs: number): () => void {
+  const alive = new WeakMap<WebSocket, boolean>();
+  wss.on('connection', (ws) => {
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+  });
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Close every peer with 1001 and wait (at most `graceMs`) for them to go, then cut the rest. */
+export async function closeAll(wss: WebSocketServer, reason: string, graceMs = 1_000): Promise<void> {
+  const closing = [...wss.clients].map(
+    (ws) =>
+      new Promise<void>((resolve) => {
+        if (ws.readyState === ws.CLOSED) return resolve();
+        ws.once('close', () => resolve());
+        ws.close(Close.GOING_AWAY, reason);
+      }),
+  );
+  const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+  await Promise.race([Promise.all(closing), timer]);
+  for (const ws of wss.clients) ws.terminate();
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+}

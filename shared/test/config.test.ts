@@ -1,0 +1,72 @@
+// The one config loader: defaults, YAML, DANDELION_<KEY> overrides, REDIS_URL, every problem reported
+// with its key, frozen results, and example files that match the schema.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { loadRoleConfig } from '../src/config/load.js';
+import { renderExample, spliceConfigTables } from '../src/config/example.js';
+import { ConfigError } from '../src/config/spec.js';
+import { redisOptionsOf } from '../src/redis.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+t.test('defaults, file and environment, in that order', async (t) => {
+  const dir = t.testdir();
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(file, 'ENTRANCE_PORT: 8000\nENTRANCE_OTHER_URLS:\n  - wss://a/dandelion/ws/\nAMOUNT_OF_BOXES_PER_REQUEST: "30"\nMIN_HTTP_PEERS: 5\nFAVOURITE_COLOUR: blue\n');
+  const { config, warnings } = loadRoleConfig('entrance', file, { DANDELION_ENTRANCE_PORT: '9000', DANDELION_TRUST_PROXY: 'yes' });
+  t.equal(config.ENTRANCE_PORT, 9000, 'environment beats the file');
+  t.equal(config.AMOUNT_OF_BOXES_PER_REQUEST, 30, 'numeric strings accepted');
+  t.same(config.ENTRANCE_OTHER_URLS, ['wss://a/dandelion/ws/']);
+  t.equal(config.TRUST_PROXY, true);
+  t.equal(config.ENTRANCE_EXPIRE_BOX_TIME, 120, 'default');
+  t.same(warnings, ['unknown config key FAVOURITE_COLOUR ignored'], "another role's key (MIN_HTTP_PEERS) is no typo");
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.ENTRANCE_OTHER_URLS), 'frozen');
+  const listEnv = loadRoleConfig('entrance', undefined, { DANDELION_ENTRANCE_OTHER_URLS: 'ws://a/x/, ws://b/y/' }).config;
+  t.same(listEnv.ENTRANCE_OTHER_URLS, ['ws://a/x/', 'ws://b/y/'], 'comma lists from the environment');
+  const jsonEnv = loadRoleConfig('entrance', undefined, { DANDELION_ENTRANCE_OTHER_URLS: '["ws://c/z/"]' }).config;
+  t.same(jsonEnv.ENTRANCE_OTHER_URLS, ['ws://c/z/'], 'JSON lists from the environment');
+});
+
+t.test('every problem named by its key', async (t) => {
+  const dir = t.testdir();
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(file, 'ENTRANCE_PORT: -1\nLOG_LEVEL: loud\nREDIS_URL: http://x\nENTRANCE_OTHER_URLS: ws://not-a-list/\nTRUST_PROXY: maybe\n');
+  try {
+    loadRoleConfig('entrance', file, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof ConfigError);
+    t.same((err as ConfigError).problems.map((p) => p.key).sort(), ['ENTRANCE_OTHER_URLS', 'ENTRANCE_PORT', 'LOG_LEVEL', 'REDIS_URL', 'TRUST_PROXY']);
+  }
+  writeFileSync(file, '- just\n- a list\n');
+  try {
+    loadRoleConfig('entrance', file, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.same((err as ConfigError).problems.map((p) => p.key), ['--config'], 'a file that is no mapping');
+  }
+});
+
+t.test('REDIS_URL beside REDIS_HOST / REDIS_PORT / DB', async (t) => {
+  const base = { REDIS_URL: undefined, REDIS_HOST: 'redis', REDIS_PORT: 6380, DB: 2 };
+  t.match(redisOptionsOf(base), { host: 'redis', port: 6380, db: 2 });
+  t.match(redisOptionsOf({ ...base, REDIS_URL: 'redis://:s3cret@10.1.2.3:6390/4' }), { host: '10.1.2.3', port: 6390, db: 4, password: 's3cret' });
+  t.match(redisOptionsOf({ ...base, REDIS_URL: 'unix:///run/redis/redis.sock?db=3' }), { path: '/run/redis/redis.sock', db: 3 });
+  t.ok(redisOptionsOf({ ...base, REDIS_URL: 'rediss://h:1/0' }).tls);
+});
+
+t.test('the example config files are the schema rendered', async (t) => {
+  t.equal(readFileSync(path.join(ROOT, 'entrance-config.yaml.example'), 'utf8'), renderExample(['entrance']), 'run `make examples`');
+  t.equal(readFileSync(path.join(ROOT, 'config.yaml.example'), 'utf8'), renderExample(['agent', 'publisher']), 'run `make examples`');
+  const parsed = loadRoleConfig('entrance', path.join(ROOT, 'entrance-config.yaml.example'), {});
+  t.same(parsed.warnings, [], 'the example loads cleanly');
+});
+
+t.test('the README documents every key of every role', async (t) => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  t.equal(readme, spliceConfigTables(readme), 'run `make examples`');
+  for (const role of ['entrance', 'agent', 'publisher']) t.match(readme, `<!-- config:${role} -->\n| key | default | meaning |`);
+  t.match(readme, '| `ENTRANCE_EXPIRE_BOX_TIME` | `120` |', 'a row with its default');
+});

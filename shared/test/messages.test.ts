@@ -1,0 +1,68 @@
+// The one decoder turns every message of the original README into a typed message, normalises
+// numbers sent as strings, and refuses what breaks the original's rule with a code.
+import t from 'tap';
+import { decodeText, decodeMessage, encodeMessage, parseLoc, trafficRecordsOf } from '../src/protocol/index.js';
+
+const box = { ID: 'box-1', IP: '198.51.100.7', PORT: 7071, TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: 'ws://198.51.100.7:7071/dandelion/box-1/ws/' };
+
+t.test('every message kind decodes', async (t) => {
+  t.equal(decodeMessage(box).kind, 'EXCHANGE');
+  t.equal(decodeMessage({ ...box, TYPE: 'Entrance', ID: 'entrance-1', MESSAGE: 'ACCEPTED', ENTRANCE_URLS: ['wss://e/dandelion/ws/'] }).kind, 'EXCHANGE_REPLY', "the original's 'Entrance' spelling");
+  t.equal(decodeMessage({ ID: 'publisher-1', IP: '10.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'SEARCH' }).kind, 'SEARCH', 'publisher without PORT');
+  t.equal(decodeMessage({ ID: 'publisher-1', IP: '10.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' }).kind, 'PUBLISH');
+  t.equal(decodeMessage({ ...box, COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' }).kind, 'PUBLISH_REPLY');
+  const search = decodeMessage({ ID: 'entrance-1', IP: 'e.example', PORT: 443, TYPE: 'ENTRANCE', COMMAND: 'SEARCH', BOX_SET: { 'box-1': box }, ENTRANCE_URLS: [] });
+  t.equal(search.kind, 'SEARCH_REPLY');
+  if (search.kind === 'SEARCH_REPLY') t.equal(search.msg.BOX_SET['box-1']?.RANK, 1, 'RANK defaults to the position');
+  const ok = decodeMessage({ ...box, COMMAND: 'FILE', FILE_PATH: 'a.ts', MESSAGE: 'ACCEPTED', SIZE: 3, SHA256: 'a'.repeat(64) });
+  t.equal(ok.kind, 'FILE_REPLY');
+  const refused = decodeMessage({ ...box, COMMAND: 'FILE', FILE_PATH: 'a.ts', ERROR: 'disk full', ERROR_CODE: 'E_DISK_FULL' });
+  t.equal(refused.kind, 'FILE_REPLY', 'a FILE reply with ERROR is still a FILE reply');
+  t.equal(decodeMessage({ ...box, TYPE: 'ENTRANCE', ID: 'entrance-1', ERROR: 'Wrong format in your message: x' }).kind, 'ERROR');
+});
+
+t.test('numbers as strings are normalised; unknown scalars kept', async (t) => {
+  const d = decodeMessage({ ...box, PORT: '7071', 'CPU-USR': '12.5', 'DISK-AVAIL': 3, NOTE: 'hi', FLAG: true });
+  if (d.kind !== 'EXCHANGE') throw new Error('kind');
+  t.equal(d.msg.PORT, 7071);
+  t.equal(d.msg['CPU-USR'], 12.5);
+  t.equal(d.msg.NOTE, 'hi');
+  t.equal(d.msg.FLAG, true);
+  t.same(JSON.parse(encodeMessage(d.msg)).PORT, 7071);
+});
+
+t.test('GEOIP keys are matched case-insensitively and LOC checked', async (t) => {
+  const d = decodeMessage({ ...box, GEOIP: { ip: '1.2.3.4', city: 'Taipei', loc: '25.0,121.5', postal: '100' } });
+  if (d.kind !== 'EXCHANGE') throw new Error('kind');
+  t.same(d.msg.GEOIP, { IP: '1.2.3.4', CITY: 'Taipei', LOC: '25.0,121.5' });
+  t.same(parseLoc('25.0,121.5'), { lat: 25, lon: 121.5 });
+  t.equal(parseLoc('95,0'), undefined);
+  t.equal(parseLoc('1,181'), undefined);
+  t.throws(() => decodeMessage({ ...box, GEOIP: { LOC: '91,0' } }), { code: 'E_FORMAT' });
+});
+
+t.test('traffic records are typed and must be the sender\'s own', async (t) => {
+  const d = decodeMessage({ ...box, 'box-1:TRAFFIC_FLOW:log-abc': { url: '/p/a.ts', status: '200', size: '10', datetime: '27/Sep/2017:03:20:10' } });
+  if (d.kind !== 'EXCHANGE') throw new Error('kind');
+  t.same(trafficRecordsOf(d.msg), [{ key: 'box-1:TRAFFIC_FLOW:log-abc', record: { url: '/p/a.ts', status: 200, size: 10, datetime: '27/Sep/2017:03:20:10' } }]);
+  t.throws(() => decodeMessage({ ...box, 'box-2:TRAFFIC_FLOW:log-abc': { url: '/', status: 200, size: 1 } }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, 'box-1:TRAFFIC_FLOW:log-abc': { url: '/', status: 42, size: 1 } }), { code: 'E_FORMAT' });
+});
+
+t.test('refusals carry codes', async (t) => {
+  t.throws(() => decodeText('nope'), { code: 'E_FORMAT' });
+  t.throws(() => decodeText('null'), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, ID: 'box-' }), { code: 'E_ID' });
+  t.throws(() => decodeMessage({ ...box, ID: 'box-a/b' }), { code: 'E_ID' });
+  t.throws(() => decodeMessage({ ...box, ID: `box-${'x'.repeat(200)}` }), { code: 'E_TOO_BIG' });
+  t.throws(() => decodeMessage({ ...box, IP: 'not an ip!' }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, IP: '1.2.3.4\n' }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, PORT: 1.5 }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, COMMAND: undefined }), { code: 'E_COMMAND' });
+  t.throws(() => decodeMessage({ ...box, CONNECT_WS: 'ftp://x/' }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, 'CPU-USR': Infinity }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, 'bad key!': 1 }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'FILE', FILE_PATH: 'a', MESSAGE: 'ACCEPTED', SIZE: 1, SHA256: 'XYZ' }), { code: 'E_FORMAT' });
+  const many = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`K${i}`, 1]));
+  t.throws(() => decodeMessage({ ...box, ...many }), { code: 'E_TOO_BIG' });
+});

@@ -1,0 +1,46 @@
+/** An entrance built in-process on a free loopback port, with its config read through the real loader. */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadRoleConfig } from '../../shared/src/config/load.js';
+import { silentLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { createEntrance } from '../../entrance/src/app.js';
+import type { Entrance } from '../../entrance/src/app.js';
+import { resolveEntranceId } from '../../entrance/src/identity.js';
+
+export interface RunningEntrance {
+  entrance: Entrance;
+  url: string;
+  id: string;
+  runDirectory: string;
+  stop(): Promise<void>;
+}
+
+export async function startEntrance(
+  t: { teardown(fn: () => unknown): void },
+  opts: { redisUrl: string; env?: Record<string, string>; runDirectory?: string; now?: () => number },
+): Promise<RunningEntrance> {
+  const runDirectory = opts.runDirectory ?? mkdtempSync(path.join(os.tmpdir(), 'dandelion-entrance-'));
+  const { config } = loadRoleConfig('entrance', undefined, {
+    DANDELION_ENTRANCE_IP: '127.0.0.1',
+    DANDELION_ENTRANCE_PORT: '0',
+    DANDELION_REDIS_URL: opts.redisUrl,
+    DANDELION_RUN_DIRECTORY: runDirectory,
+    ...opts.env,
+  });
+  const log = silentLogger();
+  const redis = await connectRedis(config, log);
+  const id = await resolveEntranceId(config.ID, runDirectory);
+  const entrance = createEntrance({ config, id, redis, log, ...(opts.now ? { now: opts.now } : {}) });
+  const { url } = await entrance.listen();
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await entrance.stop();
+    redis.disconnect();
+  };
+  t.teardown(stop);
+  return { entrance, url, id, runDirectory, stop };
+}
