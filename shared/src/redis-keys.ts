@@ -37,6 +37,10 @@ export function boxKeys(me: string) {
     /** Hash with TTL: one nginx access-log line, `{datetime, url, status, size}`. */
     trafficFlow: (logId: string) => `${me}:TRAFFIC_FLOW:log-${logId}`,
     trafficFlowPattern: `${me}:TRAFFIC_FLOW:log-*`,
+    /** Extension. Hash: aggregate ID → JSON TrafficAggregate not yet acknowledged by an entrance. */
+    trafficPending: `${me}:TRAFFIC_PENDING`,
+    /** Extension. Hash {path, inode, offset}: how far the access log has been turned into records. */
+    trafficOffset: `${me}:TRAFFIC_OFFSET`,
   } as const;
 }
 export type BoxKeys = ReturnType<typeof boxKeys>;

@@ -3,7 +3,7 @@
  * names are kept; keys new in this rewrite say so. The example config files at the repository root are
  * rendered from these tables (`bin/dandelion config example ROLE`), and a test keeps them in step.
  */
-import { isIdOf } from '../protocol/messages.js';
+import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
@@ -17,6 +17,7 @@ import {
   oneOf,
   optionalStr,
   port,
+  record,
   str,
 } from './spec.js';
 import type { ConfigOf, Schema } from './spec.js';
@@ -64,15 +65,32 @@ export const ENTRANCE_SCHEMA = {
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
 
 export const AGENT_SCHEMA = {
-  ID: optionalStr('This box\'s ID (box-…). Default: derived from /etc/machine-id or the Raspberry Pi serial, stable across reinstalls.', idOf('BOX')),
+  ID: optionalStr('This box\'s ID (box-…). Default: box-<hash> derived from the Raspberry Pi serial in /proc/cpuinfo, else /etc/machine-id, so it is stable across reboots and reinstalls.', idOf('BOX')),
   ...COMMON_SCHEMA,
   ENTRANCE_URLS: list('Entrance WebSocket URLs the box starts from; more are learnt from replies.', ['ws://127.0.0.1:7071/dandelion/ws/'], checkWsUrl),
-  BOX_SERVER_IP: str('Address the agent\'s WebSocket server binds to.', '0.0.0.0', checkHost),
-  BOX_CLIENT_IP: str('Address publishers and viewers use to reach this box (empty: the public address the entrance sees).', ''),
-  BOX_PORT: listenPort('Port of the agent\'s WebSocket server.', 7071),
+  BOX_SERVER_IP: str('Address the agent\'s WebSocket server and nginx\'s viewer port bind to.', '0.0.0.0', checkHost),
+  BOX_CLIENT_IP: str('Address publishers and viewers use to reach this box. Empty: the public address the entrance reports (PUBLIC_IP).', '', (s) => (s === '' ? undefined : checkHost(s))),
+  BOX_PORT: listenPort('Port of the agent\'s WebSocket server (publishers connect to CONNECT_WS = ws://BOX_CLIENT_IP:BOX_PORT/dandelion/<box-id>/ws/).', 7071),
+  BOX_HTTP_PORT: listenPort('nginx\'s viewer port: a file sent as FILE_PATH p by publisher P is served at http://BOX_CLIENT_IP:BOX_HTTP_PORT/P/p. nginx also proxies /dandelion/<box-id>/ws/ on it to the agent. (New in this rewrite; the original hard-coded 7072.)', 7072),
   BOX_SERVER_PROXY_PORT: port('Port of the TLS proxy (nginx) in front of the agent in the original\'s deployment; kept for compatibility.', 7070),
-  BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>.', '/tmp'),
-  BOX_PING_ENTRANCE_FREQ: num('Seconds between a box\'s EXCHANGE heartbeats.', 5, { min: 0.1, max: 3600 }),
+  BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>. (The original defaulted to /tmp.)', '/var/lib/dandelion/files'),
+  RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails. (New in this rewrite.)', '/var/lib/dandelion/agent'),
+  BOX_PING_ENTRANCE_FREQ: num('Seconds between a box\'s EXCHANGE heartbeats (each one jittered by up to ±10 %).', 5, { min: 0.1, max: 3600 }),
+  NGINX: oneOf('managed: the agent runs its own nginx with a config generated under RUN_DIRECTORY and stops it on exit (tests, the demo, several boxes on one machine). system: the agent writes NGINX_SYSTEM_CONF for the system\'s nginx and reloads it (a real box). (New in this rewrite.)', ['managed', 'system'] as const, 'managed'),
+  NGINX_BINARY: str('The nginx executable. (New in this rewrite.)', '/usr/sbin/nginx'),
+  NGINX_SYSTEM_CONF: str('With NGINX: system, the file the agent writes (included inside nginx\'s http block). (New in this rewrite.)', '/etc/nginx/conf.d/dandelion.conf'),
+  MAX_FILE_MB: num('Largest file one <Dandelion> frame may carry, in MiB. (New in this rewrite.)', 50, { min: 1, max: 1024 }),
+  DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused. (New in this rewrite.)', 256, { min: 0 }),
+  DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start. (New in this rewrite.)', 60, { min: 1, max: 7 * 24 * 3600 }),
+  EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *'),
+  GEOIP: record('The box\'s place {IP, HOSTNAME, COUNTRY, CITY, REGION, ORG, LOC: "lat,lon"}, reported unchanged when the public address is private, loopback or unknown. (New in this rewrite.)', decodeGeoIp),
+  BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never. (New in this rewrite.)', '23 17 */6 * * *'),
+  BANDWIDTH_TEST_MB: num('MiB moved each way by one capacity test. (New in this rewrite.)', 8, { min: 0.1, max: 64 }),
+  BANDWIDTH_UP: num('Upload capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),
+  BANDWIDTH_DOWN: num('Download capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),
+  VIEWER_SHARE: num('Share of the idle upload (capacity minus household use) that viewers may take. (New in this rewrite.)', 0.8, { min: 0.05, max: 1 }),
+  VIEWER_FLOOR_MBIT: num('Viewers always get at least this much (Mbit/s), however busy the household. (New in this rewrite.)', 1, { min: 0.01 }),
+  VIEWER_MAX_CONNECTIONS: num('Most simultaneous viewer connections nginx serves; the viewer budget is split between them. (New in this rewrite.)', 32, { min: 1, max: 100000, integer: true }),
 } satisfies Schema;
 export type AgentConfig = ConfigOf<typeof AGENT_SCHEMA>;
 

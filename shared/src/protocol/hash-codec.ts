@@ -20,7 +20,7 @@ export function toHash(msg: Record<string, WireValue>): Record<string, string> {
 
 /** Fields whose stored text is JSON. Only these are parsed: a string that merely looks like JSON stays a string. */
 function isObjectField(key: string): boolean {
-  return key === 'GEOIP' || trafficKeyOwner(key) !== undefined;
+  return key === 'GEOIP' || key === 'TRAFFIC_AGGREGATES' || trafficKeyOwner(key) !== undefined;
 }
 
 export function boxExchangeFromHash(hash: Record<string, string>): BoxExchange {
@@ -36,7 +36,7 @@ export function boxExchangeFromHash(hash: Record<string, string>): BoxExchange {
     } catch {
       throw new ProtocolError('E_FORMAT', `stored ${key} is not JSON`);
     }
-    if (!isRecord(parsed)) throw new ProtocolError('E_FORMAT', `stored ${key} is not an object`);
+    if (!isRecord(parsed) && !Array.isArray(parsed)) throw new ProtocolError('E_FORMAT', `stored ${key} is not an object`);
     rec[key] = parsed;
   }
   return decodeBoxExchange(rec, decodeEnvelope(rec));

@@ -78,8 +78,26 @@ export const NUMERIC_READINGS = [
 export type NumericReading = (typeof NUMERIC_READINGS)[number];
 const NUMERIC_SET: ReadonlySet<string> = new Set(NUMERIC_READINGS);
 
+/**
+ * Traffic a box served, summed per publisher and file over one batch of access-log lines (extension).
+ * `ID` is unique per box and stable across redelivery, so an entrance can count each aggregate once.
+ */
+export interface TrafficAggregate {
+  ID: string;
+  PUBLISHER: string;
+  FILE: string;
+  REQUESTS: number;
+  /** Bytes sent to viewers, headers included. */
+  BYTES: number;
+  /** First and last request of the batch, seconds since the epoch. */
+  FROM: number;
+  TO: number;
+}
+/** Most aggregates one EXCHANGE may carry; a box sends the rest with later heartbeats. */
+export const MAX_AGGREGATES_PER_EXCHANGE = 500;
+
 export type Scalar = string | number | boolean;
-export type WireValue = Scalar | GeoIp | TrafficRecord | string[] | undefined;
+export type WireValue = Scalar | GeoIp | TrafficRecord | TrafficAggregate[] | string[] | undefined;
 
 /** Box → entrance, every BOX_PING_ENTRANCE_FREQ seconds. Flat: readings and traffic records sit beside ID. */
 export interface BoxExchange extends Envelope {
@@ -87,6 +105,7 @@ export interface BoxExchange extends Envelope {
   COMMAND: 'EXCHANGE';
   CONNECT_WS: string;
   GEOIP?: GeoIp;
+  TRAFFIC_AGGREGATES?: TrafficAggregate[];
   [key: string]: WireValue;
 }
 
@@ -277,6 +296,24 @@ export function decodeTrafficRecord(value: unknown, key: string): TrafficRecord 
   return rec;
 }
 
+function decodeAggregates(value: unknown): TrafficAggregate[] {
+  if (!Array.isArray(value)) throw new ProtocolError('E_FORMAT', 'TRAFFIC_AGGREGATES must be a list');
+  if (value.length > MAX_AGGREGATES_PER_EXCHANGE) throw new ProtocolError('E_TOO_BIG', `TRAFFIC_AGGREGATES has more than ${MAX_AGGREGATES_PER_EXCHANGE} entries`);
+  return value.map((raw, i) => {
+    const where = `TRAFFIC_AGGREGATES[${i}]`;
+    if (!isRecord(raw)) throw new ProtocolError('E_FORMAT', `${where} must be an object`);
+    return {
+      ID: requireString(raw, 'ID', 200),
+      PUBLISHER: optionalString(raw, 'PUBLISHER', Limits.idChars) ?? '',
+      FILE: optionalString(raw, 'FILE', Limits.urlChars) ?? '',
+      REQUESTS: toNumber(raw.REQUESTS, `${where}.REQUESTS`, { min: 0 }),
+      BYTES: toNumber(raw.BYTES, `${where}.BYTES`, { min: 0 }),
+      FROM: toNumber(raw.FROM, `${where}.FROM`, { min: 0 }),
+      TO: toNumber(raw.TO, `${where}.TO`, { min: 0 }),
+    };
+  });
+}
+
 const EXTRA_KEY = /^[A-Za-z0-9_.:-]+$/;
 const ENVELOPE_KEYS = new Set(['ID', 'IP', 'PORT', 'TYPE', 'COMMAND']);
 
@@ -291,6 +328,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
     if (ENVELOPE_KEYS.has(key) || key === 'CONNECT_WS' || value === undefined || value === null) continue;
     if (key === 'GEOIP') {
       msg.GEOIP = decodeGeoIp(value);
+    } else if (key === 'TRAFFIC_AGGREGATES') {
+      msg.TRAFFIC_AGGREGATES = decodeAggregates(value);
     } else if (NUMERIC_SET.has(key)) {
       if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
     } else if (trafficKeyOwner(key) !== undefined) {
