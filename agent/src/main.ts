@@ -1,13 +1,20 @@
-/** `dandelion agent`: the box agent. Its config is checked today; the role itself is the agent issue's work. */
+/** `dandelion agent`: argv → config → Redis → identity → agent → start → signal trap. */
 import { EXIT_CODES_HELP, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
+import { trapSignals } from '../../shared/src/lifecycle.js';
+import { createLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { createAgent } from './app.js';
+import { resolveBoxId } from './identity.js';
 
 export const AGENT_HELP = `Usage: dandelion agent [--config FILE]
 
-Runs a box agent: reports to entrances, receives files, serves them through nginx.
+Runs a box agent: reports readings and spare bandwidth to its entrances with EXCHANGE, takes files
+from publishers on ws://BOX_CLIENT_IP:BOX_PORT/dandelion/<box-id>/ws/, serves them through nginx on
+BOX_HTTP_PORT, deletes them when they expire, and reports the traffic nginx served.
 Keys are documented in config.yaml.example; DANDELION_<KEY> overrides.
 
 Options:
-  -c, --config FILE  YAML config
+  -c, --config FILE  YAML config (default: built-in defaults and environment only)
   -h, --help         this text
 
 ${EXIT_CODES_HELP}
@@ -19,6 +26,23 @@ export async function main(args: string[]): Promise<void> {
     process.stdout.write(AGENT_HELP);
     return;
   }
-  loadConfigForRole('agent', opts.configFile);
-  throw new Error('the agent role is not part of this version yet (config checked and valid)');
+  const { config, warnings } = loadConfigForRole('agent', opts.configFile);
+  const log = createLogger({ level: config.LOG_LEVEL, role: 'agent' });
+  for (const warning of warnings) log.warn(warning);
+  const boxId = await resolveBoxId(config.ID);
+  const redis = await connectRedis(config, log).catch((err: Error) => {
+    throw new Error(`cannot reach Redis: ${err.message}`);
+  });
+  const agent = createAgent({ config, redis, boxId, log });
+  trapSignals(async () => {
+    await agent.stop();
+    await redis.quit();
+  }, log);
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    redis.disconnect();
+    throw err;
+  }
 }

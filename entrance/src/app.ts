@@ -16,7 +16,8 @@ import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../shared
 import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
-import { createHttpHandler, sendJson } from './http.js';
+import { createHttpHandler } from './http.js';
+import { sendJson } from './respond.js';
 import { BoxRegistry } from './registry/registry.js';
 import type { EntranceState, OwnInfo } from './state.js';
 

@@ -1,21 +1,21 @@
 /** The entrance's plain HTTP pages: the index (JSON for scripts, HTML for a browser) and a health probe. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildInfo } from '../../shared/src/version.js';
+import { createSpeedTest } from './speedtest.js';
+import { sendJson } from './respond.js';
 import type { EntranceState } from './state.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 export function createHttpHandler(state: EntranceState) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
+  const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }) });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://entrance');
+    // Before the GET-only check: the speed test takes POST uploads and answers its own 405s.
+    if (speedTest.owns(url.pathname)) return speedTest.handle(req, res, url);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return sendJson(res, 405, { ERROR: 'method not allowed' });

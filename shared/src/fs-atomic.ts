@@ -16,20 +16,25 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+/** Create `file` (it must not exist), write `data` and fsync it; on failure nothing is left behind. */
+export async function writeNewFileDurably(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const handle = await open(file, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
   } catch (err) {
     await handle.close();
-    await rm(temp, { force: true });
+    await rm(file, { force: true });
     throw err;
   }
   await handle.close();
+}
+
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  await writeNewFileDurably(temp, data, mode);
   try {
     await rename(temp, file);
   } catch (err) {

@@ -47,3 +47,11 @@ export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis
   await redis.connect();
   return redis;
 }
+
+/** Run a MULTI (or pipeline) and throw the first command error: ioredis reports them per command, not as a rejection. */
+export async function execOrThrow(result: Promise<Array<[Error | null, unknown]> | null>): Promise<Array<[Error | null, unknown]>> {
+  const rows = await result;
+  if (rows === null) throw new Error('redis transaction aborted');
+  for (const [err] of rows) if (err) throw err;
+  return rows;
+}

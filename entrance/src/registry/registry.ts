@@ -10,6 +10,7 @@ import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../..
 import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
+import { execOrThrow } from '../../../shared/src/redis.js';
 import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
 
@@ -165,10 +166,4 @@ export class BoxRegistry {
     });
     return out;
   }
-}
-
-async function execOrThrow(result: Promise<Array<[Error | null, unknown]> | null>): Promise<void> {
-  const rows = await result;
-  if (rows === null) throw new Error('redis transaction aborted');
-  for (const [err] of rows) if (err) throw err;
 }

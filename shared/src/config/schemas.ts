@@ -7,6 +7,7 @@ import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
+  checkCron,
   checkHost,
   checkRedisUrl,
   checkUrlPath,
@@ -82,9 +83,9 @@ export const AGENT_SCHEMA = {
   MAX_FILE_MB: num('Largest file one <Dandelion> frame may carry, in MiB. (New in this rewrite.)', 50, { min: 1, max: 1024 }),
   DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused. (New in this rewrite.)', 256, { min: 0 }),
   DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start. (New in this rewrite.)', 60, { min: 1, max: 7 * 24 * 3600 }),
-  EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *'),
+  EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *', checkCron),
   GEOIP: record('The box\'s place {IP, HOSTNAME, COUNTRY, CITY, REGION, ORG, LOC: "lat,lon"}, reported unchanged when the public address is private, loopback or unknown. (New in this rewrite.)', decodeGeoIp),
-  BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never. (New in this rewrite.)', '23 17 */6 * * *'),
+  BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never. (New in this rewrite.)', '23 17 */6 * * *', (s) => (s === '' ? undefined : checkCron(s))),
   BANDWIDTH_TEST_MB: num('MiB moved each way by one capacity test. (New in this rewrite.)', 8, { min: 0.1, max: 64 }),
   BANDWIDTH_UP: num('Upload capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),
   BANDWIDTH_DOWN: num('Download capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),

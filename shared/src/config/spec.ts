@@ -4,6 +4,7 @@
  * type is derived from the table, so a key's check and its type cannot drift apart.
  */
 import net from 'node:net';
+import cron from 'node-cron';
 import { isRecord } from '../protocol/json.js';
 
 export class ConfigError extends Error {
@@ -174,3 +175,5 @@ export const checkRedisUrl = (s: string): string | undefined => {
 };
 export const checkUrlPath = (s: string): string | undefined =>
   /^[A-Za-z0-9_.~/-]*$/.test(s) ? undefined : 'may hold only letters, digits and _ . ~ / -';
+export const checkCron = (s: string): string | undefined =>
+  cron.validate(s) ? undefined : 'must be a node-cron schedule such as "*/10 * * * * *" (seconds first, optional)';

@@ -10,6 +10,9 @@ export type ErrorCode =
   | 'E_TOO_BIG' // a message, header or file over its limit
   | 'E_BINARY' // a binary frame where only text is accepted, or a malformed <Dandelion> frame
   | 'E_PATH' // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
+  | 'E_HANDSHAKE' // a file frame before the PUBLISH handshake on that socket
+  | 'E_DISK_FULL' // storing the file would leave less than the box's disk reserve
+  | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
   | 'E_INTERNAL'; // the receiver failed; the request may be retried
 
 /**

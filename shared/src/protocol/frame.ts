@@ -36,6 +36,15 @@ export function encodeFrame(header: { FILE_PATH: string; TTL?: number }, content
 
 /** Split and validate a frame. `content` is a view into `data`, not a copy. */
 export function decodeFrame(data: Buffer): Frame {
+  const { raw, content } = splitFrame(data);
+  return { header: checkFrameHeader(raw), content };
+}
+
+/**
+ * Split a frame into its parsed (unchecked) header and its content. Errors here mean the frame as a
+ * whole is unreadable; checkFrameHeader's errors concern one file, whose FILE_PATH can still be named.
+ */
+export function splitFrame(data: Buffer): { raw: Record<string, unknown>; content: Buffer } {
   if (data.length < OPEN.length || !data.subarray(0, OPEN.length).equals(OPEN)) {
     throw new ProtocolError('E_BINARY', 'a binary frame must start with <Dandelion>');
   }
@@ -47,11 +56,14 @@ export function decodeFrame(data: Buffer): Frame {
   }
   const raw: unknown = parseJsonSafe(data.subarray(OPEN.length, end).toString('utf8'));
   if (!isRecord(raw)) throw new ProtocolError('E_BINARY', 'the frame header must be a JSON object');
-  const header: FrameHeader = {
+  return { raw, content: data.subarray(end + CLOSE.length) };
+}
+
+export function checkFrameHeader(raw: Record<string, unknown>, defaultTtl: number = DEFAULT_TTL_SECONDS): FrameHeader {
+  return {
     FILE_PATH: normaliseFilePath(requireString(raw, 'FILE_PATH', MAX_PATH_CHARS)),
-    TTL: optionalNumber(raw, 'TTL', { min: 1, max: MAX_TTL_SECONDS }) ?? DEFAULT_TTL_SECONDS,
+    TTL: optionalNumber(raw, 'TTL', { min: 1, max: MAX_TTL_SECONDS }) ?? defaultTtl,
   };
-  return { header, content: data.subarray(end + CLOSE.length) };
 }
 
 /**

@@ -7,11 +7,11 @@
 import { ProtocolError } from './errors.js';
 import { isRecord } from './json.js';
 import { decodeBoxExchange, decodeEnvelope, trafficKeyOwner } from './messages.js';
-import type { BoxExchange, WireValue } from './messages.js';
+import type { BoxExchange } from './messages.js';
 
-export function toHash(msg: Record<string, WireValue>): Record<string, string> {
+export function toHash(msg: object): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(msg)) {
+  for (const [key, value] of Object.entries(msg) as Array<[string, unknown]>) {
     if (value === undefined) continue;
     out[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }

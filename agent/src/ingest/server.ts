@@ -1,0 +1,140 @@
+/**
+ * The box's WebSocket endpoint for publishers, at /dandelion/<box-id>/ws/ (directly on BOX_PORT, or
+ * through nginx's proxy). A publisher does the PUBLISH handshake, then sends files as <Dandelion>
+ * frames; every frame is answered with one FILE reply: ACCEPTED with SIZE and SHA256 once the file is
+ * durable and servable, or ERROR saying why. A refused file leaves the socket open; an unreadable frame
+ * (no header) closes it, as any malformed message does.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../../../shared/src/log.js';
+import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame, toHash } from '../../../shared/src/protocol/index.js';
+import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../../shared/src/protocol/index.js';
+import type { BoxKeys } from '../../../shared/src/redis-keys.js';
+import { buildInfo } from '../../../shared/src/version.js';
+import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../../shared/src/ws-server.js';
+import type { FileStore } from './store.js';
+
+const PING_INTERVAL_MS = 30_000;
+
+export interface IngestDeps {
+  boxId: string;
+  redis: Redis;
+  keys: BoxKeys;
+  store: FileStore;
+  maxFileBytes: number;
+  defaultTtlSeconds: number;
+  own(): Envelope;
+  log: Logger;
+  /** Called after every stored file (metrics, FILES-HELD). */
+  onStored?(size: number): void;
+}
+
+export interface IngestServer {
+  server: http.Server;
+  listen(host: string, port: number): Promise<number>;
+  /** Stop taking files, let writes in flight finish, close publishers' sockets with 1001. */
+  stop(): Promise<void>;
+}
+
+export function createIngestServer(deps: IngestDeps): IngestServer {
+  const { log } = deps;
+  const wsPath = `/dandelion/${deps.boxId}/ws`;
+  const server = http.createServer((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://box').pathname;
+    const body = pathname === '/dandelion/' || pathname === '/dandelion'
+      ? { ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` }
+      : { ERROR: 'not found' };
+    res.writeHead(body.ERROR ? 404 : 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  });
+  // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFileBytes + MAX_HEADER_BYTES + 64 });
+  const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
+  const inFlight = new Set<Promise<unknown>>();
+  let stopping = false;
+
+  server.on('upgrade', (req, socket: Duplex, head) => {
+    const pathname = new URL(req.url ?? '/', 'http://box').pathname.replace(/\/+$/, '');
+    if (stopping || pathname !== wsPath) {
+      socket.end(`HTTP/1.1 ${stopping ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws, req: http.IncomingMessage) => {
+    // nginx's proxy sets X-Real-IP; trust it only from the local proxy.
+    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
+    const remoteIp = remoteIpOf(req, local);
+    let publisher: PublishRequest | undefined;
+
+    const fileReply = (filePath: string, fields: Partial<FileReply>): FileReply => ({ ...deps.own(), TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: filePath, ...fields });
+
+    attachMessageLoop(ws, remoteIp, {
+      own: deps.own,
+      log,
+      async onMessage(decoded) {
+        if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
+        if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
+        publisher = decoded.msg;
+        const fields = toHash(decoded.msg);
+        // SUBSCRIBE is the README's key for a publisher; the original also kept its message under EXCHANGE.
+        await deps.redis.multi().del(deps.keys.subscribe(publisher.ID)).hset(deps.keys.subscribe(publisher.ID), fields)
+          .del(deps.keys.exchange(publisher.ID)).hset(deps.keys.exchange(publisher.ID), fields).exec();
+        log.info({ publisher: publisher.ID, peer: remoteIp }, 'publisher subscribed');
+        const reply: PublishReply = { ...deps.own(), TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' };
+        return reply;
+      },
+      async onBinary(data) {
+        const { raw, content } = splitFrame(data);
+        if (typeof raw.FILE_PATH !== 'string' || raw.FILE_PATH === '') throw new ProtocolError('E_FORMAT', 'FILE_PATH is missing or empty');
+        const asSent = raw.FILE_PATH.slice(0, 1024);
+        try {
+          if (publisher === undefined) throw new ProtocolError('E_HANDSHAKE', 'send PUBLISH before files');
+          if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
+          const header = checkFrameHeader(raw, deps.defaultTtlSeconds);
+          const writing = deps.store.write(publisher.ID, header.FILE_PATH, content, header.TTL);
+          inFlight.add(writing);
+          const stored = await writing.finally(() => inFlight.delete(writing));
+          deps.onStored?.(stored.size);
+          log.debug({ publisher: publisher.ID, file: stored.relativePath, size: stored.size }, 'file stored');
+          return fileReply(asSent, { MESSAGE: 'ACCEPTED', SIZE: stored.size, SHA256: stored.sha256 });
+        } catch (err) {
+          if (isProtocolError(err)) {
+            log.info({ publisher: publisher?.ID, file: asSent, code: err.code, reason: err.message }, 'file refused');
+            return fileReply(asSent, { ERROR: err.message, ERROR_CODE: err.code });
+          }
+          log.error({ err, publisher: publisher?.ID, file: asSent }, 'file not stored');
+          return fileReply(asSent, { ERROR: 'the box failed to store the file; try again or another box', ERROR_CODE: 'E_INTERNAL' });
+        }
+      },
+    });
+  });
+
+  return {
+    server,
+    async listen(host, port) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return (server.address() as AddressInfo).port;
+    },
+    async stop() {
+      stopping = true;
+      stopKeepAlive();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled([...inFlight]);
+      await closeAll(wss, 'box shutting down');
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Running nginx for the box. "managed": the agent starts its own nginx (Debian's binary) with the
+ * generated nginx.conf under RUN_DIRECTORY, reloads it with SIGHUP and stops it with SIGQUIT on exit.
+ * "system": the agent writes its site file for the system's nginx, checks it with `nginx -t`, and
+ * reloads it; a file nginx refuses is rolled back. Either way every write is atomic.
+ */
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
+import type { Logger } from '../../../shared/src/log.js';
+import { renderManagedConf, renderSite } from './config.js';
+import type { SiteOptions } from './config.js';
+
+const run = promisify(execFile);
+const START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3_000;
+
+export interface Nginx {
+  /** Write the config for `site` and start (managed) or reload (system) nginx. */
+  start(site: SiteOptions): Promise<void>;
+  /** Write the config for `site` and make nginx use it without dropping connections. */
+  reload(site: SiteOptions): Promise<void>;
+  /** Ask nginx to reopen its logs (after the access log was rotated by rename). */
+  reopenLogs(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function managedNginx(opts: { binary: string; runDirectory: string; log: Logger }): Nginx {
+  const confPath = path.join(opts.runDirectory, 'nginx.conf');
+  const errorLog = path.join(opts.runDirectory, 'nginx-error.log');
+  let proc: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  // Workers of a root master default to "nobody", which cannot read files in a 0700 folder of root's.
+  const workerUser = process.getuid?.() === 0 ? os.userInfo().username : undefined;
+
+  async function writeConf(site: SiteOptions): Promise<void> {
+    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(opts.runDirectory, 'nginx-tmp', d), { recursive: true });
+    await writeFileAtomic(confPath, renderManagedConf({ ...site, runDirectory: opts.runDirectory, ...(workerUser ? { workerUser } : {}) }));
+  }
+
+  /** An nginx left running by an agent that was killed (SIGKILL, power cut mid-stop) would hold the port. */
+  async function stopLeftover(): Promise<void> {
+    const pid = Number((await readFile(path.join(opts.runDirectory, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.includes('nginx') || !cmdline.includes(confPath)) return; // a recycled pid: not ours
+    opts.log.warn({ pid }, 'stopping an nginx left over from an earlier run');
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 60 && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) !== ''; i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return {
+    async start(site) {
+      await stopLeftover();
+      await writeConf(site);
+      await check(opts.binary, ['-t', '-q', '-c', confPath, '-p', opts.runDirectory, '-e', errorLog]);
+      // Its own process group: a Ctrl-C meant for the agent must not reach nginx before the agent stops it in order.
+      const child = spawn(opts.binary, ['-c', confPath, '-p', opts.runDirectory, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      proc = child;
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()).slice(-4000));
+      exited = new Promise((resolve) => child.once('exit', () => resolve()));
+      child.once('exit', (code, signal) => {
+        if (proc === child) {
+          proc = undefined;
+          opts.log.error({ code, signal, stderr: stderr.trim() }, 'nginx exited');
+        }
+      });
+      await waitForPort(site.listenIp === '0.0.0.0' ? '127.0.0.1' : site.listenIp === '::' ? '::1' : site.listenIp, site.httpPort, () => proc === undefined).catch(async (err: Error) => {
+        throw new Error(`nginx did not start: ${err.message}; ${stderr.trim() || (await tail(errorLog))}`);
+      });
+      opts.log.info({ pid: child.pid, conf: confPath, port: site.httpPort }, 'nginx started');
+    },
+    async reload(site) {
+      await writeConf(site);
+      await check(opts.binary, ['-t', '-q', '-c', confPath, '-p', opts.runDirectory, '-e', errorLog]);
+      proc?.kill('SIGHUP');
+      opts.log.info({ rateBytesPerSecond: site.ratesByConnections[1] }, 'nginx reloaded');
+    },
+    async reopenLogs() {
+      proc?.kill('SIGUSR1');
+    },
+    async stop() {
+      const child = proc;
+      if (!child) return;
+      proc = undefined;
+      child.kill('SIGQUIT'); // graceful: finish the responses in flight
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+      opts.log.info('nginx stopped');
+    },
+  };
+}
+
+export function systemNginx(opts: { binary: string; confPath: string; log: Logger }): Nginx {
+  async function install(site: SiteOptions): Promise<void> {
+    const previous = await readFile(opts.confPath, 'utf8').catch(() => undefined);
+    await writeFileAtomic(opts.confPath, renderSite(site));
+    try {
+      await check(opts.binary, ['-t', '-q']);
+    } catch (err) {
+      if (previous !== undefined) await writeFileAtomic(opts.confPath, previous);
+      throw err;
+    }
+    await run(opts.binary, ['-s', 'reload']);
+    opts.log.info({ conf: opts.confPath, rateBytesPerSecond: site.ratesByConnections[1] }, 'system nginx reloaded');
+  }
+  return {
+    start: install,
+    reload: install,
+    async reopenLogs() {
+      await run(opts.binary, ['-s', 'reopen']);
+    },
+    async stop() {
+      // The system's nginx belongs to the system: it keeps serving what is on disk.
+    },
+  };
+}
+
+async function check(binary: string, args: string[]): Promise<void> {
+  try {
+    await run(binary, args);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`nginx refused the generated config: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+async function tail(file: string): Promise<string> {
+  return (await readFile(file, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
+}
+
+async function waitForPort(host: string, port: number, gaveUp: () => boolean): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (gaveUp()) throw new Error('nginx exited');
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} not open after ${START_TIMEOUT_MS} ms`);
+}

@@ -1,0 +1,92 @@
+/**
+ * What one read of the access log turns into: a TRAFFIC_FLOW record per served line (status < 400, as the
+ * original kept) and one aggregate per (publisher, file). Pure: the tail reads bytes and writes Redis.
+ */
+import { isIdOf } from '../../../shared/src/protocol/messages.js';
+import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
+import { parseAccessLogLine } from './log-format.js';
+
+/** The original counted only these; 4xx and 5xx lines still add to the bytes the box sent. */
+const SERVED_BELOW = 400;
+/** How much of a skipped line a warning quotes. */
+const SAMPLE_CHARS = 200;
+
+/**
+ * Publisher and file a request URI names. Files are served at /<publisher-id>/<FILE_PATH>, so the first
+ * segment is the publisher when it is a publisher ID; the file is the rest of the path, without query
+ * string and without leading '/', URI-decoded unless the escapes are invalid (then kept as sent).
+ */
+export function fileOfUri(uri: string): { publisher: string; file: string } {
+  const pathPart = (uri.split('?', 1)[0] ?? '').replace(/^\/+/, '');
+  const slash = pathPart.indexOf('/');
+  const first = decodeOrKeep(slash < 0 ? pathPart : pathPart.slice(0, slash));
+  if (isIdOf(first, 'PUBLISHER')) return { publisher: first, file: decodeOrKeep(slash < 0 ? '' : pathPart.slice(slash + 1)) };
+  return { publisher: '', file: decodeOrKeep(pathPart) };
+}
+
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // intentional: a malformed escape is still a request for that path; count it as sent
+  }
+}
+
+type Group = Omit<TrafficAggregate, 'ID'> & { firstRid: string };
+
+export class TrafficBatch {
+  /** Complete lines seen, parsed or not. */
+  lines = 0;
+  /** Lines (or over-long fragments) that did not parse. */
+  skipped = 0;
+  /** The first skipped text, cut short, for the warning. */
+  skippedSample: string | undefined;
+  /** $bytes_sent of every parsed line, whatever its status. */
+  bytesSent = 0;
+  readonly records: Array<{ rid: string; record: TrafficRecord }> = [];
+  /** Insertion order is first appearance in the log, which makes aggregate IDs stable. */
+  private readonly groups = new Map<string, Group>();
+
+  /** `text` holds complete lines without their final "\n". */
+  addLines(text: string): void {
+    for (const line of text.split('\n')) this.addLine(line);
+  }
+
+  addLine(text: string): void {
+    this.lines++;
+    const line = parseAccessLogLine(text);
+    if (!line) {
+      this.skip(text);
+      return;
+    }
+    this.bytesSent += line.bytes;
+    if (line.status >= SERVED_BELOW) return;
+    this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
+    const { publisher, file } = fileOfUri(line.uri);
+    const key = JSON.stringify([publisher, file]);
+    const group = this.groups.get(key);
+    if (group) {
+      group.REQUESTS++;
+      group.BYTES += line.bytes;
+      group.FROM = Math.min(group.FROM, line.msec);
+      group.TO = Math.max(group.TO, line.msec);
+    } else {
+      this.groups.set(key, { PUBLISHER: publisher, FILE: file, REQUESTS: 1, BYTES: line.bytes, FROM: line.msec, TO: line.msec, firstRid: line.rid });
+    }
+  }
+
+  /** Text that is not a line (a chunk with no newline at all) — consumed and counted as skipped. */
+  skip(text: string): void {
+    this.skipped++;
+    this.skippedSample ??= text.slice(0, SAMPLE_CHARS);
+  }
+
+  /**
+   * The aggregates, IDs `<where>:<n>:<rid8>`: `where` names the bytes read (inode and offsets), n the
+   * aggregate's place in the batch, and the first 8 hex digits of its first request's $request_id keep
+   * IDs unique when a later log file reuses a freed inode and starts again at offset 0.
+   */
+  aggregates(where: string): TrafficAggregate[] {
+    return [...this.groups.values()].map(({ firstRid, ...group }, n) => ({ ID: `${where}:${n}:${firstRid.slice(0, 8)}`, ...group }));
+  }
+}

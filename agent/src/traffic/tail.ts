@@ -1,0 +1,411 @@
+/**
+ * The box's traffic tail: follows nginx's access log (one JSON line per viewer request, LOG_FORMAT) and
+ * turns it into the TRAFFIC_FLOW records and per-file aggregates the heartbeat sends to the entrance.
+ *
+ * Exactly once: the read position {path, inode, offset} is written in the same MULTI as the records and
+ * aggregates of the lines before it, so a crash or restart neither re-reads nor loses a line.
+ *
+ * IMPORTANT, for whoever rotates the log: rotate by rename (logrotate without copytruncate, then USR1 so
+ * nginx reopens) and keep `delaycompress`. The tail keeps reading the renamed file until nginx writes to
+ * the new one, and after an agent restart finds it again as `<log>.1` by inode. copytruncate loses the
+ * lines written between the copy and the truncation; the tail only sees a truncation and starts again
+ * at offset 0. The agent itself never deletes or truncates the log.
+ */
+import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import type { Redis } from 'ioredis';
+import { errnoOf } from '../../../shared/src/protocol/errors.js';
+import { MAX_AGGREGATES_PER_EXCHANGE } from '../../../shared/src/protocol/messages.js';
+import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
+import type { BoxKeys } from '../../../shared/src/redis-keys.js';
+import type { Logger } from '../../../shared/src/log.js';
+import { execOrThrow } from '../../../shared/src/redis.js';
+import { TrafficBatch } from './batch.js';
+
+/** Largest single read; the buffer is allocated once per tail. */
+const CHUNK_BYTES = 1 << 20;
+/** Most bytes one pass consumes; the next pass goes on from there, so a backlog never sits in memory. */
+const PASS_BYTES = 8 << 20;
+/** A burst of writes from nginx becomes one pass, not one pass per request. */
+const EVENT_DELAY_MS = 250;
+/** Keys asked for per SCAN/HSCAN round trip. */
+const SCAN_COUNT = 1000;
+const NEWLINE = 0x0a;
+
+export interface TrafficTailDeps {
+  redis: Redis;
+  keys: BoxKeys;
+  boxId: string;
+  /** The access log nginx writes. */
+  logPath: string;
+  /** Per-line TRAFFIC_FLOW hashes expire after this (the caller passes 2 × heartbeat period). */
+  recordTtlSeconds: number;
+  /** The caller binds the module name (`log.child({ mod: 'traffic' })`). */
+  log: Logger;
+  /** Fallback poll period in ms (default 1000); file events trigger passes sooner. */
+  pollMs?: number;
+}
+
+export interface TrafficTail {
+  /** Resume from the persisted position, read what is new, then watch the log and poll as a fallback. */
+  start(): Promise<void>;
+  /** Stop watching and timers, wait for an in-flight pass, close the log. */
+  stop(): Promise<void>;
+  /** One read pass now; resolves with the number of complete lines consumed. */
+  pass(): Promise<number>;
+  /**
+   * For the next EXCHANGE: up to maxRecords per-line records as { '<boxId>:TRAFFIC_FLOW:log-<rid>': record }
+   * (in no particular order), plus up to MAX_AGGREGATES_PER_EXCHANGE pending aggregates, oldest first.
+   */
+  collect(maxRecords: number): Promise<{ records: Record<string, TrafficRecord>; aggregates: TrafficAggregate[] }>;
+  /** An entrance accepted an EXCHANGE carrying these aggregates: drop them from pending. */
+  acknowledge(aggregateIds: string[]): Promise<void>;
+  /** $bytes_sent (all statuses) consumed so far by this process; the heartbeat uses its deltas. */
+  bytesServedTotal(): number;
+  /** Bytes in the log not yet consumed (for metrics). */
+  lagBytes(): Promise<number>;
+}
+
+/** Where reading stands; `inode` is a decimal string because inode numbers can exceed 2^53. */
+interface Position {
+  path: string;
+  inode: string;
+  offset: number;
+}
+interface OpenLog extends Position {
+  handle: FileHandle;
+}
+
+export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
+  const { redis, keys, log } = deps;
+  const logPath = path.resolve(deps.logPath);
+  const rotatedPath = `${logPath}.1`;
+  const pollMs = deps.pollMs ?? 1000;
+  const eventDelayMs = Math.min(EVENT_DELAY_MS, pollMs);
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+
+  let reading: OpenLog | undefined;
+  /** False until the position is loaded from Redis, and again after a failed pass, so the next one reloads it. */
+  let resumed = false;
+  let bytesSent = 0;
+  /** Passes (and anything touching the file handle) run one after another through this chain. */
+  let queue: Promise<unknown> = Promise.resolve();
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let dueAt = 0;
+  let ticking = false;
+  let eventDuringTick = false;
+  let stopped = false;
+
+  function serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn);
+    queue = run.catch(() => undefined); // intentional: the caller gets the error; later calls still run
+    return run;
+  }
+
+  async function ensureResumed(): Promise<void> {
+    if (resumed) return;
+    reading = await resume();
+    resumed = true;
+  }
+
+  /** The saved position's file: still at the log path, or renamed to `.1` while the agent was stopped. */
+  async function resume(): Promise<OpenLog | undefined> {
+    const saved = await redis.hgetall(keys.trafficOffset);
+    if (saved.inode === undefined) return undefined; // first start: the live log from its beginning
+    const offset = Number(saved.offset);
+    for (const candidate of new Set([saved.path ?? logPath, logPath, rotatedPath])) {
+      const found = await openLog(candidate, saved.inode);
+      if (!found) continue;
+      found.offset = Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
+      return found;
+    }
+    log.warn({ saved }, 'access log of the saved position is gone (rotated twice while stopped?); its unread lines are lost');
+    return undefined;
+  }
+
+  async function readPass(): Promise<number> {
+    await ensureResumed();
+    let lines = 0;
+    let budget = PASS_BYTES;
+    while (budget > 0) {
+      reading ??= await openLog(logPath);
+      if (!reading) break; // nginx has not written a log yet
+      // Look at the log path before draining the file we hold: if nginx had already written to a new
+      // file then, it had reopened, so what we drain below is all the old file will ever get.
+      const live = await statOrUndefined(logPath);
+      const rotated = live !== undefined && String(live.ino) !== reading.inode;
+      if (!rotated) await restartIfTruncated(reading);
+      const result = await consume(reading, budget);
+      lines += result.lines;
+      budget -= result.bytes;
+      if (!rotated || !result.drained || live.size === 0n) break;
+      await leaveRotated(reading);
+      reading = undefined;
+    }
+    return lines;
+  }
+
+  /** Copytruncate or a manual `> access.log`: what we read is gone, so start again at 0. */
+  async function restartIfTruncated(file: OpenLog): Promise<void> {
+    if (file.offset === 0) return;
+    const { size } = await file.handle.stat();
+    // A file truncated and then refilled past our offset is caught by the byte before it, which is
+    // always the "\n" of the last line consumed.
+    const before = size >= file.offset ? await file.handle.read(Buffer.alloc(1), 0, 1, file.offset - 1) : undefined;
+    if (before?.buffer[0] === NEWLINE) return;
+    log.warn({ path: file.path, offset: file.offset, size }, 'access log truncated in place; reading it again from the start');
+    file.offset = 0;
+  }
+
+  async function leaveRotated(file: OpenLog): Promise<void> {
+    const { size } = await file.handle.stat();
+    if (size > file.offset) log.warn({ path: file.path, bytes: size - file.offset }, 'rotated access log ends in a partial line; dropped');
+    await file.handle.close();
+  }
+
+  /** Reads complete lines from `file.offset`, commits them with the new position, then moves the offset. */
+  async function consume(file: OpenLog, budget: number): Promise<{ lines: number; bytes: number; drained: boolean }> {
+    const start = file.offset;
+    const batch = new TrafficBatch();
+    let offset = start;
+    let drained = false;
+    while (offset - start < budget) {
+      const { bytesRead } = await file.handle.read(buffer, 0, CHUNK_BYTES, offset);
+      if (bytesRead === 0) {
+        drained = true;
+        break;
+      }
+      const lastNewline = buffer.lastIndexOf(NEWLINE, bytesRead - 1);
+      if (lastNewline < 0) {
+        if (bytesRead < CHUNK_BYTES) {
+          drained = true; // a partial last line: nginx is still writing it, or it will never end
+          break;
+        }
+        // No line is this long; consume the chunk so memory stays bounded. The rest of it, up to its
+        // newline, then fails to parse and is skipped as well.
+        batch.skip(buffer.toString('utf8', 0, 200));
+        offset += bytesRead;
+        continue;
+      }
+      batch.addLines(buffer.toString('utf8', 0, lastNewline));
+      offset += lastNewline + 1;
+    }
+    if (offset === start) return { lines: 0, bytes: 0, drained };
+    await commit(file, start, offset, batch);
+    file.offset = offset;
+    bytesSent += batch.bytesSent;
+    if (batch.skipped > 0) log.warn({ path: file.path, skipped: batch.skipped, sample: batch.skippedSample }, 'access log lines not in the dandelion format skipped');
+    return { lines: batch.lines, bytes: offset - start, drained };
+  }
+
+  async function commit(file: OpenLog, start: number, end: number, batch: TrafficBatch): Promise<void> {
+    const tx = redis.multi();
+    for (const { rid, record } of batch.records) {
+      const key = keys.trafficFlow(rid);
+      tx.hset(key, record).expire(key, deps.recordTtlSeconds);
+    }
+    const aggregates = batch.aggregates(`${file.inode}:${start}-${end}`);
+    if (aggregates.length > 0) tx.hset(keys.trafficPending, Object.fromEntries(aggregates.map((a) => [a.ID, JSON.stringify(a)])));
+    tx.hset(keys.trafficOffset, { path: file.path, inode: file.inode, offset: end });
+    await execOrThrow(tx.exec());
+  }
+
+  /** After a failed pass, Redis may or may not hold its commit: reload the position from there. */
+  async function forgetPosition(): Promise<void> {
+    resumed = false;
+    const file = reading;
+    reading = undefined;
+    await file?.handle.close();
+  }
+
+  function pass(): Promise<number> {
+    return serialized(async () => {
+      try {
+        return await readPass();
+      } catch (err) {
+        await forgetPosition();
+        throw err;
+      }
+    });
+  }
+
+  function schedule(ms: number): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (stopped) return;
+    dueAt = Date.now() + ms;
+    timer = setTimeout(() => void tick(), ms);
+  }
+
+  async function tick(): Promise<void> {
+    timer = undefined;
+    ticking = true;
+    eventDuringTick = false;
+    try {
+      await pass();
+    } catch (err) {
+      log.warn({ err }, 'traffic pass failed; position kept in redis, will retry');
+    } finally {
+      ticking = false;
+      schedule(eventDuringTick ? eventDelayMs : pollMs);
+    }
+  }
+
+  function onLogEvent(): void {
+    if (ticking) eventDuringTick = true;
+    else if (timer !== undefined && dueAt - Date.now() > eventDelayMs) schedule(eventDelayMs);
+  }
+
+  async function start(): Promise<void> {
+    stopped = false;
+    // Watch before the first pass, so a line written during it is not left for the fallback poll.
+    // Watch the folder, not the file: the log may not exist yet, and rotation replaces it.
+    const dir = path.dirname(logPath);
+    const w = watch(dir, { depth: 0, ignoreInitial: true, ignored: (p: string) => p !== dir && p !== logPath });
+    watcher = w;
+    w.on('all', onLogEvent);
+    w.on('error', (err: unknown) => log.warn({ err }, 'watching the access log failed; polling only'));
+    ticking = true; // events during the first pass ask for another one, as during a tick
+    eventDuringTick = false;
+    try {
+      await new Promise<void>((resolve) => w.once('ready', resolve));
+      await pass();
+    } catch (err) {
+      watcher = undefined;
+      await w.close();
+      throw err;
+    } finally {
+      ticking = false;
+    }
+    schedule(eventDuringTick ? eventDelayMs : pollMs);
+  }
+
+  async function stop(): Promise<void> {
+    stopped = true;
+    clearTimeout(timer);
+    timer = undefined;
+    const w = watcher;
+    watcher = undefined;
+    await w?.close();
+    await serialized(forgetPosition);
+  }
+
+  async function collect(maxRecords: number): Promise<{ records: Record<string, TrafficRecord>; aggregates: TrafficAggregate[] }> {
+    const records: Record<string, TrafficRecord> = {};
+    const recordKeys = await scanRecordKeys(maxRecords);
+    if (recordKeys.length > 0) {
+      const pipe = redis.pipeline();
+      for (const key of recordKeys) pipe.hgetall(key);
+      const rows = (await pipe.exec()) ?? [];
+      rows.forEach(([err, hash], i) => {
+        if (err) throw err;
+        const record = toRecord(hash as Record<string, string>);
+        if (record) records[recordKeys[i] as string] = record; // undefined: expired since the SCAN
+      });
+    }
+    return { records, aggregates: await oldestPending(MAX_AGGREGATES_PER_EXCHANGE) };
+  }
+
+  async function scanRecordKeys(max: number): Promise<string[]> {
+    const found = new Set<string>();
+    let cursor = '0';
+    while (found.size < max) {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', keys.trafficFlowPattern, 'COUNT', SCAN_COUNT);
+      for (const key of batch) if (found.size < max) found.add(key); // SCAN may repeat a key
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    return [...found];
+  }
+
+  /** HSCAN keeping only the `limit` oldest, so a long entrance outage never loads the whole backlog at once. */
+  async function oldestPending(limit: number): Promise<TrafficAggregate[]> {
+    let kept: TrafficAggregate[] = [];
+    const unreadable: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.hscan(keys.trafficPending, cursor, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const aggregate = parseAggregate(flat[i + 1] as string);
+        if (aggregate) kept.push(aggregate);
+        else unreadable.push(flat[i] as string);
+      }
+      if (kept.length > 2 * limit) kept = oldestFirst(kept).slice(0, limit);
+    } while (cursor !== '0');
+    if (unreadable.length > 0) {
+      log.warn({ ids: unreadable.slice(0, 10), count: unreadable.length }, 'unreadable pending traffic aggregates dropped');
+      await redis.hdel(keys.trafficPending, ...unreadable);
+    }
+    return oldestFirst(kept).slice(0, limit);
+  }
+
+  async function acknowledge(aggregateIds: string[]): Promise<void> {
+    if (aggregateIds.length > 0) await redis.hdel(keys.trafficPending, ...aggregateIds);
+  }
+
+  async function lagBytes(): Promise<number> {
+    return serialized(async () => {
+      await ensureResumed();
+      let lag = 0;
+      if (reading) lag += Math.max(0, (await reading.handle.stat()).size - reading.offset);
+      const live = await statOrUndefined(logPath);
+      if (live && String(live.ino) !== reading?.inode) lag += Number(live.size); // not opened yet, or rotated in
+      return lag;
+    });
+  }
+
+  return { start, stop, pass, collect, acknowledge, bytesServedTotal: () => bytesSent, lagBytes };
+}
+
+/** Opens `file` for reading, or undefined when it is missing (or is not the file with `inode`). */
+async function openLog(file: string, inode?: string): Promise<OpenLog | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  // The inode of the open handle, not of the path: the path may be renamed between open and stat.
+  const actual = String((await handle.stat({ bigint: true })).ino);
+  if (inode !== undefined && actual !== inode) {
+    await handle.close();
+    return undefined;
+  }
+  return { path: file, inode: actual, offset: 0, handle };
+}
+
+async function statOrUndefined(file: string): Promise<{ ino: bigint; size: bigint } | undefined> {
+  try {
+    return await stat(file, { bigint: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function toRecord(hash: Record<string, string> | null | undefined): TrafficRecord | undefined {
+  if (!hash || hash.url === undefined) return undefined;
+  const record: TrafficRecord = { url: hash.url, status: Number(hash.status), size: Number(hash.size) };
+  if (hash.datetime !== undefined) record.datetime = hash.datetime;
+  return record;
+}
+
+function parseAggregate(json: string): TrafficAggregate | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    if (typeof value === 'object' && value !== null && typeof (value as { ID?: unknown }).ID === 'string') return value as TrafficAggregate;
+  } catch {
+    /* intentional: reported by the caller with the others */
+  }
+  return undefined;
+}
+
+function oldestFirst(list: TrafficAggregate[]): TrafficAggregate[] {
+  return list.sort((a, b) => a.FROM - b.FROM || (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
+}

@@ -1,0 +1,75 @@
+/** A box agent built in-process with its own managed nginx, its config read through the real loader. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { atDeath } from './children.js';
+import os from 'node:os';
+import path from 'node:path';
+import { loadRoleConfig } from '../../shared/src/config/load.js';
+import { silentLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { createAgent } from '../../agent/src/app.js';
+import type { Agent, AgentStatus } from '../../agent/src/app.js';
+import type { ReadingsSource } from '../../agent/src/platform/readings.js';
+
+export interface RunningAgent {
+  agent: Agent;
+  status: AgentStatus;
+  boxId: string;
+  baseDirectory: string;
+  runDirectory: string;
+  /** http://127.0.0.1:<nginx port> */
+  httpBase: string;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(
+  t: { teardown(fn: () => unknown): void },
+  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number },
+): Promise<RunningAgent> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
+  const baseDirectory = path.join(dir, 'files');
+  const runDirectory = path.join(dir, 'run');
+  const boxId = opts.boxId ?? `box-test${Math.random().toString(16).slice(2, 10)}`;
+  const { config } = loadRoleConfig('agent', undefined, {
+    DANDELION_ID: boxId,
+    DANDELION_REDIS_URL: opts.redisUrl,
+    DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
+    DANDELION_BOX_SERVER_IP: '127.0.0.1',
+    DANDELION_BOX_PORT: '0',
+    DANDELION_BOX_HTTP_PORT: '0',
+    DANDELION_BASE_DIRECTORY: baseDirectory,
+    DANDELION_RUN_DIRECTORY: runDirectory,
+    DANDELION_BOX_PING_ENTRANCE_FREQ: '0.5',
+    DANDELION_BANDWIDTH_TEST_CRON: '',
+    DANDELION_BANDWIDTH_UP: '100',
+    DANDELION_BANDWIDTH_DOWN: '500',
+    DANDELION_DISK_RESERVE_MB: '1',
+    ...opts.env,
+  });
+  const log = silentLogger();
+  const redis = await connectRedis(config, log);
+  const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
+  // The agent's nginx is its child; if tap kills this process, stop that nginx too.
+  const undo = atDeath(() => process.kill(Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
+  const status = await agent.start();
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    undo();
+    await agent.stop();
+    redis.disconnect();
+  };
+  t.teardown(stop);
+  return { agent, status, boxId, baseDirectory, runDirectory, httpBase: `http://127.0.0.1:${status.httpPort}`, stop };
+}
+
+/** Poll `check` until it returns something truthy (or give up after `timeoutMs`). */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await check();
+  while (!last && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    last = await check();
+  }
+  return last;
+}

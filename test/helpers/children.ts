@@ -1,0 +1,45 @@
+/**
+ * Servers a test started are stopped even when the test process is killed by tap's timeout (SIGALRM)
+ * or interrupted, so no redis-server or nginx outlives its test.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+const children = new Set<ChildProcess>();
+const finalizers = new Set<() => void>();
+let installed = false;
+
+export function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  install();
+}
+
+/** Run `fn` (synchronous) if the test process dies before the test's own teardown; returns the undo. */
+export function atDeath(fn: () => void): () => void {
+  finalizers.add(fn);
+  install();
+  return () => finalizers.delete(fn);
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.once('exit', killAll);
+  for (const signal of ['SIGALRM', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+function killAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+  for (const fn of finalizers) {
+    try {
+      fn();
+    } catch {
+      /* intentional: best effort while dying */
+    }
+  }
+}
