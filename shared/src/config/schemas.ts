@@ -62,6 +62,9 @@ export const ENTRANCE_SCHEMA = {
   MAX_MESSAGE_BYTES: num('Largest WebSocket frame the entrance reads; larger ones are refused with close code 1009. (New in this rewrite.)', 256 * 1024, { min: 4096, max: 64 * 1024 * 1024, integer: true }),
   TRUST_PROXY: bool('Take the peer\'s address from X-Real-IP / X-Forwarded-For (set it when a proxy such as the original\'s nginx sits in front). (New in this rewrite.)', false),
   RUN_DIRECTORY: str('Folder for the entrance\'s own state (its generated ID).', '/var/lib/dandelion/entrance'),
+  TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept. (New in this rewrite.)', 3, { min: 0.1, max: 366 }),
+  TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
+  TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
 
@@ -96,11 +99,21 @@ export const AGENT_SCHEMA = {
 export type AgentConfig = ConfigOf<typeof AGENT_SCHEMA>;
 
 export const PUBLISHER_SCHEMA = {
-  ID: optionalStr('This publisher\'s ID (publisher-…). Default: generated once and kept.', idOf('PUBLISHER')),
+  ID: optionalStr('This publisher\'s ID (publisher-…). Default: generated at first start and kept in RUN_DIRECTORY/publisher-id.', idOf('PUBLISHER')),
   ...COMMON_SCHEMA,
   ENTRANCE_URLS: list('Entrance WebSocket URLs the publisher starts from; more are learnt from replies.', ['ws://127.0.0.1:7071/dandelion/ws/'], checkWsUrl),
-  MIN_HTTP_PEERS: num('Boxes the publisher keeps connections to.', 20, { min: 1, max: 1000, integer: true }),
+  MIN_HTTP_PEERS: num('Boxes the publisher keeps connections to (the best ranked).', 20, { min: 1, max: 1000, integer: true }),
   PUBLISHER_PING_ENTRANCE_FREQ: num('Seconds between the publisher\'s SEARCH requests.', 10, { min: 0.1, max: 3600 }),
+  PUBLISHER_WATCH_DIRECTORY: str('The encoder\'s output folder: every finished file that appears in it is sent to boxes, and the web server serves it as the origin. (New in this rewrite.)', '/var/lib/dandelion/publisher/live'),
+  PUBLISHER_HTTP_IP: str('Address the publisher\'s web server (viewer page, playlists, redirects, origin) binds to. (New in this rewrite.)', '0.0.0.0', checkHost),
+  PUBLISHER_HTTP_PORT: listenPort('Port of the publisher\'s web server. (New in this rewrite.)', 8080),
+  REPLICAS: num('Distinct boxes each file is sent to; a file counts as delivered to a box only when its reply confirms size and SHA-256. (New in this rewrite.)', 2, { min: 1, max: 16, integer: true }),
+  HOLD_BACK: num('Seconds a new live segment waits for its REPLICAS confirmations before the rewritten playlist lists it anyway, pointing at the origin. (New in this rewrite.)', 1, { min: 0, max: 60 }),
+  FILE_TTL: num('Seconds boxes keep a file from the watched folder (files pushed or queued carry their own TTL). (New in this rewrite.)', 120, { min: 1, max: 7 * 24 * 3600 }),
+  SEND_TIMEOUT: num('Seconds to wait for a box\'s reply to one file before trying another box. (New in this rewrite.)', 15, { min: 1, max: 600 }),
+  RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID). (New in this rewrite.)', '/var/lib/dandelion/publisher'),
+  GEOIP: record('The publisher\'s place {…, LOC: "lat,lon"}, sent with SEARCH so the entrance ranks nearby boxes first. (New in this rewrite.)', decodeGeoIp),
+  GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank. (New in this rewrite.)'),
 } satisfies Schema;
 export type PublisherConfig = ConfigOf<typeof PUBLISHER_SCHEMA>;
 
