@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 # Debian packages the tests and the demo use (installed when missing).
-TEST_DEBS := redis-server nginx
+TEST_DEBS := redis-server nginx ffmpeg chromium
 
 .PHONY: build test demo deps examples clean
 

@@ -104,6 +104,8 @@ export function createAgent(deps: AgentDeps): Agent {
   const clientIp = (): string => config.BOX_CLIENT_IP || publicIp || (config.BOX_SERVER_IP === '0.0.0.0' || config.BOX_SERVER_IP === '::' ? '127.0.0.1' : config.BOX_SERVER_IP);
   const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   const connectWs = (): string => `ws://${hostPort(clientIp(), boxPort)}/dandelion/${boxId}/ws/`;
+  /** Where viewers fetch this box's files: HTTP_URL + <publisher-id>/<FILE_PATH> (extension field). */
+  const httpUrl = (): string => `http://${hostPort(clientIp(), httpPort)}/`;
   const own = (): Envelope => ({ ID: boxId, IP: clientIp(), PORT: boxPort, TYPE: 'BOX' });
 
   const store = new FileStore({ redis, keys, baseDirectory, maxFileBytes, diskReserveBytes: config.DISK_RESERVE_MB * 1024 * 1024, locks });
@@ -156,7 +158,7 @@ export function createAgent(deps: AgentDeps): Agent {
 
   async function buildExchange(): Promise<BoxExchange> {
     const r = await sample();
-    const msg: BoxExchange = { ...own(), TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: connectWs(), ...r, VERSION: buildInfo().version };
+    const msg: BoxExchange = { ...own(), TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: connectWs(), HTTP_URL: httpUrl(), ...r, VERSION: buildInfo().version };
     msg['FILES-HELD'] = await redis.zcard(keys.expireFiles);
     if (capacity) {
       msg['BANDWIDTH-UP'] = round2(capacity.upMbit);
@@ -246,7 +248,7 @@ export function createAgent(deps: AgentDeps): Agent {
       }
       // The first capacity test waits for the first accepted EXCHANGE, so it runs against a live entrance.
       setTimeout(() => void measureCapacityNow(), Math.min(periodMs, 2_000)).unref();
-      log.info({ connectWs: connectWs(), http: `http://${hostPort(clientIp(), httpPort)}/`, nginx: config.NGINX }, 'box agent started');
+      log.info({ connectWs: connectWs(), http: httpUrl(), nginx: config.NGINX }, 'box agent started');
       return status();
     },
     async stop() {

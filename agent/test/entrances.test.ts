@@ -1,7 +1,7 @@
 // The agent keeps working when entrances go away: it reconnects after an entrance restarts (backoff
 // capped at 10 s) and keeps heartbeating to a second entrance while the first is down.
 import t from 'tap';
-import { Backoff } from '../src/heartbeat/backoff.js';
+import { Backoff } from '../../shared/src/backoff.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';

@@ -1,11 +1,13 @@
 /**
- * `dandelion demo`: the Dandelion network on this machine, on loopback only: a Redis, an entrance and
- * three boxes; each role's logs go to files under run/demo/. Ctrl-C stops everything it started.
+ * `dandelion demo`: the mission on one machine, on loopback only: Redis, an entrance, three boxes, a
+ * publisher and ffmpeg streaming into the publisher's watched folder. Each role's log goes to a file
+ * under run/demo/; the terminal shows only the URLs. Ctrl-C stops everything it started.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES_HELP, parseRoleArgs } from '../../shared/src/cli.js';
+import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { Supervisor } from './supervisor.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -19,9 +21,10 @@ const DEMO_PLACES = [
 
 export const DEMO_HELP = `Usage: dandelion demo [--dir DIR]
 
-Runs a Dandelion network on this machine, on loopback: Redis, an entrance and three boxes (each its
-own agent and nginx, folders and ports). Prints the URLs, keeps each role's log in DIR (default
-run/demo), and stops everything on Ctrl-C.
+Runs the Dandelion network on this machine, on loopback: Redis, an entrance, three boxes (each its
+own agent and nginx, folders and ports), a publisher, and ffmpeg making a live test stream (test
+pattern and tone, HLS, 2 s segments) in the publisher's watched folder. Prints the viewer and
+dashboard URLs, keeps each role's log in DIR (default run/demo), and stops everything on Ctrl-C.
 
 ${EXIT_CODES_HELP}
 `;
@@ -62,8 +65,7 @@ export async function main(args: string[]): Promise<void> {
       ready: /"url":"(ws:[^"]+)"/,
     });
     const wsUrl = entrance.match[1] as string;
-    process.stdout.write(`entrance: ${wsUrl}\n`);
-    process.stdout.write(`index: ${wsUrl.replace(/^ws:/, 'http:').replace(/ws\/$/, '')}\n`);
+    const boxLines: string[] = [];
     for (let n = 1; n <= BOXES; n++) {
       const boxDir = path.join(dir, `box-${n}`);
       const config = path.join(dir, `box-${n}.yaml`);
@@ -77,9 +79,25 @@ export async function main(args: string[]): Promise<void> {
         logFile: path.join(dir, `box-${n}.log`),
         ready: /"connectWs":"([^"]+)","http":"([^"]+)"/,
       });
-      process.stdout.write(`box-demo-${n}: ${box.match[2]} (publishers: ${box.match[1]})\n`);
+      boxLines.push(`box-demo-${n}: ${box.match[2]}`);
     }
-    process.stdout.write(`logs: ${dir}\nPress Ctrl-C to stop.\n`);
+    const live = path.join(dir, 'live');
+    rmSync(live, { recursive: true, force: true });
+    mkdirSync(live, { recursive: true });
+    const publisherConfig = path.join(dir, 'publisher.yaml');
+    writeFileSync(publisherConfig, [
+      'ID: publisher-demo', `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'PUBLISHER_HTTP_IP: 127.0.0.1', 'PUBLISHER_HTTP_PORT: 0',
+      `PUBLISHER_WATCH_DIRECTORY: ${live}`, `RUN_DIRECTORY: ${path.join(dir, 'publisher')}`, 'PUBLISHER_PING_ENTRANCE_FREQ: 5', 'MIN_HTTP_PEERS: 3', 'REPLICAS: 2', 'FILE_TTL: 60',
+      'GEOIP: {CITY: Taipei, COUNTRY: TW, LOC: "25.04,121.51"}', '',
+    ].join('\n'));
+    const publisher = await sup.start('publisher', BIN, ['publisher', '--config', publisherConfig], {
+      logFile: path.join(dir, 'publisher.log'),
+      ready: /"viewer":"([^"]+)"/,
+    });
+    await sup.start('ffmpeg', 'ffmpeg', testStreamArgs({ directory: live }), { logFile: path.join(dir, 'ffmpeg.log'), ready: /Opening .*\.m3u8/ });
+    process.stdout.write(`viewer: ${publisher.match[1]}?src=index.m3u8\n`);
+    process.stdout.write(`dashboard: ${wsUrl.replace(/^ws:/, 'http:').replace(/ws\/$/, '')}\n`);
+    process.stdout.write(`${boxLines.join('\n')}\nlogs: ${dir}\nPress Ctrl-C to stop.\n`);
   } catch (err) {
     await sup.stopAll();
     throw err;

@@ -2,8 +2,8 @@
  * Builds the entrance (HTTP server, WebSocket endpoint, registry, background sweep) without listening,
  * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
  */
+import { listenOn } from '../../shared/src/listen.js';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
@@ -19,6 +19,7 @@ import { handleSearch } from './handlers/search.js';
 import { createHttpHandler } from './http.js';
 import { sendJson } from './respond.js';
 import { BoxRegistry } from './registry/registry.js';
+import { createTrafficFolder } from './traffic/fold.js';
 import type { EntranceState, OwnInfo } from './state.js';
 
 const PING_INTERVAL_MS = 30_000;
@@ -45,6 +46,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const { config, id, redis, log } = deps;
   const keys = entranceKeys(id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
+  const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
   let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
 
@@ -54,6 +56,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     redis,
     keys,
     registry,
+    traffic,
     log,
     ownInfo: () => own,
     entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
@@ -122,14 +125,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     tick,
     async listen() {
       if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(keys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.ENTRANCE_PORT, config.ENTRANCE_IP, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const port = (server.address() as AddressInfo).port;
+      const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT);
       own = ownInfoFor(config, id, port);
       await tick();
       scheduleTick();

@@ -1,10 +1,11 @@
-/** What the entrance's handlers share: its config, identity, registry and the URLs it tells peers. */
+/** What the entrance's handlers share: its config, identity, registry, traffic counters and the URLs it tells peers. */
 import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import type { Envelope } from '../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../shared/src/redis-keys.js';
 import type { BoxRegistry } from './registry/registry.js';
+import type { TrafficFolder } from './traffic/fold.js';
 
 export interface OwnInfo extends Envelope {
   TYPE: 'ENTRANCE';
@@ -17,6 +18,8 @@ export interface EntranceState {
   redis: Redis;
   keys: EntranceKeys;
   registry: BoxRegistry;
+  /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
+  traffic: TrafficFolder;
   log: Logger;
   ownInfo(): OwnInfo;
   /** This entrance's URL first, then the others from {ID}:ENTRANCE_URLS. */

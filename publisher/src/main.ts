@@ -1,24 +1,74 @@
-/** `dandelion publisher`: the streamer's uploader. Its config is checked today; the role itself is the publisher issue's work. */
-import { EXIT_CODES_HELP, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
+/** `dandelion publisher`: argv → config → Redis → identity → publisher → start → signal trap; and `push`. */
+import path from 'node:path';
+import { EXIT_CODES_HELP, UsageError, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
+import { trapSignals } from '../../shared/src/lifecycle.js';
+import { createLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { resolveStoredId } from '../../shared/src/stored-id.js';
+import { createPublisher, createPublisherCore } from './app.js';
+import { pushFiles } from './push.js';
 
 export const PUBLISHER_HELP = `Usage: dandelion publisher [--config FILE]
+       dandelion publisher push FILE... [--ttl SECONDS] [--config FILE]
 
-Runs a publisher: finds boxes through the entrance and pushes files to them.
+Runs a publisher, the streamer's uploader: finds boxes through the entrances (SEARCH), sends every
+finished file of PUBLISHER_WATCH_DIRECTORY and of the Redis list {ID}:FILE:FILES_SENDING_QUEUE to
+REPLICAS boxes, and serves viewers on PUBLISHER_HTTP_IP:PUBLISHER_HTTP_PORT: the viewer page at /,
+rewritten playlists at /hls/<path>.m3u8, /files/<path>, /r/<path> and the origin at /origin/<path>.
+
+'push' sends the named files now, shows progress, and exits 0 when every file was confirmed by
+REPLICAS boxes (1 otherwise).
 Keys are documented in config.yaml.example; DANDELION_<KEY> overrides.
 
 Options:
-  -c, --config FILE  YAML config
+  -c, --config FILE  YAML config (default: built-in defaults and environment only)
+      --ttl SECONDS  push: how long boxes keep the files (default FILE_TTL)
   -h, --help         this text
 
 ${EXIT_CODES_HELP}
 `;
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseRoleArgs(args);
+  const opts = parseRoleArgs(args, { ttl: { type: 'string' } });
   if (opts.help) {
     process.stdout.write(PUBLISHER_HELP);
     return;
   }
-  loadConfigForRole('publisher', opts.configFile);
-  throw new Error('the publisher role is not part of this version yet (config checked and valid)');
+  const [sub, ...files] = opts.positionals;
+  if (sub !== undefined && sub !== 'push') throw new UsageError(`publisher: unknown subcommand ${sub}`);
+  if (sub === 'push' && files.length === 0) throw new UsageError('publisher push: name at least one FILE');
+  const { config, warnings } = loadConfigForRole('publisher', opts.configFile);
+  let ttl = config.FILE_TTL;
+  if (opts.values.ttl !== undefined) {
+    ttl = Number(opts.values.ttl);
+    if (!Number.isFinite(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) throw new UsageError('--ttl must be 1 to 604800 seconds');
+  }
+  const log = createLogger({ level: sub === 'push' && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, role: 'publisher' });
+  for (const warning of warnings) log.warn(warning);
+  const redis = await connectRedis(config, log).catch((err: Error) => {
+    throw new Error(`cannot reach Redis: ${err.message}`);
+  });
+  const publisherId = await resolveStoredId('PUBLISHER', config.ID, path.join(config.RUN_DIRECTORY, 'publisher-id')).catch((err: Error) => {
+    throw new Error(`RUN_DIRECTORY: cannot keep the publisher ID: ${err.message}`);
+  });
+
+  if (sub === 'push') {
+    const parts = createPublisherCore({ config, redis, publisherId, log });
+    try {
+      const ok = await pushFiles(parts, files, { ttlSeconds: ttl, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, replicas: config.REPLICAS, out: process.stdout, log });
+      process.exitCode = ok ? 0 : 1;
+    } finally {
+      await parts.search.stop();
+      parts.pool.stop();
+      redis.disconnect();
+    }
+    return;
+  }
+
+  const publisher = createPublisher({ config, redis, publisherId, log });
+  trapSignals(async () => {
+    await publisher.stop();
+    await redis.quit();
+  }, log);
+  await publisher.start();
 }

@@ -56,8 +56,58 @@ export function publisherKeys(me: string) {
     /** List of JSON `{"FILE_PATH", "TTL"}` tasks; any program may LPUSH/RPUSH into it. */
     sendingQueue: `${me}:FILE:FILES_SENDING_QUEUE`,
     boxList: `${me}:FILE:BOX_LIST`,
+    /** Extension. List of {"TASK", "ERROR"}: queue entries that could not be read, kept for the operator. */
+    rejectedQueue: `${me}:FILE:REJECTED`,
     /** Where a sent file is held: the boxes and their URLs, until its TTL passes. */
     processedFile: (filePath: string) => `${me}:FILE:PROCESSED_FILES:${filePath}`,
   } as const;
 }
 export type PublisherKeys = ReturnType<typeof publisherKeys>;
+
+/** Extension. How finely traffic is bucketed in time. */
+export type TrafficResolution = 'minute' | 'hour' | 'day';
+const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute: 'MINUTE', hour: 'HOUR', day: 'DAY' };
+
+/**
+ * Extension. Keys of the traffic accounting the entrances fold boxes' TRAFFIC_AGGREGATES into.
+ *
+ * Unlike every other builder here these keys are NOT under an entrance's own ID but under the fixed,
+ * fleet-wide prefix `dandelion:TRAFFIC:`. A box sends the same pending aggregates to every entrance it
+ * knows until one accepts them, and several entrances may share one Redis; each aggregate must be counted
+ * once for the fleet, so the dedupe markers and the counters they guard must be the same keys whichever
+ * entrance folds the aggregate. Under `{ID}:` two entrances would each count it, and a box's traffic
+ * would be split across as many namespaces as entrances it happened to reach.
+ *
+ * Buckets are hashes `{bytes, requests}`; `t` is the bucket's start in whole seconds since the epoch (UTC).
+ * `'-'` stands for "no publisher" in the by-publisher breakdowns; it is never a publisher's own key.
+ */
+export function trafficKeys() {
+  const p = 'dandelion:TRAFFIC:';
+  return {
+    prefix: p,
+    /** Field standing for traffic that named no publisher (publisher IDs all start with `publisher-`). */
+    noPublisher: '-',
+    /** String with TTL: aggregate `aggregateId` of `boxId` has been counted (set NX before counting). */
+    seen: (boxId: string, aggregateId: string) => `${p}SEEN:${boxId}:${aggregateId}`,
+    /** Hash {bytes, requests} with TTL: the whole fleet's traffic in one bucket. */
+    fleetBucket: (resolution: TrafficResolution, t: number) => `${p}FLEET:${RESOLUTION_SEGMENT[resolution]}:${t}`,
+    /** Hash {bytes, requests} with TTL: one box's traffic in one bucket. */
+    boxBucket: (boxId: string, resolution: TrafficResolution, t: number) => `${p}BOX:${boxId}:${RESOLUTION_SEGMENT[resolution]}:${t}`,
+    /** Hash {bytes, requests} with TTL: traffic of one publisher's files (any box) in one bucket. */
+    publisherBucket: (publisherId: string, resolution: TrafficResolution, t: number) =>
+      `${p}PUBLISHER:${publisherId}:${RESOLUTION_SEGMENT[resolution]}:${t}`,
+    /** Hash {bytes, requests}, no expiry: all-time totals. */
+    fleetTotal: `${p}FLEET:TOTAL`,
+    boxTotal: (boxId: string) => `${p}BOX:${boxId}:TOTAL`,
+    publisherTotal: (publisherId: string) => `${p}PUBLISHER:${publisherId}:TOTAL`,
+    /** Hash, no expiry: box ID → all-time bytes it served. */
+    fleetBoxes: `${p}FLEET:BOXES`,
+    /** Hash, no expiry: publisher ID (or '-') → all-time bytes served by the fleet. */
+    fleetPublishers: `${p}FLEET:PUBLISHERS`,
+    /** Hash, no expiry: publisher ID (or '-') → all-time bytes this box served. */
+    boxPublishers: (boxId: string) => `${p}BOX:${boxId}:PUBLISHERS`,
+    /** Hash, no expiry: box ID → all-time bytes it served of this publisher's files. */
+    publisherBoxes: (publisherId: string) => `${p}PUBLISHER:${publisherId}:BOXES`,
+  } as const;
+}
+export type TrafficKeys = ReturnType<typeof trafficKeys>;

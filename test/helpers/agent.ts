@@ -49,7 +49,7 @@ export async function startAgent(
   const redis = await connectRedis(config, log);
   const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
   // The agent's nginx is its child; if tap kills this process, stop that nginx too.
-  const undo = atDeath(() => process.kill(Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
+  const undo = atDeath(() => process.kill(-Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
   const status = await agent.start();
   let stopped = false;
   const stop = async (): Promise<void> => {

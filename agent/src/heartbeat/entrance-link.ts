@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
 import { decodeText, encodeMessage } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../../shared/src/backoff.js';
 
 export interface LinkDeps {
   url: string;

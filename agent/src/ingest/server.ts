@@ -5,8 +5,8 @@
  * durable and servable, or ERROR saying why. A refused file leaves the socket open; an unreadable frame
  * (no header) closes it, as any malformed message does.
  */
+import { listenOn } from '../../../shared/src/listen.js';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
@@ -118,14 +118,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   return {
     server,
     async listen(host, port) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return (server.address() as AddressInfo).port;
+      return listenOn(server, host, port);
     },
     async stop() {
       stopping = true;

@@ -1,10 +1,21 @@
-/** EXCHANGE from a box: store it, refresh its expiry, and tell it the entrances and its public address. */
+/**
+ * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
+ * entrances and its public address.
+ */
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { EntranceState } from '../state.js';
+import { checkAggregates } from '../traffic/fold.js';
 
 export async function handleExchange(msg: BoxExchange, peer: PeerContext, state: EntranceState): Promise<ExchangeReply> {
-  await state.registry.upsert(msg, peer.remoteIp || undefined);
+  const { TRAFFIC_AGGREGATES: aggregates = [], ...exchange } = msg;
+  checkAggregates(aggregates); // a refused EXCHANGE stores nothing
+  // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
+  // (which SEARCH replies hand to publishers).
+  await state.registry.upsert(exchange, peer.remoteIp || undefined);
+  // Before ACCEPTED: the box drops its pending aggregates once accepted. If this throws, the box gets
+  // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives.
+  await state.traffic.fold(msg.ID, aggregates);
   const reply: ExchangeReply = {
     ...state.ownInfo(),
     TYPE: 'ENTRANCE',

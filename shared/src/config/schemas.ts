@@ -65,6 +65,7 @@ export const ENTRANCE_SCHEMA = {
   TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept. (New in this rewrite.)', 3, { min: 0.1, max: 366 }),
   TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
   TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
+  TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers. (New in this rewrite.)', 7, { min: 1, max: 366 }),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
 

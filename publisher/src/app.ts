@@ -1,0 +1,155 @@
+/**
+ * The publisher, built from its parts without signal handling: SEARCH against the entrances, the pool
+ * of box sockets, replication, the sending queue and its three sources (Redis list, watched folder,
+ * push), and the web server for viewers. main.ts adds config, signals and exit codes.
+ */
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import type { PublisherConfig } from '../../shared/src/config/schemas.js';
+import type { Logger } from '../../shared/src/log.js';
+import { MAX_HEADER_BYTES } from '../../shared/src/protocol/index.js';
+import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
+import { publisherKeys } from '../../shared/src/redis-keys.js';
+import { BoxPool } from './boxes/pool.js';
+import { SearchLoop } from './boxes/search.js';
+import { createWebServer } from './http/server.js';
+import type { WebServer } from './http/server.js';
+import { Viewers, openGeoDatabase } from './http/viewers.js';
+import { FileIndex } from './upload/file-index.js';
+import { Replicator } from './upload/replicator.js';
+import { RedisQueueReader, SendQueue, taskFor } from './upload/send-queue.js';
+import { watchFolder } from './upload/watcher.js';
+
+/** Boxes take files up to 50 MiB by default (MAX_FILE_MB); larger frames are refused before sending. */
+const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+const PRUNE_INTERVAL_MS = 10_000;
+
+export interface PublisherDeps {
+  config: PublisherConfig;
+  redis: Redis;
+  publisherId: string;
+  log: Logger;
+}
+
+export interface PublisherParts {
+  pool: BoxPool;
+  index: FileIndex;
+  replicator: Replicator;
+  search: SearchLoop;
+}
+
+/** The parts every publisher command needs: finding boxes and sending to them. */
+export function createPublisherCore(deps: PublisherDeps): PublisherParts {
+  const { config, redis, publisherId, log } = deps;
+  const keys = publisherKeys(publisherId);
+  const ip = config.PUBLISHER_HTTP_IP === '0.0.0.0' || config.PUBLISHER_HTTP_IP === '::' ? firstAddress() : config.PUBLISHER_HTTP_IP;
+  const hello = (): PublishRequest => ({ ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
+  const index = new FileIndex(redis, keys);
+  const pool = new BoxPool({
+    redis, keys, hello, minPeers: config.MIN_HTTP_PEERS, sendTimeoutMs: config.SEND_TIMEOUT * 1000, maxFrameBytes: MAX_FRAME_BYTES + MAX_HEADER_BYTES,
+    log: log.child({ mod: 'boxes' }),
+    onBoxLost: (boxId) => {
+      // Viewers must not be pointed at a box that went away; look for replacements now.
+      void index.dropBox(boxId).catch((err: unknown) => log.warn({ err }, 'could not forget a lost box'));
+      search.searchNow();
+    },
+  });
+  const request = (): SearchRequest => {
+    const msg: SearchRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
+    if (config.GEOIP) msg.GEOIP = config.GEOIP;
+    return msg;
+  };
+  const search: SearchLoop = new SearchLoop({
+    entranceUrls: config.ENTRANCE_URLS,
+    periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
+    request,
+    onBoxes: (boxSet) => pool.update(boxSet),
+    log: log.child({ mod: 'search' }),
+  });
+  const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }) });
+  return { pool, index, replicator, search };
+}
+
+export interface Publisher extends PublisherParts {
+  queue: SendQueue;
+  web: WebServer;
+  start(): Promise<{ httpPort: number; viewerUrl: string }>;
+  stop(): Promise<void>;
+}
+
+export function createPublisher(deps: PublisherDeps): Publisher {
+  const { config, redis, publisherId, log } = deps;
+  const parts = createPublisherCore(deps);
+  const { pool, index, replicator, search } = parts;
+  const queue = new SendQueue({ replicator, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
+  const reader = new RedisQueueReader({ redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
+  let web: WebServer | undefined;
+  let watcher: { ready: Promise<void>; stop(): Promise<void> } | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  const publisher: Publisher = {
+    ...parts,
+    queue,
+    get web(): WebServer {
+      if (!web) throw new Error('the publisher has not started');
+      return web;
+    },
+    async start() {
+      await mkdir(config.PUBLISHER_WATCH_DIRECTORY, { recursive: true });
+      const locate = await openGeoDatabase(config.GEOIP_DATABASE);
+      const viewers = new Viewers({
+        locate,
+        placeOfBox: (boxId) => pool.get(boxId)?.exchange.GEOIP?.LOC,
+        scoreOfBox: (boxId) => pool.score(boxId),
+      });
+      web = createWebServer({
+        publisherId, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, index, viewers, replicasWanted: config.REPLICAS,
+        holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
+      });
+      const httpPort = await web.listen(config.PUBLISHER_HTTP_IP, config.PUBLISHER_HTTP_PORT);
+      search.start();
+      reader.start();
+      watcher = watchFolder({
+        directory: config.PUBLISHER_WATCH_DIRECTORY,
+        onFile: (file) => {
+          try {
+            const task = taskFor(file, config.FILE_TTL, config.PUBLISHER_WATCH_DIRECTORY);
+            index.seen(task.filePath, task.ttlSeconds); // the hold-back clock starts when the file appears
+            queue.enqueue(task);
+          } catch (err) {
+            log.warn({ file, err: (err as Error).message }, 'file in the watched folder not sent');
+          }
+        },
+        log: log.child({ mod: 'watch' }),
+      });
+      await watcher.ready;
+      const prune = (): void => {
+        index.prune();
+        pruneTimer = setTimeout(prune, PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+      };
+      prune();
+      const host = config.PUBLISHER_HTTP_IP === '0.0.0.0' ? '127.0.0.1' : config.PUBLISHER_HTTP_IP;
+      const viewerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}/`;
+      log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY }, 'publisher started');
+      return { httpPort, viewerUrl };
+    },
+    async stop() {
+      if (pruneTimer) clearTimeout(pruneTimer);
+      await watcher?.stop();
+      await reader.stop();
+      await search.stop();
+      pool.stop();
+      await web?.stop();
+    },
+  };
+  return publisher;
+}
+
+function firstAddress(): string {
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

@@ -1,0 +1,155 @@
+/**
+ * One publisher's socket to one box: the PUBLISH handshake (its round trip is the first latency
+ * sample), then files as <Dandelion> frames. The box answers frames in order, one FILE reply each, so
+ * replies are matched to sends first-in first-out. A send that gets no reply within the timeout, or a
+ * socket that closes, fails every send in flight; the caller tries another box.
+ */
+import { WebSocket } from 'ws';
+import type { Logger } from '../../../shared/src/log.js';
+import { decodeText, encodeFrame, encodeMessage } from '../../../shared/src/protocol/index.js';
+import type { FileReply, PublishRequest } from '../../../shared/src/protocol/index.js';
+
+export interface BoxStats {
+  /** Smoothed round trip of the handshake and of small files, ms. */
+  rttMs: number | undefined;
+  /** Smoothed upload speed to this box, bytes per second. */
+  bytesPerSecond: number | undefined;
+  /** Sends that failed recently (decays with successes). */
+  failures: number;
+}
+
+interface InFlight {
+  filePath: string;
+  startedAt: number;
+  size: number;
+  resolve(reply: FileReply): void;
+  reject(err: Error): void;
+}
+
+const SMOOTHING = 0.3;
+
+export class BoxConnection {
+  private ws: WebSocket | undefined;
+  private readonly inFlight: InFlight[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  readonly stats: BoxStats = { rttMs: undefined, bytesPerSecond: undefined, failures: 0 };
+  ready = false;
+  closed = false;
+
+  constructor(
+    readonly boxId: string,
+    readonly connectWs: string,
+    private readonly hello: PublishRequest,
+    private readonly opts: { sendTimeoutMs: number; maxFrameBytes: number; log: Logger; onClose(conn: BoxConnection): void },
+  ) {}
+
+  /** Open the socket and do the PUBLISH handshake. */
+  async open(): Promise<void> {
+    const started = Date.now();
+    const ws = new WebSocket(this.connectWs, { handshakeTimeout: 10_000, maxPayload: 1024 * 1024 });
+    this.ws = ws;
+    ws.on('error', (err) => this.opts.log.debug({ box: this.boxId, err: err.message }, 'box socket error'));
+    ws.on('close', () => this.shutdown(new Error('box connection closed')));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => reject(new Error(`cannot reach ${this.boxId} at ${this.connectWs}: ${err.message}`));
+      ws.once('error', fail);
+      ws.once('close', () => fail(new Error('closed during the handshake')));
+      ws.once('open', () => ws.send(encodeMessage(this.hello)));
+      ws.once('message', (data) => {
+        ws.off('error', fail);
+        try {
+          const decoded = decodeText(data.toString());
+          if (decoded.kind !== 'PUBLISH_REPLY' || decoded.msg.ID !== this.boxId) {
+            throw new Error(decoded.kind === 'ERROR' ? decoded.msg.ERROR : `unexpected ${decoded.kind} from the box`);
+          }
+          resolve();
+        } catch (err) {
+          reject(new Error(`${this.boxId} refused PUBLISH: ${(err as Error).message}`));
+        }
+      });
+    });
+    this.stats.rttMs = Date.now() - started;
+    this.ready = true;
+    ws.on('message', (data) => this.onReply(data.toString()));
+  }
+
+  get pending(): number {
+    return this.inFlight.length;
+  }
+
+  /** Bytes handed to the socket but not yet written to the network (for progress displays). */
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  /** Send one file; resolves with the box's FILE reply (ACCEPTED or ERROR), rejects when the box is gone or silent. */
+  send(filePath: string, ttlSeconds: number, content: Buffer): Promise<FileReply> {
+    const ws = this.ws;
+    if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`${this.boxId} is not connected`));
+    const frame = encodeFrame({ FILE_PATH: filePath, TTL: ttlSeconds }, content);
+    if (frame.length > this.opts.maxFrameBytes) return Promise.reject(new Error(`${filePath} is larger than a box takes in one frame`));
+    return new Promise((resolve, reject) => {
+      this.inFlight.push({ filePath, startedAt: Date.now(), size: content.length, resolve, reject });
+      ws.send(frame, { binary: true }, (err) => {
+        if (err) this.shutdown(err);
+      });
+      this.armTimer();
+    });
+  }
+
+  close(): void {
+    this.shutdown(new Error('closed by the publisher'));
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const head = this.inFlight[0];
+    if (!head) return;
+    const left = head.startedAt + this.opts.sendTimeoutMs - Date.now();
+    this.timer = setTimeout(() => {
+      this.stats.failures += 1;
+      this.opts.log.warn({ box: this.boxId, file: head.filePath }, 'box did not answer in time; dropping the connection');
+      this.shutdown(new Error(`${this.boxId} did not answer within ${this.opts.sendTimeoutMs} ms`));
+    }, Math.max(0, left));
+  }
+
+  private onReply(text: string): void {
+    const head = this.inFlight.shift();
+    this.armTimer();
+    if (!head) return;
+    let reply: FileReply;
+    try {
+      const decoded = decodeText(text);
+      if (decoded.kind !== 'FILE_REPLY') throw new Error(decoded.kind === 'ERROR' ? decoded.msg.ERROR : `unexpected ${decoded.kind}`);
+      reply = decoded.msg;
+    } catch (err) {
+      head.reject(new Error(`${this.boxId}: ${(err as Error).message}`));
+      return;
+    }
+    const ms = Math.max(1, Date.now() - head.startedAt);
+    if (reply.MESSAGE === 'ACCEPTED') {
+      this.stats.failures = Math.max(0, this.stats.failures - 0.5);
+      // Large files measure throughput; small ones mostly latency.
+      if (head.size >= 64 * 1024) this.stats.bytesPerSecond = smooth(this.stats.bytesPerSecond, (head.size / ms) * 1000);
+      else this.stats.rttMs = smooth(this.stats.rttMs, ms);
+    } else {
+      this.stats.failures += 1;
+    }
+    head.resolve(reply);
+  }
+
+  private shutdown(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ready = false;
+    if (this.timer) clearTimeout(this.timer);
+    for (const f of this.inFlight.splice(0)) f.reject(err);
+    const ws = this.ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    this.opts.onClose(this);
+  }
+}
+
+function smooth(prev: number | undefined, sample: number): number {
+  return prev === undefined ? sample : prev * (1 - SMOOTHING) + sample * SMOOTHING;
+}

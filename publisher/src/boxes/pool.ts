@@ -1,0 +1,156 @@
+/**
+ * The boxes a publisher knows (from SEARCH) and the sockets it keeps to the MIN_HTTP_PEERS best of
+ * them. Every SEARCH reply refreshes `{ID}:SEARCH:<box>` and the ranking `{ID}:BOX_RANKING`; a box
+ * the entrance no longer lists is dropped, a box whose CONNECT_WS changed is reconnected, and a dead
+ * socket is replaced by the next best box on the next maintenance pass.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../../shared/src/log.js';
+import { toHash } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, PublishRequest, RankedBox } from '../../../shared/src/protocol/index.js';
+import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
+import { BoxConnection } from './box-connection.js';
+import { boxScore } from './ranking.js';
+
+export interface KnownBox {
+  exchange: BoxExchange;
+  /** Where viewers fetch this box's files (HTTP_URL of its exchange), ending in '/'. */
+  httpUrl: string | undefined;
+  conn: BoxConnection | undefined;
+  /** When opening a socket last failed, to wait before trying this box again. */
+  failedAt?: number;
+}
+
+export interface PoolDeps {
+  redis: Redis;
+  keys: PublisherKeys;
+  hello: () => PublishRequest;
+  minPeers: number;
+  sendTimeoutMs: number;
+  maxFrameBytes: number;
+  log: Logger;
+  /** A socket to a box closed: its copies may be gone. */
+  onBoxLost?(boxId: string): void;
+}
+
+const RETRY_FAILED_BOX_MS = 10_000;
+
+export class BoxPool {
+  private readonly boxes = new Map<string, KnownBox>();
+  private maintaining: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(private readonly deps: PoolDeps) {}
+
+  /** Take a SEARCH reply's BOX_SET as the current fleet. */
+  async update(boxSet: Record<string, RankedBox>): Promise<void> {
+    const seen = new Set(Object.keys(boxSet));
+    for (const [id, known] of this.boxes) {
+      if (!seen.has(id)) {
+        known.conn?.close();
+        this.boxes.delete(id);
+        this.deps.log.info({ box: id }, 'box no longer listed by the entrance; dropped');
+      }
+    }
+    const tx = this.deps.redis.multi();
+    for (const [id, exchange] of Object.entries(boxSet)) {
+      const known = this.boxes.get(id);
+      if (known && known.exchange.CONNECT_WS !== exchange.CONNECT_WS) {
+        this.deps.log.info({ box: id, from: known.exchange.CONNECT_WS, to: exchange.CONNECT_WS }, 'box moved; reconnecting');
+        known.conn?.close();
+        known.conn = undefined;
+      }
+      const entry: KnownBox = known ?? { exchange, httpUrl: undefined, conn: undefined };
+      entry.exchange = exchange;
+      entry.httpUrl = httpUrlOf(exchange);
+      this.boxes.set(id, entry);
+      tx.del(this.deps.keys.search(id)).hset(this.deps.keys.search(id), toHash(exchange));
+    }
+    await tx.exec();
+    await this.saveRanking();
+    await this.maintain();
+  }
+
+  /** Open sockets to the best boxes up to MIN_HTTP_PEERS; one pass at a time. */
+  maintain(): Promise<void> {
+    this.maintaining ??= this.openBest().finally(() => {
+      this.maintaining = undefined;
+    });
+    return this.maintaining;
+  }
+
+  /** Ready connections, best first. */
+  ready(): BoxConnection[] {
+    return this.ranked()
+      .map((b) => b.conn)
+      .filter((c): c is BoxConnection => c !== undefined && c.ready);
+  }
+
+  get(boxId: string): KnownBox | undefined {
+    return this.boxes.get(boxId);
+  }
+
+  score(boxId: string): number {
+    const b = this.boxes.get(boxId);
+    return b ? boxScore(b.exchange, b.conn?.stats) : Number.NEGATIVE_INFINITY;
+  }
+
+  /** Close every socket. The boxes keep their copies, so nothing is reported lost. */
+  stop(): void {
+    this.stopping = true;
+    for (const b of this.boxes.values()) b.conn?.close();
+  }
+
+  private ranked(): KnownBox[] {
+    return [...this.boxes.values()].sort((a, b) => this.score(b.exchange.ID) - this.score(a.exchange.ID));
+  }
+
+  async saveRanking(): Promise<void> {
+    const tx = this.deps.redis.multi().del(this.deps.keys.boxRanking);
+    for (const b of this.boxes.values()) tx.zadd(this.deps.keys.boxRanking, this.score(b.exchange.ID), b.exchange.ID);
+    await tx.exec();
+  }
+
+  private async openBest(): Promise<void> {
+    const now = Date.now();
+    const wanted = this.ranked()
+      .filter((b) => b.httpUrl !== undefined && !(b.failedAt !== undefined && now - b.failedAt < RETRY_FAILED_BOX_MS))
+      .slice(0, this.deps.minPeers);
+    await Promise.all(
+      wanted.filter((b) => b.conn === undefined).map(async (b) => {
+        const conn = new BoxConnection(b.exchange.ID, b.exchange.CONNECT_WS, this.deps.hello(), {
+          sendTimeoutMs: this.deps.sendTimeoutMs,
+          maxFrameBytes: this.deps.maxFrameBytes,
+          log: this.deps.log,
+          onClose: (closed) => {
+            if (b.conn !== closed) return;
+            b.conn = undefined;
+            if (!this.stopping && closed.stats.rttMs !== undefined) this.deps.onBoxLost?.(closed.boxId);
+          },
+        });
+        b.conn = conn;
+        try {
+          await conn.open();
+          delete b.failedAt;
+          this.deps.log.info({ box: b.exchange.ID, rttMs: conn.stats.rttMs }, 'connected to box');
+        } catch (err) {
+          b.failedAt = Date.now();
+          conn.close();
+          this.deps.log.warn({ box: b.exchange.ID, err: (err as Error).message }, 'box unreachable; will retry later');
+        }
+      }),
+    );
+  }
+}
+
+function httpUrlOf(exchange: BoxExchange): string | undefined {
+  const raw = exchange.HTTP_URL;
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+    return u.href.endsWith('/') ? u.href : `${u.href}/`;
+  } catch {
+    return undefined;
+  }
+}

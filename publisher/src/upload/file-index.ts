@@ -1,0 +1,86 @@
+/**
+ * Which boxes hold which file. In memory for the web server's per-request lookups, and in Redis as
+ * `{ID}:FILE:PROCESSED_FILES:<path>` (hash: box ID → JSON {URL, SIZE, SHA256}) until the file's TTL
+ * passes, so other programs (the original's "web server asks the publisher") can read it too.
+ */
+import type { Redis } from 'ioredis';
+import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
+
+export interface Replica {
+  boxId: string;
+  url: string;
+}
+
+export interface IndexedFile {
+  firstSeenMs: number;
+  size?: number;
+  sha256?: string;
+  expiresAtMs: number;
+  replicas: Map<string, string>;
+}
+
+export class FileIndex {
+  private readonly files = new Map<string, IndexedFile>();
+
+  constructor(private readonly redis: Redis, private readonly keys: PublisherKeys, private readonly now: () => number = Date.now) {}
+
+  /** Note a file the moment it is seen (its hold-back clock starts here). */
+  seen(path: string, ttlSeconds: number): IndexedFile {
+    let f = this.files.get(path);
+    if (!f) {
+      f = { firstSeenMs: this.now(), expiresAtMs: this.now() + ttlSeconds * 1000, replicas: new Map() };
+      this.files.set(path, f);
+    }
+    return f;
+  }
+
+  get(path: string): IndexedFile | undefined {
+    const f = this.files.get(path);
+    if (f && f.expiresAtMs <= this.now()) {
+      this.files.delete(path);
+      return undefined;
+    }
+    return f;
+  }
+
+  async confirm(path: string, boxId: string, url: string, size: number, sha256: string, ttlSeconds: number): Promise<void> {
+    const f = this.seen(path, ttlSeconds);
+    f.size = size;
+    f.sha256 = sha256;
+    f.expiresAtMs = Math.max(f.expiresAtMs, this.now() + ttlSeconds * 1000);
+    f.replicas.set(boxId, url);
+    const key = this.keys.processedFile(path);
+    await this.redis.multi().hset(key, boxId, JSON.stringify({ URL: url, SIZE: size, SHA256: sha256 })).expire(key, Math.ceil(ttlSeconds)).exec();
+  }
+
+  /** A box failed: stop pointing viewers at it. */
+  async dropBox(boxId: string): Promise<void> {
+    const touched: string[] = [];
+    for (const [path, f] of this.files) if (f.replicas.delete(boxId)) touched.push(path);
+    if (touched.length === 0) return;
+    const tx = this.redis.multi();
+    for (const path of touched) tx.hdel(this.keys.processedFile(path), boxId);
+    await tx.exec();
+  }
+
+  replicas(path: string): Replica[] {
+    const f = this.get(path);
+    return f ? [...f.replicas].map(([boxId, url]) => ({ boxId, url })) : [];
+  }
+
+  /** Forget files whose TTL has passed (boxes have deleted them). */
+  prune(): number {
+    let n = 0;
+    for (const [path, f] of this.files) {
+      if (f.expiresAtMs <= this.now()) {
+        this.files.delete(path);
+        n += 1;
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.files.size;
+  }
+}

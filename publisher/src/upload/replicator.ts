@@ -1,0 +1,90 @@
+/**
+ * Sends each file to REPLICAS distinct boxes, best ranked first. A copy counts only when the box's
+ * FILE reply confirms the size and SHA-256 the publisher computed; a refusal, a wrong hash, a timeout
+ * or a lost socket moves that copy to the next box. When too few boxes are ready it waits briefly for
+ * the pool to open more and tries again, a few times, before giving up on the missing copies.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../../shared/src/log.js';
+import type { BoxConnection } from '../boxes/box-connection.js';
+import type { BoxPool } from '../boxes/pool.js';
+import type { FileIndex } from './file-index.js';
+
+const ROUNDS = 4;
+const ROUND_PAUSE_MS = 1_000;
+
+export interface Delivery {
+  filePath: string;
+  confirmed: string[];
+  failed: Array<{ boxId: string; reason: string }>;
+}
+
+export interface ReplicatorDeps {
+  pool: BoxPool;
+  index: FileIndex;
+  publisherId: string;
+  replicas: number;
+  log: Logger;
+  /** A box failed a send: the caller may search again. */
+  onBoxFailed?(boxId: string): void;
+}
+
+export class Replicator {
+  constructor(private readonly deps: ReplicatorDeps) {}
+
+  /** Deliver `content` as FILE_PATH `filePath` with TTL `ttlSeconds`. */
+  async deliver(filePath: string, content: Buffer, ttlSeconds: number, onSend?: (conn: BoxConnection) => void): Promise<Delivery> {
+    const { pool, index, log } = this.deps;
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    index.seen(filePath, ttlSeconds);
+    const delivery: Delivery = { filePath, confirmed: [], failed: [] };
+    const tried = new Set<string>();
+    for (let round = 0; round < ROUNDS && delivery.confirmed.length < this.deps.replicas; round++) {
+      if (round > 0) {
+        await new Promise((r) => setTimeout(r, ROUND_PAUSE_MS));
+        await pool.maintain();
+      }
+      let candidates = pool.ready().filter((c) => !tried.has(c.boxId));
+      // Fill the missing copies in parallel; each failure pulls the next candidate in.
+      const sendTo = async (conn: BoxConnection): Promise<void> => {
+        tried.add(conn.boxId);
+        const reason = await this.sendOne(conn, filePath, content, ttlSeconds, sha256, onSend);
+        if (reason === undefined) {
+          delivery.confirmed.push(conn.boxId);
+          return;
+        }
+        delivery.failed.push({ boxId: conn.boxId, reason });
+        log.warn({ box: conn.boxId, file: filePath, reason }, 'copy failed; trying another box');
+        this.deps.onBoxFailed?.(conn.boxId);
+        const next = candidates.shift();
+        if (next) await sendTo(next);
+      };
+      const missing = this.deps.replicas - delivery.confirmed.length;
+      const first = candidates.slice(0, missing);
+      candidates = candidates.slice(missing);
+      await Promise.all(first.map(sendTo));
+    }
+    if (delivery.confirmed.length < this.deps.replicas) {
+      log.warn({ file: filePath, confirmed: delivery.confirmed.length, wanted: this.deps.replicas }, 'fewer copies than REPLICAS');
+    }
+    return delivery;
+  }
+
+  /** undefined when confirmed, else why not. */
+  private async sendOne(conn: BoxConnection, filePath: string, content: Buffer, ttl: number, sha256: string, onSend?: (c: BoxConnection) => void): Promise<string | undefined> {
+    try {
+      const sending = conn.send(filePath, ttl, content);
+      onSend?.(conn);
+      const reply = await sending;
+      if (reply.ERROR !== undefined) return `${reply.ERROR_CODE ?? 'ERROR'}: ${reply.ERROR}`;
+      if (reply.SIZE !== content.length || reply.SHA256 !== sha256) return `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${content.length} / ${sha256}`;
+      const known = this.deps.pool.get(conn.boxId);
+      if (!known?.httpUrl) return 'box has no HTTP_URL';
+      const url = `${known.httpUrl}${this.deps.publisherId}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
+      await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+}

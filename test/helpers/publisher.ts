@@ -1,0 +1,51 @@
+/** A publisher built in-process on a free loopback port, its config read through the real loader. */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadRoleConfig } from '../../shared/src/config/load.js';
+import { silentLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { createPublisher } from '../../publisher/src/app.js';
+import type { Publisher } from '../../publisher/src/app.js';
+
+export interface RunningPublisher {
+  publisher: Publisher;
+  id: string;
+  base: string;
+  watchDirectory: string;
+  configEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startPublisher(
+  t: { teardown(fn: () => unknown): void },
+  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string> },
+): Promise<RunningPublisher> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-publisher-'));
+  const id = opts.id ?? 'publisher-test';
+  const configEnv: Record<string, string> = {
+    DANDELION_ID: id,
+    DANDELION_REDIS_URL: opts.redisUrl,
+    DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
+    DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
+    DANDELION_PUBLISHER_HTTP_PORT: '0',
+    DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
+    DANDELION_RUN_DIRECTORY: path.join(dir, 'run'),
+    DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
+    ...opts.env,
+  };
+  const { config } = loadRoleConfig('publisher', undefined, configEnv);
+  const log = silentLogger();
+  const redis = await connectRedis(config, log);
+  const publisher = createPublisher({ config, redis, publisherId: id, log });
+  const { viewerUrl } = await publisher.start();
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await publisher.stop();
+    redis.disconnect();
+  };
+  t.teardown(stop);
+  return { publisher, id, base: viewerUrl.replace(/\/$/, ''), watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, configEnv, stop };
+}
