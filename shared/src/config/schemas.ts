@@ -4,6 +4,7 @@
  * rendered from these tables (`bin/dandelion config example ROLE`), and a test keeps them in step.
  */
 import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
+import { isPasswordHash } from '../password.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
@@ -19,6 +20,7 @@ import {
   optionalStr,
   port,
   record,
+  recordList,
   str,
 } from './spec.js';
 import type { ConfigOf, Schema } from './spec.js';
@@ -62,6 +64,21 @@ export const ENTRANCE_SCHEMA = {
   MAX_MESSAGE_BYTES: num('Largest WebSocket frame the entrance reads; larger ones are refused with close code 1009. (New in this rewrite.)', 256 * 1024, { min: 4096, max: 64 * 1024 * 1024, integer: true }),
   TRUST_PROXY: bool('Take the peer\'s address from X-Real-IP / X-Forwarded-For (set it when a proxy such as the original\'s nginx sits in front). (New in this rewrite.)', false),
   RUN_DIRECTORY: str('Folder for the entrance\'s own state (its generated ID).', '/var/lib/dandelion/entrance'),
+  DASHBOARD_USERS: recordList(
+    'Operators who may log in to /dashboard/: a list of {USERNAME, PASSWORD_HASH}, the hash printed by `dandelion hash-password`. Empty: nobody can log in. (New in this rewrite.)',
+    (raw) => {
+      const USERNAME = raw.USERNAME;
+      const PASSWORD_HASH = raw.PASSWORD_HASH;
+      if (typeof USERNAME !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(USERNAME)) throw new Error('USERNAME must be 1-64 letters, digits or _ . @ -');
+      if (typeof PASSWORD_HASH !== 'string' || !isPasswordHash(PASSWORD_HASH)) throw new Error('PASSWORD_HASH must be a hash from `dandelion hash-password`');
+      return { USERNAME, PASSWORD_HASH };
+    },
+  ),
+  API_TOKENS: list('Hashes (from `dandelion hash-password`) of bearer tokens that scripts may send as "Authorization: Bearer <token>" to /api/. (New in this rewrite.)', [], (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
+  METRICS_TOKEN: optionalStr('When set (a hash from `dandelion hash-password`), /metrics asks for "Authorization: Bearer <token>"; empty: /metrics is open. (New in this rewrite.)', (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
+  SESSION_HOURS: num('Hours a dashboard login lasts. (New in this rewrite.)', 12, { min: 0.1, max: 24 * 30 }),
+  BOX_STALE_TIME: num('Seconds without an EXCHANGE after which the dashboard shows a box as stale (it is dropped after ENTRANCE_EXPIRE_BOX_TIME). (New in this rewrite.)', 15, { min: 1, max: 86400 }),
+  BOX_HISTORY_DAYS: num('Days of per-minute readings kept for each box\'s history charts, and of offline boxes kept in the fleet list. (New in this rewrite.)', 7, { min: 0.1, max: 366 }),
   TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept. (New in this rewrite.)', 3, { min: 0.1, max: 366 }),
   TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
   TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
@@ -81,6 +98,7 @@ export const AGENT_SCHEMA = {
   BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>. (The original defaulted to /tmp.)', '/var/lib/dandelion/files'),
   RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails. (New in this rewrite.)', '/var/lib/dandelion/agent'),
   BOX_PING_ENTRANCE_FREQ: num('Seconds between a box\'s EXCHANGE heartbeats (each one jittered by up to ±10 %).', 5, { min: 0.1, max: 3600 }),
+  METRICS_PORT: num('Port of the agent\'s Prometheus /metrics (on BOX_SERVER_IP); 0: none. (New in this rewrite.)', 9110, { min: 0, max: 65535, integer: true }),
   NGINX: oneOf('managed: the agent runs its own nginx with a config generated under RUN_DIRECTORY and stops it on exit (tests, the demo, several boxes on one machine). system: the agent writes NGINX_SYSTEM_CONF for the system\'s nginx and reloads it (a real box). (New in this rewrite.)', ['managed', 'system'] as const, 'managed'),
   NGINX_BINARY: str('The nginx executable. (New in this rewrite.)', '/usr/sbin/nginx'),
   NGINX_SYSTEM_CONF: str('With NGINX: system, the file the agent writes (included inside nginx\'s http block). (New in this rewrite.)', '/etc/nginx/conf.d/dandelion.conf'),
@@ -108,6 +126,7 @@ export const PUBLISHER_SCHEMA = {
   PUBLISHER_WATCH_DIRECTORY: str('The encoder\'s output folder: every finished file that appears in it is sent to boxes, and the web server serves it as the origin. (New in this rewrite.)', '/var/lib/dandelion/publisher/live'),
   PUBLISHER_HTTP_IP: str('Address the publisher\'s web server (viewer page, playlists, redirects, origin) binds to. (New in this rewrite.)', '0.0.0.0', checkHost),
   PUBLISHER_HTTP_PORT: listenPort('Port of the publisher\'s web server. (New in this rewrite.)', 8080),
+  METRICS_PORT: num('Port of the publisher\'s Prometheus /metrics (on PUBLISHER_HTTP_IP); 0: none. (New in this rewrite.)', 9111, { min: 0, max: 65535, integer: true }),
   REPLICAS: num('Distinct boxes each file is sent to; a file counts as delivered to a box only when its reply confirms size and SHA-256. (New in this rewrite.)', 2, { min: 1, max: 16, integer: true }),
   HOLD_BACK: num('Seconds a new live segment waits for its REPLICAS confirmations before the rewritten playlist lists it anyway, pointing at the origin. (New in this rewrite.)', 1, { min: 0, max: 60 }),
   FILE_TTL: num('Seconds boxes keep a file from the watched folder (files pushed or queued carry their own TTL). (New in this rewrite.)', 120, { min: 1, max: 7 * 24 * 3600 }),

@@ -177,3 +177,25 @@ export const checkUrlPath = (s: string): string | undefined =>
   /^[A-Za-z0-9_.~/-]*$/.test(s) ? undefined : 'may hold only letters, digits and _ . ~ / -';
 export const checkCron = (s: string): string | undefined =>
   cron.validate(s) ? undefined : 'must be a node-cron schedule such as "*/10 * * * * *" (seconds first, optional)';
+
+/** A list of mappings, each checked by `decode` (for example DASHBOARD_USERS). */
+export function recordList<T>(doc: string, decode: (raw: Record<string, unknown>, index: number) => T): Spec<T[]> {
+  return {
+    doc,
+    default: [],
+    exampleText: '',
+    parse(raw) {
+      if (raw === null || raw === undefined) return [];
+      if (!Array.isArray(raw)) throw new BadValue('must be a list');
+      return raw.map((item, i) => {
+        if (!isRecord(item)) throw new BadValue(`item ${i} must be a mapping`);
+        try {
+          return decode(item, i);
+        } catch (err) {
+          throw new BadValue(`item ${i}: ${(err as Error).message}`);
+        }
+      });
+    },
+    fromEnv: parseEnvJson,
+  };
+}
