@@ -1,0 +1,259 @@
+/**
+ * The operators' dashboard (/dashboard/) and its JSON API (/api/), on the entrance's own port. The
+ * contract is docs/dashboard-api.md. Everything under /api/ needs a session or a bearer token; forms
+ * that change something need the session's CSRF token.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isIdOf } from '../../../shared/src/protocol/index.js';
+import { remoteIpOf } from '../../../shared/src/ws-server.js';
+import { sendJson } from '../respond.js';
+import type { EntranceState } from '../state.js';
+import { bucketStart } from '../traffic/fold.js';
+import { publishersOfBox, trafficSeries, trafficTotals } from '../traffic/read.js';
+import type { TrafficScope } from '../traffic/read.js';
+import { Auth, LOGIN_CSRF_COOKIE, clearedSessionCookie, cookiesOf, readForm, redirect, sameSecret, sessionCookie } from './auth.js';
+import type { Principal } from './auth.js';
+import { MAX_PER_PAGE, SORTABLE } from './fleet.js';
+import type { Fleet } from './fleet.js';
+import type { BoxState } from './fleet.js';
+import { loginPage } from './login-page.js';
+import { offloadRatio } from './publishers.js';
+import type { Publishers } from './publishers.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const PUBLIC_DIR = path.join(REPO_ROOT, 'entrance', 'src', 'dashboard', 'public');
+/** Files the page loads, by name: its own, and map data and a decoder that npm packages ship. */
+const STATIC_FILES: Record<string, { file: string; type: string }> = {
+  'app.js': { file: path.join(PUBLIC_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  'style.css': { file: path.join(PUBLIC_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
+  'countries-110m.json': { file: path.join(REPO_ROOT, 'node_modules', 'world-atlas', 'countries-110m.json'), type: 'application/json' },
+  'topojson-client.min.js': { file: path.join(REPO_ROOT, 'node_modules', 'topojson-client', 'dist', 'topojson-client.min.js'), type: 'text/javascript; charset=utf-8' },
+};
+const EVENTS_INTERVAL_MS = 2_000;
+const STATES: ReadonlySet<string> = new Set(['online', 'stale', 'offline']);
+
+export interface Dashboard {
+  fleet: Fleet;
+  publishers: Publishers;
+  auth: Auth;
+  /** Handles the request when it is the dashboard's or the API's; false otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** Periodic upkeep (forget long-offline boxes). */
+  prune(): Promise<void>;
+  stop(): void;
+}
+
+export function createDashboard(state: EntranceState, now: () => number = Date.now): Dashboard {
+  const { config, redis, keys } = state;
+  const { fleet, publishers } = state;
+  const auth = new Auth({ redis, keys, users: config.DASHBOARD_USERS, apiTokens: config.API_TOKENS, sessionSeconds: config.SESSION_HOURS * 3600, now });
+  const streams = new Set<ServerResponse>();
+  let eventsTimer: NodeJS.Timeout | undefined;
+  let lastStates = new Map<string, BoxState>();
+
+  async function summary(): Promise<Record<string, unknown>> {
+    const states = await fleet.states();
+    const counts = { ONLINE: 0, STALE: 0, OFFLINE: 0, TOTAL: states.size };
+    for (const s of states.values()) counts[s.toUpperCase() as 'ONLINE' | 'STALE' | 'OFFLINE'] += 1;
+    const nowS = Math.floor(now() / 1000);
+    const bucket = async (resolution: 'hour' | 'day'): Promise<number> =>
+      (await trafficSeries(redis, { scope: 'fleet', resolution, from: bucketStart(nowS, resolution), to: nowS }))[0]?.bytes ?? 0;
+    const [total, hour, day, origin, publisherCount] = await Promise.all([trafficTotals(redis), bucket('hour'), bucket('day'), publishers.originBytes(), publishers.count()]);
+    return {
+      BOXES: counts,
+      BYTES: { HOUR: hour, DAY: day, TOTAL: total.bytes },
+      OFFLOAD: { BOX_BYTES: total.bytes, ORIGIN_BYTES: origin, RATIO: offloadRatio(total.bytes, origin) },
+      PUBLISHERS: publisherCount,
+      NOW: now() / 1000,
+    };
+  }
+
+  /** One computation every 2 s while anyone listens, shared by all listeners. */
+  async function pushEvents(): Promise<void> {
+    const [sum, states] = await Promise.all([summary(), fleet.states()]);
+    const changed = [...states].filter(([id, s]) => lastStates.get(id) !== s).map(([id]) => id);
+    for (const id of lastStates.keys()) if (!states.has(id)) changed.push(id);
+    lastStates = states;
+    const text = `event: summary\ndata: ${JSON.stringify(sum)}\n\n${changed.length ? `event: boxes\ndata: ${JSON.stringify({ CHANGED: changed })}\n\n` : ''}`;
+    for (const res of streams) res.write(text);
+  }
+
+  function scheduleEvents(): void {
+    if (eventsTimer || streams.size === 0) return;
+    eventsTimer = setTimeout(() => {
+      pushEvents()
+        .catch((err: unknown) => state.log.warn({ err }, 'dashboard events not computed'))
+        .finally(() => {
+          eventsTimer = undefined;
+          scheduleEvents();
+        });
+    }, EVENTS_INTERVAL_MS);
+  }
+
+  const numberParam = (url: URL, name: string, fallback: number): number => {
+    const raw = url.searchParams.get(name);
+    const n = raw === null || raw === '' ? fallback : Number(raw);
+    if (!Number.isFinite(n)) throw new BadRequest(`${name} must be a number`);
+    return n;
+  };
+
+  async function api(req: IncomingMessage, res: ServerResponse, url: URL, who: Principal): Promise<void> {
+    const p = url.pathname;
+    if (p === '/api/session') return sendJson(res, 200, { USERNAME: who.username, CSRF: who.csrf ?? null });
+    if (p === '/api/summary') return sendJson(res, 200, await summary());
+    if (p === '/api/boxes') {
+      const sort = url.searchParams.get('sort') || 'ID';
+      if (!SORTABLE.has(sort)) throw new BadRequest(`sort must be one of ${[...SORTABLE].join(', ')}`);
+      const order = url.searchParams.get('order') || 'asc';
+      if (order !== 'asc' && order !== 'desc') throw new BadRequest('order must be asc or desc');
+      const stateFilter = url.searchParams.get('state') || undefined;
+      if (stateFilter !== undefined && !STATES.has(stateFilter)) throw new BadRequest('state must be online, stale or offline');
+      const page = numberParam(url, 'page', 1);
+      const perPage = numberParam(url, 'per_page', 50);
+      if (!Number.isInteger(page) || page < 1) throw new BadRequest('page must be a whole number from 1');
+      if (!Number.isInteger(perPage) || perPage < 1 || perPage > MAX_PER_PAGE) throw new BadRequest(`per_page must be 1-${MAX_PER_PAGE}`);
+      const q = (url.searchParams.get('q') ?? '').slice(0, 200);
+      return sendJson(res, 200, await fleet.list({ sort, order, q, state: stateFilter as BoxState | undefined, page, perPage }));
+    }
+    const boxMatch = /^\/api\/boxes\/([^/]+)(\/history)?$/.exec(p);
+    if (boxMatch) {
+      const id = decodeURIComponent(boxMatch[1] as string);
+      if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
+      if (boxMatch[2]) {
+        const nowS = now() / 1000;
+        const to = numberParam(url, 'to', nowS);
+        const from = numberParam(url, 'from', to - 6 * 3600);
+        if (to < from) throw new BadRequest('from must not be after to');
+        return sendJson(res, 200, { POINTS: await fleet.history(id, from, to) });
+      }
+      const row = await fleet.row(id);
+      if (!row) return sendJson(res, 404, { ERROR: 'no such box' });
+      const exchange = await state.registry.exchangeOf(id);
+      return sendJson(res, 200, { BOX: row, EXCHANGE: exchange ?? null, PUBLISHERS: await publishersOfBox(redis, id) });
+    }
+    if (p === '/api/traffic') {
+      const scope = (url.searchParams.get('scope') || 'fleet') as TrafficScope;
+      if (!['fleet', 'box', 'publisher'].includes(scope)) throw new BadRequest('scope must be fleet, box or publisher');
+      const resolution = (url.searchParams.get('resolution') || 'minute') as 'minute' | 'hour' | 'day';
+      if (!['minute', 'hour', 'day'].includes(resolution)) throw new BadRequest('resolution must be minute, hour or day');
+      const span = { minute: 3600, hour: 48 * 3600, day: 30 * 86400 }[resolution];
+      const nowS = Math.floor(now() / 1000);
+      const to = numberParam(url, 'to', nowS);
+      const from = numberParam(url, 'from', to - span);
+      const id = url.searchParams.get('id') || undefined;
+      try {
+        return sendJson(res, 200, { POINTS: await trafficSeries(redis, { scope, ...(id ? { id } : {}), resolution, from, to }) });
+      } catch (err) {
+        if (err instanceof RangeError) throw new BadRequest(err.message);
+        throw err;
+      }
+    }
+    if (p === '/api/publishers') return sendJson(res, 200, { PUBLISHERS: await publishers.list() });
+    if (p === '/api/map') return sendJson(res, 200, { BOXES: await fleet.map() });
+    if (p === '/api/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write(`retry: 3000\nevent: summary\ndata: ${JSON.stringify(await summary())}\n\n`);
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      scheduleEvents();
+      return;
+    }
+    sendJson(res, 404, { ERROR: 'no such API' });
+  }
+
+  async function dashboardPage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const who = await auth.authenticate(req);
+    if (!who || who.csrf === undefined) {
+      // The login form's CSRF guard is a random value in a cookie that the posted form must repeat.
+      const csrf = randomBytes(24).toString('hex');
+      const html = loginPage({ csrf, error: url.searchParams.has('error'), entranceId: state.id });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY',
+        'set-cookie': `${LOGIN_CSRF_COOKIE}=${csrf}; Path=/dashboard/; HttpOnly; SameSite=Strict; Max-Age=3600`,
+      });
+      res.end(html);
+      return;
+    }
+    const template = await readFile(path.join(PUBLIC_DIR, 'index.html'), 'utf8');
+    const html = template.replace('<!--CSRF-->', `<meta name="csrf-token" content="${who.csrf}">`);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY' });
+    res.end(html);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const p = url.pathname;
+    if (p === '/dashboard') {
+      redirect(res, '/dashboard/');
+      return true;
+    }
+    if (p.startsWith('/dashboard/static/')) {
+      const entry = STATIC_FILES[p.slice('/dashboard/static/'.length)];
+      if (!entry || req.method !== 'GET') return sendJson(res, 404, { ERROR: 'not found' }), true;
+      const body = await readFile(entry.file).catch(() => undefined);
+      if (!body) return sendJson(res, 404, { ERROR: 'not found' }), true;
+      res.writeHead(200, { 'content-type': entry.type, 'content-length': body.length, 'cache-control': 'no-cache' });
+      res.end(body);
+      return true;
+    }
+    if (p === '/dashboard/login' && req.method === 'POST') {
+      const form = await readForm(req);
+      const cookieCsrf = cookiesOf(req).get(LOGIN_CSRF_COOKIE) ?? '';
+      const ok = form && cookieCsrf.length > 0 && sameSecret(form.get('csrf') ?? '', cookieCsrf);
+      const session = ok ? await auth.login(form.get('username') ?? '', form.get('password') ?? '', remoteIpOf(req, config.TRUST_PROXY)) : undefined;
+      if (!session) {
+        state.log.warn({ ip: remoteIpOf(req, config.TRUST_PROXY) }, 'dashboard login refused');
+        redirect(res, '/dashboard/?error=1');
+        return true;
+      }
+      state.log.info({ user: form?.get('username') }, 'operator logged in');
+      redirect(res, '/dashboard/', { 'set-cookie': [sessionCookie(session.sessionId, config.SESSION_HOURS * 3600), `${LOGIN_CSRF_COOKIE}=; Path=/dashboard/; Max-Age=0`] });
+      return true;
+    }
+    if (p === '/dashboard/logout' && req.method === 'POST') {
+      const who = await auth.authenticate(req);
+      const form = await readForm(req);
+      if (who?.csrf !== undefined && form && sameSecret(form.get('csrf') ?? '', who.csrf)) await auth.logout(who);
+      else if (who) return sendJson(res, 403, { ERROR: 'missing or wrong CSRF token' }), true;
+      redirect(res, '/dashboard/', { 'set-cookie': clearedSessionCookie() });
+      return true;
+    }
+    if (p === '/dashboard/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      await dashboardPage(req, res, url);
+      return true;
+    }
+    if (p === '/api' || p.startsWith('/api/')) {
+      const who = await auth.authenticate(req);
+      if (!who) return sendJson(res, 401, { ERROR: 'log in at /dashboard/ or send Authorization: Bearer <token>' }), true;
+      if (req.method !== 'GET') return sendJson(res, 405, { ERROR: 'the API is read-only' }), true;
+      try {
+        await api(req, res, url, who);
+      } catch (err) {
+        if (!(err instanceof BadRequest)) throw err;
+        sendJson(res, 400, { ERROR: err.message });
+      }
+      return true;
+    }
+    return false;
+  }
+
+  return {
+    fleet,
+    publishers,
+    auth,
+    handle,
+    async prune() {
+      await fleet.prune();
+    },
+    stop() {
+      if (eventsTimer) clearTimeout(eventsTimer);
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  };
+}
+
+class BadRequest extends Error {}
