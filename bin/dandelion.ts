@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { SCHEMAS } from '../shared/src/config/schemas.js';
 import type { Role } from '../shared/src/config/schemas.js';
 import { buildInfo } from '../shared/src/version.js';
+import { hashPassword } from '../shared/src/password.js';
 
 const HELP = `Usage: dandelion <command> [options]
 
@@ -18,6 +19,8 @@ Commands:
   agent                  run a box agent
   publisher              run a publisher (the streamer's uploader)
   demo                   run a Dandelion network on this machine (loopback only)
+  hash-password          read a password or token on stdin, print its hash (for
+                         DASHBOARD_USERS, API_TOKENS, METRICS_TOKEN)
   config example ROLE…   print an example config with every key and its default
                          (ROLE: entrance, agent, publisher)
 
@@ -38,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   publisher: async () => (await import('../publisher/src/main.js')).main,
   demo: async () => (await import('../demo/src/main.js')).main,
   config: async () => configCommand,
+  'hash-password': async () => hashPasswordCommand,
 };
 
 async function configCommand(args: string[]): Promise<void> {
@@ -59,6 +63,20 @@ async function configCommand(args: string[]): Promise<void> {
   if (roles.length === 0) throw new UsageError('config example: name at least one ROLE');
   for (const role of roles) if (!(role in SCHEMAS)) throw new UsageError(`config example: unknown ROLE ${role}`);
   process.stdout.write(renderExample(roles as Role[]));
+}
+
+/** The first line of stdin, hashed; the secret never appears in argv or the shell's history. */
+async function hashPasswordCommand(args: string[]): Promise<void> {
+  const opts = parseRoleArgs(args);
+  if (opts.help) {
+    process.stdout.write('Usage: echo -n SECRET | dandelion hash-password\nPrints the scrypt hash of the first line of standard input.\n');
+    return;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (secret.length < 8) throw new UsageError('hash-password: give a password or token of at least 8 characters on standard input');
+  process.stdout.write(`${await hashPassword(secret)}\n`);
 }
 
 async function run(argv: string[]): Promise<void> {

@@ -12,6 +12,8 @@ import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { AgentConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
+import { startMetricsServer } from '../../shared/src/metrics.js';
+import type { MetricsServer } from '../../shared/src/metrics.js';
 import { toHash } from '../../shared/src/protocol/index.js';
 import type { BoxExchange, Envelope, ExchangeReply } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';
@@ -24,6 +26,7 @@ import { EntranceLink } from './heartbeat/entrance-link.js';
 import { PathLocks } from './ingest/path-locks.js';
 import { createIngestServer } from './ingest/server.js';
 import { FileStore } from './ingest/store.js';
+import { createAgentMetrics } from './metrics.js';
 import { managedNginx, systemNginx } from './nginx/nginx.js';
 import type { SiteOptions } from './nginx/config.js';
 import { systemReadings } from './platform/readings.js';
@@ -34,6 +37,8 @@ import { createTrafficTail } from './traffic/tail.js';
 const MAX_RECORDS_PER_EXCHANGE = 100;
 /** Entrances learnt from replies are kept up to this many, so a bad reply cannot open unbounded sockets. */
 const MAX_ENTRANCES = 16;
+/** Weight of the newest household-upload sample in its moving average. */
+const HOUSEHOLD_SMOOTHING = 0.5;
 /** Capacity tests tried when the entrance answers "busy" before giving up until the next schedule. */
 const CAPACITY_TEST_ATTEMPTS = 5;
 
@@ -58,6 +63,8 @@ export interface AgentStatus {
   viewerBudgetMbit: number;
   nginxConfPath: string;
   accessLogPath: string;
+  /** Port of the Prometheus /metrics server; undefined with METRICS_PORT 0 (none). */
+  metricsPort: number | undefined;
 }
 
 export interface Agent {
@@ -95,11 +102,13 @@ export function createAgent(deps: AgentDeps): Agent {
   let appliedBudgetMbit = viewerBudgetMbit(capacity?.upMbit, policy);
   let lastReloadAt = 0;
   let prevUsage: UsageSample | undefined;
+  let householdMbit: number | undefined;
   let lastSample: { at: number; readings: Readings } | undefined;
   let measuring: Promise<void> | undefined;
   let bandwidthTask: ScheduledTask | undefined;
   const stopping = new AbortController();
   const links = new Map<string, EntranceLink>();
+  let metricsServer: MetricsServer | undefined;
 
   const clientIp = (): string => config.BOX_CLIENT_IP || publicIp || (config.BOX_SERVER_IP === '0.0.0.0' || config.BOX_SERVER_IP === '::' ? '127.0.0.1' : config.BOX_SERVER_IP);
   const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
@@ -109,7 +118,19 @@ export function createAgent(deps: AgentDeps): Agent {
   const own = (): Envelope => ({ ID: boxId, IP: clientIp(), PORT: boxPort, TYPE: 'BOX' });
 
   const store = new FileStore({ redis, keys, baseDirectory, maxFileBytes, diskReserveBytes: config.DISK_RESERVE_MB * 1024 * 1024, locks });
-  const ingest = createIngestServer({ boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own, log: log.child({ mod: 'ingest' }) });
+  // Its gauges are read at scrape time only, once the parts below exist.
+  const metrics = createAgentMetrics({
+    redis, keys,
+    expiryBacklog: () => sweeper.backlog(),
+    servedBytes: () => tail.bytesServedTotal(),
+    logLagBytes: () => tail.lagBytes(),
+    viewerBudgetMbit: () => appliedBudgetMbit,
+    entranceLinks: () => ({ total: links.size, healthy: [...links.values()].filter((l) => l.healthy).length }),
+  });
+  const ingest = createIngestServer({
+    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own, log: log.child({ mod: 'ingest' }),
+    onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
+  });
   const sweeper = createExpirySweeper({ redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }) });
   const tail = createTrafficTail({ redis, keys, boxId, logPath: accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }) });
   const nginx = config.NGINX === 'managed'
@@ -133,9 +154,12 @@ export function createAgent(deps: AgentDeps): Agent {
     const tx = r['NET-TX-BYTES'];
     if (tx === undefined) return;
     const usage: UsageSample = { atMs: at, netTxBytes: tx, servedBytes: tail.bytesServedTotal() };
-    const household = prevUsage ? householdUploadMbit(prevUsage, usage) : undefined;
+    const sampled = prevUsage ? householdUploadMbit(prevUsage, usage) : undefined;
     prevUsage = usage;
-    if (household === undefined || capacity === undefined) return;
+    if (sampled === undefined || capacity === undefined) return;
+    // Smoothed, so one noisy period does not swing nginx's limits back and forth.
+    householdMbit = householdMbit === undefined ? sampled : householdMbit + HOUSEHOLD_SMOOTHING * (sampled - householdMbit);
+    const household = householdMbit;
     idleUpMbit = idleUploadMbit(capacity.upMbit, household);
     const budget = viewerBudgetMbit(idleUpMbit, policy);
     if (changedMaterially(appliedBudgetMbit, budget) && at - lastReloadAt >= minReloadMs) {
@@ -151,8 +175,10 @@ export function createAgent(deps: AgentDeps): Agent {
     const now = Date.now();
     if (lastSample && now - lastSample.at < periodMs / 2) return lastSample.readings;
     const r = await readings.sample();
+    // Counters are read at the end of the sample (which can take a while on a busy box): time them there.
+    const takenAt = Date.now();
     lastSample = { at: now, readings: r };
-    await updateBandwidth(r, now).catch((err: unknown) => log.warn({ err }, 'viewer rate not updated'));
+    await updateBandwidth(r, takenAt).catch((err: unknown) => log.warn({ err }, 'viewer rate not updated'));
     return r;
   }
 
@@ -224,7 +250,7 @@ export function createAgent(deps: AgentDeps): Agent {
 
   const status = (): AgentStatus => ({
     boxPort, httpPort, clientIp: clientIp(), connectWs: connectWs(), capacity, idleUpMbit,
-    viewerBudgetMbit: appliedBudgetMbit, nginxConfPath, accessLogPath,
+    viewerBudgetMbit: appliedBudgetMbit, nginxConfPath, accessLogPath, metricsPort: metricsServer?.port,
   });
 
   return {
@@ -237,6 +263,10 @@ export function createAgent(deps: AgentDeps): Agent {
       await sweeper.reconcile();
       await sweeper.sweep();
       boxPort = await ingest.listen(config.BOX_SERVER_IP, config.BOX_PORT);
+      // Before nginx starts: a taken METRICS_PORT fails the start before there is a child to clean up.
+      if (config.METRICS_PORT > 0) {
+        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.BOX_SERVER_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
+      }
       if (httpPort === 0) httpPort = await freePort(config.BOX_SERVER_IP);
       await nginx.start(site());
       await tail.start();
@@ -248,11 +278,12 @@ export function createAgent(deps: AgentDeps): Agent {
       }
       // The first capacity test waits for the first accepted EXCHANGE, so it runs against a live entrance.
       setTimeout(() => void measureCapacityNow(), Math.min(periodMs, 2_000)).unref();
-      log.info({ connectWs: connectWs(), http: httpUrl(), nginx: config.NGINX }, 'box agent started');
+      log.info({ connectWs: connectWs(), http: httpUrl(), nginx: config.NGINX, metricsPort: metricsServer?.port }, 'box agent started');
       return status();
     },
     async stop() {
       stopping.abort();
+      await metricsServer?.stop(); // first: a scrape reads the parts stopped below
       await bandwidthTask?.destroy();
       await ingest.stop();
       await Promise.all([...links.values()].map((l) => l.stop()));

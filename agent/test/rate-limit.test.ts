@@ -46,8 +46,9 @@ t.test('nginx rate limit regenerated when idle bandwidth changes', async (t) => 
   householdBytesPerSecond = 90e6 / 8; // the household starts uploading 90 Mbit/s
   // The household rate is measured over real time, so allow for timer jitter around the exact 8 Mbit/s.
   const near = (value: number, target: number): boolean => Math.abs(value - target) / target < 0.15;
-  t.ok(await eventually(() => near(rates().all, 31_250) && near(rates().one, 1_000_000), 20_000), 'busy household: 80 % of the 10 Mbit/s left');
-  t.ok(near(box.agent.status().viewerBudgetMbit, 8), `budget about 8 Mbit/s (${box.agent.status().viewerBudgetMbit})`);
+  // The household figure is a moving average: it converges on 90 Mbit/s within a few periods.
+  t.ok(await eventually(() => near(rates().all, 31_250) && near(rates().one, 1_000_000) && near(box.agent.status().viewerBudgetMbit, 8), 20_000),
+    `busy household: 80 % of the 10 Mbit/s left (budget ${box.agent.status().viewerBudgetMbit} Mbit/s, nginx's config and the agent agree)`);
   const res = await fetch(`${box.httpBase}/nothing`);
   t.equal(res.status, 404, 'nginx still serving after reloads');
 });

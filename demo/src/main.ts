@@ -7,12 +7,15 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES_HELP, parseRoleArgs } from '../../shared/src/cli.js';
+import { randomBytes } from 'node:crypto';
+import { hashPassword } from '../../shared/src/password.js';
 import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { Supervisor } from './supervisor.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(ROOT, 'bin', 'dandelion');
 const BOXES = 3;
+const DEMO_USER = 'operator';
 const DEMO_PLACES = [
   { city: 'Taipei', loc: '25.03,121.56' },
   { city: 'Taichung', loc: '24.15,120.67' },
@@ -55,10 +58,13 @@ export async function main(args: string[]): Promise<void> {
       logFile: path.join(dir, 'redis.log'),
       ready: /ready to accept connections/i,
     });
+    // A fresh operator password each run: nothing secret is stored in the repository.
+    const password = randomBytes(9).toString('base64url');
     const entranceConfig = path.join(dir, 'entrance.yaml');
     writeFileSync(
       entranceConfig,
-      [`ENTRANCE_IP: 127.0.0.1`, `ENTRANCE_PORT: 0`, `REDIS_URL: unix://${socket}`, `RUN_DIRECTORY: ${path.join(dir, 'entrance')}`, `ENTRANCE_EXPIRE_BOX_TIME: 30`, ''].join('\n'),
+      [`ENTRANCE_IP: 127.0.0.1`, `ENTRANCE_PORT: 0`, `REDIS_URL: unix://${socket}`, `RUN_DIRECTORY: ${path.join(dir, 'entrance')}`, `ENTRANCE_EXPIRE_BOX_TIME: 30`,
+        `DASHBOARD_USERS: [{USERNAME: ${DEMO_USER}, PASSWORD_HASH: "${await hashPassword(password)}"}]`, ''].join('\n'),
     );
     const entrance = await sup.start('entrance', BIN, ['entrance', '--config', entranceConfig], {
       logFile: path.join(dir, 'entrance.log'),
@@ -71,7 +77,7 @@ export async function main(args: string[]): Promise<void> {
       const config = path.join(dir, `box-${n}.yaml`);
       writeFileSync(config, [
         `ID: box-demo-${n}`, `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'BOX_SERVER_IP: 127.0.0.1', 'BOX_PORT: 0', 'BOX_HTTP_PORT: 0',
-        `BASE_DIRECTORY: ${path.join(boxDir, 'files')}`, `RUN_DIRECTORY: ${path.join(boxDir, 'run')}`, 'BANDWIDTH_TEST_MB: 2', 'DISK_RESERVE_MB: 64',
+        `BASE_DIRECTORY: ${path.join(boxDir, 'files')}`, `RUN_DIRECTORY: ${path.join(boxDir, 'run')}`, 'BANDWIDTH_TEST_MB: 2', 'DISK_RESERVE_MB: 64', 'METRICS_PORT: 0',
         // A made-up place per box, so SEARCH ranking by distance has something to rank.
         `GEOIP: {CITY: ${DEMO_PLACES[n - 1]?.city}, COUNTRY: TW, LOC: "${DEMO_PLACES[n - 1]?.loc}"}`, '',
       ].join('\n'));
@@ -87,7 +93,7 @@ export async function main(args: string[]): Promise<void> {
     const publisherConfig = path.join(dir, 'publisher.yaml');
     writeFileSync(publisherConfig, [
       'ID: publisher-demo', `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'PUBLISHER_HTTP_IP: 127.0.0.1', 'PUBLISHER_HTTP_PORT: 0',
-      `PUBLISHER_WATCH_DIRECTORY: ${live}`, `RUN_DIRECTORY: ${path.join(dir, 'publisher')}`, 'PUBLISHER_PING_ENTRANCE_FREQ: 5', 'MIN_HTTP_PEERS: 3', 'REPLICAS: 2', 'FILE_TTL: 60',
+      `PUBLISHER_WATCH_DIRECTORY: ${live}`, `RUN_DIRECTORY: ${path.join(dir, 'publisher')}`, 'PUBLISHER_PING_ENTRANCE_FREQ: 5', 'MIN_HTTP_PEERS: 3', 'REPLICAS: 2', 'FILE_TTL: 60', 'METRICS_PORT: 0',
       'GEOIP: {CITY: Taipei, COUNTRY: TW, LOC: "25.04,121.51"}', '',
     ].join('\n'));
     const publisher = await sup.start('publisher', BIN, ['publisher', '--config', publisherConfig], {
@@ -96,7 +102,8 @@ export async function main(args: string[]): Promise<void> {
     });
     await sup.start('ffmpeg', 'ffmpeg', testStreamArgs({ directory: live }), { logFile: path.join(dir, 'ffmpeg.log'), ready: /Opening .*\.m3u8/ });
     process.stdout.write(`viewer: ${publisher.match[1]}?src=index.m3u8\n`);
-    process.stdout.write(`dashboard: ${wsUrl.replace(/^ws:/, 'http:').replace(/ws\/$/, '')}\n`);
+    process.stdout.write(`dashboard: ${wsUrl.replace(/^ws:/, 'http:').replace(/\/dandelion\/ws\/$/, '/dashboard/')}\n`);
+    process.stdout.write(`login: ${DEMO_USER} / ${password}\n`);
     process.stdout.write(`${boxLines.join('\n')}\nlogs: ${dir}\nPress Ctrl-C to stop.\n`);
   } catch (err) {
     await sup.stopAll();

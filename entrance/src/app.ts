@@ -17,12 +17,18 @@ import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
 import { createHttpHandler } from './http.js';
+import { createEntranceMetrics } from './metrics.js';
 import { sendJson } from './respond.js';
 import { BoxRegistry } from './registry/registry.js';
+import { Fleet } from './dashboard/fleet.js';
+import { Publishers } from './dashboard/publishers.js';
+import { createDashboard } from './dashboard/routes.js';
 import { createTrafficFolder } from './traffic/fold.js';
 import type { EntranceState, OwnInfo } from './state.js';
 
 const PING_INTERVAL_MS = 30_000;
+/** How often boxes offline for longer than BOX_HISTORY_DAYS are forgotten. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface EntranceDeps {
   config: EntranceConfig;
@@ -46,9 +52,13 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const { config, id, redis, log } = deps;
   const keys = entranceKeys(id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
+  const fleet = new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, historyDays: config.BOX_HISTORY_DAYS, ...(deps.now ? { now: deps.now } : {}) });
+  const publishers = new Publishers(redis, keys, deps.now);
   const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
   let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
+  // Read at scrape time only, after `wss` below exists.
+  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, log: log.child({ mod: 'metrics' }) });
 
   const state: EntranceState = {
     config,
@@ -56,14 +66,18 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     redis,
     keys,
     registry,
+    fleet,
+    publishers,
     traffic,
+    metrics,
     log,
     ownInfo: () => own,
     entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
   };
 
   const server = http.createServer();
-  const handleHttp = createHttpHandler(state);
+  const dashboard = createDashboard(state, deps.now);
+  const handleHttp = createHttpHandler(state, dashboard);
   server.on('request', (req, res) => {
     handleHttp(req, res).catch((err: unknown) => {
       log.error({ err }, 'http handler failed');
@@ -94,17 +108,23 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       own: (): Envelope => own,
       log: socketLog,
       onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
+      onRefused: (code) => metrics.refused(code),
     });
   });
 
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let lastPrune = 0;
   const sweepLog = log.child({ mod: 'sweep' });
 
   async function tick(): Promise<void> {
     const removed = await registry.sweep();
     if (removed > 0) sweepLog.info({ removed }, 'expired boxes removed');
     otherUrls = (await redis.smembers(keys.entranceUrls)).sort();
+    if (Date.now() - lastPrune > PRUNE_INTERVAL_MS) {
+      lastPrune = Date.now();
+      await dashboard.prune();
+    }
     await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
   }
 
@@ -137,6 +157,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       accepting = false;
       if (timer) clearTimeout(timer);
       stopKeepAlive();
+      dashboard.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await closeAll(wss, 'entrance shutting down');
       server.closeAllConnections();

@@ -4,18 +4,23 @@ import { buildInfo } from '../../shared/src/version.js';
 import { createSpeedTest } from './speedtest.js';
 import { sendJson } from './respond.js';
 import type { EntranceState } from './state.js';
+import type { Dashboard } from './dashboard/routes.js';
 
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
-export function createHttpHandler(state: EntranceState) {
+export function createHttpHandler(state: EntranceState, dashboard: Dashboard) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
   const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }) });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://entrance');
+    // First of all: Prometheus scrapes the root path, whatever BASE_URL is (token check inside).
+    if (url.pathname === '/metrics') return state.metrics.serve(req, res);
     // Before the GET-only check: the speed test takes POST uploads and answers its own 405s.
     if (speedTest.owns(url.pathname)) return speedTest.handle(req, res, url);
+    // The dashboard takes POSTed login and logout forms.
+    if (await dashboard.handle(req, res, url)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return sendJson(res, 405, { ERROR: 'method not allowed' });

@@ -4,7 +4,10 @@ import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import type { Envelope } from '../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../shared/src/redis-keys.js';
+import type { EntranceMetrics } from './metrics.js';
 import type { BoxRegistry } from './registry/registry.js';
+import type { Fleet } from './dashboard/fleet.js';
+import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
 
 export interface OwnInfo extends Envelope {
@@ -18,8 +21,14 @@ export interface EntranceState {
   redis: Redis;
   keys: EntranceKeys;
   registry: BoxRegistry;
+  /** The dashboard's view of the boxes (summaries, history). */
+  fleet: Fleet;
+  /** Publishers that searched here, and what their origins served. */
+  publishers: Publishers;
   /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
   traffic: TrafficFolder;
+  /** Prometheus counters the handlers feed, served at /metrics. */
+  metrics: EntranceMetrics;
   log: Logger;
   ownInfo(): OwnInfo;
   /** This entrance's URL first, then the others from {ID}:ENTRANCE_URLS. */

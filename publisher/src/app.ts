@@ -10,12 +10,16 @@ import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { MAX_HEADER_BYTES } from '../../shared/src/protocol/index.js';
 import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
+import { startMetricsServer } from '../../shared/src/metrics.js';
+import type { MetricsServer } from '../../shared/src/metrics.js';
 import { publisherKeys } from '../../shared/src/redis-keys.js';
 import { BoxPool } from './boxes/pool.js';
 import { SearchLoop } from './boxes/search.js';
 import { createWebServer } from './http/server.js';
 import type { WebServer } from './http/server.js';
 import { Viewers, openGeoDatabase } from './http/viewers.js';
+import { createPublisherMetrics } from './metrics.js';
+import type { ReplicatorHooks } from './metrics.js';
 import { FileIndex } from './upload/file-index.js';
 import { Replicator } from './upload/replicator.js';
 import { RedisQueueReader, SendQueue, taskFor } from './upload/send-queue.js';
@@ -30,6 +34,10 @@ export interface PublisherDeps {
   redis: Redis;
   publisherId: string;
   log: Logger;
+  /** Bytes the origin served so far (the running publisher's web server), reported with SEARCH. */
+  originBytes?: () => number;
+  /** Told of every copy as the box answers it (metrics). */
+  replicatorHooks?: ReplicatorHooks;
 }
 
 export interface PublisherParts {
@@ -44,6 +52,7 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   const { config, redis, publisherId, log } = deps;
   const keys = publisherKeys(publisherId);
   const ip = config.PUBLISHER_HTTP_IP === '0.0.0.0' || config.PUBLISHER_HTTP_IP === '::' ? firstAddress() : config.PUBLISHER_HTTP_IP;
+  const startedAt = Math.floor(Date.now() / 1000);
   const hello = (): PublishRequest => ({ ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
   const index = new FileIndex(redis, keys);
   const pool = new BoxPool({
@@ -58,6 +67,12 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   const request = (): SearchRequest => {
     const msg: SearchRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
     if (config.GEOIP) msg.GEOIP = config.GEOIP;
+    // What the origin served, so the entrance can tell how much the boxes offloaded.
+    const originBytes = deps.originBytes?.();
+    if (originBytes !== undefined) {
+      msg.ORIGIN_BYTES = originBytes;
+      msg.ORIGIN_SINCE = startedAt;
+    }
     return msg;
   };
   const search: SearchLoop = new SearchLoop({
@@ -67,24 +82,35 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
     onBoxes: (boxSet) => pool.update(boxSet),
     log: log.child({ mod: 'search' }),
   });
-  const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }) });
+  const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }), ...deps.replicatorHooks });
   return { pool, index, replicator, search };
 }
 
 export interface Publisher extends PublisherParts {
   queue: SendQueue;
   web: WebServer;
-  start(): Promise<{ httpPort: number; viewerUrl: string }>;
+  start(): Promise<{ httpPort: number; viewerUrl: string; metricsPort: number | undefined }>;
   stop(): Promise<void>;
 }
 
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { config, redis, publisherId, log } = deps;
-  const parts = createPublisherCore(deps);
-  const { pool, index, replicator, search } = parts;
-  const queue = new SendQueue({ replicator, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
-  const reader = new RedisQueueReader({ redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
   let web: WebServer | undefined;
+  // Its gauges are read at scrape time only, once the parts below exist.
+  const metrics = createPublisherMetrics({
+    queueDepth: () => queue.depth,
+    boxesConnected: () => pool.ready().length,
+    filesKnown: () => index.size,
+    origin: () => web?.origin,
+  });
+  let metricsServer: MetricsServer | undefined;
+  const parts = createPublisherCore({ ...deps, originBytes: () => web?.origin.bytes ?? 0, replicatorHooks: metrics.replicator });
+  const { pool, index, replicator, search } = parts;
+  const queue = new SendQueue({
+    replicator, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
+    onDelivered: (_task, delivery) => metrics.delivered(delivery.confirmed.length >= config.REPLICAS),
+  });
+  const reader = new RedisQueueReader({ redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
   let watcher: { ready: Promise<void>; stop(): Promise<void> } | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
 
@@ -108,6 +134,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
       });
       const httpPort = await web.listen(config.PUBLISHER_HTTP_IP, config.PUBLISHER_HTTP_PORT);
+      if (config.METRICS_PORT > 0) {
+        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.PUBLISHER_HTTP_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
+      }
       search.start();
       reader.start();
       watcher = watchFolder({
@@ -132,10 +161,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       prune();
       const host = config.PUBLISHER_HTTP_IP === '0.0.0.0' ? '127.0.0.1' : config.PUBLISHER_HTTP_IP;
       const viewerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}/`;
-      log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY }, 'publisher started');
-      return { httpPort, viewerUrl };
+      log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY, metricsPort: metricsServer?.port }, 'publisher started');
+      return { httpPort, viewerUrl, metricsPort: metricsServer?.port };
     },
     async stop() {
+      await metricsServer?.stop();
       if (pruneTimer) clearTimeout(pruneTimer);
       await watcher?.stop();
       await reader.stop();

@@ -19,6 +19,14 @@ export function entranceKeys(me: string) {
     boxGeo: `${me}:BOX_GEO`,
     /** Extension. Sorted set: box ID → capacity score (spare upload, then free disk) for SEARCH. */
     boxCapacity: `${me}:BOX_CAPACITY`,
+    /** Extension. Hash: box ID → JSON summary for the dashboard, kept BOX_HISTORY_DAYS after it went offline. */
+    boxSummary: `${me}:BOX_SUMMARY`,
+    /** Extension. Sorted set: one JSON reading a minute for a box's history charts (score: minute start). */
+    boxHistory: (boxId: string) => `${me}:HISTORY:${boxId}`,
+    /** Extension. Hash {USERNAME, CSRF} with TTL: a dashboard login. */
+    session: (sessionId: string) => `${me}:SESSION:${sessionId}`,
+    /** Extension. Hash: publisher ID → JSON {LAST_SEEN, IP} of publishers that searched here. */
+    publishers: `${me}:PUBLISHERS`,
   } as const;
 }
 export type EntranceKeys = ReturnType<typeof entranceKeys>;
@@ -108,6 +116,10 @@ export function trafficKeys() {
     boxPublishers: (boxId: string) => `${p}BOX:${boxId}:PUBLISHERS`,
     /** Hash, no expiry: box ID → all-time bytes it served of this publisher's files. */
     publisherBoxes: (publisherId: string) => `${p}PUBLISHER:${publisherId}:BOXES`,
+    /** Hash {total, reported, since, seen}: bytes a publisher's own origin served (from its SEARCH reports). */
+    origin: (publisherId: string) => `${p}ORIGIN:${publisherId}`,
+    /** Set: publishers that reported origin traffic. */
+    originPublishers: `${p}ORIGIN:PUBLISHERS`,
   } as const;
 }
 export type TrafficKeys = ReturnType<typeof trafficKeys>;

@@ -26,6 +26,8 @@ export interface MessageLoop {
   onMessage(decoded: Decoded, peer: PeerContext): Promise<Envelope | undefined>;
   /** Handle a binary frame; without it a binary frame is refused with close code 1003. */
   onBinary?(data: Buffer, peer: PeerContext): Promise<Envelope | undefined>;
+  /** A message was answered with ERROR and this ERROR_CODE (for metrics). */
+  onRefused?(code: string, peer: PeerContext): void;
   log: Logger;
 }
 
@@ -65,11 +67,13 @@ async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, lo
   } catch (err) {
     if (isProtocolError(err)) {
       loop.log.info({ peer: peer.remoteIp, code: err.code, reason: err.message }, 'message refused');
+      loop.onRefused?.(err.code, peer);
       send(ws, errorReply(loop.own(), err));
       ws.close(err.close, err.code);
       return;
     }
     loop.log.error({ err, peer: peer.remoteIp }, 'handler failed');
+    loop.onRefused?.('E_INTERNAL', peer);
     reply = errorReply(loop.own(), new ProtocolError('E_INTERNAL', 'the receiver failed; try again'));
   }
   if (reply !== undefined) send(ws, reply);

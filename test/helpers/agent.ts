@@ -43,6 +43,8 @@ export async function startAgent(
     DANDELION_BANDWIDTH_UP: '100',
     DANDELION_BANDWIDTH_DOWN: '500',
     DANDELION_DISK_RESERVE_MB: '1',
+    // No metrics server unless the test asks for one: several run in one process.
+    DANDELION_METRICS_PORT: '0',
     ...opts.env,
   });
   const log = silentLogger();

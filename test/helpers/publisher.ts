@@ -32,6 +32,8 @@ export async function startPublisher(
     DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
     DANDELION_RUN_DIRECTORY: path.join(dir, 'run'),
     DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
+    // No metrics server unless the test asks for one: several run in one process.
+    DANDELION_METRICS_PORT: '0',
     ...opts.env,
   };
   const { config } = loadRoleConfig('publisher', undefined, configEnv);

@@ -31,6 +31,8 @@ export interface IngestDeps {
   log: Logger;
   /** Called after every stored file (metrics, FILES-HELD). */
   onStored?(size: number): void;
+  /** Called for every file answered with ERROR, with its ERROR_CODE (metrics). */
+  onRefused?(code: string): void;
 }
 
 export interface IngestServer {
@@ -106,9 +108,11 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
         } catch (err) {
           if (isProtocolError(err)) {
             log.info({ publisher: publisher?.ID, file: asSent, code: err.code, reason: err.message }, 'file refused');
+            deps.onRefused?.(err.code);
             return fileReply(asSent, { ERROR: err.message, ERROR_CODE: err.code });
           }
           log.error({ err, publisher: publisher?.ID, file: asSent }, 'file not stored');
+          deps.onRefused?.('E_INTERNAL');
           return fileReply(asSent, { ERROR: 'the box failed to store the file; try again or another box', ERROR_CODE: 'E_INTERNAL' });
         }
       },

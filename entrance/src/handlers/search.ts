@@ -3,7 +3,14 @@ import type { RankedBox, SearchReply, SearchRequest } from '../../../shared/src/
 import type { EntranceState } from '../state.js';
 
 export async function handleSearch(msg: SearchRequest, state: EntranceState): Promise<SearchReply> {
-  const boxes = await state.registry.search(msg.GEOIP, state.config.AMOUNT_OF_BOXES_PER_REQUEST);
+  const answered = state.metrics.searchTimer();
+  let boxes: RankedBox[];
+  try {
+    await state.publishers.record(msg);
+    boxes = await state.registry.search(msg.GEOIP, state.config.AMOUNT_OF_BOXES_PER_REQUEST);
+  } finally {
+    answered();
+  }
   const boxSet: Record<string, RankedBox> = {};
   for (const box of boxes) boxSet[box.ID] = box;
   return {

@@ -81,6 +81,17 @@ export class BoxRegistry {
     await execOrThrow(tx.exec());
   }
 
+  /** A box's stored exchange, or undefined when it is not registered (or unreadable). */
+  async exchangeOf(boxId: string): Promise<BoxExchange | undefined> {
+    const hash = await this.redis.hgetall(this.keys.exchange(boxId));
+    if (Object.keys(hash).length === 0) return undefined;
+    try {
+      return boxExchangeFromHash(hash);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Boxes whose expiry has not passed. */
   async countOnline(): Promise<number> {
     return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');

@@ -27,6 +27,15 @@ export interface ReplicatorDeps {
   log: Logger;
   /** A box failed a send: the caller may search again. */
   onBoxFailed?(boxId: string): void;
+  /** A box received a copy of `bytes` bytes and answered it, confirming or refusing (metrics). */
+  onSent?(boxId: string, bytes: number): void;
+  /** A box confirmed its copy (metrics). */
+  onCopyConfirmed?(boxId: string, bytes: number): void;
+  /**
+   * A copy failed (metrics): `code` is the box's ERROR_CODE when it refused the file, E_MISMATCH when it
+   * confirmed other bytes, E_NO_URL when it gave no HTTP_URL, E_SEND when the socket failed or timed out.
+   */
+  onCopyFailed?(boxId: string, code: string): void;
 }
 
 export class Replicator {
@@ -48,12 +57,15 @@ export class Replicator {
       // Fill the missing copies in parallel; each failure pulls the next candidate in.
       const sendTo = async (conn: BoxConnection): Promise<void> => {
         tried.add(conn.boxId);
-        const reason = await this.sendOne(conn, filePath, content, ttlSeconds, sha256, onSend);
-        if (reason === undefined) {
+        const failure = await this.sendOne(conn, filePath, content, ttlSeconds, sha256, onSend);
+        if (failure === undefined) {
           delivery.confirmed.push(conn.boxId);
+          this.deps.onCopyConfirmed?.(conn.boxId, content.length);
           return;
         }
+        const { code, reason } = failure;
         delivery.failed.push({ boxId: conn.boxId, reason });
+        this.deps.onCopyFailed?.(conn.boxId, code);
         log.warn({ box: conn.boxId, file: filePath, reason }, 'copy failed; trying another box');
         this.deps.onBoxFailed?.(conn.boxId);
         const next = candidates.shift();
@@ -70,21 +82,22 @@ export class Replicator {
     return delivery;
   }
 
-  /** undefined when confirmed, else why not. */
-  private async sendOne(conn: BoxConnection, filePath: string, content: Buffer, ttl: number, sha256: string, onSend?: (c: BoxConnection) => void): Promise<string | undefined> {
+  /** undefined when confirmed, else why not (a code for metrics, and words for the log). */
+  private async sendOne(conn: BoxConnection, filePath: string, content: Buffer, ttl: number, sha256: string, onSend?: (c: BoxConnection) => void): Promise<{ code: string; reason: string } | undefined> {
     try {
       const sending = conn.send(filePath, ttl, content);
       onSend?.(conn);
       const reply = await sending;
-      if (reply.ERROR !== undefined) return `${reply.ERROR_CODE ?? 'ERROR'}: ${reply.ERROR}`;
-      if (reply.SIZE !== content.length || reply.SHA256 !== sha256) return `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${content.length} / ${sha256}`;
+      this.deps.onSent?.(conn.boxId, content.length); // the box answered, so it got every byte
+      if (reply.ERROR !== undefined) return { code: reply.ERROR_CODE ?? 'E_REFUSED', reason: `${reply.ERROR_CODE ?? 'ERROR'}: ${reply.ERROR}` };
+      if (reply.SIZE !== content.length || reply.SHA256 !== sha256) return { code: 'E_MISMATCH', reason: `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${content.length} / ${sha256}` };
       const known = this.deps.pool.get(conn.boxId);
-      if (!known?.httpUrl) return 'box has no HTTP_URL';
+      if (!known?.httpUrl) return { code: 'E_NO_URL', reason: 'box has no HTTP_URL' };
       const url = `${known.httpUrl}${this.deps.publisherId}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
       await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
       return undefined;
     } catch (err) {
-      return (err as Error).message;
+      return { code: 'E_SEND', reason: (err as Error).message };
     }
   }
 }

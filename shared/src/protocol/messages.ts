@@ -114,6 +114,9 @@ export interface SearchRequest extends Envelope {
   TYPE: 'PUBLISHER';
   COMMAND: 'SEARCH';
   GEOIP?: GeoIp;
+  /** Extension: bytes the publisher's origin served to viewers since ORIGIN_SINCE (its start, seconds). */
+  ORIGIN_BYTES?: number;
+  ORIGIN_SINCE?: number;
 }
 
 /** Publisher → box: the handshake before files. */
@@ -358,6 +361,12 @@ function decodeSearchRequest(rec: Record<string, unknown>, env: Envelope): Searc
   const msg: SearchRequest = { ...env, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
   const geo = optionalRecord(rec, 'GEOIP');
   if (geo !== undefined) msg.GEOIP = decodeGeoIp(geo);
+  const originBytes = optionalNumber(rec, 'ORIGIN_BYTES', { min: 0 });
+  const originSince = optionalNumber(rec, 'ORIGIN_SINCE', { min: 0 });
+  if (originBytes !== undefined && originSince !== undefined) {
+    msg.ORIGIN_BYTES = Math.floor(originBytes);
+    msg.ORIGIN_SINCE = originSince;
+  }
   return msg;
 }
 

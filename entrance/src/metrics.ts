@@ -1,0 +1,189 @@
+/**
+ * The entrance's Prometheus metrics, served as GET /metrics on its own port. Handlers call the small
+ * hooks (`heartbeat()`, `searchTimer()`…) as things happen; figures that live in Redis (boxes online,
+ * bytes the fleet served) are read when Prometheus scrapes, so several entrances sharing one Redis all
+ * report the same fleet-wide numbers.
+ *
+ * With METRICS_TOKEN set, a scrape must carry `Authorization: Bearer <token>` whose hash that is.
+ * Checking a token is a deliberately slow scrypt (tens of ms, 16 MiB), so a token that passed is
+ * remembered for TOKEN_CACHE_MS by its SHA-256 (never the token itself), and at most MAX_VERIFYING
+ * checks run at once: a flood of wrong tokens gets 429 instead of eating the entrance's memory.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../shared/src/log.js';
+import { METRICS_PREFIX as P, createMetricsRegistry, sendMetrics } from '../../shared/src/metrics.js';
+import { verifyPassword } from '../../shared/src/password.js';
+import type { BoxRegistry } from './registry/registry.js';
+import { sendJson } from './respond.js';
+import type { FoldResult } from './traffic/fold.js';
+import { trafficPublishers, trafficTotals } from './traffic/read.js';
+
+/** How long a token that passed the scrypt check is accepted without checking it again. */
+export const TOKEN_CACHE_MS = 5 * 60_000;
+/** scrypt checks of /metrics tokens running at once; more get 429. */
+const MAX_VERIFYING = 2;
+/** SEARCH is a few Redis reads: milliseconds, rarely more than a second. */
+const SEARCH_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const FOLD_RESULTS = ['counted', 'duplicates', 'stale', 'future'] as const;
+
+export interface EntranceMetricsDeps {
+  redis: Redis;
+  boxes: BoxRegistry;
+  /** WebSocket connections open now (boxes and publishers). */
+  openSockets(): number;
+  /** METRICS_TOKEN: the hash of the bearer token /metrics asks for; undefined: /metrics is open. */
+  tokenHash: string | undefined;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface EntranceMetrics {
+  registry: Registry;
+  /** An EXCHANGE was accepted. */
+  heartbeat(): void;
+  /** A SEARCH starts; call the result when it has been answered (or failed). */
+  searchTimer(): () => void;
+  /** A message was answered with ERROR and this ERROR_CODE. */
+  refused(code: string): void;
+  /** An EXCHANGE's TRAFFIC_AGGREGATES were folded. */
+  folded(result: FoldResult): void;
+  /** Answer GET /metrics, checking the token when METRICS_TOKEN is set. */
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetrics {
+  const { redis, boxes, log } = deps;
+  const registry = createMetricsRegistry();
+  const registers = [registry];
+
+  new Gauge({
+    name: `${P}boxes_online`,
+    help: 'Boxes in the registry whose last EXCHANGE is recent enough (ENTRANCE_EXPIRE_BOX_TIME).',
+    registers,
+    async collect() {
+      this.set(await boxes.countOnline());
+    },
+  });
+  const heartbeats = new Counter({ name: `${P}heartbeats_total`, help: 'EXCHANGE heartbeats from boxes accepted by this entrance.', registers });
+  const searches = new Counter({ name: `${P}searches_total`, help: 'SEARCH requests from publishers answered by this entrance.', registers });
+  const searchSeconds = new Histogram({
+    name: `${P}search_duration_seconds`,
+    help: 'Time this entrance took to answer a SEARCH, in seconds.',
+    buckets: SEARCH_BUCKETS_SECONDS,
+    registers,
+  });
+  const rejected = new Counter({
+    name: `${P}rejected_messages_total`,
+    help: 'Messages this entrance answered with ERROR, by ERROR_CODE (E_INTERNAL: the entrance itself failed).',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  new Gauge({
+    name: `${P}websocket_connections`,
+    help: 'WebSocket connections from boxes and publishers open on this entrance.',
+    registers,
+    collect() {
+      this.set(deps.openSockets());
+    },
+  });
+  new Gauge({
+    name: `${P}fleet_served_bytes`,
+    help: 'Bytes all boxes served to viewers, all time, as counted from their traffic aggregates (shared by every entrance on this Redis).',
+    registers,
+    async collect() {
+      this.set((await trafficTotals(redis)).bytes);
+    },
+  });
+  new Gauge({
+    name: `${P}fleet_served_requests`,
+    help: 'Viewer requests all boxes served, all time, as counted from their traffic aggregates.',
+    registers,
+    async collect() {
+      this.set((await trafficTotals(redis)).requests);
+    },
+  });
+  new Gauge({
+    name: `${P}publisher_served_bytes`,
+    help: 'Bytes of each publisher\'s files that boxes served to viewers, all time (publisher "-": requests that named no publisher).',
+    labelNames: ['publisher'] as const,
+    registers,
+    async collect() {
+      const rows = await trafficPublishers(redis);
+      this.reset();
+      for (const { publisher, bytes } of rows) this.set({ publisher }, bytes);
+    },
+  });
+  const aggregates = new Counter({
+    name: `${P}traffic_aggregates_total`,
+    help: 'Traffic aggregates boxes sent, by what became of them: counted, duplicates (counted before), stale or future (outside the kept window, not counted).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
+
+  const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck(deps.tokenHash, deps.now ?? Date.now);
+
+  return {
+    registry,
+    heartbeat: () => heartbeats.inc(),
+    searchTimer() {
+      const done = searchSeconds.startTimer();
+      return () => {
+        done();
+        searches.inc();
+      };
+    },
+    refused: (code) => rejected.inc({ code }),
+    folded(result) {
+      for (const r of FOLD_RESULTS) if (result[r] > 0) aggregates.inc({ result: r }, result[r]);
+    },
+    async serve(req, res) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        return sendJson(res, 405, { ERROR: 'method not allowed' });
+      }
+      const verdict = checkToken ? await checkToken(req) : 'ok';
+      if (verdict === 'busy') {
+        res.setHeader('retry-after', '1');
+        return sendJson(res, 429, { ERROR: 'too many token checks at once; try again' });
+      }
+      if (verdict === 'refused') {
+        res.setHeader('www-authenticate', 'Bearer realm="dandelion metrics"');
+        return sendJson(res, 401, { ERROR: 'send "Authorization: Bearer <token>" with the token whose hash is METRICS_TOKEN' });
+      }
+      await sendMetrics(registry, req, res, log);
+    },
+  };
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` against a hash from `dandelion hash-password`. A token that
+ * passed is remembered by its SHA-256 for TOKEN_CACHE_MS; wrong ones are never remembered (each costs a
+ * full check, at most MAX_VERIFYING at once, the same token's checks shared).
+ */
+export function createBearerCheck(hash: string, now: () => number = Date.now): (req: IncomingMessage) => Promise<'ok' | 'refused' | 'busy'> {
+  const passed = new Map<string, number>(); // SHA-256 of the token → accepted until (ms)
+  const checking = new Map<string, Promise<boolean>>();
+  return async (req) => {
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    if (!m) return 'refused';
+    const token = m[1] as string;
+    const key = createHash('sha256').update(token).digest('hex');
+    const until = passed.get(key);
+    if (until !== undefined && until > now()) return 'ok';
+    passed.delete(key);
+    let check = checking.get(key);
+    if (!check) {
+      if (checking.size >= MAX_VERIFYING) return 'busy';
+      check = verifyPassword(token, hash).finally(() => checking.delete(key));
+      checking.set(key, check);
+    }
+    if (!(await check)) return 'refused';
+    passed.set(key, now() + TOKEN_CACHE_MS);
+    return 'ok';
+  };
+}
