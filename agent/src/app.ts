@@ -4,7 +4,7 @@
  * readings and bandwidth figures, and one link per entrance. main.ts adds config, signals, exit codes.
  */
 import { mkdir } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../../shared/src/listen.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -299,14 +299,3 @@ function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** A free TCP port on `host`, for nginx when BOX_HTTP_PORT is 0 (tests, several boxes on one machine). */
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -4,6 +4,7 @@
 // TRAFFIC_FLOW records never count, malformed aggregates are refused with nothing counted, a failed fold
 // is answered E_INTERNAL and the resend counts once, and series come back zero-filled.
 import t from 'tap';
+import type { TrafficAggregate } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -26,15 +27,7 @@ const clock = (): number => NOW * 1000;
 const P1 = 'publisher-one';
 const P2 = 'publisher-two';
 
-interface Agg {
-  ID: string;
-  PUBLISHER: string;
-  FILE: string;
-  REQUESTS: number;
-  BYTES: number;
-  FROM: number;
-  TO: number;
-}
+type Agg = TrafficAggregate;
 
 function agg(id: string, over: Partial<Agg> = {}): Agg {
   const from = over.FROM ?? NOW - 20;

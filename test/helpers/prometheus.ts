@@ -4,7 +4,6 @@
  * here: a HELP text, a TYPE, numeric values, and no name twice.
  */
 import { createRequire } from 'node:module';
-import net from 'node:net';
 
 export interface Sample {
   value?: string;
@@ -65,14 +64,4 @@ export function sampleValue(families: Map<string, Family>, name: string, labels:
   return sample?.value === undefined ? undefined : Number(sample.value);
 }
 
-/** A free TCP port on `host`, for a METRICS_PORT (where 0 means "no server", not "any port"). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../shared/src/listen.js';
