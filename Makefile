@@ -4,8 +4,13 @@ SHELL := /bin/bash
 
 # Debian packages the tests and the demo use (installed when missing).
 TEST_DEBS := redis-server nginx ffmpeg chromium
+# Debian packages `make binaries` and its qemu test use: binutils to strip the base Nodes, qemu-user to
+# run ARM code (the armv7 SEA blob, test/binary/) and the ARM C and C++ libraries that code loads.
+BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf qemu-user-static \
+	libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross \
+	libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross libatomic1-armhf-cross
 
-.PHONY: build test demo deps examples clean
+.PHONY: build test demo deps examples clean binaries FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -16,10 +21,26 @@ build: node_modules/.package-lock.json
 	node scripts/build-info.mjs
 
 deps:
-	scripts/ensure-debs.sh $(TEST_DEBS)
+	scripts/ensure-debs.sh $(TEST_DEBS) $(BINARY_DEBS)
 
-test: build deps
-	scripts/test.sh
+# The standalone box-agent binaries (docs/binaries.md): rebuilt when their sources, the pinned base
+# Nodes or the commit they report change.
+BINARY_INPUTS := $(shell find bin shared/src agent/src -name '*.ts') binaries/base-nodes.json \
+	$(wildcard scripts/binaries/*) scripts/build-info.mjs package-lock.json
+
+binaries: dist/SHA256SUMS
+
+dist/SHA256SUMS: node_modules/.package-lock.json $(BINARY_INPUTS) build/binaries/commit
+	scripts/ensure-debs.sh $(BINARY_DEBS)
+	node scripts/binaries/build.mjs
+
+build/binaries/commit: FORCE
+	@mkdir -p $(@D)
+	@c="$$(git rev-parse --short=12 HEAD 2>/dev/null)$$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo -dirty)"; \
+	  [ -f $@ ] && [ "$$(cat $@)" = "$$c" ] || echo "$$c" > $@
+
+test: build deps binaries
+	scripts/test.sh build/test/binary
 
 demo: build deps
 	bin/dandelion demo
@@ -31,4 +52,4 @@ examples: build
 	bin/dandelion config readme README.md
 
 clean:
-	rm -rf build .tap
+	rm -rf build .tap dist

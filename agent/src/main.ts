@@ -36,7 +36,8 @@ export async function main(args: string[]): Promise<void> {
   const agent = createAgent({ config, redis, boxId, log });
   trapSignals(async () => {
     await agent.stop();
-    await redis.quit();
+    // quit() waits for replies in flight; a connection already gone is simply dropped.
+    await redis.quit().catch(() => redis.disconnect());
   }, log);
   try {
     await agent.start();

@@ -37,7 +37,8 @@ export async function main(args: string[]): Promise<void> {
   const entrance = createEntrance({ config, id, redis, log });
   trapSignals(async () => {
     await entrance.stop();
-    await redis.quit();
+    // quit() waits for replies in flight; a connection already gone is simply dropped.
+    await redis.quit().catch(() => redis.disconnect());
   }, log);
   await entrance.listen();
 }

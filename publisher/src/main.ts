@@ -68,7 +68,8 @@ export async function main(args: string[]): Promise<void> {
   const publisher = createPublisher({ config, redis, publisherId, log });
   trapSignals(async () => {
     await publisher.stop();
-    await redis.quit();
+    // quit() waits for replies in flight; a connection already gone is simply dropped.
+    await redis.quit().catch(() => redis.disconnect());
   }, log);
   await publisher.start();
 }

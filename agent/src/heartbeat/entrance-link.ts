@@ -27,6 +27,8 @@ export class EntranceLink {
   private stopped = false;
   private readonly backoff: Backoff;
   private awaiting: { sent: BoxExchange; deadline: NodeJS.Timeout } | undefined;
+  /** An EXCHANGE being built (it reads Redis): stop() waits for it, so Redis is not closed under it. */
+  private building: Promise<void> | undefined;
   /** True while the socket is open and the last EXCHANGE was accepted. */
   healthy = false;
 
@@ -53,6 +55,7 @@ export class EntranceLink {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.building;
     if (this.awaiting) clearTimeout(this.awaiting.deadline);
     const ws = this.ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
@@ -86,15 +89,23 @@ export class EntranceLink {
     });
   }
 
-  private async beat(): Promise<void> {
+  private beat(): Promise<void> {
+    this.building ??= this.buildAndSend().finally(() => {
+      this.building = undefined;
+    });
+    return this.building;
+  }
+
+  private async buildAndSend(): Promise<void> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || this.stopped) return;
     try {
       const sent = await this.deps.buildExchange();
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== WebSocket.OPEN || this.stopped) return;
       ws.send(encodeMessage(sent));
       this.awaiting = { sent, deadline: setTimeout(() => ws.terminate(), this.deps.periodMs * 2 + 5_000) };
     } catch (err) {
+      if (this.stopped) return;
       this.deps.log.error({ err }, 'could not build the EXCHANGE; trying again next period');
       this.schedule();
     }
