@@ -8,6 +8,7 @@ import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { eventually } from '../../test/helpers/agent.js';
+import { isAlive as alive } from '../../test/helpers/children.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/dandelion');
 
@@ -22,14 +23,6 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 t.test('--help and bad config', async (t) => {
   const help = await run(['agent', '--help']);

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { NUMERIC_READINGS, encodeFrame } from '../../shared/src/protocol/index.js';
 import { eventually } from '../helpers/agent.js';
-import { atDeath, track } from '../helpers/children.js';
+import { atDeath, isAlive as alive, track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
@@ -180,14 +180,6 @@ t.test('the arm64 binary under qemu: version, heap cap, a real entrance, a file 
   await new Promise((resolve) => setTimeout(resolve, 200));
   p.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: exit 0');
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   t.ok(await eventually(() => !alive(nginxPid), 5_000), 'its nginx stopped too');
   t.match(out, /"msg":"stopped"/);
 
