@@ -1,7 +1,7 @@
 /**
  * The fleet as the dashboard sees it. Every accepted EXCHANGE writes a small summary of the box into
- * {ID}:BOX_SUMMARY (kept after the box goes offline, so the list can say "offline since") and, once a
- * minute, a history point into {ID}:HISTORY:<box>. Lists are sorted, filtered and paged here, from a
+ * {ID}:BOX_SUMMARY (kept after the box goes offline, so the list can say "offline since") and the
+ * current minute's history point into {ID}:HISTORY:<box>. Lists are sorted, filtered and paged here, from a
  * copy of the summaries refreshed at most once a second, so a page of a 10,000-box fleet costs one
  * HGETALL and a sort, not 10,000 reads.
  */
@@ -116,17 +116,18 @@ export class Fleet {
     const now = this.now();
     const summary = summaryOf(msg, publicIp, now);
     const tx = this.deps.redis.multi().hset(this.deps.keys.boxSummary, msg.ID, JSON.stringify(summary));
+    // The minute's point is the latest reading in it (the first EXCHANGE of a box has no CPU shares yet).
     const minute = Math.floor(now / 60_000) * 60;
+    const point: HistoryPoint = {
+      t: minute, CPU: summary.CPU, MEM_USED_PCT: summary.MEM_USED_PCT, DISK_AVAIL: summary.DISK_AVAIL, TEMPERATURE: summary.TEMPERATURE,
+      BANDWIDTH_IDLE_UP: summary.BANDWIDTH_IDLE_UP, LOADAVG_1: orNull(readingOf(msg, 'LOADAVG-1')),
+    };
+    const key = this.deps.keys.boxHistory(msg.ID);
+    tx.zremrangebyscore(key, minute, minute).zadd(key, minute, JSON.stringify(point));
     if (this.lastHistoryMinute.get(msg.ID) !== minute) {
+      // Once a minute: drop points older than BOX_HISTORY_DAYS.
       this.lastHistoryMinute.set(msg.ID, minute);
-      const point: HistoryPoint = {
-        t: minute, CPU: summary.CPU, MEM_USED_PCT: summary.MEM_USED_PCT, DISK_AVAIL: summary.DISK_AVAIL, TEMPERATURE: summary.TEMPERATURE,
-        BANDWIDTH_IDLE_UP: summary.BANDWIDTH_IDLE_UP, LOADAVG_1: orNull(readingOf(msg, 'LOADAVG-1')),
-      };
-      const key = this.deps.keys.boxHistory(msg.ID);
-      tx.zremrangebyscore(key, minute, minute).zadd(key, minute, JSON.stringify(point))
-        .zremrangebyscore(key, '-inf', minute - this.deps.historyDays * 86400)
-        .expire(key, Math.ceil(this.deps.historyDays * 86400));
+      tx.zremrangebyscore(key, '-inf', minute - this.deps.historyDays * 86400).expire(key, Math.ceil(this.deps.historyDays * 86400));
     }
     await tx.exec();
   }
