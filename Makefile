@@ -10,7 +10,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 	libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross \
 	libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross libatomic1-armhf-cross
 
-.PHONY: build test demo deps examples clean binaries FORCE
+.PHONY: build test demo bench deps examples clean binaries FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -44,6 +44,9 @@ test: build deps binaries
 
 demo: build deps
 	bin/dandelion demo
+
+bench: build deps
+	bin/dandelion bench
 
 # The example configs are rendered from the schema; a test fails when they drift.
 examples: build

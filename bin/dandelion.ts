@@ -19,6 +19,8 @@ Commands:
   agent                  run a box agent
   publisher              run a publisher (the streamer's uploader)
   demo                   run a Dandelion network on this machine (loopback only)
+  bench [NAME…]          run the benchmarks against references measured in the same run
+                         (--smoke: tiny sizes; see bench/README.md)
   hash-password          read a password or token on stdin, print its hash (for
                          DASHBOARD_USERS, API_TOKENS, METRICS_TOKEN)
   config example ROLE…   print an example config with every key and its default
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   agent: async () => (await import('../agent/src/main.js')).main,
   publisher: async () => (await import('../publisher/src/main.js')).main,
   demo: async () => (await import('../demo/src/main.js')).main,
+  bench: async () => (await import(['..', 'bench', 'src', 'index.js'].join('/'))).main, // computed: the box binary's bundle leaves bench out
   config: async () => configCommand,
   'hash-password': async () => hashPasswordCommand,
 };
