@@ -4,28 +4,21 @@
  * bytes the fleet served) are read when Prometheus scrapes, so several entrances sharing one Redis all
  * report the same fleet-wide numbers.
  *
- * With METRICS_TOKEN set, a scrape must carry `Authorization: Bearer <token>` whose hash that is.
- * Checking a token is a deliberately slow scrypt (tens of ms, 16 MiB), so a token that passed is
- * remembered for TOKEN_CACHE_MS by its SHA-256 (never the token itself), and at most MAX_VERIFYING
- * checks run at once: a flood of wrong tokens gets 429 instead of eating the entrance's memory.
+ * With METRICS_TOKEN set, a scrape must carry `Authorization: Bearer <token>` whose hash that is
+ * (checked by bearer.ts: slow checks bounded, passed tokens remembered; too many at once get 429).
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/src/log.js';
 import { METRICS_PREFIX as P, createMetricsRegistry, sendMetrics } from '../../shared/src/metrics.js';
-import { verifyPassword } from '../../shared/src/password.js';
+import { createBearerCheck } from './bearer.js';
 import type { BoxRegistry } from './registry/registry.js';
 import { sendJson } from './respond.js';
 import type { FoldResult } from './traffic/fold.js';
 import { trafficPublishers, trafficTotals } from './traffic/read.js';
 
-/** How long a token that passed the scrypt check is accepted without checking it again. */
-export const TOKEN_CACHE_MS = 5 * 60_000;
-/** scrypt checks of /metrics tokens running at once; more get 429. */
-const MAX_VERIFYING = 2;
 /** SEARCH is a few Redis reads: milliseconds, rarely more than a second. */
 const SEARCH_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const FOLD_RESULTS = ['counted', 'duplicates', 'stale', 'future'] as const;
@@ -125,7 +118,7 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
   });
   for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
 
-  const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck(deps.tokenHash, deps.now ?? Date.now);
+  const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck([deps.tokenHash], deps.now ?? Date.now);
 
   return {
     registry,
@@ -157,33 +150,5 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
       }
       await sendMetrics(registry, req, res, log);
     },
-  };
-}
-
-/**
- * Checks `Authorization: Bearer <token>` against a hash from `dandelion hash-password`. A token that
- * passed is remembered by its SHA-256 for TOKEN_CACHE_MS; wrong ones are never remembered (each costs a
- * full check, at most MAX_VERIFYING at once, the same token's checks shared).
- */
-export function createBearerCheck(hash: string, now: () => number = Date.now): (req: IncomingMessage) => Promise<'ok' | 'refused' | 'busy'> {
-  const passed = new Map<string, number>(); // SHA-256 of the token → accepted until (ms)
-  const checking = new Map<string, Promise<boolean>>();
-  return async (req) => {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-    if (!m) return 'refused';
-    const token = m[1] as string;
-    const key = createHash('sha256').update(token).digest('hex');
-    const until = passed.get(key);
-    if (until !== undefined && until > now()) return 'ok';
-    passed.delete(key);
-    let check = checking.get(key);
-    if (!check) {
-      if (checking.size >= MAX_VERIFYING) return 'busy';
-      check = verifyPassword(token, hash).finally(() => checking.delete(key));
-      checking.set(key, check);
-    }
-    if (!(await check)) return 'refused';
-    passed.set(key, now() + TOKEN_CACHE_MS);
-    return 'ok';
   };
 }

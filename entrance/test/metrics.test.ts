@@ -11,7 +11,7 @@ import { eventually } from '../../test/helpers/agent.js';
 import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
 import { sampleValue, scrape } from '../../test/helpers/prometheus.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { TOKEN_CACHE_MS, createBearerCheck } from '../src/metrics.js';
+import { TOKEN_CACHE_MS, createBearerCheck } from '../src/bearer.js';
 
 const P1 = 'publisher-one';
 const P2 = 'publisher-two';
@@ -135,7 +135,7 @@ t.test('METRICS_TOKEN: 401 without or with a wrong token, 200 with the right one
 t.test('a token that passed is remembered for TOKEN_CACHE_MS; wrong ones are checked at most two at a time', async (t) => {
   const token = 'scrape-me-too';
   let now = 1_000_000;
-  const check = createBearerCheck(await hashPassword(token), () => now);
+  const check = createBearerCheck([await hashPassword(token)], () => now);
   const asking = (tok: string): IncomingMessage => ({ headers: { authorization: `Bearer ${tok}` } }) as IncomingMessage;
 
   t.equal(await check(asking(token)), 'ok');

@@ -5,17 +5,18 @@
  * checks always run scrypt, known user or not, so timing does not reveal user names, and failed
  * logins are limited per address.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../../../shared/src/password.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
+import { bearerTokenOf, createBearerCheck } from '../bearer.js';
+import type { BearerVerdict } from '../bearer.js';
 
 export const SESSION_COOKIE = 'dandelion_session';
 export const LOGIN_CSRF_COOKIE = 'dandelion_login_csrf';
 const MAX_FAILED_LOGINS = 10;
 const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
-const TOKEN_CACHE_MS = 5 * 60_000;
 
 export interface Principal {
   username: string;
@@ -50,10 +51,12 @@ export interface AuthDeps {
 
 export class Auth {
   private readonly failures = new Map<string, number[]>();
-  private readonly goodTokens = new Map<string, number>();
+  private readonly checkToken: (req: IncomingMessage) => Promise<BearerVerdict>;
   private dummyHash: Promise<string> | undefined;
 
-  constructor(private readonly deps: AuthDeps) {}
+  constructor(private readonly deps: AuthDeps) {
+    this.checkToken = createBearerCheck(deps.apiTokens, deps.now);
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -89,10 +92,16 @@ export class Auth {
     if (principal.sessionId) await this.deps.redis.del(this.deps.keys.session(principal.sessionId));
   }
 
-  /** The caller, from its session cookie or bearer token; undefined when neither is valid. */
-  async authenticate(req: IncomingMessage): Promise<Principal | undefined> {
-    const bearer = /^Bearer\s+(\S{8,512})$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (bearer !== undefined) return (await this.tokenValid(bearer, this.deps.apiTokens)) ? { username: 'api-token', csrf: undefined, sessionId: undefined } : undefined;
+  /**
+   * The caller, from its bearer token or session cookie; undefined when neither is valid, 'busy' when
+   * too many token checks are running (the caller answers 429).
+   */
+  async authenticate(req: IncomingMessage): Promise<Principal | 'busy' | undefined> {
+    if (bearerTokenOf(req) !== undefined) {
+      const verdict = await this.checkToken(req);
+      if (verdict === 'busy') return 'busy';
+      return verdict === 'ok' ? { username: 'api-token', csrf: undefined, sessionId: undefined } : undefined;
+    }
     const sessionId = cookiesOf(req).get(SESSION_COOKIE);
     if (!sessionId || !/^[0-9a-f]{64}$/.test(sessionId)) return undefined;
     const session = await this.deps.redis.hgetall(this.deps.keys.session(sessionId));
@@ -100,20 +109,6 @@ export class Auth {
     // A user removed from the config loses access at once.
     if (!this.deps.users.some((u) => u.USERNAME === session.USERNAME)) return undefined;
     return { username: session.USERNAME, csrf: session.CSRF, sessionId };
-  }
-
-  /** Check a bearer token against hashes; a token once verified is remembered (by its SHA-256) for a while. */
-  async tokenValid(token: string, hashes: readonly string[]): Promise<boolean> {
-    const fingerprint = createHash('sha256').update(token).digest('hex');
-    const until = this.goodTokens.get(fingerprint);
-    if (until !== undefined && until > this.now()) return true;
-    for (const hash of hashes) {
-      if (await verifyPassword(token, hash)) {
-        this.goodTokens.set(fingerprint, this.now() + TOKEN_CACHE_MS);
-        return true;
-      }
-    }
-    return false;
   }
 }
 

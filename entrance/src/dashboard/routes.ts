@@ -166,7 +166,8 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
   }
 
   async function dashboardPage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const who = await auth.authenticate(req);
+    const found = await auth.authenticate(req);
+    const who = found === 'busy' ? undefined : found;
     if (!who || who.csrf === undefined) {
       // The login form's CSRF guard is a random value in a cookie that the posted form must repeat.
       const csrf = randomBytes(24).toString('hex');
@@ -214,7 +215,8 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       return true;
     }
     if (p === '/dashboard/logout' && req.method === 'POST') {
-      const who = await auth.authenticate(req);
+      const found = await auth.authenticate(req);
+      const who = found === 'busy' ? undefined : found;
       const form = await readForm(req);
       if (who?.csrf !== undefined && form && sameSecret(form.get('csrf') ?? '', who.csrf)) await auth.logout(who);
       else if (who) return sendJson(res, 403, { ERROR: 'missing or wrong CSRF token' }), true;
@@ -227,6 +229,10 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
     }
     if (p === '/api' || p.startsWith('/api/')) {
       const who = await auth.authenticate(req);
+      if (who === 'busy') {
+        res.setHeader('retry-after', '1');
+        return sendJson(res, 429, { ERROR: 'too many token checks at once; try again' }), true;
+      }
       if (!who) return sendJson(res, 401, { ERROR: 'log in at /dashboard/ or send Authorization: Bearer <token>' }), true;
       if (req.method !== 'GET') return sendJson(res, 405, { ERROR: 'the API is read-only' }), true;
       try {
