@@ -12,8 +12,8 @@ export async function handleExchange(msg: BoxExchange, peer: PeerContext, state:
   checkAggregates(aggregates); // a refused EXCHANGE stores nothing
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
-  await state.registry.upsert(exchange, peer.remoteIp || undefined);
-  await state.fleet.record(exchange, peer.remoteIp || undefined);
+  // Independent writes: sent together, so a heartbeat costs one round trip for both.
+  await Promise.all([state.registry.upsert(exchange, peer.remoteIp || undefined), state.fleet.record(exchange, peer.remoteIp || undefined)]);
   // Before ACCEPTED: the box drops its pending aggregates once accepted. If this throws, the box gets
   // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives.
   state.metrics.folded(await state.traffic.fold(msg.ID, aggregates));
