@@ -82,6 +82,7 @@ export const ENTRANCE_SCHEMA = {
   TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept. (New in this rewrite.)', 3, { min: 0.1, max: 366 }),
   TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
   TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
+  REQUIRE_ENROLMENT: bool('Accept EXCHANGE only from boxes enrolled with a fleet token that prove their key at the WebSocket upgrade (docs/enrolment.md). false: boxes speaking the original protocol without credentials are accepted as before — for development and original clients only, since then anyone can add a box. Publishers\' SEARCH is not affected. (New in this rewrite.)', true),
   TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers. (New in this rewrite.)', 7, { min: 1, max: 366 }),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
@@ -106,6 +107,8 @@ export const AGENT_SCHEMA = {
   DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused. (New in this rewrite.)', 256, { min: 0 }),
   DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start. (New in this rewrite.)', 60, { min: 1, max: 7 * 24 * 3600 }),
   EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *', checkCron),
+  ENROLMENT_TOKEN: optionalStr('Fleet token (from `dandelion entrance token create`) the box presents once, with its public key, to enrol; afterwards the key alone authenticates it. (New in this rewrite.)', (s) => (/^dlt_[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : 'must be a fleet token as printed by `dandelion entrance token create` (dlt_…)')),
+  KEY_FILE: str('The box\'s private key (Ed25519, PEM, mode 0600), generated at first start. Empty: RUN_DIRECTORY/box-key.pem. (New in this rewrite.)', ''),
   GEOIP: record('The box\'s place {IP, HOSTNAME, COUNTRY, CITY, REGION, ORG, LOC: "lat,lon"}, reported unchanged when the public address is private, loopback or unknown. (New in this rewrite.)', decodeGeoIp),
   BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never. (New in this rewrite.)', '23 17 */6 * * *', (s) => (s === '' ? undefined : checkCron(s))),
   BANDWIDTH_TEST_MB: num('MiB moved each way by one capacity test. (New in this rewrite.)', 8, { min: 0.1, max: 64 }),
@@ -116,6 +119,18 @@ export const AGENT_SCHEMA = {
   VIEWER_MAX_CONNECTIONS: num('Most simultaneous viewer connections nginx serves; the viewer budget is split between them. (New in this rewrite.)', 32, { min: 1, max: 100000, integer: true }),
 } satisfies Schema;
 export type AgentConfig = ConfigOf<typeof AGENT_SCHEMA>;
+
+/**
+ * Keys only the SD card image's first boot reads, from the same dandelion.yaml on the boot partition that
+ * holds the agent's keys (provisioning/README.md). The agent ignores them.
+ */
+export const PROVISION_SCHEMA = {
+  WIFI_COUNTRY: optionalStr('Two-letter country code for the Wi-Fi regulatory domain (required with WIFI_SSID). (SD image only.)', (s) => (/^[A-Z]{2}$/.test(s) ? undefined : 'must be a two-letter country code such as GB')),
+  WIFI_SSID: optionalStr('Wi-Fi network the box joins; empty: wired only. (SD image only.)', (s) => (Buffer.byteLength(s) <= 32 && !/[\x00-\x1f"\\]/.test(s) ? undefined : 'must be at most 32 bytes without control characters, quotes or backslashes')),
+  WIFI_PASSPHRASE: optionalStr('WPA2 passphrase of WIFI_SSID (8-63 characters); empty: an open network. (SD image only.)', (s) => (/^[\x20-\x7e]{8,63}$/.test(s) && !/["\\]/.test(s) ? undefined : 'must be 8-63 printable ASCII characters without quotes or backslashes')),
+  SSH_AUTHORIZED_KEYS: list('SSH public keys allowed to log in as the admin user; empty: SSH stays off. (SD image only.)', [], (s) => (/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/.test(s) ? undefined : 'must be one OpenSSH public key line (ssh-ed25519 AAAA… comment)')),
+} satisfies Schema;
+export type ProvisionConfig = ConfigOf<typeof PROVISION_SCHEMA>;
 
 export const PUBLISHER_SCHEMA = {
   ID: optionalStr('This publisher\'s ID (publisher-…). Default: generated at first start and kept in RUN_DIRECTORY/publisher-id.', idOf('PUBLISHER')),
@@ -137,6 +152,6 @@ export const PUBLISHER_SCHEMA = {
 } satisfies Schema;
 export type PublisherConfig = ConfigOf<typeof PUBLISHER_SCHEMA>;
 
-export const SCHEMAS = { entrance: ENTRANCE_SCHEMA, agent: AGENT_SCHEMA, publisher: PUBLISHER_SCHEMA } as const;
+export const SCHEMAS = { entrance: ENTRANCE_SCHEMA, agent: AGENT_SCHEMA, publisher: PUBLISHER_SCHEMA, provision: PROVISION_SCHEMA } as const;
 export type Role = keyof typeof SCHEMAS;
 
