@@ -32,6 +32,9 @@ import type { SiteOptions } from './nginx/config.js';
 import { systemReadings } from './platform/readings.js';
 import type { Readings, ReadingsSource } from './platform/readings.js';
 import { createTrafficTail } from './traffic/tail.js';
+import { loadOrCreateBoxKey } from './enrolment/box-key.js';
+import { BoxCredentials } from './enrolment/credentials.js';
+import { BoxStatus } from './status/box-status.js';
 
 /** Records and their aggregates sent with one EXCHANGE; the rest follow with later heartbeats. */
 const MAX_RECORDS_PER_EXCHANGE = 100;
@@ -41,6 +44,10 @@ const MAX_ENTRANCES = 16;
 const HOUSEHOLD_SMOOTHING = 0.5;
 /** Capacity tests tried when the entrance answers "busy" before giving up until the next schedule. */
 const CAPACITY_TEST_ATTEMPTS = 5;
+/** Wait after the entrance refused this box's token (an operator has to act first). */
+const TOKEN_REFUSED_RETRY_MS = 60_000;
+/** Wait after the entrance said this box is revoked. */
+const REVOKED_RETRY_MS = 5 * 60_000;
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -109,6 +116,9 @@ export function createAgent(deps: AgentDeps): Agent {
   const stopping = new AbortController();
   const links = new Map<string, EntranceLink>();
   let metricsServer: MetricsServer | undefined;
+  let credentials: BoxCredentials | undefined;
+  const statusDirectory = path.join(runDirectory, 'status');
+  const boxStatus = new BoxStatus(boxId, statusDirectory, log.child({ mod: 'status' }));
 
   const clientIp = (): string => config.BOX_CLIENT_IP || publicIp || (config.BOX_SERVER_IP === '0.0.0.0' || config.BOX_SERVER_IP === '::' ? '127.0.0.1' : config.BOX_SERVER_IP);
   const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
@@ -147,6 +157,7 @@ export function createAgent(deps: AgentDeps): Agent {
     accessLogPath,
     ratesByConnections: Array.from({ length: policy.maxConnections + 1 }, (_, n) => perConnectionRate(appliedBudgetMbit, n === 0 ? policy.maxConnections : n)),
     maxConnections: policy.maxConnections,
+    statusDirectory,
   });
 
   /** Idle upload from this sample, and a new viewer rate for nginx when it moved materially. */
@@ -192,6 +203,7 @@ export function createAgent(deps: AgentDeps): Agent {
     }
     if (idleUpMbit !== undefined) msg['BANDWIDTH-IDLE-UP'] = round2(idleUpMbit);
     if (config.GEOIP) msg.GEOIP = config.GEOIP;
+    msg.STATUS = boxStatus.current.code;
     await redis.multi().del(keys.selfExchange).hset(keys.selfExchange, toHash(msg)).exec();
     const traffic = await tail.collect(MAX_RECORDS_PER_EXCHANGE);
     Object.assign(msg, traffic.records);
@@ -199,7 +211,8 @@ export function createAgent(deps: AgentDeps): Agent {
     return msg;
   }
 
-  async function onAccepted(reply: ExchangeReply, sent: BoxExchange): Promise<void> {
+  async function onAccepted(reply: ExchangeReply, sent: BoxExchange, url: string): Promise<void> {
+    boxStatus.set('registered', `registered with ${url}`);
     if (sent.TRAFFIC_AGGREGATES?.length) await tail.acknowledge(sent.TRAFFIC_AGGREGATES.map((a) => a.ID));
     for (const url of reply.ENTRANCE_URLS) addLink(url);
     if (reply.PUBLIC_IP !== undefined && reply.PUBLIC_IP !== publicIp) {
@@ -213,9 +226,44 @@ export function createAgent(deps: AgentDeps): Agent {
 
   function addLink(url: string): void {
     if (links.has(url) || links.size >= MAX_ENTRANCES) return;
-    const link = new EntranceLink({ url, periodMs, buildExchange, onAccepted, log: log.child({ mod: 'heartbeat' }) });
+    const link = new EntranceLink({
+      url, periodMs, buildExchange, onAccepted, log: log.child({ mod: 'heartbeat' }),
+      upgradeHeaders: (u) => (credentials ? credentials.upgradeHeaders(u) : Promise.resolve(undefined)),
+      onUpgradeRefused,
+      onUnreachable: (u, reason) => {
+        if (![...links.values()].some((l) => l.healthy)) boxStatus.unreachable(`cannot reach the entrance ${u}: ${reason}`);
+      },
+    });
     links.set(url, link);
     link.start();
+  }
+
+  /** The entrance refused this box's upgrade: enrol when it does not know the box, else say why and wait. */
+  async function onUpgradeRefused(url: string, status: number, body: Record<string, unknown>): Promise<number | undefined> {
+    const code = typeof body.ERROR_CODE === 'string' ? body.ERROR_CODE : '';
+    const error = typeof body.ERROR === 'string' ? body.ERROR.slice(0, 200) : `HTTP ${status}`;
+    if (code === 'E_REVOKED') {
+      boxStatus.set('revoked', `${url}: ${error}`);
+      return REVOKED_RETRY_MS;
+    }
+    if (status !== 401 || code !== 'E_AUTH' || /nonce/i.test(error) || !credentials) return undefined;
+    if (!credentials.hasToken) {
+      boxStatus.set('not-enrolled', `${url} requires enrolment and the config has no ENROLMENT_TOKEN`);
+      return TOKEN_REFUSED_RETRY_MS;
+    }
+    const result = await credentials.enrol(url).catch((err: unknown) => ({ ok: false as const, code: 'E_UNREACHABLE', reason: (err as Error).message }));
+    if (result.ok) {
+      log.info({ entrance: url }, 'enrolled with the fleet token');
+      return 0;
+    }
+    log.warn({ entrance: url, code: result.code, reason: result.reason }, 'enrolment refused');
+    if (result.code === 'E_REVOKED') {
+      boxStatus.set('revoked', `${url}: ${result.reason}`);
+      return REVOKED_RETRY_MS;
+    }
+    if (result.code === 'E_UNREACHABLE') return undefined;
+    boxStatus.set('token-refused', `${url}: ${result.reason}`);
+    return TOKEN_REFUSED_RETRY_MS;
   }
 
   async function measureCapacityNow(): Promise<void> {
@@ -259,6 +307,9 @@ export function createAgent(deps: AgentDeps): Agent {
     measureCapacityNow,
     async start() {
       await mkdir(runDirectory, { recursive: true });
+      const key = await loadOrCreateBoxKey(config.KEY_FILE || path.join(runDirectory, 'box-key.pem'), log.child({ mod: 'enrolment' }));
+      credentials = new BoxCredentials(boxId, key, config.ENROLMENT_TOKEN);
+      boxStatus.set('starting', 'the agent is starting');
       await store.init();
       await sweeper.reconcile();
       await sweeper.sweep();
@@ -291,6 +342,7 @@ export function createAgent(deps: AgentDeps): Agent {
       await tail.stop();
       await measuring;
       await nginx.stop();
+      await boxStatus.flush();
     },
   };
 }

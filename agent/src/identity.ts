@@ -5,6 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../shared/src/fs-atomic.js';
+import { isIdOf } from '../../shared/src/protocol/index.js';
 
 export interface IdentitySources {
   cpuinfoPath: string;
@@ -39,6 +41,18 @@ export async function deriveBoxId(sources: IdentitySources = SYSTEM_IDENTITY_SOU
   return `box-${createHash('sha256').update(`dandelion:${basis}`).digest('hex').slice(0, 32)}`;
 }
 
-export async function resolveBoxId(configured: string | undefined, sources?: IdentitySources): Promise<string> {
-  return configured ?? deriveBoxId(sources);
+/**
+ * With `storedFile`, an ID not tied to a Pi serial is kept there once derived, so a machine-id that
+ * changes later (an image whose machine-id is made at boot, a reinstall) does not make a new box whose
+ * enrolment and key no longer match. A Pi serial always wins: a re-flashed card is the same box.
+ */
+export async function resolveBoxId(configured: string | undefined, sources: IdentitySources = SYSTEM_IDENTITY_SOURCES, storedFile?: string): Promise<string> {
+  if (configured !== undefined) return configured;
+  const hasSerial = piSerialOf((await readOptional(sources.cpuinfoPath)) ?? '') !== undefined;
+  if (storedFile === undefined || hasSerial) return deriveBoxId(sources);
+  const stored = (await readOptional(storedFile))?.trim();
+  if (stored !== undefined && isIdOf(stored, 'BOX')) return stored;
+  const id = await deriveBoxId(sources);
+  await writeFileAtomic(storedFile, `${id}\n`);
+  return id;
 }

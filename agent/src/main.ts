@@ -4,6 +4,7 @@ import { trapSignals } from '../../shared/src/lifecycle.js';
 import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createAgent } from './app.js';
+import path from 'node:path';
 import { resolveBoxId } from './identity.js';
 
 export const AGENT_HELP = `Usage: dandelion agent [--config FILE]
@@ -29,7 +30,9 @@ export async function main(args: string[]): Promise<void> {
   const { config, warnings } = loadConfigForRole('agent', opts.configFile);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'agent' });
   for (const warning of warnings) log.warn(warning);
-  const boxId = await resolveBoxId(config.ID);
+  const boxId = await resolveBoxId(config.ID, undefined, path.join(config.RUN_DIRECTORY, 'box-id')).catch((err: Error) => {
+    throw new Error(`ID: ${err.message}`);
+  });
   const redis = await connectRedis(config, log).catch((err: Error) => {
     throw new Error(`cannot reach Redis: ${err.message}`);
   });

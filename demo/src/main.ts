@@ -3,7 +3,9 @@
  * publisher and ffmpeg streaming into the publisher's watched folder. Each role's log goes to a file
  * under run/demo/; the terminal shows only the URLs. Ctrl-C stops everything it started.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES_HELP, parseRoleArgs } from '../../shared/src/cli.js';
@@ -12,6 +14,7 @@ import { hashPassword } from '../../shared/src/password.js';
 import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { Supervisor } from './supervisor.js';
 
+const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(ROOT, 'bin', 'dandelion');
 const BOXES = 3;
@@ -71,12 +74,15 @@ export async function main(args: string[]): Promise<void> {
       ready: /"url":"(ws:[^"]+)"/,
     });
     const wsUrl = entrance.match[1] as string;
+    // Boxes enrol as real ones do: with a fleet token an operator made (the entrance requires enrolment).
+    const { stdout: tokenJson } = await execFileP(BIN, ['entrance', 'token', 'create', '--config', entranceConfig, '--uses', String(BOXES), '--expires', '1h', '--note', 'make demo', '--json']);
+    const fleetToken = (JSON.parse(tokenJson) as { TOKEN: string }).TOKEN;
     const boxLines: string[] = [];
     for (let n = 1; n <= BOXES; n++) {
       const boxDir = path.join(dir, `box-${n}`);
       const config = path.join(dir, `box-${n}.yaml`);
       writeFileSync(config, [
-        `ID: box-demo-${n}`, `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'BOX_SERVER_IP: 127.0.0.1', 'BOX_PORT: 0', 'BOX_HTTP_PORT: 0',
+        `ID: box-demo-${n}`, `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, `ENROLMENT_TOKEN: ${fleetToken}`, 'BOX_SERVER_IP: 127.0.0.1', 'BOX_PORT: 0', 'BOX_HTTP_PORT: 0',
         `BASE_DIRECTORY: ${path.join(boxDir, 'files')}`, `RUN_DIRECTORY: ${path.join(boxDir, 'run')}`, 'BANDWIDTH_TEST_MB: 2', 'DISK_RESERVE_MB: 64', 'METRICS_PORT: 0',
         // A made-up place per box, so SEARCH ranking by distance has something to rank.
         `GEOIP: {CITY: ${DEMO_PLACES[n - 1]?.city}, COUNTRY: TW, LOC: "${DEMO_PLACES[n - 1]?.loc}"}`, '',

@@ -25,6 +25,12 @@ import { Publishers } from './dashboard/publishers.js';
 import { createDashboard } from './dashboard/routes.js';
 import { createTrafficFolder } from './traffic/fold.js';
 import type { EntranceState, OwnInfo } from './state.js';
+import { Challenges } from './enrolment/challenge.js';
+import { EnrolmentGate } from './enrolment/gate.js';
+import { EnrolmentStore } from './enrolment/store.js';
+import { enrolmentKeys } from '../../shared/src/redis-keys.js';
+import { Close } from '../../shared/src/protocol/index.js';
+import type { WebSocket } from 'ws';
 
 const PING_INTERVAL_MS = 30_000;
 /** How often boxes offline for longer than BOX_HISTORY_DAYS are forgotten. */
@@ -55,6 +61,8 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const fleet = new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, historyDays: config.BOX_HISTORY_DAYS, ...(deps.now ? { now: deps.now } : {}) });
   const publishers = new Publishers(redis, keys, deps.now);
   const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
+  const enrolment = new EnrolmentStore(redis, deps.now);
+  const challenges = new Challenges(redis, deps.now);
   let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
   // Read at scrape time only, after `wss` below exists.
@@ -69,15 +77,18 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     fleet,
     publishers,
     traffic,
+    enrolment,
     metrics,
     log,
     ownInfo: () => own,
     entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
   };
 
+  const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
+  const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
   const server = http.createServer();
   const dashboard = createDashboard(state, deps.now);
-  const handleHttp = createHttpHandler(state, dashboard);
+  const handleHttp = createHttpHandler(state, dashboard, gate);
   server.on('request', (req, res) => {
     handleHttp(req, res).catch((err: unknown) => {
       log.error({ err }, 'http handler failed');
@@ -88,8 +99,10 @@ export function createEntrance(deps: EntranceDeps): Entrance {
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
-  const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
   let accepting = true;
+  /** Sockets of authenticated boxes, so a revocation closes them at once. */
+  const boxSockets = new Map<string, Set<WebSocket>>();
+  const socketLog = log.child({ mod: 'socket' });
 
   server.on('upgrade', (req, socket: Duplex, head) => {
     const pathname = new URL(req.url ?? '/', 'http://entrance').pathname.replace(/\/+$/, '');
@@ -97,19 +110,56 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       socket.end(`HTTP/1.1 ${accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
+    gate
+      .authenticateUpgrade(req, remoteIp)
+      .then((auth) => {
+        if (!auth.ok) {
+          socketLog.info({ peer: remoteIp, box: req.headers['x-dandelion-box'], code: auth.code, reason: auth.message }, 'upgrade refused');
+          metrics.refused(auth.code);
+          return refuseUpgrade(socket, auth.status, { ERROR: auth.message, ERROR_CODE: auth.code });
+        }
+        if (!accepting) return refuseUpgrade(socket, 503, { ERROR: 'entrance shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
+        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, remoteIp, auth.boxId));
+      })
+      .catch((err: unknown) => {
+        socketLog.error({ err, peer: remoteIp }, 'could not check the upgrade');
+        refuseUpgrade(socket, 503, { ERROR: 'entrance cannot check credentials now; try again', ERROR_CODE: 'E_INTERNAL' });
+      });
   });
 
-  const socketLog = log.child({ mod: 'socket' });
-  wss.on('connection', (ws, req: http.IncomingMessage) => {
-    const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
-    socketLog.debug({ peer: remoteIp }, 'peer connected');
-    attachMessageLoop(ws, remoteIp, {
-      own: (): Envelope => own,
-      log: socketLog,
-      onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
-      onRefused: (code) => metrics.refused(code),
-    });
+  function onConnection(ws: WebSocket, remoteIp: string, boxId: string | undefined): void {
+    wss.emit('connection', ws);
+    socketLog.debug({ peer: remoteIp, box: boxId }, 'peer connected');
+    if (boxId !== undefined) {
+      const set = boxSockets.get(boxId) ?? new Set<WebSocket>();
+      set.add(ws);
+      boxSockets.set(boxId, set);
+      ws.once('close', () => {
+        set.delete(ws);
+        if (set.size === 0 && boxSockets.get(boxId) === set) boxSockets.delete(boxId);
+      });
+    }
+    attachMessageLoop(
+      ws,
+      remoteIp,
+      {
+        own: (): Envelope => own,
+        log: socketLog,
+        onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
+        onRefused: (code) => metrics.refused(code),
+      },
+      boxId,
+    );
+  }
+
+  // Revocations made through any entrance sharing this Redis reach this one at once; the per-heartbeat
+  // check in handleExchange covers a message missed while the subscription was down.
+  const subscriber = redis.duplicate({ lazyConnect: true });
+  subscriber.on('error', (err: Error) => log.debug({ err: err.message }, 'revocation subscriber error'));
+  subscriber.on('message', (_channel: string, boxId: string) => {
+    for (const ws of boxSockets.get(boxId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
+    registry.remove(boxId).catch((err: unknown) => log.warn({ err, box: boxId }, 'could not drop a revoked box from the registry'));
   });
 
   let timer: NodeJS.Timeout | undefined;
@@ -145,6 +195,9 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     tick,
     async listen() {
       if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(keys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
+      await challenges.load();
+      await subscriber.connect();
+      await subscriber.subscribe(enrolmentKeys().revokedChannel);
       const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT);
       own = ownInfoFor(config, id, port);
       await tick();
@@ -162,8 +215,16 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       await closeAll(wss, 'entrance shutting down');
       server.closeAllConnections();
       await closed;
+      subscriber.disconnect();
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex, status: number, body: Record<string, unknown>): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }
 
 function dispatch(decoded: Decoded, peer: PeerContext, state: EntranceState): Promise<Envelope> {

@@ -5,12 +5,14 @@ import { createSpeedTest } from './speedtest.js';
 import { sendJson } from './respond.js';
 import type { EntranceState } from './state.js';
 import type { Dashboard } from './dashboard/routes.js';
+import type { EnrolmentGate } from './enrolment/gate.js';
+import { remoteIpOf } from '../../shared/src/ws-server.js';
 
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
-export function createHttpHandler(state: EntranceState, dashboard: Dashboard) {
+export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
   const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }) });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -19,6 +21,8 @@ export function createHttpHandler(state: EntranceState, dashboard: Dashboard) {
     if (url.pathname === '/metrics') return state.metrics.serve(req, res);
     // Before the GET-only check: the speed test takes POST uploads and answers its own 405s.
     if (speedTest.owns(url.pathname)) return speedTest.handle(req, res, url);
+    // Boxes fetch challenges and POST enrolments below the WebSocket path.
+    if (gate.owns(url.pathname)) return gate.handle(req, res, url.pathname, remoteIpOf(req, state.config.TRUST_PROXY));
     // The dashboard takes POSTed login and logout forms.
     if (await dashboard.handle(req, res, url)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {

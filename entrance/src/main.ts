@@ -5,8 +5,10 @@ import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createEntrance } from './app.js';
 import { resolveEntranceId } from './identity.js';
+import { ENROLMENT_HELP, enrolmentCommand } from './enrolment/cli.js';
 
 export const ENTRANCE_HELP = `Usage: dandelion entrance [--config FILE]
+       dandelion entrance token|box … [--config FILE] [--json]
 
 Runs an entrance: the registry of boxes (in Redis) that boxes report to with EXCHANGE and that
 publishers ask with SEARCH, on ws://ENTRANCE_IP:ENTRANCE_PORT/dandelion/ws/, with its index page
@@ -16,16 +18,19 @@ Options:
   -c, --config FILE  YAML config (default: built-in defaults and environment only)
   -h, --help         this text
 
+${ENROLMENT_HELP}
+
 ${EXIT_CODES_HELP}
 `;
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseRoleArgs(args);
+  const opts = parseRoleArgs(args, { json: { type: 'boolean' }, expires: { type: 'string' }, uses: { type: 'string' }, note: { type: 'string' } });
   if (opts.help) {
     process.stdout.write(ENTRANCE_HELP);
     return;
   }
   const { config, warnings } = loadConfigForRole('entrance', opts.configFile);
+  if (opts.positionals.length > 0) return enrolmentCommand(config, opts.positionals, opts.values);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'entrance' });
   for (const warning of warnings) log.warn(warning);
   const redis = await connectRedis(config, log).catch((err: Error) => {

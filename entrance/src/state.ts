@@ -9,6 +9,7 @@ import type { BoxRegistry } from './registry/registry.js';
 import type { Fleet } from './dashboard/fleet.js';
 import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
+import type { EnrolmentStore } from './enrolment/store.js';
 
 export interface OwnInfo extends Envelope {
   TYPE: 'ENTRANCE';
@@ -27,6 +28,8 @@ export interface EntranceState {
   publishers: Publishers;
   /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
   traffic: TrafficFolder;
+  /** Fleet tokens and enrolled boxes (fleet-wide). */
+  enrolment: EnrolmentStore;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
   log: Logger;

@@ -72,7 +72,7 @@ t.test('serves, then stops on SIGTERM with close code 1001 and exit 0', async (t
   const redis = await startRedis(t);
   const dir = t.testdir();
   const file = path.join(dir, 'entrance.yaml');
-  writeFileSync(file, `ENTRANCE_IP: 127.0.0.1\nENTRANCE_PORT: 0\nREDIS_URL: ${redis.url}\nRUN_DIRECTORY: ${dir}\nLOG_LEVEL: info\n`);
+  writeFileSync(file, `ENTRANCE_IP: 127.0.0.1\nENTRANCE_PORT: 0\nREDIS_URL: ${redis.url}\nRUN_DIRECTORY: ${dir}\nLOG_LEVEL: info\nREQUIRE_ENROLMENT: false\n`);
   const p = spawn(BIN, ['entrance', '--config', file]);
   let out = '';
   const listening = new Promise<string>((resolve) => {
@@ -100,4 +100,38 @@ t.test('serves, then stops on SIGTERM with close code 1001 and exit 0', async (t
   t.equal((await box.closed).code, 1001, 'peers told the server is going away');
   t.equal(await exited, 0);
   t.match(out, /"msg":"stopped"/);
+});
+
+t.test('token and box commands', async (t) => {
+  const redis = await startRedis(t);
+  const dir = t.testdir();
+  const file = path.join(dir, 'entrance.yaml');
+  writeFileSync(file, `REDIS_URL: ${redis.url}\nRUN_DIRECTORY: ${dir}\n`);
+  const created = await run(['entrance', 'token', 'create', '--config', file, '--expires', '30d', '--uses', '100', '--note', 'batch 7', '--json']);
+  t.equal(created.code, 0, created.stderr);
+  const token = JSON.parse(created.stdout) as { TOKEN: string; ID: string; MAX_USES: number; EXPIRES: number; CREATED: number };
+  t.match(token.TOKEN, /^dlt_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/, 'a fleet token');
+  t.equal(token.MAX_USES, 100);
+  t.equal(token.EXPIRES - token.CREATED, 30 * 86400, 'expires in 30 days');
+  const plain = await run(['entrance', 'token', 'create', '--config', file]);
+  t.match(plain.stdout, /^dlt_\S+\n# token [0-9a-f]{12}: 1 use\(s\)/, 'people get the token on its own line, then a note');
+  const listed = await run(['entrance', 'token', 'list', '--config', file, '--json']);
+  const tokens = (JSON.parse(listed.stdout) as { TOKENS: Array<Record<string, unknown>> }).TOKENS;
+  t.equal(tokens.length, 2);
+  t.notOk(listed.stdout.includes(token.TOKEN.slice(17)), 'the secret is never listed');
+  t.equal((await run(['entrance', 'token', 'revoke', token.ID, '--config', file])).code, 0);
+  t.ok((JSON.parse((await run(['entrance', 'token', 'list', '--config', file, '--json'])).stdout) as { TOKENS: Array<{ ID: string; REVOKED: boolean }> }).TOKENS.find((x) => x.ID === token.ID)?.REVOKED, 'revoked');
+  const badExpiry = await run(['entrance', 'token', 'create', '--config', file, '--expires', 'soon']);
+  t.equal(badExpiry.code, 2);
+  t.match(badExpiry.stderr, /--expires/);
+  const badUses = await run(['entrance', 'token', 'create', '--config', file, '--uses', '0']);
+  t.equal(badUses.code, 2);
+  t.match(badUses.stderr, /--uses/);
+  const unknownBox = await run(['entrance', 'box', 'revoke', 'box-nobody', '--config', file]);
+  t.equal(unknownBox.code, 2);
+  t.match(unknownBox.stderr, /never enrolled/);
+  const notABox = await run(['entrance', 'box', 'revoke', 'publisher-x', '--config', file]);
+  t.equal(notABox.code, 2);
+  const unknownVerb = await run(['entrance', 'tokens', 'make', '--config', file]);
+  t.equal(unknownVerb.code, 2);
 });

@@ -72,6 +72,34 @@ export function publisherKeys(me: string) {
 }
 export type PublisherKeys = ReturnType<typeof publisherKeys>;
 
+/**
+ * Extension. Keys of box enrolment (docs/enrolment.md). Fleet-wide under `dandelion:ENROL:`, like the
+ * traffic keys and for the same reason: a box enrolled through one entrance must be recognised by every
+ * entrance sharing the Redis, and a token's use count must be one count.
+ */
+export function enrolmentKeys() {
+  const p = 'dandelion:ENROL:';
+  return {
+    /** String: the HMAC key challenges are made with, created once by the first entrance (SET NX). */
+    challengeSecret: `${p}CHALLENGE_SECRET`,
+    /** String with TTL: a challenge already answered (SET NX), so a signed upgrade cannot be replayed. */
+    usedNonce: (nonce: string) => `${p}USED:${nonce}`,
+    /** Hash {SECRET_HASH, CREATED, EXPIRES, MAX_USES, USES, REVOKED, NOTE}: one fleet token. */
+    token: (tokenId: string) => `${p}TOKEN:${tokenId}`,
+    /** Sorted set: token ID → creation time. */
+    tokens: `${p}TOKENS`,
+    /** Hash {PUBLIC_KEY, STATE: enrolled|revoked, TOKEN, ENROLLED_AT, REVOKED_AT, IP}: one box. */
+    box: (boxId: string) => `${p}BOX:${boxId}`,
+    /** Sorted set: box ID → time of its last enrolment or revocation. */
+    boxes: `${p}BOXES`,
+    /** Hash: box ID → JSON {SEEN, IP, REASON, FINGERPRINT} of a box that tried and is not (yet) enrolled. */
+    pending: `${p}PENDING`,
+    /** Pub/sub channel: a box ID whose enrolment was revoked or forgotten; entrances drop its sockets. */
+    revokedChannel: `${p}REVOKED`,
+  } as const;
+}
+export type EnrolmentKeys = ReturnType<typeof enrolmentKeys>;
+
 /** Extension. How finely traffic is bucketed in time. */
 export type TrafficResolution = 'minute' | 'hour' | 'day';
 const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute: 'MINUTE', hour: 'HOUR', day: 'DAY' };

@@ -18,6 +18,8 @@ export interface PeerContext {
   ws: WebSocket;
   /** The peer's address as this server sees it. */
   remoteIp: string;
+  /** The box ID this socket proved at its upgrade (signed challenge); undefined for an anonymous peer. */
+  authenticatedId?: string;
 }
 
 export interface MessageLoop {
@@ -31,8 +33,8 @@ export interface MessageLoop {
   log: Logger;
 }
 
-export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: MessageLoop): void {
-  const peer: PeerContext = { ws, remoteIp };
+export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: MessageLoop, authenticatedId?: string): void {
+  const peer: PeerContext = authenticatedId === undefined ? { ws, remoteIp } : { ws, remoteIp, authenticatedId };
   let chain: Promise<void> = Promise.resolve();
   let pending = 0;
   ws.on('error', (err) => {

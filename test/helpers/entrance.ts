@@ -27,6 +27,8 @@ export async function startEntrance(
     DANDELION_ENTRANCE_PORT: '0',
     DANDELION_REDIS_URL: opts.redisUrl,
     DANDELION_RUN_DIRECTORY: runDirectory,
+    // Most tests speak for boxes without keys, as original clients do; enrolment tests and e2e turn it on.
+    DANDELION_REQUIRE_ENROLMENT: 'false',
     ...opts.env,
   });
   const log = silentLogger();

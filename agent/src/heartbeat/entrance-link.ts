@@ -2,7 +2,9 @@
  * One persistent WebSocket to one entrance. On open it sends an EXCHANGE at once, then one every period
  * (±10 % jitter, so a fleet restarted together does not beat in step), one at a time: the next is sent
  * after the previous reply, or the socket is cut when a reply is two periods late. A lost socket is
- * reopened with capped exponential backoff (at most 10 s).
+ * reopened with capped exponential backoff (at most 10 s), unless the entrance refused the upgrade and
+ * the owner asked for another delay (enrolment refused, box revoked). Each upgrade may carry headers the
+ * owner builds just before it (a freshly signed challenge).
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
@@ -19,6 +21,12 @@ export interface LinkDeps {
   log: Logger;
   maxReplyBytes?: number;
   backoff?: Backoff;
+  /** Headers for the next upgrade (built fresh for each attempt); a throw means "entrance unreachable". */
+  upgradeHeaders?(url: string): Promise<Record<string, string> | undefined>;
+  /** The entrance answered the upgrade with `status` and `body`; resolves with ms to wait (0: now) or undefined for the usual backoff. */
+  onUpgradeRefused?(url: string, status: number, body: Record<string, unknown>): Promise<number | undefined>;
+  /** The entrance could not be reached at all (no connection, no reply to the upgrade). */
+  onUnreachable?(url: string, reason: string): void;
 }
 
 export class EntranceLink {
@@ -31,6 +39,8 @@ export class EntranceLink {
   private building: Promise<void> | undefined;
   /** True while the socket is open and the last EXCHANGE was accepted. */
   healthy = false;
+  /** Set by a refused upgrade: how long until the next attempt, instead of the backoff's next step. */
+  private nextDelayMs: number | undefined;
 
   constructor(private readonly deps: LinkDeps) {
     this.backoff = deps.backoff ?? new Backoff();
@@ -69,21 +79,54 @@ export class EntranceLink {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.deps.url, { maxPayload: this.deps.maxReplyBytes ?? 1024 * 1024, handshakeTimeout: 10_000 });
+    const headersFor = this.deps.upgradeHeaders;
+    if (!headersFor) return this.open(undefined);
+    headersFor(this.deps.url).then(
+      (headers) => this.open(headers),
+      (err: unknown) => {
+        if (this.stopped) return;
+        const delay = this.backoff.next();
+        this.deps.onUnreachable?.(this.deps.url, (err as Error).message);
+        this.deps.log.warn({ entrance: this.deps.url, err: (err as Error).message, retryInMs: delay }, 'entrance unreachable; retrying');
+        this.timer = setTimeout(() => this.connect(), delay);
+      },
+    );
+  }
+
+  private open(headers: Record<string, string> | undefined): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.deps.url, { maxPayload: this.deps.maxReplyBytes ?? 1024 * 1024, handshakeTimeout: 10_000, ...(headers ? { headers } : {}) });
     this.ws = ws;
+    let refused = false;
+    ws.on('unexpected-response', (_req, res) => {
+      refused = true;
+      void readSmallJson(res).then(async (body) => {
+        this.nextDelayMs = await this.deps.onUpgradeRefused?.(this.deps.url, res.statusCode ?? 0, body).catch(() => undefined);
+        this.deps.log.warn({ entrance: this.deps.url, status: res.statusCode, error: body.ERROR, code: body.ERROR_CODE }, 'entrance refused the connection');
+        ws.terminate();
+      });
+    });
     ws.on('open', () => {
       this.deps.log.info({ entrance: this.deps.url }, 'connected to entrance');
       void this.beat();
     });
     ws.on('message', (data, isBinary) => void this.onMessage(isBinary ? undefined : data.toString()));
-    ws.on('error', (err) => this.deps.log.debug({ entrance: this.deps.url, err: err.message }, 'entrance socket error'));
+    let opened = false;
+    ws.on('open', () => {
+      opened = true;
+    });
+    ws.on('error', (err) => {
+      this.deps.log.debug({ entrance: this.deps.url, err: err.message }, 'entrance socket error');
+      if (!opened && !refused) this.deps.onUnreachable?.(this.deps.url, err.message);
+    });
     ws.on('close', (code) => {
       this.healthy = false;
       if (this.timer) clearTimeout(this.timer);
       if (this.awaiting) clearTimeout(this.awaiting.deadline);
       this.awaiting = undefined;
       if (this.stopped) return;
-      const delay = this.backoff.next();
+      const delay = this.nextDelayMs ?? this.backoff.next();
+      this.nextDelayMs = undefined;
       this.deps.log.warn({ entrance: this.deps.url, code, retryInMs: delay }, 'entrance connection lost; reconnecting');
       this.timer = setTimeout(() => this.connect(), delay);
     });
@@ -139,4 +182,28 @@ export class EntranceLink {
     }
     if (awaiting) this.schedule();
   }
+}
+
+/** A refused upgrade's JSON body (the entrance's {ERROR, ERROR_CODE}); {} when there is none. */
+function readSmallJson(res: import('node:http').IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        resolve(typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+      } catch {
+        resolve({}); // no JSON body: the status code alone speaks
+      }
+    };
+    const timer = setTimeout(done, 5_000);
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 16 * 1024) chunks.push(c);
+    });
+    res.on('end', done);
+    res.on('error', done);
+  });
 }

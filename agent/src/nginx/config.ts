@@ -19,6 +19,8 @@ export interface SiteOptions {
   /** limit_rate of one response by the number of connections open when it starts; index 0 = default. */
   ratesByConnections: number[];
   maxConnections: number;
+  /** Folder of the box's status page, served at /status/. */
+  statusDirectory: string;
 }
 
 /** nginx strings are quoted with double quotes; refuse what could break out of them. */
@@ -66,6 +68,15 @@ server {
         proxy_set_header X-Real-IP $remote_addr;
         proxy_read_timeout 1h;
         proxy_send_timeout 1h;
+        limit_rate 0;
+        access_log off;
+    }
+
+    # The box's own status page (first boot: why it is not registered yet), for the LAN.
+    location /status/ {
+        alias ${q(o.statusDirectory.replace(/\/*$/, '/'))};
+        default_type text/html;
+        add_header Cache-Control "no-store" always;
         limit_rate 0;
         access_log off;
     }

@@ -2,6 +2,7 @@
  * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
  * entrances and its public address.
  */
+import { Close, ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { EntranceState } from '../state.js';
@@ -10,6 +11,7 @@ import { checkAggregates } from '../traffic/fold.js';
 export async function handleExchange(msg: BoxExchange, peer: PeerContext, state: EntranceState): Promise<ExchangeReply> {
   const { TRAFFIC_AGGREGATES: aggregates = [], ...exchange } = msg;
   checkAggregates(aggregates); // a refused EXCHANGE stores nothing
+  await checkEnrolment(msg.ID, peer, state);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
   // Independent writes: sent together, so a heartbeat costs one round trip for both.
@@ -27,4 +29,31 @@ export async function handleExchange(msg: BoxExchange, peer: PeerContext, state:
   };
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
   return reply;
+}
+
+/**
+ * Who may heartbeat as `boxId`: with REQUIRE_ENROLMENT only a socket that proved that box's enrolled key,
+ * and then only while the enrolment stands (a revocation takes effect here, on the next heartbeat);
+ * without it also anonymous sockets, except for IDs that are enrolled, which nobody else may speak for.
+ */
+async function checkEnrolment(boxId: string, peer: PeerContext, state: EntranceState): Promise<void> {
+  const authed = peer.authenticatedId;
+  if (authed !== undefined && authed !== boxId) {
+    throw new ProtocolError('E_AUTH', `this socket is authenticated as ${authed}, not ${boxId}`, Close.AUTH);
+  }
+  if (authed === undefined && state.config.REQUIRE_ENROLMENT) {
+    throw new ProtocolError('E_AUTH', 'this entrance requires enrolment: enrol with a fleet token and connect with a signed challenge (docs/enrolment.md)', Close.AUTH);
+  }
+  const enrolment = await state.enrolment.stateOf(boxId);
+  if (enrolment === 'revoked') {
+    await state.registry.remove(boxId);
+    throw new ProtocolError('E_REVOKED', 'this box was revoked by an operator', Close.REVOKED);
+  }
+  if (authed === undefined && enrolment === 'enrolled') {
+    throw new ProtocolError('E_AUTH', `${boxId} is enrolled: connect with its key`, Close.AUTH);
+  }
+  if (authed !== undefined && enrolment === undefined) {
+    // Forgotten by an operator since this socket opened.
+    throw new ProtocolError('E_AUTH', 'this box is no longer enrolled: enrol again with a fleet token', Close.AUTH);
+  }
 }

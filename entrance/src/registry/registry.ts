@@ -97,6 +97,13 @@ export class BoxRegistry {
     return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');
   }
 
+  /** Drop one box at once (its enrolment was revoked), as the sweep would once it expired. */
+  async remove(boxId: string): Promise<void> {
+    await execOrThrow(
+      this.redis.multi().del(this.keys.exchange(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId).exec(),
+    );
+  }
+
   /** Remove every box whose expiry has passed; returns how many. */
   async sweep(): Promise<number> {
     let removed = 0;

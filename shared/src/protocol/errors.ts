@@ -12,6 +12,9 @@ export type ErrorCode =
   | 'E_PATH' // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
   | 'E_HANDSHAKE' // a file frame before the PUBLISH handshake on that socket
   | 'E_DISK_FULL' // storing the file would leave less than the box's disk reserve
+  | 'E_AUTH' // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID
+  | 'E_TOKEN' // a fleet token that is unknown, expired, used up or revoked
+  | 'E_REVOKED' // the box's enrolment was revoked by an operator
   | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
   | 'E_INTERNAL'; // the receiver failed; the request may be retried
 
@@ -26,6 +29,8 @@ export const Close = {
   INTERNAL: 1011,
   TRY_AGAIN_LATER: 1013, // the peer sent frames faster than they are handled
   PROTOCOL: 4000, // a malformed message; fix the client, do not retry the same message
+  AUTH: 4401, // not authenticated as the box it claims to be: enrol (again), then reconnect
+  REVOKED: 4403, // the box was revoked: do not reconnect until an operator restores it
 } as const;
 
 export class ProtocolError extends Error {

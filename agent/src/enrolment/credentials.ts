@@ -1,0 +1,98 @@
+/**
+ * The box's side of enrolment (docs/enrolment.md): before each WebSocket upgrade it fetches a challenge
+ * and signs it; when the entrance says the box is not enrolled it presents ENROLMENT_TOKEN once with its
+ * public key. Entrances that predate enrolment (no challenge endpoint) get a plain upgrade, as the
+ * original protocol had. The challenge reply's Date header also tells how wrong the box's clock is.
+ */
+import type { KeyObject } from 'node:crypto';
+import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
+import { isRecord } from '../../../shared/src/protocol/json.js';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export type EnrolResult = { ok: true } | { ok: false; code: string; reason: string };
+
+export class EntranceHttpError extends Error {
+  override name = 'EntranceHttpError';
+}
+
+export class BoxCredentials {
+  private readonly publicKey: string;
+  /** Entrance clock minus box clock (ms), from the last challenge's Date header. */
+  clockSkewMs: number | undefined;
+
+  constructor(
+    private readonly boxId: string,
+    private readonly key: KeyObject,
+    private readonly token: string | undefined,
+  ) {
+    this.publicKey = publicKeyText(key);
+  }
+
+  get hasToken(): boolean {
+    return this.token !== undefined;
+  }
+
+  /** Headers proving this box's key for one upgrade, or undefined for an entrance without enrolment. */
+  async upgradeHeaders(wsUrl: string): Promise<Record<string, string> | undefined> {
+    const nonce = await this.challenge(wsUrl);
+    if (nonce === undefined) return undefined;
+    return {
+      [AUTH_HEADERS.box]: this.boxId,
+      [AUTH_HEADERS.nonce]: nonce,
+      [AUTH_HEADERS.signature]: signPayload(this.key, connectPayload(this.boxId, nonce)),
+    };
+  }
+
+  async enrol(wsUrl: string): Promise<EnrolResult> {
+    if (this.token === undefined) return { ok: false, code: 'E_TOKEN', reason: 'no ENROLMENT_TOKEN in the config' };
+    const nonce = await this.challenge(wsUrl);
+    if (nonce === undefined) return { ok: false, code: 'E_FORMAT', reason: 'the entrance has no enrolment endpoint' };
+    const body = JSON.stringify({
+      ID: this.boxId,
+      PUBLIC_KEY: this.publicKey,
+      TOKEN: this.token,
+      NONCE: nonce,
+      SIGNATURE: signPayload(this.key, enrolPayload(this.boxId, nonce, this.publicKey)),
+    });
+    const res = await request(enrolmentUrl(wsUrl, 'enrol'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const reply = await jsonOf(res);
+    if (res.ok) return { ok: true };
+    return { ok: false, code: typeof reply.ERROR_CODE === 'string' ? reply.ERROR_CODE : `HTTP ${res.status}`, reason: typeof reply.ERROR === 'string' ? reply.ERROR.slice(0, 200) : res.statusText };
+  }
+
+  private async challenge(wsUrl: string): Promise<string | undefined> {
+    const res = await request(enrolmentUrl(wsUrl, 'challenge'), { method: 'GET' });
+    const date = Date.parse(res.headers.get('date') ?? '');
+    if (Number.isFinite(date)) this.clockSkewMs = date - Date.now();
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    const reply = await jsonOf(res);
+    if (!res.ok) throw new EntranceHttpError(`challenge: HTTP ${res.status}${typeof reply.ERROR === 'string' ? `: ${reply.ERROR.slice(0, 200)}` : ''}`);
+    if (typeof reply.NONCE !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(reply.NONCE)) throw new EntranceHttpError('challenge: the reply has no usable NONCE');
+    return reply.NONCE;
+  }
+}
+
+async function request(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new EntranceHttpError(`${new URL(url).host} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+}
+
+/** The reply's JSON object, or {} when it is not one (bounded: replies here are tiny). */
+async function jsonOf(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text().catch(() => '');
+  if (text.length > 16 * 1024) return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    return isRecord(v) ? v : {};
+  } catch {
+    return {}; // not JSON: the status code alone speaks
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Fleet tokens and enrolled boxes in Redis (fleet-wide keys, shared by every entrance). Token checks and
+ * use counts happen inside one Lua script, so a token with one use left enrols exactly one box however
+ * many try at once, and a revoked box cannot enrol itself back with the token still on its card.
+ */
+import type { Redis } from 'ioredis';
+import { keyFingerprint, newFleetToken } from '../../../shared/src/enrolment/codec.js';
+import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
+import { execOrThrow } from '../../../shared/src/redis.js';
+
+export type BoxEnrolmentState = 'enrolled' | 'revoked';
+
+export interface TokenInfo {
+  ID: string;
+  CREATED: number;
+  /** Seconds since the epoch; 0: never. */
+  EXPIRES: number;
+  MAX_USES: number;
+  USES: number;
+  REVOKED: boolean;
+  NOTE: string;
+}
+
+export interface EnrolledBox {
+  ID: string;
+  STATE: BoxEnrolmentState;
+  FINGERPRINT: string;
+  TOKEN: string;
+  ENROLLED_AT: number;
+  REVOKED_AT?: number;
+  IP: string;
+}
+
+export interface PendingBox {
+  ID: string;
+  SEEN: number;
+  IP: string;
+  REASON: string;
+  FINGERPRINT?: string;
+}
+
+export type EnrolOutcome = { ok: true; detail: 'enrolled' | 'already enrolled' } | { ok: false; code: 'E_TOKEN' | 'E_REVOKED'; detail: string };
+
+/** Pending boxes kept for the dashboard; the oldest are dropped beyond this, so strangers cannot grow it without bound. */
+const MAX_PENDING = 1000;
+
+const ENROL_SCRIPT = `
+local t = redis.call('HMGET', KEYS[1], 'SECRET_HASH', 'EXPIRES', 'MAX_USES', 'USES', 'REVOKED')
+if not t[1] or t[1] ~= ARGV[1] then return {'E_TOKEN', 'unknown fleet token'} end
+if t[5] == '1' then return {'E_TOKEN', 'fleet token revoked'} end
+local now = tonumber(ARGV[2])
+if tonumber(t[2]) > 0 and tonumber(t[2]) <= now then return {'E_TOKEN', 'fleet token expired'} end
+local b = redis.call('HMGET', KEYS[2], 'STATE', 'PUBLIC_KEY')
+if b[1] == 'revoked' then return {'E_REVOKED', 'this box was revoked by an operator'} end
+if b[1] == 'enrolled' and b[2] == ARGV[4] then return {'OK', 'already enrolled'} end
+if tonumber(t[4]) >= tonumber(t[3]) then return {'E_TOKEN', 'fleet token used up'} end
+redis.call('HINCRBY', KEYS[1], 'USES', 1)
+redis.call('HSET', KEYS[2], 'PUBLIC_KEY', ARGV[4], 'STATE', 'enrolled', 'TOKEN', ARGV[5], 'ENROLLED_AT', ARGV[2], 'IP', ARGV[6])
+redis.call('HDEL', KEYS[2], 'REVOKED_AT')
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+redis.call('HDEL', KEYS[4], ARGV[3])
+return {'OK', 'enrolled'}
+`;
+
+export class EnrolmentStore {
+  private readonly keys = enrolmentKeys();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private nowS(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  /** A new token; the caller shows `token` once, only its hash is kept. */
+  async createToken(opts: { expiresInSeconds: number; maxUses: number; note?: string }): Promise<{ token: string; info: TokenInfo }> {
+    const { token, tokenId, secretHash } = newFleetToken();
+    const created = this.nowS();
+    const info: TokenInfo = {
+      ID: tokenId,
+      CREATED: created,
+      EXPIRES: opts.expiresInSeconds > 0 ? created + Math.round(opts.expiresInSeconds) : 0,
+      MAX_USES: opts.maxUses,
+      USES: 0,
+      REVOKED: false,
+      NOTE: (opts.note ?? '').slice(0, 200),
+    };
+    await execOrThrow(
+      this.redis
+        .multi()
+        .hset(this.keys.token(tokenId), { SECRET_HASH: secretHash, CREATED: created, EXPIRES: info.EXPIRES, MAX_USES: info.MAX_USES, USES: 0, REVOKED: '0', NOTE: info.NOTE })
+        .zadd(this.keys.tokens, created, tokenId)
+        .exec(),
+    );
+    return { token, info };
+  }
+
+  async listTokens(): Promise<TokenInfo[]> {
+    const ids = await this.redis.zrevrange(this.keys.tokens, 0, 999);
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.token(id));
+    const rows = (await pipe.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const h = rows[i]?.[1] as Record<string, string> | undefined;
+      if (!h || !h.SECRET_HASH) return [];
+      return [{ ID: id, CREATED: Number(h.CREATED), EXPIRES: Number(h.EXPIRES), MAX_USES: Number(h.MAX_USES), USES: Number(h.USES), REVOKED: h.REVOKED === '1', NOTE: h.NOTE ?? '' }];
+    });
+  }
+
+  /** False when there is no such token. Boxes it enrolled stay enrolled: revoke them one by one. */
+  async revokeToken(tokenId: string): Promise<boolean> {
+    if (!(await this.redis.exists(this.keys.token(tokenId)))) return false;
+    await this.redis.hset(this.keys.token(tokenId), 'REVOKED', '1');
+    return true;
+  }
+
+  async enrol(opts: { boxId: string; publicKey: string; tokenId: string; secretHash: string; ip: string }): Promise<EnrolOutcome> {
+    const k = this.keys;
+    const [code, detail] = (await this.redis.eval(
+      ENROL_SCRIPT,
+      4,
+      k.token(opts.tokenId),
+      k.box(opts.boxId),
+      k.boxes,
+      k.pending,
+      opts.secretHash,
+      String(this.nowS()),
+      opts.boxId,
+      opts.publicKey,
+      opts.tokenId,
+      opts.ip,
+    )) as [string, string];
+    if (code === 'OK') return { ok: true, detail: detail as 'enrolled' | 'already enrolled' };
+    return { ok: false, code: code as 'E_TOKEN' | 'E_REVOKED', detail };
+  }
+
+  /** The box's stored key and state, or undefined when it never enrolled (or was forgotten). */
+  async boxRecord(boxId: string): Promise<{ publicKey: string; state: BoxEnrolmentState } | undefined> {
+    const [publicKey, state] = await this.redis.hmget(this.keys.box(boxId), 'PUBLIC_KEY', 'STATE');
+    if (!publicKey || (state !== 'enrolled' && state !== 'revoked')) return undefined;
+    return { publicKey, state };
+  }
+
+  async stateOf(boxId: string): Promise<BoxEnrolmentState | undefined> {
+    const state = await this.redis.hget(this.keys.box(boxId), 'STATE');
+    return state === 'enrolled' || state === 'revoked' ? state : undefined;
+  }
+
+  /** Revoke (the box is refused from its next heartbeat on, and cannot re-enrol) or restore. False: no such box. */
+  async setRevoked(boxId: string, revoked: boolean): Promise<boolean> {
+    const key = this.keys.box(boxId);
+    if (!(await this.redis.exists(key))) return false;
+    const multi = this.redis.multi().zadd(this.keys.boxes, this.nowS(), boxId);
+    if (revoked) multi.hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() });
+    else multi.hset(key, { STATE: 'enrolled' }).hdel(key, 'REVOKED_AT');
+    if (revoked) multi.publish(this.keys.revokedChannel, boxId);
+    await execOrThrow(multi.exec());
+    return true;
+  }
+
+  /** Drop the box's enrolment entirely: its key no longer opens a socket, and a valid token enrols it afresh. */
+  async forget(boxId: string): Promise<boolean> {
+    const rows = await execOrThrow(
+      this.redis.multi().del(this.keys.box(boxId)).zrem(this.keys.boxes, boxId).hdel(this.keys.pending, boxId).publish(this.keys.revokedChannel, boxId).exec(),
+    );
+    return Number(rows[0]?.[1]) > 0;
+  }
+
+  async listBoxes(): Promise<EnrolledBox[]> {
+    const ids = await this.redis.zrevrange(this.keys.boxes, 0, 9999);
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.box(id));
+    const rows = (await pipe.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const h = rows[i]?.[1] as Record<string, string> | undefined;
+      if (!h || !h.PUBLIC_KEY) return [];
+      const box: EnrolledBox = {
+        ID: id,
+        STATE: h.STATE === 'revoked' ? 'revoked' : 'enrolled',
+        FINGERPRINT: keyFingerprint(h.PUBLIC_KEY),
+        TOKEN: h.TOKEN ?? '',
+        ENROLLED_AT: Number(h.ENROLLED_AT ?? 0),
+        IP: h.IP ?? '',
+      };
+      if (h.REVOKED_AT) box.REVOKED_AT = Number(h.REVOKED_AT);
+      return [box];
+    });
+  }
+
+  /** Remember a box that tried and was refused, with why, for the dashboard's "pending" list. */
+  async notePending(p: Omit<PendingBox, 'SEEN'>): Promise<void> {
+    const entry: PendingBox = { ...p, SEEN: this.nowS() };
+    await this.redis.hset(this.keys.pending, p.ID, JSON.stringify(entry));
+    if ((await this.redis.hlen(this.keys.pending)) > MAX_PENDING) {
+      const all = await this.listPending();
+      const drop = all.slice(MAX_PENDING).map((x) => x.ID);
+      if (drop.length) await this.redis.hdel(this.keys.pending, ...drop);
+    }
+  }
+
+  /** Newest first. */
+  async listPending(): Promise<PendingBox[]> {
+    const raw = await this.redis.hgetall(this.keys.pending);
+    const out: PendingBox[] = [];
+    for (const [id, text] of Object.entries(raw)) {
+      try {
+        const v = JSON.parse(text) as PendingBox;
+        out.push({ ...v, ID: id });
+      } catch {
+        out.push({ ID: id, SEEN: 0, IP: '', REASON: 'unreadable record' });
+      }
+    }
+    return out.sort((a, b) => b.SEEN - a.SEEN);
+  }
+}

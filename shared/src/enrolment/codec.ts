@@ -1,0 +1,112 @@
+/**
+ * The one definition of what enrolment puts on the wire, shared by the entrance and the agent (docs/enrolment.md):
+ * the fleet token's shape, the headers a box proves its key with at the WebSocket upgrade, the exact bytes it
+ * signs, and how its Ed25519 public key is written. Each signed text starts with its purpose, so a signature
+ * made to connect can never be replayed as one made to enrol, or the other way round.
+ */
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+
+/** Fleet tokens look like `dlt_<12 hex: token ID>_<43 base64url: secret>`; only the ID and the secret's SHA-256 are stored. */
+export const TOKEN_PREFIX = 'dlt_';
+const TOKEN_RE = /^dlt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** Headers of an authenticated upgrade. Lower case, as Node hands them to the server. */
+export const AUTH_HEADERS = {
+  box: 'x-dandelion-box',
+  nonce: 'x-dandelion-nonce',
+  signature: 'x-dandelion-signature',
+} as const;
+
+/** Below the entrance's WebSocket path: GET …/challenge hands out a nonce, POST …/enrol enrols a box. */
+export const CHALLENGE_PATH = 'challenge';
+export const ENROL_PATH = 'enrol';
+
+export interface FleetToken {
+  token: string;
+  tokenId: string;
+  /** Hex SHA-256 of the secret part: what the entrance keeps. */
+  secretHash: string;
+}
+
+export function newFleetToken(): FleetToken {
+  const tokenId = randomBytes(6).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  return { token: `${TOKEN_PREFIX}${tokenId}_${secret}`, tokenId, secretHash: hashSecret(secret) };
+}
+
+/** The token's ID and its secret's hash, or undefined when it is not a fleet token at all. */
+export function parseFleetToken(token: string): { tokenId: string; secretHash: string } | undefined {
+  const m = TOKEN_RE.exec(token);
+  if (!m) return undefined;
+  return { tokenId: m[1] as string, secretHash: hashSecret(m[2] as string) };
+}
+
+// A 256-bit random secret needs no slow hash: nobody can guess it, and SHA-256 stops a Redis dump from being a token list.
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** What a box signs to open a socket as `boxId`. */
+export function connectPayload(boxId: string, nonce: string): Buffer {
+  return Buffer.from(`dandelion-connect-v1\n${boxId}\n${nonce}`, 'utf8');
+}
+
+/** What a box signs to enrol `publicKey` as `boxId`: proof that it holds the private half. */
+export function enrolPayload(boxId: string, nonce: string, publicKey: string): Buffer {
+  return Buffer.from(`dandelion-enrol-v1\n${boxId}\n${nonce}\n${publicKey}`, 'utf8');
+}
+
+export function newBoxKey(): KeyObject {
+  return generateKeyPairSync('ed25519').privateKey;
+}
+
+/** The public half as base64 of its SPKI DER (44 bytes for Ed25519): one short line, fine in JSON and Redis. */
+export function publicKeyText(key: KeyObject): string {
+  return createPublicKey(key).export({ format: 'der', type: 'spki' }).toString('base64');
+}
+
+/** An Ed25519 public key from its text, or undefined when the text is not one. */
+export function parsePublicKey(text: string): KeyObject | undefined {
+  if (text.length > 200 || !/^[A-Za-z0-9+/]+=*$/.test(text)) return undefined;
+  try {
+    const key = createPublicKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'spki' });
+    return key.asymmetricKeyType === 'ed25519' ? key : undefined;
+  } catch {
+    return undefined; // not DER, or not a key: the caller refuses it
+  }
+}
+
+/** Short, stable name of a key for logs and the dashboard. */
+export function keyFingerprint(publicKey: string): string {
+  return `SHA256:${createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('base64').replace(/=+$/, '').slice(0, 16)}`;
+}
+
+export function signPayload(key: KeyObject, payload: Buffer): string {
+  return sign(null, payload, key).toString('base64');
+}
+
+export function verifyPayload(key: KeyObject, payload: Buffer, signature: string): boolean {
+  if (signature.length > 200 || !/^[A-Za-z0-9+/]+=*$/.test(signature)) return false;
+  try {
+    return verify(null, payload, key, Buffer.from(signature, 'base64'));
+  } catch {
+    return false; // a malformed signature is a wrong one
+  }
+}
+
+/** The entrance's HTTP endpoints for a WebSocket URL: ws→http, wss→https, same host and path plus the endpoint. */
+export function enrolmentUrl(wsUrl: string, endpoint: typeof CHALLENGE_PATH | typeof ENROL_PATH): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/${endpoint}`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
