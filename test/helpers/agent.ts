@@ -23,11 +23,11 @@ export interface RunningAgent {
 
 export async function startAgent(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number },
+  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number },
 ): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
   const baseDirectory = path.join(dir, 'files');
-  const runDirectory = path.join(dir, 'run');
+  const runDirectory = opts.runDirectory ?? path.join(dir, 'run');
   const boxId = opts.boxId ?? `box-test${Math.random().toString(16).slice(2, 10)}`;
   const { config } = loadRoleConfig('agent', undefined, {
     DANDELION_ID: boxId,
