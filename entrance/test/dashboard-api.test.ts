@@ -134,3 +134,70 @@ t.test('login, sessions, tokens and the API', async (t) => {
   t.equal(logout.status, 303);
   t.equal((await fetch(`${base}/api/boxes`, { headers })).status, 401, 'the session is gone after logout');
 });
+
+t.test('enrolment through the API: tokens, pending, revoke, restore, forget; CSRF for sessions', async (t) => {
+  const redis = await startRedis(t);
+  const users = JSON.stringify([{ USERNAME: 'ops', PASSWORD_HASH: await hashPassword('operator-pass') }]);
+  const tokens = JSON.stringify([await hashPassword('script-token-123')]);
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_DASHBOARD_USERS: users, DANDELION_API_TOKENS: tokens, DANDELION_REQUIRE_ENROLMENT: 'true' } });
+  const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
+  const bearer = { authorization: 'Bearer script-token-123', 'content-type': 'application/json' };
+
+  const created = await fetch(`${base}/api/tokens`, { method: 'POST', headers: bearer, body: JSON.stringify({ EXPIRES: '30d', USES: 3, NOTE: 'shop batch' }) });
+  t.equal(created.status, 201, 'a script makes a token with its bearer token');
+  const token = (await created.json()) as { TOKEN: string; ID: string; MAX_USES: number };
+  t.match(token.TOKEN, /^dlt_/);
+  t.equal(token.MAX_USES, 3);
+  const bad = await fetch(`${base}/api/tokens`, { method: 'POST', headers: bearer, body: JSON.stringify({ EXPIRES: 'tomorrow' }) });
+  t.equal(bad.status, 400, 'a bad EXPIRES is a 400');
+  t.match(((await bad.json()) as { ERROR: string }).ERROR, /EXPIRES/);
+  t.equal((await fetch(`${base}/api/tokens`, { method: 'POST', headers: bearer, body: '[1]' })).status, 400, 'a body that is not an object: 400');
+
+  const session = await login(base, 'ops', 'operator-pass');
+  const cookie = session.cookie ?? '';
+  const csrf = ((await (await fetch(`${base}/api/session`, { headers: { cookie } })).json()) as { CSRF: string }).CSRF;
+  const noCsrf = await fetch(`${base}/api/tokens`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(noCsrf.status, 403, 'a logged-in POST without the CSRF token is refused');
+  const withCsrf = await fetch(`${base}/api/tokens`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(withCsrf.status, 201, 'with it, accepted (defaults: 7 days, one use)');
+
+  // A box enrols through the real endpoints, another one tries without a token.
+  const { generateKeyPairSync } = await import('node:crypto');
+  const codec = await import('../../shared/src/enrolment/codec.js');
+  const key = generateKeyPairSync('ed25519').privateKey;
+  const nonce = ((await (await fetch(codec.enrolmentUrl(url, 'challenge'))).json()) as { NONCE: string }).NONCE;
+  const pub = codec.publicKeyText(key);
+  const enrolled = await fetch(codec.enrolmentUrl(url, 'enrol'), {
+    method: 'POST',
+    body: JSON.stringify({ ID: 'box-api', PUBLIC_KEY: pub, TOKEN: token.TOKEN, NONCE: nonce, SIGNATURE: codec.signPayload(key, codec.enrolPayload('box-api', nonce, pub)) }),
+  });
+  t.equal(enrolled.status, 200);
+  const nonce2 = ((await (await fetch(codec.enrolmentUrl(url, 'challenge'))).json()) as { NONCE: string }).NONCE;
+  const stranger = await fetch(codec.enrolmentUrl(url, 'enrol'), {
+    method: 'POST',
+    body: JSON.stringify({ ID: 'box-stranger', PUBLIC_KEY: pub, TOKEN: `dlt_${'0'.repeat(12)}_${'x'.repeat(43)}`, NONCE: nonce2, SIGNATURE: codec.signPayload(key, codec.enrolPayload('box-stranger', nonce2, pub)) }),
+  });
+  t.equal(stranger.status, 403);
+
+  const listing = (await (await fetch(`${base}/api/enrolment`, { headers: bearer })).json()) as {
+    REQUIRE_ENROLMENT: boolean; BOXES: Array<{ ID: string; STATE: string; FINGERPRINT: string }>; PENDING: Array<{ ID: string; REASON: string }>; TOKENS: Array<{ ID: string; USES: number }>;
+  };
+  t.equal(listing.REQUIRE_ENROLMENT, true);
+  t.same(listing.BOXES.map((b) => [b.ID, b.STATE]), [['box-api', 'enrolled']], 'enrolled');
+  t.match(listing.BOXES[0]?.FINGERPRINT, /^SHA256:/);
+  t.same(listing.PENDING.map((p) => [p.ID, p.REASON]), [['box-stranger', 'unknown fleet token']], 'pending, with the reason');
+  t.equal(listing.TOKENS.find((x) => x.ID === token.ID)?.USES, 1, 'one use taken');
+  t.notOk(JSON.stringify(listing).includes(token.TOKEN.slice(17)), 'no token secret in the listing');
+
+  const act = async (path: string): Promise<number> => (await fetch(`${base}/api/${path}`, { method: 'POST', headers: bearer })).status;
+  t.equal(await act('boxes/box-api/revoke'), 200);
+  t.equal(((await (await fetch(`${base}/api/enrolment`, { headers: bearer })).json()) as { BOXES: Array<{ STATE: string }> }).BOXES[0]?.STATE, 'revoked');
+  t.equal(await act('boxes/box-api/restore'), 200);
+  t.equal(await act('boxes/box-api/forget'), 200);
+  t.equal(await act('boxes/box-api/forget'), 404, 'forgetting twice: 404');
+  t.equal(await act('boxes/publisher-x/revoke'), 400, 'not a box ID: 400');
+  t.equal(await act(`tokens/${token.ID}/revoke`), 200);
+  t.equal(await act('tokens/000000000000/revoke'), 404);
+  t.equal((await fetch(`${base}/api/tokens/${token.ID}/revoke`, { headers: bearer })).status, 405, 'changes are POST only');
+  t.equal((await fetch(`${base}/api/summary`, { method: 'POST', headers: bearer })).status, 405, 'the rest of the API stays read-only');
+});

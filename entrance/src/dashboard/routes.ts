@@ -21,6 +21,7 @@ import { MAX_PER_PAGE, SORTABLE } from './fleet.js';
 import type { Fleet } from './fleet.js';
 import type { BoxState } from './fleet.js';
 import { loginPage } from './login-page.js';
+import { parseDuration, parseUses } from '../enrolment/cli.js';
 import { offloadRatio } from './publishers.js';
 import type { Publishers } from './publishers.js';
 
@@ -165,6 +166,66 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
     sendJson(res, 404, { ERROR: 'no such API' });
   }
 
+  /**
+   * Enrolment: GET /api/enrolment lists boxes (enrolled, revoked, pending) and tokens; POST /api/tokens
+   * makes a token (shown once); POST /api/tokens/<id>/revoke and /api/boxes/<id>/(revoke|restore|forget)
+   * change one. A logged-in operator's POST must carry the session's CSRF token in X-CSRF-Token.
+   */
+  async function enrolmentApi(req: IncomingMessage, res: ServerResponse, url: URL, who: Principal): Promise<boolean> {
+    const p = url.pathname;
+    const store = state.enrolment;
+    if (p === '/api/enrolment' && req.method === 'GET') {
+      const [boxes, pending, tokens] = await Promise.all([store.listBoxes(), store.listPending(), store.listTokens()]);
+      sendJson(res, 200, { REQUIRE_ENROLMENT: config.REQUIRE_ENROLMENT, BOXES: boxes, PENDING: pending, TOKENS: tokens });
+      return true;
+    }
+    const tokenAction = /^\/api\/tokens\/([0-9a-f]{12})\/revoke$/.exec(p);
+    const boxAction = /^\/api\/boxes\/([^/]+)\/(revoke|restore|forget)$/.exec(p);
+    if (p !== '/api/tokens' && !tokenAction && !boxAction) return false;
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      sendJson(res, 405, { ERROR: 'POST only' });
+      return true;
+    }
+    if (who.csrf !== undefined && !sameSecret(String(req.headers['x-csrf-token'] ?? ''), who.csrf)) {
+      sendJson(res, 403, { ERROR: 'missing or wrong X-CSRF-Token' });
+      return true;
+    }
+    if (p === '/api/tokens') {
+      const body = await readJsonBody(req);
+      const expires = typeof body.EXPIRES === 'string' ? body.EXPIRES : '7d';
+      const uses = typeof body.USES === 'number' || typeof body.USES === 'string' ? String(body.USES) : '1';
+      let expiresInSeconds: number;
+      let maxUses: number;
+      try {
+        expiresInSeconds = parseDuration(expires);
+        maxUses = parseUses(uses);
+      } catch (err) {
+        throw new BadRequest((err as Error).message.replace(/^--(\w+)/, (_m, k: string) => k.toUpperCase()));
+      }
+      const note = typeof body.NOTE === 'string' ? body.NOTE : '';
+      const created = await store.createToken({ expiresInSeconds, maxUses, note });
+      state.log.info({ user: who.username, token: created.info.ID, uses: maxUses }, 'fleet token created');
+      sendJson(res, 201, { TOKEN: created.token, ...created.info });
+      return true;
+    }
+    if (tokenAction) {
+      const id = tokenAction[1] as string;
+      if (!(await store.revokeToken(id))) return sendJson(res, 404, { ERROR: 'no such token' }), true;
+      state.log.info({ user: who.username, token: id }, 'fleet token revoked');
+      sendJson(res, 200, { ID: id, REVOKED: true });
+      return true;
+    }
+    const id = decodeURIComponent((boxAction as RegExpExecArray)[1] as string);
+    const verb = (boxAction as RegExpExecArray)[2] as 'revoke' | 'restore' | 'forget';
+    if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
+    const done = verb === 'forget' ? await store.forget(id) : await store.setRevoked(id, verb === 'revoke');
+    if (!done) return sendJson(res, 404, { ERROR: 'that box never enrolled' }), true;
+    state.log.info({ user: who.username, box: id, action: verb }, 'box enrolment changed');
+    sendJson(res, 200, { ID: id, ACTION: verb });
+    return true;
+  }
+
   async function dashboardPage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const found = await auth.authenticate(req);
     const who = found === 'busy' ? undefined : found;
@@ -234,8 +295,9 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
         return sendJson(res, 429, { ERROR: 'too many token checks at once; try again' }), true;
       }
       if (!who) return sendJson(res, 401, { ERROR: 'log in at /dashboard/ or send Authorization: Bearer <token>' }), true;
-      if (req.method !== 'GET') return sendJson(res, 405, { ERROR: 'the API is read-only' }), true;
       try {
+        if (await enrolmentApi(req, res, url, who)) return true;
+        if (req.method !== 'GET') return sendJson(res, 405, { ERROR: 'only enrolment changes are POSTed; the rest of the API is read-only' }), true;
         await api(req, res, url, who);
       } catch (err) {
         if (!(err instanceof BadRequest)) throw err;
@@ -263,3 +325,22 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
 }
 
 class BadRequest extends Error {}
+
+/** A small JSON object body (at most 4 KiB); anything else is a BadRequest. */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 4096) throw new BadRequest('the body is over 4 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // refused below
+  }
+  throw new BadRequest('the body must be a JSON object');
+}

@@ -34,7 +34,7 @@ export function parseDuration(text: string): number {
   return seconds;
 }
 
-function parseUses(text: string): number {
+export function parseUses(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 1_000_000) throw new UsageError(`--uses: "${text}" is not a whole number from 1 to 1000000`);
   return n;

@@ -636,6 +636,94 @@
     return h('span', { class: 'ratio' }, h('span', { class: 'ratio-bar', 'aria-hidden': 'true' }, h('span', { style: `width:${pct.toFixed(1)}%` })), fmtRatio(r));
   }
 
+  // ---------------------------------------------------------------- enrolment
+
+  let csrfToken = '';
+  async function post(path, body) {
+    const res = await fetch(API + path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+      body: JSON.stringify(body ?? {}),
+    });
+    if (res.status === 401) {
+      sessionLost();
+      throw new HttpError(401, 'not logged in');
+    }
+    let reply = null;
+    try { reply = await res.json(); } catch { /* intentional: the status says enough */ }
+    if (!res.ok) throw new HttpError(res.status, (reply && reply.ERROR) || `HTTP ${res.status}`);
+    return reply;
+  }
+
+  const fmtWhen = (s) => (isNum(s) && s > 0 ? new Date(s * 1000).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC') : 'never');
+
+  function actionButton(label, path, confirmText) {
+    const b = h('button', { type: 'button', class: 'button small', 'data-action': path }, label);
+    b.addEventListener('click', () => {
+      if (confirmText && !window.confirm(confirmText)) return;
+      b.disabled = true;
+      post(path).then(loadEnrolment, (err) => report(label, err)).finally(() => { b.disabled = false; });
+    });
+    return b;
+  }
+
+  async function loadEnrolment() {
+    const body = await api('enrolment');
+    $('#enrolment-mode').textContent = body.REQUIRE_ENROLMENT
+      ? 'Boxes must enrol with a fleet token (REQUIRE_ENROLMENT: true).'
+      : 'REQUIRE_ENROLMENT is false: boxes without credentials are accepted too (development only).';
+    const boxes = Array.isArray(body.BOXES) ? body.BOXES : [];
+    const pending = Array.isArray(body.PENDING) ? body.PENDING : [];
+    const enc = encodeURIComponent;
+    const rows = [
+      ...boxes.map((b) => h('tr', { 'data-id': b.ID, 'data-state': b.STATE },
+        h('th', { scope: 'row', class: 'mono' }, boxLink(b.ID)),
+        h('td', {}, h('span', { class: `state ${b.STATE === 'revoked' ? 'offline' : 'online'}` }, b.STATE)),
+        h('td', { class: 'mono' }, b.FINGERPRINT),
+        h('td', { class: 'mono' }, b.IP || DASH),
+        h('td', {}, fmtWhen(b.STATE === 'revoked' ? b.REVOKED_AT : b.ENROLLED_AT)),
+        h('td', {}, b.STATE === 'revoked'
+          ? [actionButton('Restore', `boxes/${enc(b.ID)}/restore`), ' ', actionButton('Forget', `boxes/${enc(b.ID)}/forget`, `Forget ${b.ID}? It will need a fleet token to come back.`)]
+          : actionButton('Revoke', `boxes/${enc(b.ID)}/revoke`, `Revoke ${b.ID}? It is refused from its next heartbeat on.`)))),
+      ...pending.map((p) => h('tr', { 'data-id': p.ID, 'data-state': 'pending' },
+        h('th', { scope: 'row', class: 'mono' }, p.ID),
+        h('td', {}, h('span', { class: 'state stale' }, 'pending')),
+        h('td', {}, p.REASON),
+        h('td', { class: 'mono' }, p.IP || DASH),
+        h('td', {}, fmtWhen(p.SEEN)),
+        h('td', {}, DASH))),
+    ];
+    $('#enrolled-boxes tbody').replaceChildren(...(rows.length ? rows : [h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No box has enrolled or tried to.'))]));
+    const tokens = Array.isArray(body.TOKENS) ? body.TOKENS : [];
+    const nowS = Date.now() / 1000;
+    $('#fleet-tokens tbody').replaceChildren(...(tokens.length ? tokens.map((t) => {
+      const state = t.REVOKED ? 'revoked' : t.EXPIRES > 0 && t.EXPIRES <= nowS ? 'expired' : t.USES >= t.MAX_USES ? 'used up' : 'active';
+      return h('tr', { 'data-id': t.ID },
+        h('th', { scope: 'row', class: 'mono' }, t.ID),
+        h('td', { class: 'num' }, `${t.USES} / ${t.MAX_USES}`),
+        h('td', {}, fmtWhen(t.EXPIRES)),
+        h('td', {}, t.NOTE || DASH),
+        h('td', {}, state),
+        h('td', {}, state === 'active' ? actionButton('Revoke', `tokens/${t.ID}/revoke`, `Revoke token ${t.ID}? Boxes it enrolled stay enrolled.`) : DASH));
+    }) : [h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No fleet tokens yet.'))]));
+  }
+
+  function wireEnrolment() {
+    $('#token-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const button = $('#token-create');
+      button.disabled = true;
+      post('tokens', { EXPIRES: $('#token-expires').value, USES: Number($('#token-uses').value), NOTE: $('#token-note').value })
+        .then((created) => {
+          $('#new-token-value').textContent = created.TOKEN;
+          $('#new-token').hidden = false;
+          return loadEnrolment();
+        }, (err) => report('token', err))
+        .finally(() => { button.disabled = false; });
+    });
+  }
+
   // ---------------------------------------------------------------- box page
 
   const boxPage = { id: null, seq: 0, range: 'hour' };
@@ -755,6 +843,7 @@
       loadMap().catch((err) => report('map', err)),
       loadTraffic().catch((err) => report('traffic', err)),
       loadPublishers().catch((err) => report('publishers', err)),
+      loadEnrolment().catch((err) => report('enrolment', err)),
     ]);
   }
 
@@ -774,7 +863,10 @@
       if (periodic || bytesMoved) loadBox().catch((err) => report('box', err));
       return;
     }
-    if (periodic) loadTable().catch((err) => report('boxes', err));
+    if (periodic) {
+      loadTable().catch((err) => report('boxes', err));
+      loadEnrolment().catch((err) => report('enrolment', err));
+    }
     if (periodic || bytesMoved) {
       loadTraffic().catch((err) => report('traffic', err));
       loadPublishers().catch((err) => report('publishers', err));
@@ -836,10 +928,12 @@
     const session = await api('session');
     if (!csrf && session && session.CSRF) csrf = session.CSRF;
     $('#logout-form input[name="csrf"]').value = csrf ?? '';
+    csrfToken = csrf ?? '';
     $('#user-name').textContent = session && session.USERNAME ? session.USERNAME : '';
 
     wireTable();
     wireTraffic();
+    wireEnrolment();
     wireMapTip();
     $('#box-traffic-range').addEventListener('change', (ev) => {
       boxPage.range = ev.target.value;
