@@ -9,6 +9,7 @@ import { hashPassword } from '../../shared/src/password.js';
 import { trafficTotals } from '../../entrance/src/traffic/read.js';
 import { startRedis } from '../helpers/redis.js';
 import { startEntrance } from '../helpers/entrance.js';
+import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { eventually, startAgent } from '../helpers/agent.js';
 import { launchBrowser } from '../helpers/browser.js';
 
@@ -54,11 +55,15 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
     env: {
       DANDELION_DASHBOARD_USERS: JSON.stringify([{ USERNAME: USER, PASSWORD_HASH: await hashPassword(PASSWORD) }]),
       DANDELION_BOX_STALE_TIME: String(STALE_S),
+      DANDELION_REQUIRE_ENROLMENT: 'true',
     },
   });
   const http = `http://${new URL(entrance.url).host}`;
-  const taipei = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-taipei', env: { DANDELION_GEOIP: JSON.stringify(TAIPEI) } });
-  const lisbon = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-lisbon', env: { DANDELION_GEOIP: JSON.stringify(LISBON) } });
+  // The boxes enrol as real ones do, with a fleet token an operator made.
+  const enrolmentRedis = redis.client();
+  const { token } = await new EnrolmentStore(enrolmentRedis).createToken({ expiresInSeconds: 3600, maxUses: 2, note: 'e2e' });
+  const taipei = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-taipei', env: { DANDELION_GEOIP: JSON.stringify(TAIPEI), DANDELION_ENROLMENT_TOKEN: token } });
+  const lisbon = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-lisbon', env: { DANDELION_GEOIP: JSON.stringify(LISBON), DANDELION_ENROLMENT_TOKEN: token } });
 
   // Viewer traffic on the Taipei box: files in a publisher's folder, fetched from its nginx. The
   // agent reads nginx's log and reports the bytes to the entrance, which counts them per minute.
@@ -219,6 +224,24 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
     await page.screenshot({ path: path.join(shots, 'dashboard-box.png'), fullPage: true });
     await page.click('a.back');
     await page.waitForSelector('#fleet-view:not([hidden])');
+  });
+
+  await t.test('enrolment panel: boxes, a new token, a revocation', async (t) => {
+    for (const box of [taipei, lisbon]) {
+      t.ok(await eventually(() => page.locator(`#enrolled-boxes tr[data-id="${box.boxId}"][data-state="enrolled"]`).count().then((n) => n === 1), 15_000, 200), `${box.boxId} listed as enrolled`);
+    }
+    t.match(await page.textContent('#fleet-tokens tbody'), /2 \/ 2/, 'the token shows both uses taken');
+    await page.fill('#token-uses', '5');
+    await page.fill('#token-note', 'from the browser');
+    await page.click('#token-create');
+    await page.waitForSelector('#new-token:not([hidden])');
+    t.match(await page.textContent('#new-token-value'), /^dlt_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/, 'the new token is shown once');
+    t.ok(await eventually(() => page.locator('#fleet-tokens tbody tr', { hasText: 'from the browser' }).count().then((n) => n === 1)), 'and listed');
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`#enrolled-boxes tr[data-id="${lisbon.boxId}"] button[data-action$="/revoke"]`);
+    t.ok(await eventually(() => page.locator(`#enrolled-boxes tr[data-id="${lisbon.boxId}"][data-state="revoked"]`).count().then((n) => n === 1)), 'Revoke turns the box revoked');
+    t.ok(await eventually(async () => (await r.zscore(`${entrance.id}:BOX_SET`, lisbon.boxId)) === null), 'and drops it from the registry');
+    await page.screenshot({ path: path.join(shots, 'dashboard-enrolment.png'), fullPage: true });
   });
 
   await t.test('logging out ends the session', async (t) => {
