@@ -101,8 +101,8 @@ export class EntranceLink {
     ws.on('unexpected-response', (_req, res) => {
       refused = true;
       void readSmallJson(res).then(async (body) => {
-        this.nextDelayMs = await this.deps.onUpgradeRefused?.(this.deps.url, res.statusCode ?? 0, body).catch(() => undefined);
         this.deps.log.warn({ entrance: this.deps.url, status: res.statusCode, error: body.ERROR, code: body.ERROR_CODE }, 'entrance refused the connection');
+        this.nextDelayMs = await this.deps.onUpgradeRefused?.(this.deps.url, res.statusCode ?? 0, body).catch(() => undefined);
         ws.terminate();
       });
     });
