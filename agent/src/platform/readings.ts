@@ -5,7 +5,7 @@
  * which systeminformation does not give) and statfs for the disk holding BASE_DIRECTORY.
  * A reading the machine cannot give is left out, never invented.
  */
-import { readFile, statfs } from 'node:fs/promises';
+import { readFile, stat as statPath, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import si from 'systeminformation';
 import type { NumericReading } from '../../../shared/src/protocol/index.js';
@@ -46,13 +46,15 @@ export function systemReadings(opts: { baseDirectory: string; procStatPath?: str
   return {
     async sample() {
       const out: Readings = {};
-      const [stat, mem, speed, temp, net, disk] = await Promise.all([
+      const [stat, mem, speed, temp, net, disk, deviceWritten, agentWritten] = await Promise.all([
         readFile(procStat, 'utf8').then(parseProcStat, () => undefined),
         si.mem().catch(() => undefined),
         si.cpuCurrentSpeed().catch(() => undefined),
         si.cpuTemperature().catch(() => undefined),
         si.networkStats('*').catch(() => undefined),
         statfs(opts.baseDirectory).catch(() => undefined),
+        deviceBytesWritten(opts.baseDirectory).catch(() => undefined),
+        readFile('/proc/self/io', 'utf8').then(parseProcIoWriteBytes, () => undefined),
       ]);
       if (stat && prevCpu) Object.assign(out, cpuSplit(prevCpu, stat));
       if (stat) prevCpu = stat;
@@ -78,9 +80,29 @@ export function systemReadings(opts: { baseDirectory: string; procStatPath?: str
         put(out, 'NET-TX-BYTES', external.reduce((a, n) => a + (n.tx_bytes || 0), 0));
       }
       put(out, 'UPTIME', Math.round(os.uptime()));
+      // SD cards wear out: what reached the card holding the files (since boot), and the agent's own share.
+      put(out, 'DISK-WRITE-BYTES', deviceWritten);
+      put(out, 'AGENT-WRITE-BYTES', agentWritten);
       return out;
     },
   };
+}
+
+/** Bytes written since boot to the block device (partition) holding `dir`: sectors written × 512 (Documentation/block/stat.rst). */
+async function deviceBytesWritten(dir: string): Promise<number | undefined> {
+  const { dev } = await statPath(dir);
+  // Linux's dev_t: major in bits 8-19, minor in bits 0-7 and 20-31.
+  const major = (dev >> 8) & 0xfff;
+  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  const text = await readFile(`/sys/dev/block/${major}:${minor}/stat`, 'utf8');
+  const sectors = Number(text.trim().split(/\s+/)[6]);
+  return Number.isFinite(sectors) ? sectors * 512 : undefined;
+}
+
+/** write_bytes of /proc/<pid>/io: what this process caused to be written to storage. */
+export function parseProcIoWriteBytes(text: string): number | undefined {
+  const m = /^write_bytes:\s*(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Fixed readings layered over a real source, for machines that lack some hardware (tests, CI). */

@@ -66,7 +66,9 @@ export interface TrafficRecord {
 /**
  * Readings a box reports as numbers. The original's CPU/LOADAVG/MEM/DISK fields (DISK in GB, MEM in
  * bytes, CPU-* in percent), plus BANDWIDTH-UP / BANDWIDTH-DOWN (measured capacity, Mbit/s) and
- * BANDWIDTH-IDLE-UP (upload the household leaves spare now, Mbit/s).
+ * BANDWIDTH-IDLE-UP (upload the household leaves spare now, Mbit/s), and for SD-card wear
+ * DISK-WRITE-BYTES (written to the device holding the files since boot) and AGENT-WRITE-BYTES (the
+ * agent process's own writes since it started).
  */
 export const NUMERIC_READINGS = [
   'CPU-HZ', 'CPU-NUM', 'CPU-USR', 'CPU-SYS', 'CPU-NIC', 'CPU-IDLE', 'CPU-IO', 'CPU-IRQ', 'CPU-SIRQ',
@@ -74,6 +76,7 @@ export const NUMERIC_READINGS = [
   'MEM-TOTAL', 'MEM-AVAIL', 'DISK-TOTAL', 'DISK-AVAIL',
   'BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP',
   'NET-RX-BYTES', 'NET-TX-BYTES', 'TEMPERATURE', 'UPTIME', 'FILES-HELD',
+  'DISK-WRITE-BYTES', 'AGENT-WRITE-BYTES',
 ] as const;
 export type NumericReading = (typeof NUMERIC_READINGS)[number];
 const NUMERIC_SET: ReadonlySet<string> = new Set(NUMERIC_READINGS);
