@@ -212,7 +212,11 @@ export function createAgent(deps: AgentDeps): Agent {
   }
 
   async function onAccepted(reply: ExchangeReply, sent: BoxExchange, url: string): Promise<void> {
-    boxStatus.set('registered', `registered with ${url}`);
+    if (reply.REACHABLE === false) {
+      boxStatus.set('ports-unreachable', `registered with ${url}, but it cannot reach ${httpUrl()} at ${reply.PUBLIC_IP ?? 'the public address'}: forward BOX_HTTP_PORT ${httpPort} on the router`);
+    } else {
+      boxStatus.set('registered', `registered with ${url}`);
+    }
     if (sent.TRAFFIC_AGGREGATES?.length) await tail.acknowledge(sent.TRAFFIC_AGGREGATES.map((a) => a.ID));
     for (const url of reply.ENTRANCE_URLS) addLink(url);
     if (reply.PUBLIC_IP !== undefined && reply.PUBLIC_IP !== publicIp) {

@@ -28,6 +28,7 @@ import type { EntranceState, OwnInfo } from './state.js';
 import { Challenges } from './enrolment/challenge.js';
 import { EnrolmentGate } from './enrolment/gate.js';
 import { EnrolmentStore } from './enrolment/store.js';
+import { Reachability } from './reachability.js';
 import { enrolmentKeys } from '../../shared/src/redis-keys.js';
 import { Close } from '../../shared/src/protocol/index.js';
 import type { WebSocket } from 'ws';
@@ -78,6 +79,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     publishers,
     traffic,
     enrolment,
+    reachability: new Reachability(deps.now),
     metrics,
     log,
     ownInfo: () => own,

@@ -10,6 +10,7 @@ import type { Fleet } from './dashboard/fleet.js';
 import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
+import type { Reachability } from './reachability.js';
 
 export interface OwnInfo extends Envelope {
   TYPE: 'ENTRANCE';
@@ -28,6 +29,8 @@ export interface EntranceState {
   publishers: Publishers;
   /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
   traffic: TrafficFolder;
+  /** Whether boxes' viewer ports answer at their public address. */
+  reachability: Reachability;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
   enrolment: EnrolmentStore;
   /** Prometheus counters the handlers feed, served at /metrics. */

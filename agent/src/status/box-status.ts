@@ -18,6 +18,7 @@ export type StatusCode =
   | 'not-enrolled' // the entrance requires enrolment and the config has no ENROLMENT_TOKEN
   | 'token-refused'
   | 'revoked'
+  | 'ports-unreachable' // registered, but the entrance cannot reach the viewer port from outside
   | 'registered';
 
 /** No clock showing an earlier date can be right: this code did not exist then. */

@@ -28,6 +28,8 @@ export async function handleExchange(msg: BoxExchange, peer: PeerContext, state:
     ENTRANCE_URLS: state.entranceUrls(),
   };
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
+  const reachable = state.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
+  if (reachable !== undefined) reply.REACHABLE = reachable;
   return reply;
 }
 

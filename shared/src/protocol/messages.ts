@@ -136,6 +136,8 @@ export interface ExchangeReply extends Envelope {
   ENTRANCE_URLS: string[];
   URL?: string;
   PUBLIC_IP?: string;
+  /** Extension: whether the entrance reached the box's HTTP_URL port at PUBLIC_IP (absent: not known yet). */
+  REACHABLE?: boolean;
 }
 
 /** A box as a SEARCH reply lists it: its stored exchange plus RANK (1 = best; extension). */
@@ -390,6 +392,7 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   const url = optionalString(rec, 'URL', Limits.urlChars);
   if (url !== undefined) msg.URL = url;
   if (!isEmpty(rec.PUBLIC_IP)) msg.PUBLIC_IP = toHost(rec.PUBLIC_IP, 'PUBLIC_IP');
+  if (typeof rec.REACHABLE === 'boolean') msg.REACHABLE = rec.REACHABLE;
   return msg;
 }
 

@@ -1,0 +1,68 @@
+/**
+ * Can viewers reach a box? The entrance fetches the box's status page at the address it sees the box's
+ * socket come from, on the port of the box's HTTP_URL, and tells the box in its EXCHANGE replies
+ * (REACHABLE), so a box behind a router without port forwarding says so on its status page. Only the
+ * peer's own address is ever probed, never a host the box names, so a box cannot aim the entrance at a
+ * third party. Probes run in the background (a heartbeat never waits for one), at most a few at once,
+ * and each box is probed again only every few minutes.
+ */
+const PROBE_TIMEOUT_MS = 3_000;
+const RECHECK_MS = 5 * 60_000;
+const MAX_CONCURRENT = 16;
+const MAX_REMEMBERED = 100_000;
+
+export class Reachability {
+  private readonly known = new Map<string, { reachable: boolean; at: number; target: string }>();
+  private inFlight = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The last result for this box at this address and port, starting a new probe when due. */
+  check(boxId: string, remoteIp: string, httpUrl: unknown): boolean | undefined {
+    const target = probeUrl(remoteIp, httpUrl);
+    if (target === undefined) return undefined;
+    const last = this.known.get(boxId);
+    const fresh = last !== undefined && last.target === target && this.now() - last.at < RECHECK_MS;
+    if (!fresh && this.inFlight < MAX_CONCURRENT) void this.probe(boxId, target);
+    return last?.target === target ? last.reachable : undefined;
+  }
+
+  private async probe(boxId: string, target: string): Promise<void> {
+    this.inFlight += 1;
+    // Marked first, so heartbeats during the probe do not start more.
+    const previous = this.known.get(boxId);
+    this.remember(boxId, { reachable: previous?.target === target ? previous.reachable : false, at: this.now(), target });
+    let reachable = false;
+    try {
+      const res = await fetch(target, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'error' });
+      const text = res.ok ? await res.text() : '';
+      reachable = text.length < 64 * 1024 && (JSON.parse(text) as { ID?: unknown }).ID === boxId;
+    } catch {
+      reachable = false; // refused, timed out, or not the box's page: not reachable
+    } finally {
+      this.inFlight -= 1;
+    }
+    this.remember(boxId, { reachable, at: this.now(), target });
+  }
+
+  private remember(boxId: string, entry: { reachable: boolean; at: number; target: string }): void {
+    this.known.delete(boxId);
+    this.known.set(boxId, entry);
+    if (this.known.size > MAX_REMEMBERED) this.known.delete(this.known.keys().next().value as string);
+  }
+}
+
+/** http://<peer address>:<HTTP_URL's port>/status/status.json, or undefined without a usable HTTP_URL. */
+function probeUrl(remoteIp: string, httpUrl: unknown): string | undefined {
+  if (typeof httpUrl !== 'string' || remoteIp === '') return undefined;
+  let port: string;
+  try {
+    const u = new URL(httpUrl);
+    if (u.protocol !== 'http:') return undefined;
+    port = u.port || '80';
+  } catch {
+    return undefined;
+  }
+  const host = remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
+  return `http://${host}:${port}/status/status.json`;
+}
