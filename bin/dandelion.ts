@@ -24,7 +24,7 @@ Commands:
   hash-password          read a password or token on stdin, print its hash (for
                          DASHBOARD_USERS, API_TOKENS, METRICS_TOKEN)
   config example ROLE…   print an example config with every key and its default
-                         (ROLE: entrance, agent, publisher)
+                         (ROLE: entrance, agent, publisher, provision)
   provision sdcard|show|env  write or read a box's dandelion.yaml on an SD image or card
                          (provisioning/README.md)
 
