@@ -30,7 +30,7 @@ export class NotACardError extends Error {
 export async function findBootPartition(target: string): Promise<BootPartition> {
   const handle = await open(target, 'r');
   try {
-    const mbr = await readAt(handle, 0, SECTOR_BYTES);
+    const mbr = await readAt(handle, 0, SECTOR_BYTES, target);
     if (mbr.readUInt16LE(510) !== 0xaa55) throw new NotACardError(`${target} has no MBR partition table (no 55 AA signature in its first sector)`);
     const entries = [0, 1, 2, 3].map((i) => {
       const at = 446 + 16 * i;
@@ -40,7 +40,7 @@ export async function findBootPartition(target: string): Promise<BootPartition> 
     for (const e of entries) {
       if (!FAT_TYPES.has(e.type) || e.sectors === 0) continue;
       const offsetBytes = e.startSector * SECTOR_BYTES;
-      const boot = await readAt(handle, offsetBytes, SECTOR_BYTES);
+      const boot = await readAt(handle, offsetBytes, SECTOR_BYTES, target);
       if (!looksLikeFat(boot)) throw new NotACardError(`${target}: partition ${e.number} (type 0x${hex(e.type)}) holds no FAT file system`);
       return { number: e.number, type: e.type, offsetBytes, sizeBytes: e.sectors * SECTOR_BYTES };
     }
@@ -60,10 +60,12 @@ function looksLikeFat(boot: Buffer): boolean {
   return boot.readUInt16LE(510) === 0xaa55 && [512, 1024, 2048, 4096].includes(bytesPerSector) && pow2(sectorsPerCluster) && fats >= 1;
 }
 
-async function readAt(handle: Awaited<ReturnType<typeof open>>, position: number, length: number): Promise<Buffer> {
+async function readAt(handle: Awaited<ReturnType<typeof open>>, position: number, length: number, target: string): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   const { bytesRead } = await handle.read(buf, 0, length, position);
-  if (bytesRead < length) throw new NotACardError(`the target ends at byte ${position + bytesRead}, before the ${position === 0 ? 'partition table' : 'partition'} it names`);
+  if (bytesRead < length) {
+    throw new NotACardError(position === 0 ? `${target} has no MBR partition table (it is only ${bytesRead} bytes)` : `${target} ends at byte ${position + bytesRead}, inside the partition its table names (a truncated image?)`);
+  }
   return buf;
 }
 
