@@ -148,7 +148,7 @@ async function composeDoc(v: Values, env: NodeJS.ProcessEnv): Promise<Record<str
 
 async function tokenOf(v: Values, env: NodeJS.ProcessEnv): Promise<{ flag: string; value: string } | undefined> {
   if (v.token !== undefined && v['token-file'] !== undefined) throw new UsageError('provision sdcard: give --token or --token-file, not both');
-  if (v['token-file'] !== undefined) return { flag: '--token-file', value: await firstLine(v['token-file'], '--token-file') };
+  if (v['token-file'] !== undefined) return { flag: '--token-file', value: await firstLine(v['token-file'], '--token-file', { trim: true }) };
   if (v.token !== undefined) return { flag: '--token', value: v.token };
   const fromEnv = env[`${ENV_PREFIX}ENROLMENT_TOKEN`];
   return fromEnv ? { flag: `${ENV_PREFIX}ENROLMENT_TOKEN`, value: fromEnv.trim() } : undefined;
@@ -172,16 +172,20 @@ function yamlValue(text: string): unknown {
   }
 }
 
-/** The first line of a secret's file; the secret is never echoed, only the file is named. */
-async function firstLine(file: string, flag: string): Promise<string> {
+/**
+ * The first line of a secret's file; the secret is never echoed, only the file is named. Spaces are
+ * kept unless `trim` (a WPA passphrase may begin or end with one; a token cannot).
+ */
+async function firstLine(file: string, flag: string, { trim = false } = {}): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new UsageError(`provision sdcard: ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot read it'}`);
   }
-  const line = (text.split(/\r?\n/)[0] ?? '').trim();
-  if (line === '') throw new UsageError(`provision sdcard: ${flag} ${file} is empty`);
+  const first = text.split(/\r?\n/)[0] ?? '';
+  const line = trim ? first.trim() : first;
+  if (line.trim() === '') throw new UsageError(`provision sdcard: ${flag} ${file} is empty`);
   return line;
 }
 

@@ -16,7 +16,7 @@ const BOOT_START = 8192;
 /** 40 MiB: FAT32 needs at least 65525 clusters, so with 512-byte clusters a little over 32 MiB. */
 const BOOT_SECTORS = 81920;
 const TOKEN = 'dlt_Fleet-token_0123456789';
-const PASSPHRASE = 'correct horse battery';
+const PASSPHRASE = ' correct horse battery'; // the leading space is part of it
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0a2V5Zm9ydGhlZGFuZGVsaW9udGVzdHM ops@example';
 const CONFIG_TXT = 'arm_64bit=1\nenable_uart=1\n';
 
