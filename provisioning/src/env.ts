@@ -2,8 +2,10 @@
  * `dandelion provision env --config FILE`: the SD image's keys of a dandelion.yaml as POSIX shell
  * assignments, for the image's first-boot script:
  *
- *   eval "$(dandelion provision env --config /boot/firmware/dandelion.yaml)" || exit
+ *   vars=$(dandelion provision env --config /boot/firmware/dandelion.yaml) || exit 1
+ *   eval "$vars"
  *
+ * (Not `eval "$(…)" || exit`: eval of an empty string succeeds, so a bad file would go unnoticed.)
  * The file is loaded as the agent will load it (both schemas, DANDELION_<KEY> overrides), so first
  * boot refuses exactly the files the agent would; a bad file prints nothing on stdout and exits 2.
  */
@@ -16,7 +18,9 @@ export const ENV_HELP = `Usage: dandelion provision env --config FILE
 
 Loads FILE (a box's dandelion.yaml) against the agent's and the SD image's keys and prints the SD
 image's keys as shell assignments, each value single-quoted (lists one item a line), for
-  eval "$(dandelion provision env --config /boot/firmware/dandelion.yaml)"
+  vars=$(dandelion provision env --config /boot/firmware/dandelion.yaml) || exit 1
+  eval "$vars"
+(not eval "$(…)" || exit: eval of nothing succeeds, so a bad file would pass unnoticed).
 Unset keys print as ''. Exit codes: 0 printed; 2 bad usage or a bad key in FILE (named on stderr).
 `;
 

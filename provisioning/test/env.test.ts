@@ -18,7 +18,7 @@ const KEYS = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtleW9uZQ one@example', "ssh
 
 /** Evaluate `provision env` in sh as first boot would, and print the named variables NUL-separated. */
 function evalInSh(file: string, names: string[]): string[] {
-  const script = `eval "$("$0" provision env --config "$1")" || exit 9; printf '%s\\0' ${names.map((n) => `"$${n}"`).join(' ')}`;
+  const script = `vars=$("$0" provision env --config "$1") || exit 9; eval "$vars"; printf '%s\\0' ${names.map((n) => `"$${n}"`).join(' ')}`;
   const out = execFileSync('sh', ['-c', script, BIN, file], { env: { PATH: process.env.PATH } }).toString('utf8');
   return out.split('\0').slice(0, -1);
 }
@@ -54,6 +54,11 @@ t.test('a bad file: exit 2 naming each key, nothing on stdout to eval', async (t
   const stderr = r.stderr.toString();
   for (const key of ['BOX_PORT', 'WIFI_COUNTRY', 'ENTRANCE_URL']) t.match(stderr, new RegExp(`\\b${key}: `), `${key} named`);
   t.notMatch(stderr, /\n\s+at /, 'no stack trace');
+  // The documented first-boot pattern stops on a bad file (eval "$(…)" || exit would not: eval of '' succeeds).
+  const script = 'vars=$("$0" provision env --config "$1") || exit 7; eval "$vars"; echo went on';
+  const stopped = spawnSync('sh', ['-c', script, BIN, file], { env: { PATH: process.env.PATH } });
+  t.equal(stopped.status, 7, 'the script stops');
+  t.equal(stopped.stdout.toString(), '');
 });
 
 t.test('a card file is judged against the agent and the SD-image schemas together', async (t) => {
