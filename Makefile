@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 # Debian packages the tests and the demo use (installed when missing).
-TEST_DEBS := redis-server nginx ffmpeg chromium
+TEST_DEBS := redis-server nginx ffmpeg chromium mtools dosfstools fdisk
 # Debian packages `make binaries` and its qemu test use: binutils to strip the base Nodes, qemu-user to
 # run ARM code (the armv7 SEA blob, test/binary/) and the ARM C and C++ libraries that code loads.
 BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf qemu-user-static \
@@ -25,7 +25,7 @@ deps:
 
 # The standalone box-agent binaries (docs/binaries.md): rebuilt when their sources, the pinned base
 # Nodes or the commit they report change.
-BINARY_INPUTS := $(shell find bin shared/src agent/src -name '*.ts') binaries/base-nodes.json \
+BINARY_INPUTS := $(shell find bin shared/src agent/src provisioning/src -name '*.ts') binaries/base-nodes.json \
 	$(wildcard scripts/binaries/*) scripts/build-info.mjs package-lock.json
 
 binaries: dist/SHA256SUMS
@@ -52,6 +52,7 @@ bench: build deps
 examples: build
 	bin/dandelion config example entrance > entrance-config.yaml.example
 	bin/dandelion config example agent publisher > config.yaml.example
+	bin/dandelion config example provision agent > provisioning/dandelion.yaml.example
 	bin/dandelion config readme README.md
 
 clean:

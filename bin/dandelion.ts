@@ -24,7 +24,9 @@ Commands:
   hash-password          read a password or token on stdin, print its hash (for
                          DASHBOARD_USERS, API_TOKENS, METRICS_TOKEN)
   config example ROLE…   print an example config with every key and its default
-                         (ROLE: entrance, agent, publisher)
+                         (ROLE: entrance, agent, publisher, provision)
+  provision sdcard|show|env  write or read a box's dandelion.yaml on an SD image or card
+                         (provisioning/README.md)
 
 Run 'dandelion <command> --help' for a command's options.
 
@@ -45,6 +47,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   bench: async () => (await import(['..', 'bench', 'src', 'index.js'].join('/'))).main, // computed: the box binary's bundle leaves bench out
   config: async () => configCommand,
   'hash-password': async () => hashPasswordCommand,
+  provision: async () => (await import('../provisioning/src/main.js')).main,
 };
 
 async function configCommand(args: string[]): Promise<void> {

@@ -3,7 +3,7 @@
 //   1. base Node binaries: `npm pack` of the packages pinned in binaries/base-nodes.json, checked
 //      against the pinned npm integrity and bin/node's SHA-256, then stripped with Debian's binutils;
 //   2. one CommonJS bundle of bin/dandelion.ts (esbuild): the agent, --version, --help, config example,
-//      hash-password; version and commit baked in; no native addons, no files read beside it;
+//      hash-password, provision; version and commit baked in; no native addons, no files read beside it;
 //   3. Node 22 targets (x64, arm64): pkg's SEA mode (@yao-pkg/pkg), run by the pinned x64 Node 22, with
 //      the heap cap as SEA execArgv;
 //   4. armv7 (Node 20.11, the newest on npm): Node's own SEA steps, the blob made by the armv7 node

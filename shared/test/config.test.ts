@@ -60,6 +60,7 @@ t.test('REDIS_URL beside REDIS_HOST / REDIS_PORT / DB', async (t) => {
 t.test('the example config files are the schema rendered', async (t) => {
   t.equal(readFileSync(path.join(ROOT, 'entrance-config.yaml.example'), 'utf8'), renderExample(['entrance']), 'run `make examples`');
   t.equal(readFileSync(path.join(ROOT, 'config.yaml.example'), 'utf8'), renderExample(['agent', 'publisher']), 'run `make examples`');
+  t.equal(readFileSync(path.join(ROOT, 'provisioning', 'dandelion.yaml.example'), 'utf8'), renderExample(['provision', 'agent']), 'run `make examples`');
   const parsed = loadRoleConfig('entrance', path.join(ROOT, 'entrance-config.yaml.example'), {});
   t.same(parsed.warnings, [], 'the example loads cleanly');
 });
@@ -67,6 +68,6 @@ t.test('the example config files are the schema rendered', async (t) => {
 t.test('the README documents every key of every role', async (t) => {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   t.equal(readme, spliceConfigTables(readme), 'run `make examples`');
-  for (const role of ['entrance', 'agent', 'publisher']) t.match(readme, `<!-- config:${role} -->\n| key | default | meaning |`);
+  for (const role of ['entrance', 'agent', 'publisher', 'provision']) t.match(readme, `<!-- config:${role} -->\n| key | default | meaning |`);
   t.match(readme, '| `ENTRANCE_EXPIRE_BOX_TIME` | `120` |', 'a row with its default');
 });
