@@ -12,6 +12,7 @@ import { hashPassword, verifyPassword } from '../../../shared/src/password.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { bearerTokenOf, createBearerCheck } from '../bearer.js';
 import type { BearerVerdict } from '../bearer.js';
+import { readBodyText } from '../respond.js';
 
 export const SESSION_COOKIE = 'dandelion_session';
 export const LOGIN_CSRF_COOKIE = 'dandelion_login_csrf';
@@ -122,14 +123,8 @@ export function clearedSessionCookie(): string {
 
 /** Read a small urlencoded form body (login, logout); larger bodies are refused. */
 export async function readForm(req: IncomingMessage, maxBytes = 8 * 1024): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const text = await readBodyText(req, maxBytes);
+  return text === undefined ? undefined : new URLSearchParams(text);
 }
 
 export function redirect(res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { remoteIpOf } from '../../../shared/src/ws-server.js';
-import { sendJson } from '../respond.js';
+import { readBodyText, sendJson } from '../respond.js';
 import type { EntranceState } from '../state.js';
 import { bucketStart } from '../traffic/fold.js';
 import { publishersOfBox, trafficSeries, trafficTotals } from '../traffic/read.js';
@@ -328,16 +328,11 @@ class BadRequest extends Error {}
 
 /** A small JSON object body (at most 4 KiB); anything else is a BadRequest. */
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 4096) throw new BadRequest('the body is over 4 KiB');
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
+  const text = await readBodyText(req, 4096);
+  if (text === undefined) throw new BadRequest('the body is over 4 KiB');
+  if (text === '') return {};
   try {
-    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const v: unknown = JSON.parse(text);
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
   } catch {
     // refused below

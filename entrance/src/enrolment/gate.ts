@@ -12,7 +12,7 @@ import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { AUTH_HEADERS, CHALLENGE_PATH, ENROL_PATH, connectPayload, enrolPayload, keyFingerprint, parseFleetToken, parsePublicKey, verifyPayload } from '../../../shared/src/enrolment/codec.js';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 import type { Logger } from '../../../shared/src/log.js';
-import { sendJson } from '../respond.js';
+import { readBodyText, sendJson } from '../respond.js';
 import type { Challenges } from './challenge.js';
 import type { EnrolmentStore } from './store.js';
 
@@ -50,7 +50,7 @@ export class EnrolmentGate {
       return sendJson(res, 200, { NONCE: nonce, EXPIRES_IN: expiresIn, REQUIRE_ENROLMENT: this.deps.requireEnrolment });
     }
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-    const body = await readBody(req, MAX_ENROL_BODY);
+    const body = await readBodyText(req, MAX_ENROL_BODY);
     if (body === undefined) {
       // Answer first, then drop the connection: the rest of the body is never read.
       res.setHeader('connection', 'close');
@@ -132,19 +132,4 @@ export class EnrolmentGate {
 function methodNotAllowed(res: ServerResponse, allow: string): void {
   res.setHeader('allow', allow);
   sendJson(res, 405, { ERROR: 'method not allowed' });
-}
-
-/** The body as text, or undefined when it is larger than `limit` bytes (the rest is not read). */
-async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.pause();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
