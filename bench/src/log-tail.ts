@@ -17,7 +17,7 @@ import { ratioRow } from './common.js';
 const BOX_ID = 'box-bench-tail';
 
 /** One line as nginx writes it with LOG_FORMAT: same keys, order and quoting as the fixture. */
-function accessLine(i: number, msec: number): string {
+export function accessLine(i: number, msec: number): string {
   const rid = randomBytes(16).toString('hex');
   const status = i % 20 === 0 ? 404 : 200;
   const uri = i % 5 === 0 ? '/publisher-abc/live/index.m3u8' : `/publisher-abc/live/seg-${Math.floor(i / 5)}.ts`;
@@ -26,8 +26,8 @@ function accessLine(i: number, msec: number): string {
     `"status":"${status}","bytes":"${body + 241}","body":"${body}","addr":"127.0.0.1"}\n`;
 }
 
-async function writeLog(file: string, lines: number): Promise<void> {
-  const out = createWriteStream(file);
+export async function writeLog(file: string, lines: number, flags = 'w'): Promise<void> {
+  const out = createWriteStream(file, { flags });
   const t0 = 1795623186.202;
   let chunk = '';
   for (let i = 0; i < lines; i++) {
