@@ -45,7 +45,11 @@ test: build deps binaries
 demo: build deps
 	bin/dandelion demo
 
-bench: build deps
+# What only the benchmarks use: wrk loads the box's nginx (bench/src/serving.ts).
+BENCH_DEBS := wrk
+
+bench: build deps binaries
+	scripts/ensure-debs.sh $(BENCH_DEBS)
 	bin/dandelion bench
 
 # The example configs are rendered from the schema; a test fails when they drift.

@@ -42,7 +42,7 @@ export function rssMiB(pid: number): number | undefined {
 
 export async function startAgentProcess(
   cleanup: Cleanup,
-  opts: { command: string[]; redisUrl: string; entranceUrl: string; boxId: string; pingSeconds?: number; extra?: string[] },
+  opts: { command: string[]; redisUrl: string; entranceUrl: string; boxId: string; pingSeconds?: number; settings?: Record<string, string> },
 ): Promise<AgentProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-bench-agent-'));
   cleanup.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,12 +50,13 @@ export async function startAgentProcess(
   const runDirectory = path.join(dir, 'run');
   for (const d of [baseDirectory, runDirectory]) mkdirSync(d);
   const config = path.join(dir, 'agent.yaml');
-  writeFileSync(config, [
-    `ID: ${opts.boxId}`, `REDIS_URL: ${opts.redisUrl}`, `ENTRANCE_URLS: ["${opts.entranceUrl}"]`, 'BOX_SERVER_IP: 127.0.0.1', 'BOX_PORT: 0',
-    'BOX_HTTP_PORT: 0', 'METRICS_PORT: 0', `BASE_DIRECTORY: ${baseDirectory}`, `RUN_DIRECTORY: ${runDirectory}`, 'NGINX: managed',
-    'BANDWIDTH_TEST_CRON: ""', 'BANDWIDTH_UP: 100', 'BANDWIDTH_DOWN: 500', 'DISK_RESERVE_MB: 1', 'MAX_FILE_MB: 10',
-    `BOX_PING_ENTRANCE_FREQ: ${opts.pingSeconds ?? 1}`, ...(opts.extra ?? []), '',
-  ].join('\n'));
+  const settings: Record<string, string> = {
+    ID: opts.boxId, REDIS_URL: opts.redisUrl, ENTRANCE_URLS: `["${opts.entranceUrl}"]`, BOX_SERVER_IP: '127.0.0.1', BOX_PORT: '0',
+    BOX_HTTP_PORT: '0', METRICS_PORT: '0', BASE_DIRECTORY: baseDirectory, RUN_DIRECTORY: runDirectory, NGINX: 'managed',
+    BANDWIDTH_TEST_CRON: '""', BANDWIDTH_UP: '100', BANDWIDTH_DOWN: '500', DISK_RESERVE_MB: '1', MAX_FILE_MB: '10',
+    BOX_PING_ENTRANCE_FREQ: String(opts.pingSeconds ?? 1), ...opts.settings,
+  };
+  writeFileSync(config, `${Object.entries(settings).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`);
   const [cmd, ...pre] = opts.command as [string, ...string[]];
   const p = spawn(cmd, [...pre, 'agent', '--config', config], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
   track(p);
