@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-# Debian packages the tests and the demo use (installed when missing).
-TEST_DEBS := redis-server nginx ffmpeg chromium
+# Debian packages the tests and the demo use (installed when missing); wrk loads a box's nginx in the
+# serving benchmark, which make test runs once in its smoke size.
+TEST_DEBS := redis-server nginx ffmpeg chromium wrk
 # Debian packages `make binaries` and its qemu test use: binutils to strip the base Nodes, qemu-user to
 # run ARM code (the armv7 SEA blob, test/binary/) and the ARM C and C++ libraries that code loads.
 BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf qemu-user-static \
@@ -45,11 +46,7 @@ test: build deps binaries
 demo: build deps
 	bin/dandelion demo
 
-# What only the benchmarks use: wrk loads the box's nginx (bench/src/serving.ts).
-BENCH_DEBS := wrk
-
 bench: build deps binaries
-	scripts/ensure-debs.sh $(BENCH_DEBS)
 	bin/dandelion bench
 
 # The example configs are rendered from the schema; a test fails when they drift.
