@@ -18,13 +18,12 @@ import { track } from '../../test/helpers/children.js';
 import { NODE_AGENT, ROOT, rssMiB, startAgentProcess } from './agent-process.js';
 import type { Benchmark, Cleanup, Row } from './common.js';
 import { writeLog } from './log-tail.js';
+import { baseOf, binaryOf, targets } from './binary.js';
 
 const IDLE_GOAL_MIB = 40;
 const BUSY_GOAL_MIB = 64;
 const SAMPLE_MS = 50;
 const FILE_BYTES = 2 * 1024 * 1024;
-const X64_BINARY = path.join(ROOT, 'dist', 'dandelion-agent-linux-x64');
-const X64_BASE = path.join(ROOT, 'build', 'binaries', 'base', 'linux-x64-22.23.3', 'node');
 
 /** Samples a process's RSS every 50 ms while `during` runs; the peak, in MiB. */
 async function peakRss(pid: number, during: () => Promise<void>): Promise<number> {
@@ -106,14 +105,17 @@ export const agentMemory: Benchmark = {
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
     const client = redis.client();
     const rows: Row[] = [];
-    const targets: Array<{ label: string; command: string[]; base: string; why?: string }> = [
+    const x64 = targets().find((t) => t.name === 'linux-x64');
+    const X64_BINARY = x64 ? binaryOf(x64) : path.join(ROOT, 'dist', 'dandelion-agent-linux-x64');
+    const X64_BASE = x64 ? baseOf(x64) : path.join(ROOT, 'build', 'binaries', 'base', 'linux-x64', 'node');
+    const agents: Array<{ label: string; command: string[]; base: string; why?: string }> = [
       { label: 'node', command: NODE_AGENT, base: process.execPath },
       {
         label: 'x64-binary', command: [X64_BINARY], base: X64_BASE,
         ...(existsSync(X64_BINARY) && existsSync(X64_BASE) ? {} : { why: `${path.relative(ROOT, X64_BINARY)} or its base ${path.relative(ROOT, X64_BASE)} is missing: run 'make binaries'` }),
       },
     ];
-    for (const target of targets) {
+    for (const target of agents) {
       const name = target.label === 'node' ? 'Node build' : 'x64 binary';
       const metrics = [
         { metric: `${name} RSS idle`, goal: IDLE_GOAL_MIB, key: 'idle' as const },
