@@ -24,8 +24,12 @@ import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { TrafficBatch } from './batch.js';
 
-/** Largest single read; the buffer is allocated once per tail. */
-const CHUNK_BYTES = 1 << 20;
+/**
+ * Largest single read, and the unit of one commit; the buffer is allocated once per tail. 256 KiB rather
+ * than 1 MiB: the same speed, and the strings and records of a chunk in flight peak the agent's RSS at
+ * about 120 MiB instead of 190 MiB while it works through a backlog (bench agent-memory).
+ */
+const CHUNK_BYTES = 256 << 10;
 /** Most bytes one pass consumes; the next pass goes on from there, so a backlog never sits in memory. */
 const PASS_BYTES = 8 << 20;
 /** A burst of writes from nginx becomes one pass, not one pass per request. */
