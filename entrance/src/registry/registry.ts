@@ -10,7 +10,6 @@ import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../..
 import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
-import { execOrThrow } from '../../../shared/src/redis.js';
 import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
 
@@ -36,7 +35,27 @@ for _, id in ipairs(ids) do
 end
 return #ids`;
 
+/**
+ * One box's write as one command. The MULTI it replaces was seven ioredis commands per EXCHANGE, the
+ * largest share of the entrance's CPU in bench heartbeat: 77-94 µs of Node CPU per upsert against 32-34 µs
+ * for the script on the bench machine (20k upserts, 50 in flight). Atomic as the MULTI was.
+ * KEYS: exchange hash, BOX_SET, BOX_CAPACITY, BOX_GEO. ARGV: id, expiry, capacity, lon, lat ('' for no
+ * place), then the exchange's field/value pairs.
+ */
+const UPSERT_SCRIPT = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+else
+  redis.call('GEOADD', KEYS[4], ARGV[4], ARGV[5], ARGV[1])
+end
+return 1`;
+
 interface SweepCapable {
+  dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, args: Array<string | number>): Promise<number>;
   dandelionSweep(boxSet: string, geo: string, capacity: string, now: string, batch: number, exchangePrefix: string): Promise<number>;
 }
 
@@ -59,6 +78,7 @@ export class BoxRegistry {
     if (!('dandelionSweep' in deps.redis)) {
       deps.redis.defineCommand('dandelionSweep', { numberOfKeys: 3, lua: SWEEP_SCRIPT });
     }
+    if (!('dandelionUpsert' in deps.redis)) deps.redis.defineCommand('dandelionUpsert', { numberOfKeys: 4, lua: UPSERT_SCRIPT });
     this.redis = deps.redis as Redis & SweepCapable;
     this.keys = deps.keys;
     this.expireSeconds = deps.expireSeconds;
@@ -76,15 +96,9 @@ export class BoxRegistry {
     const id = msg.ID;
     const expiry = this.now() / 1000 + this.expireSeconds;
     const loc = parseLoc(msg.GEOIP?.LOC);
-    const tx = this.redis
-      .multi()
-      .del(this.keys.exchange(id))
-      .hset(this.keys.exchange(id), toHash(stored))
-      .zadd(this.keys.boxSet, expiry, id)
-      .zadd(this.keys.boxCapacity, capacityScore(msg), id);
-    if (loc) tx.geoadd(this.keys.boxGeo, loc.lon, loc.lat, id);
-    else tx.zrem(this.keys.boxGeo, id);
-    await execOrThrow(tx.exec());
+    const args: Array<string | number> = [id, expiry, capacityScore(msg), loc ? loc.lon : '', loc ? loc.lat : ''];
+    for (const [field, value] of Object.entries(toHash(stored))) args.push(field, value);
+    await this.redis.dandelionUpsert(this.keys.exchange(id), this.keys.boxSet, this.keys.boxCapacity, this.keys.boxGeo, args);
   }
 
   /** A box's stored exchange, or undefined when it is not registered (or unreadable). */
