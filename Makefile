@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-# Debian packages the tests and the demo use (installed when missing).
-TEST_DEBS := redis-server nginx ffmpeg chromium mtools dosfstools fdisk
+# Debian packages the tests and the demo use (installed when missing): mtools, dosfstools and fdisk
+# for provisioning SD images; wrk loads a box's nginx in the serving benchmark, which make test runs
+# once in its smoke size.
+TEST_DEBS := redis-server nginx ffmpeg chromium mtools dosfstools fdisk wrk
 # Debian packages `make binaries` and its qemu test use: binutils to strip the base Nodes, qemu-user to
 # run ARM code (the armv7 SEA blob, test/binary/) and the ARM C and C++ libraries that code loads.
 BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf qemu-user-static \
@@ -45,7 +47,7 @@ test: build deps binaries
 demo: build deps
 	bin/dandelion demo
 
-bench: build deps
+bench: build deps binaries
 	bin/dandelion bench
 
 # The example configs are rendered from the schema; a test fails when they drift.

@@ -6,17 +6,18 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { freePort } from '../../shared/src/listen.js';
-import { startAgent } from '../../test/helpers/agent.js';
 import { track } from '../../test/helpers/children.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import type { Benchmark, Cleanup, Row } from './common.js';
 import { ratioRow } from './common.js';
+import { NODE_AGENT, startAgentProcess } from './agent-process.js';
 
 const FILE_BYTES = 2 * 1024 * 1024;
 const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
@@ -103,11 +104,12 @@ export const ingest: Benchmark = {
 
     const redis = await startRedis(cleanup);
     const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
-    const box = await startAgent(cleanup, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_MAX_FILE_MB: '10' } });
-    // The helpers leave their folders (tests keep them to look at); a benchmark removes its files.
-    cleanup.teardown(() => rmSync(path.dirname(box.baseDirectory), { recursive: true, force: true }));
+    // The agent in its own process with the default heartbeat period, as on a box: the publisher's side
+    // (masking 2 MB frames) stays in this process, and the test helper's 0.5 s heartbeats (readings taken
+    // with child processes) do not land on the agent's event loop ten times as often as on a box.
+    const box = await startAgentProcess(cleanup, { command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: 'box-benchingest', pingSeconds: 5 });
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
-    const publisher = await connectPeer(box.status.connectWs);
+    const publisher = await connectPeer(box.connectWs);
     cleanup.teardown(() => publisher.close());
     const hello = await publisher.ask({ ID: 'publisher-bench', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
     if (hello.MESSAGE !== 'ACCEPTED') throw new Error(`PUBLISH refused: ${JSON.stringify(hello)}`);
@@ -128,9 +130,27 @@ export const ingest: Benchmark = {
     }
     const davSeconds = Number(process.hrtime.bigint() - davStart) / 1e9;
 
+    // nginx does not fsync what it writes; the agent must (a box loses power). For an honest second
+    // reference: the same PUTs, each followed by fsync of the file and of its folder, as the agent does.
+    const syncStart = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      const file = `/publisher-bench/synced/seg-${i}.ts`;
+      const status = await put(dav.base, file, files[i] as Buffer);
+      if (status !== 201 && status !== 204) throw new Error(`WebDAV PUT ${i} answered ${status}`);
+      for (const target of [path.join(dav.root, file), path.dirname(path.join(dav.root, file))]) {
+        const handle = await open(target, 'r');
+        await handle.sync();
+        await handle.close();
+      }
+    }
+    const syncSeconds = Number(process.hrtime.bigint() - syncStart) / 1e9;
+
     return [ratioRow({
       bench: 'ingest', metric: '2 MB segments, MB/s', unit: 'MB/s', project: totalMB / agentSeconds, reference: totalMB / davSeconds,
-      goal: 'ratio ≥ 0.9', note: `${count} files; agent hashes and fsyncs, nginx WebDAV does not fsync`,
-    }, 0.9)];
+      goal: 'ratio ≥ 0.9', note: `${count} files, one at a time; the agent hashes, writes, fsyncs file and folder, renames; nginx WebDAV does not fsync`,
+    }, 0.9), ratioRow({
+      bench: 'ingest', metric: '2 MB segments, MB/s, vs WebDAV + fsync', unit: 'MB/s', project: totalMB / agentSeconds, reference: totalMB / syncSeconds,
+      goal: 'report', note: 'the same PUTs, each followed by fsync of the file and its folder (the durability the agent gives)',
+    }, 0)];
   },
 };

@@ -46,6 +46,7 @@ export class TrafficBatch {
   readonly records: Array<{ rid: string; record: TrafficRecord }> = [];
   /** Insertion order is first appearance in the log, which makes aggregate IDs stable. */
   private readonly groups = new Map<string, Group>();
+  private readonly keyOfUri = new Map<string, string>();
 
   /** `text` holds complete lines without their final "\n". */
   addLines(text: string): void {
@@ -62,8 +63,14 @@ export class TrafficBatch {
     this.bytesSent += line.bytes;
     if (line.status >= SERVED_BELOW) return;
     this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
-    const { publisher, file } = fileOfUri(line.uri);
-    const key = JSON.stringify([publisher, file]);
+    // Viewers ask for the same few URIs again and again: decode each once per batch.
+    let key = this.keyOfUri.get(line.uri);
+    let where: { publisher: string; file: string } | undefined;
+    if (key === undefined) {
+      where = fileOfUri(line.uri);
+      key = JSON.stringify([where.publisher, where.file]);
+      this.keyOfUri.set(line.uri, key);
+    }
     const group = this.groups.get(key);
     if (group) {
       group.REQUESTS++;
@@ -71,6 +78,7 @@ export class TrafficBatch {
       group.FROM = Math.min(group.FROM, line.msec);
       group.TO = Math.max(group.TO, line.msec);
     } else {
+      const { publisher, file } = where ?? fileOfUri(line.uri);
       this.groups.set(key, { PUBLISHER: publisher, FILE: file, REQUESTS: 1, BYTES: line.bytes, FROM: line.msec, TO: line.msec, firstRid: line.rid });
     }
   }
