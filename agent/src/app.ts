@@ -313,7 +313,7 @@ export function createAgent(deps: AgentDeps): Agent {
       await mkdir(runDirectory, { recursive: true });
       const key = await loadOrCreateBoxKey(config.KEY_FILE || path.join(runDirectory, 'box-key.pem'), log.child({ mod: 'enrolment' }));
       credentials = new BoxCredentials(boxId, key, config.ENROLMENT_TOKEN);
-      boxStatus.set('starting', 'the agent is starting');
+      boxStatus.publish();
       await store.init();
       await sweeper.reconcile();
       await sweeper.sweep();

@@ -4,16 +4,19 @@
  * (REACHABLE), so a box behind a router without port forwarding says so on its status page. Only the
  * peer's own address is ever probed, never a host the box names, so a box cannot aim the entrance at a
  * third party. Probes run in the background (a heartbeat never waits for one), at most a few at once,
- * and each box is probed again only every few minutes.
+ * and each box is probed again only every few minutes (every 30 s while it is unreachable).
  */
 const PROBE_TIMEOUT_MS = 3_000;
 const RECHECK_MS = 5 * 60_000;
+/** A box found unreachable is tried again sooner: it may just have been starting, or its owner fixing the router. */
+const RECHECK_UNREACHABLE_MS = 30_000;
 const MAX_CONCURRENT = 16;
 const MAX_REMEMBERED = 100_000;
 
 export class Reachability {
   private readonly known = new Map<string, { reachable: boolean; at: number; target: string }>();
-  private inFlight = 0;
+  /** Boxes being probed now, so heartbeats meanwhile do not start more. */
+  private readonly probing = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -22,16 +25,13 @@ export class Reachability {
     const target = probeUrl(remoteIp, httpUrl);
     if (target === undefined) return undefined;
     const last = this.known.get(boxId);
-    const fresh = last !== undefined && last.target === target && this.now() - last.at < RECHECK_MS;
-    if (!fresh && this.inFlight < MAX_CONCURRENT) void this.probe(boxId, target);
+    const fresh = last !== undefined && last.target === target && this.now() - last.at < (last.reachable ? RECHECK_MS : RECHECK_UNREACHABLE_MS);
+    if (!fresh && !this.probing.has(boxId) && this.probing.size < MAX_CONCURRENT) void this.probe(boxId, target);
     return last?.target === target ? last.reachable : undefined;
   }
 
   private async probe(boxId: string, target: string): Promise<void> {
-    this.inFlight += 1;
-    // Marked first, so heartbeats during the probe do not start more.
-    const previous = this.known.get(boxId);
-    this.remember(boxId, { reachable: previous?.target === target ? previous.reachable : false, at: this.now(), target });
+    this.probing.add(boxId);
     let reachable = false;
     try {
       const res = await fetch(target, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'error' });
@@ -40,7 +40,7 @@ export class Reachability {
     } catch {
       reachable = false; // refused, timed out, or not the box's page: not reachable
     } finally {
-      this.inFlight -= 1;
+      this.probing.delete(boxId);
     }
     this.remember(boxId, { reachable, at: this.now(), target });
   }

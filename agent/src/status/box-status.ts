@@ -61,6 +61,15 @@ export class BoxStatus {
 
   set(code: StatusCode, detail: string): void {
     if (code === this.code && detail === this.detail) return;
+    this.change(code, detail);
+  }
+
+  /** Write the current status even though it has not changed (at start: the page must exist). */
+  publish(): void {
+    this.change(this.code, this.detail);
+  }
+
+  private change(code: StatusCode, detail: string): void {
     if (code !== this.code) this.log.info({ status: code, detail }, 'box status changed');
     this.code = code;
     this.detail = detail;
