@@ -35,7 +35,9 @@ components="main non-free-firmware"
 # Its own sources: raspi-firmware and firmware-brcm80211 are in non-free-firmware, which a build
 # machine's sources often lack. They stay in the image's /etc/apt/sources.list.
 start=$(date +%s)
+# force-confold: keep the essential hook's /etc/default/raspi-firmware (dpkg would ask, and fail).
 mmdebstrap --mode=root --architectures=arm64 --variant=minbase \
+  --dpkgopt=force-confdef --dpkgopt=force-confold \
   --include="$packages" \
   --essential-hook="$PWD/$fw/hooks/essential.sh \"\$1\"" \
   --customize-hook="$PWD/$fw/hooks/customize.sh \"\$1\"" \
