@@ -119,9 +119,15 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   box.writeBootFile('dandelion.yaml', config);
   t.equal(box.readBootFile('dandelion.yaml'), config, 'dandelion.yaml written into the boot partition with mtools');
 
-  const search = await connectPeer(hostEntranceUrl);
+  // SEARCH as a publisher would, on one socket (opened again if the entrance closed it).
+  let search = await connectPeer(hostEntranceUrl);
   t.teardown(() => search.close());
-  const boxesNow = async (): Promise<string[]> => Object.keys(((await search.ask(searchRequest(PUBLISHER_ID))).BOX_SET ?? {}) as Record<string, unknown>);
+  const boxesNow = async (): Promise<string[]> => {
+    if (search.ws.readyState !== search.ws.OPEN) search = await connectPeer(hostEntranceUrl);
+    const reply = await Promise.race([search.ask(searchRequest(PUBLISHER_ID)), sleep(10_000).then(() => undefined)]);
+    if (!reply) search.ws.terminate();
+    return Object.keys((reply?.BOX_SET ?? {}) as Record<string, unknown>);
+  };
   /** Power on and wait until the entrance's SEARCH lists a box; resolves with its ID and the time it took. */
   const bootToRegistered = async (label: string): Promise<{ id: string; ms: number }> => {
     // A box registered before this boot must not count: wait until the entrance dropped it
