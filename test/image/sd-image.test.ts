@@ -32,8 +32,8 @@ const IMAGE = process.env.DANDELION_IMAGE ?? path.join(ROOT, 'dist', 'dandelion-
 /** Serial logs and the card stay here after the test, for reading. */
 const WORK = path.join(ROOT, 'build', 'image-test');
 const GUARD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loopback-only.js');
-/** Enrolment: flip to true once `dandelion entrance token create` and REQUIRE_ENROLMENT are on main. */
-const ENROL = false;
+/** Enrolment (REQUIRE_ENROLMENT, a fleet token in ENROLMENT_TOKEN); false: boxes register without credentials. */
+const ENROL = true;
 const REGISTER_LIMIT_MS = 180_000;
 /** The box sends EXCHANGE every 2 s (BOX_PING_ENTRANCE_FREQ below); the entrance drops it after this silence. */
 const EXPIRE_BOX_S = 12;
@@ -78,7 +78,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
       DANDELION_ENTRANCE_URL: `ws://10.0.2.2:${entrancePort}/dandelion/ws/`,
       DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]),
       DANDELION_ENTRANCE_EXPIRE_BOX_TIME: String(EXPIRE_BOX_S),
-      ...(ENROL ? {} : { DANDELION_REQUIRE_ENROLMENT: 'false' }),
+      DANDELION_REQUIRE_ENROLMENT: String(ENROL),
     },
   });
   const hostEntranceUrl = `ws://127.0.0.1:${entrancePort}/dandelion/ws/`;
@@ -86,8 +86,9 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   t.equal(entrance.url.replace(/^ws:\/\/[^/]+/, ''), '/dandelion/ws/', 'the entrance\'s WebSocket path');
   let token = '';
   if (ENROL) {
-    const r = spawnSync(path.join(ROOT, 'bin', 'dandelion'), ['entrance', 'token', 'create', '--expires', '1d', '--uses', '1'], { encoding: 'utf8', env: { ...process.env, DANDELION_REDIS_URL: redis.url, DANDELION_RUN_DIRECTORY: entrance.runDirectory } });
-    token = r.stdout.trim();
+    // One use: a box that lost its key in a power cut and had to enrol again would fail here.
+    const r = spawnSync(path.join(ROOT, 'bin', 'dandelion'), ['entrance', 'token', 'create', '--expires', '1d', '--uses', '1', '--json'], { encoding: 'utf8', env: { ...process.env, DANDELION_REDIS_URL: redis.url, DANDELION_RUN_DIRECTORY: entrance.runDirectory } });
+    token = String((JSON.parse(r.stdout || '{}') as { TOKEN?: string }).TOKEN ?? r.stderr);
     t.match(token, /^dlt_/, 'a fleet token');
   }
 
