@@ -38,7 +38,7 @@ const REGISTER_LIMIT_MS = 180_000;
 /** The box sends EXCHANGE every 2 s (BOX_PING_ENTRANCE_FREQ below); the entrance drops it after this silence. */
 const EXPIRE_BOX_S = 12;
 const POWER_CUTS = Number(process.env.DANDELION_POWER_CUTS ?? 10);
-const CARD_BYTES = 2 * 1024 ** 3;
+const CARD_BYTES = 4 * 1024 ** 3;
 const PUBLISHER_ID = 'publisher-image';
 const API_TOKEN = randomBytes(16).toString('hex');
 
