@@ -55,6 +55,8 @@ chroot "$root" systemctl enable systemd-networkd systemd-resolved chrony redis-s
 chroot "$root" systemctl disable nginx ssh wpa_supplicant
 chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
   e2scrub_all.timer e2scrub_reap.service systemd-random-seed.service systemd-firstboot.service
+# Mount points: the root is read-only, so systemd cannot make them at boot.
+install -d -m 0755 "$root/var/lib/dandelion" "$root/var/lib/redis" "$root/var/lib/chrony" "$root/var/lib/nginx" "$root/boot/firmware"
 ln -sf /run/dandelion/wpa_supplicant-wlan0.conf "$root/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 
@@ -81,7 +83,7 @@ install -m 0644 "$work/manifest" "$root/usr/lib/dandelion/manifest"
 
 # --- Boot partition (FAT): firmware, kernel, initrd, device trees, config.txt, cmdline.txt ---------
 cp -a "$root/boot/firmware/." "$work/boot/"
-rm -rf "$root/boot/firmware" && install -d -m 0755 "$root/boot/firmware"
+rm -rf "$root/boot/firmware"/*
 echo "console=tty0 console=ttyS1,115200 root=PARTUUID=${DISK_ID#0x}-02 ro rootfstype=ext4 fsck.repair=yes net.ifnames=0 rootwait" \
   > "$work/boot/cmdline.txt"
 install -m 0644 "$fw/dandelion.yaml.example" "$work/boot/dandelion.yaml.example"
@@ -122,7 +124,8 @@ dd if="$work/root.ext4" of="$out" bs=1M seek="$root_start" conv=notrunc,sparse s
 dd if="$work/data.ext4" of="$out" bs=1M seek="$data_start" conv=notrunc,sparse status=none
 t2=$(date +%s)
 cp "$work/manifest" "$out.manifest"
-xz -T0 -3 -f -k "$out"
+# IMAGE_XZ=0 skips compressing (minutes), for trying changes with the image test.
+[ "${IMAGE_XZ:-1}" = 0 ] || xz -T0 -3 -f -k "$out"
 t3=$(date +%s)
 echo "build-image: $out.xz ($(du -m "$out.xz" | cut -f1) MiB; $total MiB unpacked: boot $BOOT_MB, root $ROOT_MB, data $DATA_MB)"
 echo "build-image: rootfs $(( t1 - t0 )) s, image $(( t2 - t1 )) s, xz $(( t3 - t2 )) s"

@@ -99,7 +99,7 @@ export class QemuBox {
       '-kernel', this.kernel, '-initrd', this.initrd,
       '-append', `root=PARTUUID=${ROOT_PARTUUID} ro rootfstype=ext4 fsck.repair=yes net.ifnames=0 console=ttyAMA0 rootwait`,
       '-drive', `file=${this.disk},format=raw,if=none,id=card,cache=writeback`, '-device', 'virtio-blk-pci,drive=card',
-      '-netdev', `user,id=net,${fwd}`, '-device', 'virtio-net-pci,netdev=net',
+      '-netdev', `user,id=net,${fwd}`, '-device', 'virtio-net-pci,netdev=net,romfile=',
     ];
     const proc = spawn('qemu-system-aarch64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     track(proc);
