@@ -57,6 +57,8 @@ chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-ba
   e2scrub_all.timer e2scrub_reap.service systemd-random-seed.service systemd-firstboot.service
 # Mount points: the root is read-only, so systemd cannot make them at boot.
 install -d -m 0755 "$root/var/lib/dandelion" "$root/var/lib/redis" "$root/var/lib/chrony" "$root/var/lib/nginx" "$root/boot/firmware"
+# systemd-logind's StateDirectory: it fails to start when it has to make this on a read-only root.
+install -d -m 0755 "$root/var/lib/systemd/linger"
 ln -sf /run/dandelion/wpa_supplicant-wlan0.conf "$root/etc/wpa_supplicant/wpa_supplicant-wlan0.conf"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 
@@ -103,7 +105,10 @@ install -d -m 0755 -o "$DANDELION_UID" -g "$DANDELION_UID" "$work/data/files"
 install -d -m 0750 -o "$DANDELION_UID" -g "$DANDELION_UID" "$work/data/agent"
 install -d -m 0750 -o "$(id_of -u redis)" -g "$(id_of -g redis)" "$work/data/redis"
 install -d -m 0700 "$work/data/ssh"
-mke2fs -q -F -t ext4 -L dandelion-data -U "$DATA_UUID" -E root_owner=0:0 -d "$work/data" "$work/data.ext4" "${DATA_MB}M"
+# 4 KiB blocks and the "default" usage type although it starts small (mke2fs would pick 1 KiB blocks),
+# and room in the group descriptor reserve for online growth to 1 TiB.
+mke2fs -q -F -t ext4 -T default -b 4096 -E root_owner=0:0,resize=268435456 -L dandelion-data -U "$DATA_UUID" \
+  -d "$work/data" "$work/data.ext4" "${DATA_MB}M"
 
 # --- The image ---------------------------------------------------------------------------------------
 root_start=$(( BOOT_START_MB + BOOT_MB ))
@@ -127,5 +132,6 @@ cp "$work/manifest" "$out.manifest"
 # IMAGE_XZ=0 skips compressing (minutes), for trying changes with the image test.
 [ "${IMAGE_XZ:-1}" = 0 ] || xz -T0 -3 -f -k "$out"
 t3=$(date +%s)
-echo "build-image: $out.xz ($(du -m "$out.xz" | cut -f1) MiB; $total MiB unpacked: boot $BOOT_MB, root $ROOT_MB, data $DATA_MB)"
+[ ! -f "$out.xz" ] || echo "build-image: $out.xz ($(du -m "$out.xz" | cut -f1) MiB)"
+echo "build-image: $out ($total MiB: boot $BOOT_MB, root $ROOT_MB, data $DATA_MB)"
 echo "build-image: rootfs $(( t1 - t0 )) s, image $(( t2 - t1 )) s, xz $(( t3 - t2 )) s"
