@@ -50,7 +50,7 @@ image: binaries
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
 	scripts/ensure-debs.sh $(TEST_DEBS) qemu-system-arm
-	npx tap --reporter=terse --timeout=1800 build/test/image
+	npx tap --reporter=terse --timeout=2400 build/test/image
 
 test: build deps binaries
 	scripts/test.sh build/test/binary
