@@ -30,6 +30,8 @@ if [ -f "$tarball" ]; then
   exit 0
 fi
 mkdir -p "$cache"
+# A failed or interrupted build leaves no partial tarball behind.
+trap 'rm -f "$tarball.part"' EXIT
 packages=$(grep -v -E '^\s*(#|$)' "$fw/packages.txt" | paste -sd, -)
 components="main non-free-firmware"
 # Its own sources: raspi-firmware and firmware-brcm80211 are in non-free-firmware, which a build
