@@ -49,7 +49,7 @@ image: binaries
 
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
-	scripts/ensure-debs.sh $(TEST_DEBS) qemu-system-arm
+	scripts/ensure-debs.sh redis-server qemu-system-arm openssh-client mtools fdisk
 	npx tap --reporter=terse --timeout=2400 build/test/image
 
 test: build deps binaries
