@@ -1,9 +1,9 @@
 /**
  * `dandelion provision clock --config FILE`: the SD image sets the time with this before the agent
  * starts (a Pi has no battery-backed clock: it boots in 1970, or at the last shutdown's time).
- * NTP (chrony) comes first; when it has not set the clock within --wait seconds, the time comes from
- * the Date header of an entrance's challenge endpoint (docs/enrolment.md), over the same connection the
- * box will use anyway. Enrolment itself never trusts the box's clock; TLS certificates and logs do.
+ * NTP (chrony) comes first; a clock that already agrees with an entrance is left to it at once; when
+ * NTP has not set a wrong clock within --wait seconds, the time comes from the Date header of an
+ * entrance's challenge endpoint (docs/enrolment.md), over the same connection the box will use anyway. Enrolment itself never trusts the box's clock; TLS certificates and logs do.
  * Never fails the boot: without any time source it says why and exits 0, and the agent's status page
  * shows `no-time`.
  */
@@ -15,9 +15,10 @@ import { loadCardConfig } from './card-config.js';
 
 export const CLOCK_HELP = `Usage: dandelion provision clock --config FILE [--wait SECONDS] [--dry-run]
 
-Makes sure the system clock is right before the agent starts: waits up to --wait seconds (default 30)
-for NTP, then, if the clock is still off by more than two minutes from an entrance's Date header (the
-entrances of FILE's ENTRANCE_URLS, tried in turn), sets it from that header (as root, with date -s).
+Makes sure the system clock is right before the agent starts. Done at once when NTP has set it, or
+when it is within two minutes of an entrance's Date header (FILE's ENTRANCE_URLS, tried in turn);
+otherwise waits up to --wait seconds (default 30) for NTP, then sets it from the entrance's Date
+header (as root, with date -s).
 --dry-run reports what it would do. Always exits 0 once FILE is readable (2 on bad usage or a bad FILE).
 `;
 
@@ -37,33 +38,47 @@ export interface ClockDeps {
 }
 
 export async function settleClock(entrances: string[], waitSeconds: number, deps: ClockDeps): Promise<'ntp' | 'entrance' | 'already right' | 'unknown'> {
+  if (await deps.ntpSynced().catch(() => false)) {
+    deps.say('clock: set by NTP');
+    return 'ntp';
+  }
+  // A clock that agrees with an entrance needs no waiting: NTP will slew it when it comes.
+  const first = await entranceSkew(entrances, deps);
+  if (first && Math.abs(first.skewMs) <= MAX_SKEW_MS && deps.now() >= EARLIEST_PLAUSIBLE_MS) {
+    deps.say(`clock: within ${Math.round(first.skewMs / 1000)} s of ${first.url}; left to NTP`);
+    return 'already right';
+  }
   const deadline = deps.now() + waitSeconds * 1000;
-  for (;;) {
+  while (deps.now() < deadline) {
+    await sleep(1000);
     if (await deps.ntpSynced().catch(() => false)) {
       deps.say('clock: set by NTP');
       return 'ntp';
     }
-    if (deps.now() >= deadline) break;
-    await sleep(1000);
   }
+  // Asked again: the first answer is as old as the wait.
+  const latest = (await entranceSkew(entrances, deps)) ?? undefined;
+  if (latest) {
+    await deps.setClock(deps.now() + latest.skewMs);
+    deps.say(`clock: NTP not synchronised; set from ${latest.url}'s Date header (was off by ${Math.round(latest.skewMs / 1000)} s)`);
+    return 'entrance';
+  }
+  deps.say('clock: neither NTP nor any entrance gave the time; the agent will show no-time until one does');
+  return 'unknown';
+}
+
+/** The first entrance that answers: how far its clock is ahead of ours. */
+async function entranceSkew(entrances: string[], deps: ClockDeps): Promise<{ url: string; skewMs: number } | undefined> {
   for (const url of entrances) {
     try {
-      const fetchedAt = deps.now();
+      const askedAt = deps.now();
       const theirs = await deps.entranceTime(url);
-      const skew = theirs - fetchedAt;
-      if (Math.abs(skew) <= MAX_SKEW_MS && fetchedAt >= EARLIEST_PLAUSIBLE_MS) {
-        deps.say(`clock: NTP not synchronised yet; within ${Math.round(skew / 1000)} s of ${url}, left alone`);
-        return 'already right';
-      }
-      await deps.setClock(theirs);
-      deps.say(`clock: NTP not synchronised; set from ${url}'s Date header (was off by ${Math.round(skew / 1000)} s)`);
-      return 'entrance';
+      return { url, skewMs: theirs - askedAt };
     } catch (err) {
       deps.say(`clock: no time from ${url}: ${(err as Error).message}`);
     }
   }
-  deps.say('clock: neither NTP nor any entrance gave the time; the agent will show no-time until one does');
-  return 'unknown';
+  return undefined;
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {

@@ -11,13 +11,14 @@
  */
 import { UsageError, parseRoleArgs } from '../../shared/src/cli.js';
 import { PROVISION_SCHEMA } from '../../shared/src/config/schemas.js';
-import type { ProvisionConfig } from '../../shared/src/config/schemas.js';
+import type { AgentConfig, ProvisionConfig } from '../../shared/src/config/schemas.js';
 import { loadCardConfig } from './card-config.js';
 
 export const ENV_HELP = `Usage: dandelion provision env --config FILE
 
 Loads FILE (a box's dandelion.yaml) against the agent's and the SD image's keys and prints the SD
-image's keys as shell assignments, each value single-quoted (lists one item a line), for
+image's keys, and the agent's BOX_PORT and BOX_SERVER_IP (for the image's health probe), as shell
+assignments, each value single-quoted (lists one item a line), for
   vars=$(dandelion provision env --config /boot/firmware/dandelion.yaml) || exit 1
   eval "$vars"
 (not eval "$(…)" || exit: eval of nothing succeeds, so a bad file would pass unnoticed).
@@ -29,10 +30,15 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-export function shellAssignments(config: ProvisionConfig): string {
-  return Object.keys(PROVISION_SCHEMA)
+/** Agent keys the image's boot script also needs: where the agent's health probe knocks. */
+const AGENT_KEYS_FOR_BOOT = ['BOX_PORT', 'BOX_SERVER_IP'] as const;
+
+export function shellAssignments(config: ProvisionConfig, agent?: Pick<AgentConfig, (typeof AGENT_KEYS_FOR_BOOT)[number]>): string {
+  const values: Record<string, unknown> = { ...config };
+  if (agent) for (const key of AGENT_KEYS_FOR_BOOT) values[key] = agent[key];
+  return [...Object.keys(PROVISION_SCHEMA), ...(agent ? AGENT_KEYS_FOR_BOOT : [])]
     .map((key) => {
-      const value: unknown = config[key as keyof ProvisionConfig];
+      const value: unknown = values[key];
       const text = Array.isArray(value) ? value.join('\n') : value === undefined ? '' : String(value);
       return `${key}=${shellQuote(text)}\n`;
     })
@@ -47,5 +53,6 @@ export async function envCommand(args: string[]): Promise<void> {
   }
   if (opts.configFile === undefined) throw new UsageError('provision env: give --config FILE');
   if (opts.positionals.length > 0) throw new UsageError(`provision env: unexpected ${opts.positionals[0]}`);
-  process.stdout.write(shellAssignments(loadCardConfig(opts.configFile).provision));
+  const { provision, agent } = loadCardConfig(opts.configFile);
+  process.stdout.write(shellAssignments(provision, agent));
 }

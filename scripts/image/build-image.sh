@@ -51,7 +51,7 @@ sed -i -e "s/@DANDELION_GID@/$DANDELION_UID/" -e "s/@CHRONY_UID@/$(id_of -u _chr
 # Services: the agent starts its own nginx (as dandelion); SSH only when provisioned (dandelion-boot);
 # nothing that writes to the read-only root (apt's timers, the dpkg database backup, random-seed).
 chroot "$root" systemctl enable systemd-networkd systemd-resolved chrony redis-server \
-  dandelion-machine-id dandelion-grow-data dandelion-boot dandelion-agent
+  dandelion-machine-id dandelion-grow-data dandelion-boot dandelion-clock dandelion-agent
 chroot "$root" systemctl disable nginx ssh wpa_supplicant
 chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
   e2scrub_all.timer e2scrub_reap.service systemd-random-seed.service systemd-firstboot.service

@@ -2,8 +2,8 @@
  * One Dandelion SD image booted under qemu-system-aarch64 (`-M virt -cpu cortex-a72`, software
  * emulation): a sparse copy of the image grown to a card's size, dandelion.yaml written into its FAT
  * partition with mtools (no mounting), the image's own kernel and initrd taken from that partition for
- * a direct kernel boot, the serial console to one log file per boot, and user-mode networking with
- * loopback-only port forwards. Power is cut with SIGKILL; a clean power-off goes through the virt
+ * a direct kernel boot, the serial console to one log file per boot, and restricted user-mode networking:
+ * loopback-only port forwards in, and only named host ports out (GUEST_HOST_ADDRESS). Power is cut with SIGKILL; a clean power-off goes through the virt
  * machine's power button (`system_powerdown` on the monitor), which systemd-logind answers.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,7 +23,16 @@ export interface QemuBoxOptions {
   diskBytes: number;
   /** Forwards from 127.0.0.1 on the host: a port to the same one in the guest, or [host, guest]. */
   ports: Array<number | [number, number]>;
+  /** Ports the guest reaches at GUEST_HOST_ADDRESS, each carried to the same port on the host's 127.0.0.1. */
+  hostPorts: number[];
 }
+
+/**
+ * The address the guest reaches host services at. The guest's network is restricted (qemu's
+ * `restrict=on`): nothing it sends leaves for the outside world (no NTP, no DNS, no package mirrors),
+ * and only these ports reach the host, each connection carried by socat to 127.0.0.1.
+ */
+export const GUEST_HOST_ADDRESS = '10.0.2.100';
 
 export interface Boot {
   n: number;
@@ -90,7 +99,10 @@ export class QemuBox {
     const n = ++this.boots;
     const log = path.join(this.opts.dir, `serial-${String(n).padStart(2, '0')}.log`);
     writeFileSync(log, '');
-    const fwd = this.opts.ports.map((p) => (Array.isArray(p) ? p : [p, p])).map(([h, g]) => `hostfwd=tcp:127.0.0.1:${h}-:${g}`).join(',');
+    const fwd = [
+      ...this.opts.ports.map((p) => (Array.isArray(p) ? p : [p, p])).map(([h, g]) => `hostfwd=tcp:127.0.0.1:${h}-:${g}`),
+      ...this.opts.hostPorts.map((p) => `guestfwd=tcp:${GUEST_HOST_ADDRESS}:${p}-cmd:socat - TCP:127.0.0.1:${p}`),
+    ].join(',');
     const args = [
       '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2',
       '-display', 'none', '-no-reboot',
@@ -99,7 +111,7 @@ export class QemuBox {
       '-kernel', this.kernel, '-initrd', this.initrd,
       '-append', `root=PARTUUID=${ROOT_PARTUUID} ro rootfstype=ext4 fsck.repair=yes net.ifnames=0 console=ttyAMA0 rootwait`,
       '-drive', `file=${this.disk},format=raw,if=none,id=card,cache=writeback`, '-device', 'virtio-blk-pci,drive=card',
-      '-netdev', `user,id=net,${fwd}`, '-device', 'virtio-net-pci,netdev=net,romfile=',
+      '-netdev', `user,id=net,restrict=on,${fwd}`, '-device', 'virtio-net-pci,netdev=net,romfile=',
     ];
     const proc = spawn('qemu-system-aarch64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     track(proc);

@@ -8,8 +8,9 @@
 // `make image-test`, not part of `make test`.
 //
 // Network rule: this test connects to 127.0.0.0/8 only (./loopback-only.js guards this process and the
-// publisher's). The guest reaches the host's loopback as 10.0.2.2 through qemu's user-mode NAT; the
-// entrance's ENTRANCE_URL says so, which is why host-side clients are given 127.0.0.1 URLs explicitly.
+// publisher's). The guest's network is restricted (nothing it sends leaves this machine); it reaches the
+// entrance at GUEST_HOST_ADDRESS, carried to 127.0.0.1 by socat. The entrance's ENTRANCE_URL names that
+// address, which is why host-side clients are given 127.0.0.1 URLs explicitly.
 import './loopback-only.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,7 +26,7 @@ import { startEntrance } from '../helpers/entrance.js';
 import { searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
-import { QemuBox } from './qemu-box.js';
+import { GUEST_HOST_ADDRESS, QemuBox } from './qemu-box.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const IMAGE = process.env.DANDELION_IMAGE ?? path.join(ROOT, 'dist', 'dandelion-rpi-arm64.img');
@@ -75,7 +76,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
     redisUrl: redis.url,
     env: {
       DANDELION_ENTRANCE_PORT: String(entrancePort),
-      DANDELION_ENTRANCE_URL: `ws://10.0.2.2:${entrancePort}/dandelion/ws/`,
+      DANDELION_ENTRANCE_URL: `ws://${GUEST_HOST_ADDRESS}:${entrancePort}/dandelion/ws/`,
       DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]),
       DANDELION_ENTRANCE_EXPIRE_BOX_TIME: String(EXPIRE_BOX_S),
       DANDELION_REQUIRE_ENROLMENT: String(ENROL),
@@ -96,29 +97,25 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   const boxPort = await freePort();
   const httpPort = await freePort();
   const sshPort = await freePort();
-  const box = new QemuBox({ image: IMAGE, dir: WORK, diskBytes: CARD_BYTES, ports: [boxPort, httpPort, [sshPort, 22]] });
+  const box = new QemuBox({ image: IMAGE, dir: WORK, diskBytes: CARD_BYTES, ports: [boxPort, httpPort, [sshPort, 22]], hostPorts: [entrancePort] });
   box.prepare();
   // An SSH key for this run: the box must start sshd with it, and the clean power-off goes through it.
   const sshKey = path.join(WORK, 'id_ed25519');
   t.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'image-test', '-f', sshKey]).status, 0, 'an SSH key for the test');
   const sshPublic = readFileSync(`${sshKey}.pub`, 'utf8').trim();
-  const config = [
-    `ENTRANCE_URLS: [ws://10.0.2.2:${entrancePort}/dandelion/ws/]`,
-    ...(ENROL ? [`ENROLMENT_TOKEN: ${token}`] : []),
-    `BOX_PORT: ${boxPort}`,
-    `BOX_HTTP_PORT: ${httpPort}`,
-    'BOX_CLIENT_IP: 127.0.0.1',
-    'BOX_PING_ENTRANCE_FREQ: 2',
-    'BANDWIDTH_TEST_CRON: ""',
-    'BANDWIDTH_UP: 100',
-    'BANDWIDTH_DOWN: 500',
-    'GEOIP: {CITY: Lisbon, COUNTRY: PT, LOC: "38.72,-9.14"}',
-    'SSH_AUTHORIZED_KEYS:',
-    `  - ${sshPublic}`,
-    '',
-  ].join('\n');
-  box.writeBootFile('dandelion.yaml', config);
-  t.equal(box.readBootFile('dandelion.yaml'), config, 'dandelion.yaml written into the boot partition with mtools');
+  // dandelion.yaml as an operator writes it: `dandelion provision sdcard` on the card image, nothing else.
+  writeFileSync(path.join(WORK, 'id_ed25519.pub.line'), `${sshPublic}\n`);
+  const provision = spawnSync(path.join(ROOT, 'bin', 'dandelion'), [
+    'provision', 'sdcard', box.disk,
+    '--entrance', `ws://${GUEST_HOST_ADDRESS}:${entrancePort}/dandelion/ws/`,
+    '--ssh-key', path.join(WORK, 'id_ed25519.pub.line'),
+    '--geoip-loc', '38.72,-9.14',
+    '--set', `BOX_PORT=${boxPort}`, '--set', `BOX_HTTP_PORT=${httpPort}`, '--set', 'BOX_CLIENT_IP=127.0.0.1',
+    '--set', 'BOX_PING_ENTRANCE_FREQ=2', "--set", "BANDWIDTH_TEST_CRON=''", '--set', 'BANDWIDTH_UP=100', '--set', 'BANDWIDTH_DOWN=500',
+  ], { encoding: 'utf8', env: { ...process.env, DANDELION_ENROLMENT_TOKEN: ENROL ? token : '' } });
+  t.equal(provision.status, 0, `provision sdcard: ${provision.stderr}`);
+  const config = box.readBootFile('dandelion.yaml');
+  t.match(config, new RegExp(`BOX_PORT: ${boxPort}`), 'dandelion.yaml written into the boot partition by provision sdcard');
 
   // SEARCH as a publisher would, on one socket (opened again if the entrance closed it).
   let search = await connectPeer(hostEntranceUrl);

@@ -128,7 +128,7 @@ export const PROVISION_SCHEMA = {
   WIFI_COUNTRY: optionalStr('Two-letter country code for the Wi-Fi regulatory domain (required with WIFI_SSID). (SD image only.)', (s) => (/^[A-Z]{2}$/.test(s) ? undefined : 'must be a two-letter country code such as GB')),
   WIFI_SSID: optionalStr('Wi-Fi network the box joins; empty: wired only. (SD image only.)', (s) => (Buffer.byteLength(s) <= 32 && !/[\x00-\x1f"\\]/.test(s) ? undefined : 'must be at most 32 bytes without control characters, quotes or backslashes')),
   WIFI_PASSPHRASE: optionalStr('WPA2 passphrase of WIFI_SSID (8-63 characters); empty: an open network. (SD image only.)', (s) => (/^[\x20-\x7e]{8,63}$/.test(s) && !/["\\]/.test(s) ? undefined : 'must be 8-63 printable ASCII characters without quotes or backslashes')),
-  SSH_AUTHORIZED_KEYS: list('SSH public keys allowed to log in as the admin user; empty: SSH stays off. (SD image only.)', [], (s) => (/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/.test(s) ? undefined : 'must be one OpenSSH public key line (ssh-ed25519 AAAA… comment)')),
+  SSH_AUTHORIZED_KEYS: list('SSH public keys allowed to log in (as root; the image has no password for anyone); empty: SSH stays off. (SD image only.)', [], (s) => (/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\n]*)?$/.test(s) ? undefined : 'must be one OpenSSH public key line (ssh-ed25519 AAAA… comment)')),
 } satisfies Schema;
 export type ProvisionConfig = ConfigOf<typeof PROVISION_SCHEMA>;
 
