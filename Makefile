@@ -52,7 +52,7 @@ image: binaries
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
 	scripts/ensure-debs.sh redis-server qemu-system-arm openssh-client mtools fdisk socat
-	npx tap --reporter=terse --timeout=2400 build/test/image
+	npx tap --reporter=terse --timeout=2400 build/test/image/*.test.js
 
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware
