@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError, parseRoleArgs } from '../../shared/src/cli.js';
 import { enrolmentUrl } from '../../shared/src/enrolment/codec.js';
+import { EARLIEST_PLAUSIBLE_MS } from '../../shared/src/plausible-time.js';
 import { loadCardConfig } from './card-config.js';
 
 export const CLOCK_HELP = `Usage: dandelion provision clock --config FILE [--wait SECONDS] [--dry-run]
@@ -24,8 +25,6 @@ header (as root, with date -s).
 
 /** A clock further off than this from the entrance is set; nearer, NTP is left to slew it. */
 const MAX_SKEW_MS = 120_000;
-/** No clock earlier than this can be right: this code did not exist then. */
-const EARLIEST_PLAUSIBLE_MS = Date.parse('2026-01-01T00:00:00Z');
 
 export interface ClockDeps {
   now(): number;

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
+import { EARLIEST_PLAUSIBLE_MS } from '../../../shared/src/plausible-time.js';
 
 export type StatusCode =
   | 'starting'
@@ -21,8 +22,6 @@ export type StatusCode =
   | 'ports-unreachable' // registered, but the entrance cannot reach the viewer port from outside
   | 'registered';
 
-/** No clock showing an earlier date can be right: this code did not exist then. */
-export const EARLIEST_PLAUSIBLE_MS = Date.parse('2026-01-01T00:00:00Z');
 
 export interface StatusSnapshot {
   ID: string;

@@ -21,7 +21,7 @@ import { MAX_PER_PAGE, SORTABLE } from './fleet.js';
 import type { Fleet } from './fleet.js';
 import type { BoxState } from './fleet.js';
 import { loginPage } from './login-page.js';
-import { parseDuration, parseUses } from '../enrolment/cli.js';
+import { parseDuration, parseUses } from '../enrolment/token-limits.js';
 import { offloadRatio } from './publishers.js';
 import type { Publishers } from './publishers.js';
 
@@ -198,10 +198,10 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       let expiresInSeconds: number;
       let maxUses: number;
       try {
-        expiresInSeconds = parseDuration(expires);
-        maxUses = parseUses(uses);
+        expiresInSeconds = parseDuration(expires, 'EXPIRES');
+        maxUses = parseUses(uses, 'USES');
       } catch (err) {
-        throw new BadRequest((err as Error).message.replace(/^--(\w+)/, (_m, k: string) => k.toUpperCase()));
+        throw new BadRequest((err as Error).message);
       }
       const note = typeof body.NOTE === 'string' ? body.NOTE : '';
       const created = await store.createToken({ expiresInSeconds, maxUses, note });

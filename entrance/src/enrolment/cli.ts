@@ -9,6 +9,7 @@ import { createLogger } from '../../../shared/src/log.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { connectRedis } from '../../../shared/src/redis.js';
 import { EnrolmentStore } from './store.js';
+import { parseDuration, parseUses } from './token-limits.js';
 
 export const ENROLMENT_HELP = `Enrolment (docs/enrolment.md):
   dandelion entrance token create [--expires 7d] [--uses 1] [--note TEXT]
@@ -21,25 +22,6 @@ export const ENROLMENT_HELP = `Enrolment (docs/enrolment.md):
   dandelion entrance box forget ID     drop its key: it must enrol again with a token
   Each takes --config FILE (for REDIS_*) and --json.`;
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
-const MAX_EXPIRY_SECONDS = 366 * 86400;
-
-/** "30d", "12h", "90m", "3600s", "2w" → seconds; "never" → 0. */
-export function parseDuration(text: string): number {
-  if (text === 'never') return 0;
-  const m = /^(\d{1,6})([smhdw])$/.exec(text);
-  if (!m) throw new UsageError(`--expires: "${text}" is not a duration such as 30d, 12h, 90m or never`);
-  const seconds = Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
-  if (seconds < 60 || seconds > MAX_EXPIRY_SECONDS) throw new UsageError('--expires: between 1 minute and 366 days, or never');
-  return seconds;
-}
-
-export function parseUses(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 1_000_000) throw new UsageError(`--uses: "${text}" is not a whole number from 1 to 1000000`);
-  return n;
-}
-
 const when = (s: number): string => (s > 0 ? new Date(s * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : 'never');
 
 export async function enrolmentCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
@@ -51,8 +33,16 @@ export async function enrolmentCommand(config: EntranceConfig, words: string[], 
   if (!known) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${ENROLMENT_HELP}`);
   if (needsId && arg === undefined) throw new UsageError(`entrance ${key}: name the ${noun === 'box' ? 'box' : 'token'} ID`);
   if (noun === 'box' && arg !== undefined && !isIdOf(arg, 'BOX')) throw new UsageError(`entrance ${key}: "${arg}" is not a box ID (box-…)`);
-  const expires = key === 'token create' ? parseDuration(typeof values.expires === 'string' ? values.expires : '7d') : 0;
-  const uses = key === 'token create' ? parseUses(typeof values.uses === 'string' ? values.uses : '1') : 0;
+  let expires = 0;
+  let uses = 0;
+  if (key === 'token create') {
+    try {
+      expires = parseDuration(typeof values.expires === 'string' ? values.expires : '7d', '--expires');
+      uses = parseUses(typeof values.uses === 'string' ? values.uses : '1', '--uses');
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
 
   // Logs to stderr at warn: stdout is the command's answer, which scripts read.
   const log = createLogger({ level: 'warn', role: 'entrance', destination: process.stderr });
