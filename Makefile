@@ -12,7 +12,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 	libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross \
 	libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross libatomic1-armhf-cross
 
-.PHONY: build test demo bench deps examples clean binaries image image-test FORCE
+.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -44,15 +44,22 @@ build/binaries/commit: FORCE
 # The Raspberry Pi SD image (docs/image.md), as root: Debian 12 arm64 packages through mmdebstrap under
 # qemu-user (the rootfs is cached in build/image-cache/), the agent binary, no loop mounts.
 IMAGE_DEBS := mmdebstrap qemu-user-static binfmt-support arch-test mtools dosfstools fdisk e2fsprogs xz-utils
+IMAGE_TEST_DEBS := redis-server qemu-system-arm openssh-client mtools fdisk socat
 
-image: binaries
-	scripts/ensure-debs.sh $(IMAGE_DEBS)
+image-deps:
+	scripts/ensure-debs.sh $(IMAGE_DEBS) $(IMAGE_TEST_DEBS)
+
+# The Debian root filesystem alone (cached; the slow part of `make image`): .ci/run builds it while
+# `make test` runs.
+rootfs: image-deps
+	scripts/image/build-rootfs.sh >/dev/null
+
+image: binaries image-deps
 	scripts/image/build-image.sh
 
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
-	scripts/ensure-debs.sh redis-server qemu-system-arm openssh-client mtools fdisk socat
-	npx tap --reporter=terse --timeout=2400 build/test/image/*.test.js
+	scripts/test.sh --only build/test/image/*.test.js --timeout=2400
 
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware
