@@ -4,7 +4,7 @@
 // 3 minutes of power-on, takes a file from a publisher and serves it through its nginx; after a clean
 // power-off it comes back with the same box ID; after 10 power cuts (SIGKILL of qemu at random moments,
 // in pairs: during a file's ingest, then during the next boot) every boot comes back registered, with the
-// same ID, serving the first file, its config and credentials intact. Slow (about 25 minutes):
+// same ID, serving the first file, its config and credentials intact. Slow (about 12 minutes):
 // `make image-test`, not part of `make test`.
 //
 // Network rule: this test connects to 127.0.0.0/8 only (./loopback-only.js guards this process and the
