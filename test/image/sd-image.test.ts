@@ -131,7 +131,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
     const b = box.boot();
     // A registration from before this power-on must not count: wait until the entrance dropped it
     // (ENTRANCE_EXPIRE_BOX_TIME after its last EXCHANGE), which happens long before the new boot's
-    // agent can start (over a minute under emulation), so the wait overlaps the boot.
+    // agent can start (40 s or more under emulation), so the wait overlaps the boot.
     t.ok(await eventually(async () => (await boxesNow()).length === 0, 60_000, 1_000), `${label}: the previous boot's registration expired`);
     const id = await eventually(async () => (await boxesNow())[0], REGISTER_LIMIT_MS, 2_000);
     const ms = Date.now() - b.startedAt;
