@@ -15,10 +15,10 @@ import './loopback-only.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { freePort } from '../../shared/src/listen.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { eventually } from '../helpers/agent.js';
 import { track } from '../helpers/children.js';
@@ -46,16 +46,6 @@ const API_TOKEN = randomBytes(16).toString('hex');
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 t.test('the SD image under qemu: registers, serves, survives reboots and power cuts', { timeout: 2_400_000 }, async (t) => {
   if (!existsSync(IMAGE)) {

@@ -2,9 +2,9 @@
 // rotation by rename plus USR1 (what logrotate does) loses and repeats none of them.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
+import { freePort } from '../../../shared/src/listen.js';
 import { LOG_FORMAT, LOG_FORMAT_NAME, parseAccessLogLine } from '../../src/traffic/log-format.js';
 import { eventually, tailSetup } from './fixtures/access-lines.js';
 
@@ -115,13 +115,3 @@ async function waitUntilUp(url: string, dead: () => boolean): Promise<boolean> {
   return false;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
