@@ -1,7 +1,7 @@
 // With a real nginx writing LOG_FORMAT, the tail counts exactly the requests nginx served, and a
 // rotation by rename plus USR1 (what logrotate does) loses and repeats none of them.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { freePort } from '../../../shared/src/listen.js';
@@ -14,6 +14,28 @@ interface Nginx {
   base: string;
   /** Sends a signal to nginx's master. */
   signal(name: NodeJS.Signals): void;
+  /** True once every worker holds `file` open (workers reopen logs after the master, on its message). */
+  workersWrite(file: string): boolean;
+}
+
+/** Child processes of `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+}
+
+function holdsOpen(pid: number, file: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+      } catch {
+        return false; // closed between the listing and the read
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 t.test('the tail counts what a real nginx served, across a rotation', { skip: !existsSync(NGINX) && `${NGINX} not installed` }, async (t) => {
@@ -49,6 +71,8 @@ t.test('the tail counts what a real nginx served, across a rotation', { skip: !e
   await eventually(async () => logLines(`${s.logPath}.1`).length === 5, 'logged to the renamed file');
   nginx.signal('SIGUSR1');
   await eventually(async () => existsSync(s.logPath), 'nginx reopened its log');
+  // The master makes the new file; until its worker reopens too, requests still go to the renamed one.
+  await eventually(async () => nginx.workersWrite(s.logPath), 'the worker reopened its log');
   t.same([await get('/publisher-abc/live/seg-1.ts'), await get('/publisher-abc/live/seg-1.ts')], [200, 200]);
   await eventually(async () => logLines(s.logPath).length === 2, 'logged to the new file');
   t.equal(await tail.pass(), 3, 'one line from the renamed file, two from the new one');
@@ -97,7 +121,13 @@ http {
     });
     const base = `http://127.0.0.1:${port}`;
     const up = await waitUntilUp(`${base}/ready`, () => proc.exitCode !== null);
-    if (up) return { base, signal: (name) => proc.kill(name) };
+    if (up) {
+      const workersWrite = (file: string): boolean => {
+        const workers = childrenOf(proc.pid as number);
+        return workers.length > 0 && workers.every((pid) => holdsOpen(pid, file));
+      };
+      return { base, signal: (name) => proc.kill(name), workersWrite };
+    }
     // Most likely the port was taken between freePort() and nginx's bind: try another one.
     if (attempt === 2) throw new Error(`nginx did not start: ${stderr}${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
   }
