@@ -8,7 +8,7 @@ if [ "${1:-}" = --only ]; then
   shift
   dirs=()
 else
-  mapfile -t dirs < <(ls -d build/*/test build/test/e2e 2>/dev/null)
+  mapfile -t dirs < <(ls -d build/*/test build/test/e2e build/test/fuzz 2>/dev/null)
 fi
 out=$(mktemp)
 npx tap --reporter=terse "${dirs[@]}" "$@" 2>&1 | tee "$out"

@@ -15,8 +15,8 @@ export interface TestPeer {
   close(): Promise<void>;
 }
 
-export async function connectPeer(url: string, opts: { maxPayload?: number } = {}): Promise<TestPeer> {
-  const ws = new WebSocket(url, { maxPayload: opts.maxPayload ?? 64 * 1024 * 1024 });
+export async function connectPeer(url: string, opts: { maxPayload?: number; headers?: Record<string, string> } = {}): Promise<TestPeer> {
+  const ws = new WebSocket(url, { maxPayload: opts.maxPayload ?? 64 * 1024 * 1024, ...(opts.headers ? { headers: opts.headers } : {}) });
   const queue: Array<Record<string, unknown>> = [];
   const waiters: Array<(m: Record<string, unknown>) => void> = [];
   ws.on('message', (data) => {
