@@ -139,6 +139,8 @@ export function createAgent(deps: AgentDeps): Agent {
   });
   const ingest = createIngestServer({
     boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own, log: log.child({ mod: 'ingest' }),
+    maxBufferedBytes: (config.MAX_BUFFERED_MB || 2 * config.MAX_FILE_MB) * 1024 * 1024,
+    socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP,
     onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
   });
   const sweeper = createExpirySweeper({ redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }) });

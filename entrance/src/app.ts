@@ -13,6 +13,8 @@ import { ProtocolError } from '../../shared/src/protocol/index.js';
 import type { Decoded, Envelope } from '../../shared/src/protocol/index.js';
 import { entranceKeys } from '../../shared/src/redis-keys.js';
 import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../shared/src/ws-server.js';
+import { AddressLimits } from '../../shared/src/address-limits.js';
+import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-budget.js';
 import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
@@ -34,6 +36,8 @@ import { Close } from '../../shared/src/protocol/index.js';
 import type { WebSocket } from 'ws';
 
 const PING_INTERVAL_MS = 30_000;
+/** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
+const MESSAGES_PER_SOCKET = 2;
 /** How often boxes offline for longer than BOX_HISTORY_DAYS are forgotten. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
@@ -99,7 +103,13 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES });
+  // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
+  // a small compressed frame would grow past every byte budget.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  const budget = new ByteBudget({ totalBytes: config.MAX_BUFFERED_MB * 1024 * 1024, socketBytes: MESSAGES_PER_SOCKET * wireBytes(config.MAX_MESSAGE_BYTES), framesInFlight: FRAMES_IN_FLIGHT });
+  const addresses = new AddressLimits({
+    socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP, busy: () => budget.exhausted, onRefused: (code) => metrics.refused(code),
+  });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
   let accepting = true;
   /** Sockets of authenticated boxes, so a revocation closes them at once. */
@@ -113,6 +123,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       return;
     }
     const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
+    if (!addresses.admit(remoteIp, socket)) return;
     gate
       .authenticateUpgrade(req, remoteIp)
       .then((auth) => {
@@ -150,6 +161,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
         log: socketLog,
         onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
         onRefused: (code) => metrics.refused(code),
+        budget,
       },
       boxId,
     );

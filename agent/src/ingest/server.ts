@@ -16,6 +16,8 @@ import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../..
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { buildInfo } from '../../../shared/src/version.js';
 import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../../shared/src/ws-server.js';
+import { AddressLimits } from '../../../shared/src/address-limits.js';
+import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../../shared/src/byte-budget.js';
 import type { FileStore } from './store.js';
 
 const PING_INTERVAL_MS = 30_000;
@@ -26,6 +28,12 @@ export interface IngestDeps {
   keys: BoxKeys;
   store: FileStore;
   maxFileBytes: number;
+  /** Bytes all publishers' sockets may hold together, received but not yet stored (raised to one frame if lower). */
+  maxBufferedBytes: number;
+  /** Most sockets one address may have open. */
+  socketsPerAddress: number;
+  /** Most handshakes one address may start in a second. */
+  handshakesPerSecond: number;
   defaultTtlSeconds: number;
   own(): Envelope;
   log: Logger;
@@ -54,7 +62,15 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     res.end(JSON.stringify(body));
   });
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFileBytes + MAX_HEADER_BYTES + 64 });
+  // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
+  // a small compressed frame would grow past every byte budget.
+  const maxPayload = deps.maxFileBytes + MAX_HEADER_BYTES + 64;
+  const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
+  // One socket holds at most one such frame: a publisher may send several files before their replies only
+  // while they add up to no more than the largest one.
+  const socketBytes = wireBytes(maxPayload);
+  const budget = new ByteBudget({ totalBytes: Math.max(deps.maxBufferedBytes, socketBytes), socketBytes, framesInFlight: FRAMES_IN_FLIGHT });
+  const addresses = new AddressLimits({ socketsPerAddress: deps.socketsPerAddress, handshakesPerSecond: deps.handshakesPerSecond, busy: () => budget.exhausted });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
   const inFlight = new Set<Promise<unknown>>();
   let stopping = false;
@@ -65,13 +81,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       socket.end(`HTTP/1.1 ${stopping ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
+    if (!addresses.admit(publisherIp(req), socket)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
   wss.on('connection', (ws, req: http.IncomingMessage) => {
-    // nginx's proxy sets X-Real-IP; trust it only from the local proxy.
-    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
-    const remoteIp = remoteIpOf(req, local);
+    const remoteIp = publisherIp(req);
     let publisher: PublishRequest | undefined;
 
     const fileReply = (filePath: string, fields: Partial<FileReply>): FileReply => ({ ...deps.own(), TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: filePath, ...fields });
@@ -79,6 +94,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     attachMessageLoop(ws, remoteIp, {
       own: deps.own,
       log,
+      budget,
       async onMessage(decoded) {
         if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
         if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
@@ -134,4 +150,10 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       await closed;
     },
   };
+}
+
+/** The publisher's address: nginx's proxy sets X-Real-IP, trusted only from the local proxy. */
+function publisherIp(req: http.IncomingMessage): string {
+  const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
+  return remoteIpOf(req, local);
 }
