@@ -14,7 +14,7 @@ const escapeHtml = (s: string): string =>
 
 export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
-  const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }) });
+  const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }), authenticate: (req, ip) => gate.authenticateUpgrade(req, ip) });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://entrance');
     // First of all: Prometheus scrapes the root path, whatever BASE_URL is (token check inside).
