@@ -88,6 +88,11 @@ t.test('only the regular file is sent to a box and served; links and a FIFO are 
   symlinkSync(path.join(watch, 'hd', 'seg1.ts'), path.join(watch, 'alias.ts'));
   symlinkSync(outside, path.join(watch, 'hd', 'up'));
 
+  // The original's Redis list names files too: a link inside the folder, and a link outside it.
+  const linkOutside = path.join(outside, 'link-to-passwd.ts');
+  symlinkSync(path.join(outside, 'passwd'), linkOutside);
+  await redis.client().rpush(`${pub.id}:FILE:FILES_SENDING_QUEUE`, JSON.stringify({ FILE_PATH: 'secret.ts', TTL: 30 }), JSON.stringify({ FILE_PATH: linkOutside, TTL: 30 }));
+
   const urls = await eventually(async () => {
     const res = await fetch(`${pub.base}/files/hd/seg1.ts`);
     return res.status === 200 ? ((await res.json()) as { URLS: string[] }).URLS.length > 0 : false;
@@ -97,9 +102,13 @@ t.test('only the regular file is sent to a box and served; links and a FIFO are 
   const drained = await Promise.race([pub.publisher.queue.drained().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
   t.ok(drained, 'the send queue drains: no send is stuck opening the FIFO');
 
+  const rejected = (await redis.client().lrange(`${pub.id}:FILE:REJECTED`, 0, -1)).map((e) => JSON.parse(e) as { TASK: string; ERROR: string });
+  t.equal(rejected.length, 2, 'both queue entries naming a link are kept in REJECTED');
+  for (const r of rejected) t.match(r.ERROR, /symbolic link/, `with the reason: ${r.ERROR}`);
+
   const stored = filesUnder(box.baseDirectory).map((f) => f.split(path.sep).join('/'));
   t.same(stored, [`${pub.id}/hd/seg1.ts`], 'the box holds the segment and nothing else');
-  for (const name of ['secret.ts', 'tree/inner.ts', 'tree/deeper/deep.ts', 'fifo.ts', 'alias.ts', 'hd/up/passwd', 'hd/up/tree/inner.ts']) {
+  for (const name of ['secret.ts', 'tree/inner.ts', 'tree/deeper/deep.ts', 'fifo.ts', 'alias.ts', 'hd/up/passwd', 'hd/up/tree/inner.ts', 'link-to-passwd.ts']) {
     const res = await fetch(`${pub.base}/origin/${name}`);
     t.equal(res.status, 404, `/origin/${name}: 404`);
     t.notMatch(await res.text(), /root:x/, `/origin/${name} does not leak the file`);
@@ -177,4 +186,42 @@ t.test('a link to / is not crawled: the publisher starts at once and stops promp
   t.not(result, 'timeout', `stopped after SIGTERM (within ${Math.round((Date.now() - asked) / 1000)} s)`);
   t.same(result, { code: 0, signal: null }, 'and cleanly (exit 0)');
   t.notMatch(out, /"file":"[^"]*\/root\/[^"]/, 'nothing under the link was looked at');
+});
+
+t.test('push: a link the operator names is followed; a FIFO is refused at once and the exit code says so', async (t) => {
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-push' });
+  const r = redis.client();
+  await eventually(async () => (await r.zcard(`${entrance.id}:BOX_SET`)) === 1);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-push-'));
+  const real = path.join(dir, 'real.ts');
+  writeFileSync(real, randomBytes(5_000));
+  symlinkSync(real, path.join(dir, 'named-link.ts'));
+  const fifo = path.join(dir, 'pipe.ts');
+  execFileSync('mkfifo', [fifo]);
+  t.teardown(() => unblockFifo(fifo));
+  const env = {
+    ...process.env,
+    DANDELION_ID: 'publisher-push',
+    DANDELION_REDIS_URL: redis.url,
+    DANDELION_ENTRANCE_URLS: JSON.stringify([entrance.url]),
+    DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
+    DANDELION_RUN_DIRECTORY: path.join(dir, 'run'),
+    DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
+    DANDELION_REPLICAS: '1',
+    DANDELION_METRICS_PORT: '0',
+  };
+  const p = spawn(BIN, ['publisher', 'push', fifo, path.join(dir, 'named-link.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(p);
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 60_000).unref());
+  const code = await Promise.race([exited, timeout]);
+  if (code === 'timeout') p.kill('SIGKILL');
+  t.equal(code, 1, `exit 1: not every file was sent\n${out}`);
+  t.match(out, /REFUSED [^\n]*pipe\.ts: [^\n]*FIFO/, 'the FIFO is refused, saying why');
+  t.match(out, /sent named-link\.ts: confirmed by box-push/, 'the link the operator named is sent (its target\'s bytes)');
 });

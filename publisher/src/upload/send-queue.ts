@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import { isRecord, normaliseFilePath, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
-import { isFileRefused, isInside, readRegularFile } from './regular-file.js';
+import { inspectFile, isFileRefused, isInside, readRegularFile } from './regular-file.js';
 import type { FileRule } from './regular-file.js';
 import type { Delivery, Replicator } from './replicator.js';
 
@@ -140,7 +140,13 @@ export class RedisQueueReader {
       if (!isRecord(v) || typeof v.FILE_PATH !== 'string' || v.FILE_PATH === '') throw new Error('needs {"FILE_PATH": "...", "TTL": seconds}');
       const ttl = v.TTL === undefined || v.TTL === null ? this.deps.defaultTtlSeconds : Number(v.TTL);
       if (!Number.isFinite(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) throw new Error('TTL must be 1 s to 7 days');
-      this.deps.queue.enqueue(taskFor(v.FILE_PATH, ttl, this.deps.watchDirectory));
+      const task = taskFor(v.FILE_PATH, ttl, this.deps.watchDirectory);
+      // A link or a FIFO is refused here, so the entry lands in REJECTED with the reason; a file that
+      // is missing now is left to the send, as before (it may still be being written).
+      await inspectFile(task.localPath, task.rule).catch((err: unknown) => {
+        if (isFileRefused(err)) throw err;
+      });
+      this.deps.queue.enqueue(task);
     } catch (err) {
       this.deps.log.warn({ task: raw.slice(0, 200), err: (err as Error).message }, 'queue entry rejected');
       await this.deps.redis.rpush(this.deps.keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: (err as Error).message }));
