@@ -114,6 +114,10 @@ t.test('only the regular file is sent to a box and served; links and a FIFO are 
     t.notMatch(await res.text(), /root:x/, `/origin/${name} does not leak the file`);
     t.equal((await fetch(`${pub.base}/files/${name}`)).status, 404, `/files/${name}: never indexed`);
   }
+  symlinkSync(path.join(outside, 'passwd'), path.join(watch, 'leak.m3u8'));
+  const playlist = await fetch(`${pub.base}/hls/leak.m3u8`);
+  t.equal(playlist.status, 404, '/hls/ does not read a playlist through a link either');
+  t.notMatch(await playlist.text(), /root/, 'nor say what is behind it');
   const origin = await fetch(`${pub.base}/origin/hd/seg1.ts`);
   t.equal(origin.status, 200, 'the regular file is served');
   t.same(Buffer.from(await origin.arrayBuffer()), segment, 'with its bytes');
