@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../shared/src/log.js';
-import { remoteIpOf } from '../../shared/src/ws-server.js';
+import { remoteIpOf } from '../../shared/src/peer-address.js';
+import type { TrustedProxies } from '../../shared/src/peer-address.js';
 import { sendJson } from './respond.js';
 
 export interface SpeedTestLimits {
@@ -49,8 +50,8 @@ const patternBuffer = (): Buffer => (pattern ??= randomBytes(PATTERN_BYTES));
 export interface SpeedTestDeps {
   /** BASE_URL without its trailing slash ('' for the root). */
   basePath: string;
-  /** Take the client's address from X-Real-IP / X-Forwarded-For (the entrance's TRUST_PROXY). */
-  trustProxy: boolean;
+  /** Proxies whose forwarded headers name the client (the entrance's TRUSTED_PROXIES). */
+  trustedProxies: TrustedProxies;
   log: Logger;
   /** Tests shrink these; the entrance uses SPEEDTEST_LIMITS. */
   limits?: Partial<SpeedTestLimits>;
@@ -72,7 +73,7 @@ export function createSpeedTest(deps: SpeedTestDeps): SpeedTestEndpoint {
 
   /** Take a slot for this test, or answer 429. The slot is given back when the response finishes or closes. */
   function admit(req: IncomingMessage, res: ServerResponse): boolean {
-    const ip = remoteIpOf(req, deps.trustProxy);
+    const ip = remoteIpOf(req, deps.trustedProxies);
     const mine = runningByIp.get(ip) ?? 0;
     if (running >= limits.maxRunning || mine >= limits.maxRunningPerIp) {
       log.debug({ ip, running }, 'speed test refused: busy');
