@@ -100,7 +100,7 @@ t.test('200 parallel wrong passwords, then the right one', { timeout: 120_000 },
   t.equal((await attempt(base, attacker, form, 'wrong-again')).location, '/dashboard/?error=1', 'and the next wrong one is checked again');
 });
 
-t.test('at most a few checks at once from one address', { timeout: 60_000 }, async (t) => {
+t.test('at most a few checks at once per address and per user name', { timeout: 60_000 }, async (t) => {
   const redis = await startRedis(t);
   const users = JSON.stringify([{ USERNAME: 'ops', PASSWORD_HASH: await hashPassword('operator-pass') }]);
   const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_DASHBOARD_USERS: users } });
@@ -112,5 +112,14 @@ t.test('at most a few checks at once from one address', { timeout: 60_000 }, asy
   t.comment(`5 parallel attempts: ${answers.length - busy.length} checked, ${busy.length} busy`);
   t.ok(answers.every((a) => a.status === 303 || a.status === 429));
   t.ok(busy.length >= 1 && busy.length <= 5 - 1, 'some checked, the rest turned away while two scrypt runs were going');
+
+  // The same user name from five addresses at once: the per-user slots turn the surplus away just the same.
+  const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15'];
+  const forms = await Promise.all(addresses.map((from) => loginForm(base, from)));
+  const spread = await Promise.all(addresses.map((from, i) => attempt(base, from, forms[i] as { csrf: string; cookie: string }, `guess-${i}`)));
+  const spreadBusy = spread.filter((a) => a.status === 429);
+  t.comment(`5 parallel attempts for one user from 5 addresses: ${spread.length - spreadBusy.length} checked, ${spreadBusy.length} busy`);
+  t.ok(spread.every((a) => a.status === 303 || a.status === 429));
+  t.ok(spreadBusy.length >= 1, 'per user name too');
   t.ok(busy.every((a) => a.retryAfter === '1'), 'busy: retry in a second');
 });
