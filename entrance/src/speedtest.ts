@@ -22,7 +22,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../shared/src/log.js';
-import { remoteIpOf } from '../../shared/src/ws-server.js';
+import { remoteIpOf } from '../../shared/src/peer-address.js';
+import type { TrustedProxies } from '../../shared/src/peer-address.js';
 import type { UpgradeAuth } from './enrolment/gate.js';
 import { sendJson } from './respond.js';
 
@@ -75,8 +76,8 @@ const patternBuffer = (): Buffer => (pattern ??= randomBytes(PATTERN_BYTES));
 export interface SpeedTestDeps {
   /** BASE_URL without its trailing slash ('' for the root). */
   basePath: string;
-  /** Take the client's address from X-Real-IP / X-Forwarded-For (the entrance's TRUST_PROXY). */
-  trustProxy: boolean;
+  /** Proxies whose forwarded headers name the client (the entrance's TRUSTED_PROXIES). */
+  trustedProxies: TrustedProxies;
   log: Logger;
   /** Tests shrink these; the entrance uses SPEEDTEST_LIMITS. */
   limits?: Partial<SpeedTestLimits>;
@@ -147,7 +148,7 @@ export function createSpeedTest(deps: SpeedTestDeps): SpeedTestEndpoint {
    * than floorBytes in a window.
    */
   async function admit(req: IncomingMessage, res: ServerResponse): Promise<Progress | undefined> {
-    const ip = remoteIpOf(req, deps.trustProxy);
+    const ip = remoteIpOf(req, deps.trustedProxies);
     const auth: UpgradeAuth = deps.authenticate ? await deps.authenticate(req, ip) : { ok: true };
     if (!auth.ok) {
       log.info({ ip, box: req.headers['x-dandelion-box'], code: auth.code, reason: auth.message }, 'speed test refused: credentials');

@@ -11,6 +11,7 @@ import { BoxCredentials } from '../../agent/src/enrolment/credentials.js';
 import { measureCapacity, SpeedTestError } from '../../agent/src/bandwidth/speed-test.js';
 import { AUTH_HEADERS } from '../../shared/src/enrolment/codec.js';
 import { silentLogger } from '../../shared/src/log.js';
+import { NO_PROXIES } from '../../shared/src/peer-address.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { EnrolmentStore } from '../src/enrolment/store.js';
 import { createSpeedTest, SPEEDTEST_LIMITS } from '../src/speedtest.js';
@@ -22,7 +23,7 @@ const MAX = SPEEDTEST_LIMITS.maxBytes;
 
 /** A speed test alone on a loopback port, with limits a test can make short. */
 async function standalone(t: { teardown(fn: () => unknown): void }, limits: Partial<SpeedTestLimits>): Promise<{ base: string; port: number }> {
-  const speedTest = createSpeedTest({ basePath: '/dandelion', trustProxy: false, log: silentLogger(), limits });
+  const speedTest = createSpeedTest({ basePath: '/dandelion', trustedProxies: NO_PROXIES, log: silentLogger(), limits });
   const server = http.createServer((req, res) => void speedTest.handle(req, res, new URL(req.url ?? '/', 'http://x')));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {

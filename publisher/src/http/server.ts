@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Logger } from '../../../shared/src/log.js';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
-import { remoteIpOf } from '../../../shared/src/ws-server.js';
+import { socketAddressOf } from '../../../shared/src/peer-address.js';
 import { rewritePlaylist } from '../hls/rewrite.js';
 import type { FileIndex } from '../upload/file-index.js';
 import { openRegularFile, readRegularFile } from '../upload/regular-file.js';
@@ -127,7 +127,7 @@ export function createWebServer(deps: WebDeps): WebServer {
       return json(res, 404, { ERROR: 'no such playlist' });
     }
     const viewer = deps.viewers.idOf(req, res);
-    const ip = remoteIpOf(req, false);
+    const ip = socketAddressOf(req);
     let body: string;
     try {
       body = rewritePlaylist({
@@ -180,7 +180,7 @@ export function createWebServer(deps: WebDeps): WebServer {
       case 'r': {
         const exclude = url.searchParams.get('exclude');
         const best = deps.viewers
-          .order(deps.index.replicas(file), remoteIpOf(req, false))
+          .order(deps.index.replicas(file), socketAddressOf(req))
           .find((r) => exclude === null || new URL(r.url).host !== exclude);
         res.writeHead(302, { location: best?.url ?? `/origin/${file.split('/').map(encodeURIComponent).join('/')}`, 'cache-control': 'no-cache', 'access-control-allow-origin': '*', 'content-length': 0 });
         return void res.end();
