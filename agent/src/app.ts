@@ -138,7 +138,8 @@ export function createAgent(deps: AgentDeps): Agent {
     entranceLinks: () => ({ total: links.size, healthy: [...links.values()].filter((l) => l.healthy).length }),
   });
   const ingest = createIngestServer({
-    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own, log: log.child({ mod: 'ingest' }),
+    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own,
+    publisherRecordTtlSeconds: config.PUBLISHER_RECORD_TTL, maxPublisherRecords: config.MAX_PUBLISHER_RECORDS, log: log.child({ mod: 'ingest' }),
     onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
   });
   const sweeper = createExpirySweeper({ redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }) });

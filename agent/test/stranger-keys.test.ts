@@ -103,5 +103,5 @@ t.test('records expire after PUBLISHER_RECORD_TTL; the index forgets them', asyn
   t.ok(await eventually(async () => (await r.exists(`${box.boxId}:SUBSCRIBE:publisher-brief`, `${box.boxId}:EXCHANGE:publisher-brief`)) === 0), 'both records are gone after their TTL');
   await new Promise((resolve) => setTimeout(resolve, 1_100));
   t.equal((await peer.ask(publish('publisher-next'))).MESSAGE, 'ACCEPTED');
-  t.same(await r.zrange(boxKeys(box.boxId).publisherRecords, 0, -1), ['publisher-next'], 'the expired publisher left the index');
+  t.same(await r.zrange(boxKeys(box.boxId).publisherRecords, '0', '-1'), ['publisher-next'], 'the expired publisher left the index');
 });

@@ -11,13 +11,14 @@ import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame, toHash } from '../../../shared/src/protocol/index.js';
+import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame } from '../../../shared/src/protocol/index.js';
 import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { buildInfo } from '../../../shared/src/version.js';
 import { attachMessageLoop, closeAll, keepAlive } from '../../../shared/src/ws-server.js';
 import { LOOPBACK_PROXIES, remoteIpOf } from '../../../shared/src/peer-address.js';
 import type { FileStore } from './store.js';
+import { createPublisherRecords } from './publisher-records.js';
 
 const PING_INTERVAL_MS = 30_000;
 
@@ -28,6 +29,9 @@ export interface IngestDeps {
   store: FileStore;
   maxFileBytes: number;
   defaultTtlSeconds: number;
+  /** PUBLISHER_RECORD_TTL and MAX_PUBLISHER_RECORDS: how long and how many publishers' records are kept. */
+  publisherRecordTtlSeconds: number;
+  maxPublisherRecords: number;
   own(): Envelope;
   log: Logger;
   /** Called after every stored file (metrics, FILES-HELD). */
@@ -57,6 +61,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFileBytes + MAX_HEADER_BYTES + 64 });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
+  const records = createPublisherRecords({ redis: deps.redis, keys: deps.keys, ttlSeconds: deps.publisherRecordTtlSeconds, maxRecords: deps.maxPublisherRecords });
   const inFlight = new Set<Promise<unknown>>();
   let stopping = false;
 
@@ -84,10 +89,9 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
         if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
         if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
         publisher = decoded.msg;
-        const fields = toHash(decoded.msg);
         // SUBSCRIBE is the README's key for a publisher; the original also kept its message under EXCHANGE.
-        await deps.redis.multi().del(deps.keys.subscribe(publisher.ID)).hset(deps.keys.subscribe(publisher.ID), fields)
-          .del(deps.keys.exchange(publisher.ID)).hset(deps.keys.exchange(publisher.ID), fields).exec();
+        const dropped = await records.subscribe(publisher);
+        if (dropped > 0) log.warn({ dropped, max: deps.maxPublisherRecords }, 'MAX_PUBLISHER_RECORDS reached: records of the publishers seen longest ago dropped');
         log.info({ publisher: publisher.ID, peer: remoteIp }, 'publisher subscribed');
         const reply: PublishReply = { ...deps.own(), TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' };
         return reply;
@@ -104,6 +108,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
           inFlight.add(writing);
           const stored = await writing.finally(() => inFlight.delete(writing));
           deps.onStored?.(stored.size);
+          // The record is informational: a failure to extend it must not turn a stored file into an error.
+          await records.fileStored(publisher.ID, header.TTL).catch((err: unknown) => log.warn({ err, publisher: publisher?.ID }, 'publisher record not extended'));
           log.debug({ publisher: publisher.ID, file: stored.relativePath, size: stored.size }, 'file stored');
           return fileReply(asSent, { MESSAGE: 'ACCEPTED', SIZE: stored.size, SHA256: stored.sha256 });
         } catch (err) {
