@@ -61,7 +61,9 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const keys = entranceKeys(id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
   const fleet = new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, historyDays: config.BOX_HISTORY_DAYS, ...(deps.now ? { now: deps.now } : {}) });
-  const publishers = new Publishers(redis, keys, deps.now);
+  const publishers = new Publishers({
+    redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...(deps.now ? { now: deps.now } : {}),
+  });
   const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
   const enrolment = new EnrolmentStore(redis, deps.now);
   const challenges = new Challenges(redis, deps.now);
@@ -178,6 +180,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     if (Date.now() - lastPrune > PRUNE_INTERVAL_MS) {
       lastPrune = Date.now();
       await dashboard.prune();
+      await publishers.expire();
     }
     await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
   }

@@ -22,7 +22,7 @@ import type { Fleet } from './fleet.js';
 import type { BoxState } from './fleet.js';
 import { loginPage, tooManyAttemptsPage } from './login-page.js';
 import { parseDuration, parseUses } from '../enrolment/token-limits.js';
-import { offloadRatio } from './publishers.js';
+import { MAX_PUBLISHERS_PAGE, PUBLISHERS_PAGE, offloadRatio } from './publishers.js';
 import type { Publishers } from './publishers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -166,7 +166,13 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
         throw err;
       }
     }
-    if (p === '/api/publishers') return sendJson(res, 200, { PUBLISHERS: await publishers.list() });
+    if (p === '/api/publishers') {
+      // The newest page only: SEARCH records any ID a stranger sends, so never everything at once.
+      const limit = numberParam(url, 'limit', PUBLISHERS_PAGE);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PUBLISHERS_PAGE) throw new BadRequest(`limit must be a whole number from 1 to ${MAX_PUBLISHERS_PAGE}`);
+      const [rows, total] = await Promise.all([publishers.list(limit), publishers.count()]);
+      return sendJson(res, 200, { PUBLISHERS: rows, TOTAL: total });
+    }
     if (p === '/api/map') return sendJson(res, 200, { BOXES: await fleet.map() });
     if (p === '/api/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
