@@ -88,6 +88,8 @@ export const ENTRANCE_SCHEMA = {
   TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
   TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
   REQUIRE_ENROLMENT: bool('Accept EXCHANGE only from boxes enrolled with a fleet token that prove their key at the WebSocket upgrade (docs/enrolment.md). false: boxes speaking the original protocol without credentials are accepted as before — for development and original clients only, since then anyone can add a box. Publishers\' SEARCH is not affected. (New in this rewrite.)', true),
+  PUBLISHER_RECORD_DAYS: num('Days a publisher\'s record (its last SEARCH and address, its origin-traffic counter) is kept after its last SEARCH. A SEARCH needs no credentials, so records of publishers gone silent must not stay for ever; a dropped publisher\'s origin bytes stay in the fleet total. (New in this rewrite.)', 7, { min: 0.01, max: 366 }),
+  MAX_PUBLISHER_RECORDS: num('Most publishers the entrance keeps records of (see PUBLISHER_RECORD_DAYS); beyond it the one that searched longest ago is dropped, so a flood of SEARCH with new IDs cannot fill Redis. (New in this rewrite.)', 10_000, { min: 1, max: 1_000_000, integer: true }),
   TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers. (New in this rewrite.)', 7, { min: 1, max: 366 }),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
@@ -111,6 +113,8 @@ export const AGENT_SCHEMA = {
   MAX_FILE_MB: num('Largest file one <Dandelion> frame may carry, in MiB. (New in this rewrite.)', 50, { min: 1, max: 1024 }),
   DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused. (New in this rewrite.)', 256, { min: 0 }),
   DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start. (New in this rewrite.)', 60, { min: 1, max: 7 * 24 * 3600 }),
+  PUBLISHER_RECORD_TTL: num('Seconds a publisher\'s {ID}:SUBSCRIBE and {ID}:EXCHANGE records live after its last PUBLISH, or after the TTL of its last file when that is longer. PUBLISH needs no credentials, so records must not stay for ever. (New in this rewrite.)', 86_400, { min: 1, max: 30 * 24 * 3600 }),
+  MAX_PUBLISHER_RECORDS: num('Most publishers whose records the box keeps; beyond it the record that would expire first is dropped (only the record: files are untouched, and the publisher may go on sending), so a flood of PUBLISH with new IDs cannot fill the box\'s Redis. (New in this rewrite.)', 1_000, { min: 1, max: 1_000_000, integer: true }),
   EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *', checkCron),
   ENROLMENT_TOKEN: optionalStr('Fleet token (from `dandelion entrance token create`) the box presents once, with its public key, to enrol; afterwards the key alone authenticates it. (New in this rewrite.)', (s) => (/^dlt_[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : 'must be a fleet token as printed by `dandelion entrance token create` (dlt_…)')),
   KEY_FILE: str('The box\'s private key (Ed25519, PEM, mode 0600), generated at first start. Empty: RUN_DIRECTORY/box-key.pem. (New in this rewrite.)', ''),
