@@ -105,3 +105,23 @@ t.test('records expire after PUBLISHER_RECORD_TTL; the index forgets them', asyn
   t.equal((await peer.ask(publish('publisher-next'))).MESSAGE, 'ACCEPTED');
   t.same(await r.zrange(boxKeys(box.boxId).publisherRecords, '0', '-1'), ['publisher-next'], 'the expired publisher left the index');
 });
+
+t.test('records an earlier version left without a TTL are given one at start, and capped', async (t) => {
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const r = redis.client();
+  const boxId = 'box-legacy1';
+  const tx = r.multi();
+  for (let i = 0; i < 60; i++) {
+    tx.hset(`${boxId}:SUBSCRIBE:publisher-old-${i}`, 'ID', `publisher-old-${i}`).hset(`${boxId}:EXCHANGE:publisher-old-${i}`, 'ID', `publisher-old-${i}`);
+  }
+  await tx.exec();
+  await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId, env: { DANDELION_MAX_PUBLISHER_RECORDS: '20' } });
+  const subscribe = await keysLike(r, `${boxId}:SUBSCRIBE:*`);
+  const exchange = await keysLike(r, `${boxId}:EXCHANGE:*`);
+  t.equal(subscribe.length, 20, 'capped at start');
+  t.equal(exchange.length, 20);
+  const ttls = await Promise.all([...subscribe, ...exchange].map((k) => r.ttl(k)));
+  t.ok(ttls.every((s) => s > 86_000 && s <= 86_400), 'every one now expires');
+  t.equal(await r.zcard(boxKeys(boxId).publisherRecords), 20);
+});

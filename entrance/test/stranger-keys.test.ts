@@ -127,3 +127,27 @@ t.test('publisher records expire after PUBLISHER_RECORD_DAYS; their origin bytes
   t.same(((await api('/api/publishers')).body.PUBLISHERS as Array<{ ID: string }>).map((p) => p.ID), ['publisher-new']);
   t.match((await api('/api/summary')).body, { OFFLOAD: { ORIGIN_BYTES: 1000 }, PUBLISHERS: 1 }, 'its bytes are still in the fleet total');
 });
+
+t.test('records an earlier version kept for ever are indexed, then expire and are capped like the others', async (t) => {
+  const redis = await startRedis(t);
+  const r = redis.client();
+  const traffic = trafficKeys();
+  const id = 'entrance-legacy1';
+  const tx = r.multi();
+  for (let i = 0; i < 80; i++) {
+    tx.hset(entranceKeys(id).publishers, `publisher-old-${i}`, JSON.stringify({ LAST_SEEN: 1, IP: '127.0.0.1' }))
+      .hset(traffic.origin(`publisher-old-${i}`), { total: 10, since: 1, reported: 10 }).sadd(traffic.originPublishers, `publisher-old-${i}`);
+  }
+  await tx.exec();
+  const token = TOKEN;
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ID: id, DANDELION_ENTRANCE_SWEEP_FREQ: '60', DANDELION_MAX_PUBLISHER_RECORDS: '30', DANDELION_API_TOKENS: JSON.stringify([await hashPassword(token)]) } });
+  const peer = await connectPeer(entrance.url);
+  t.teardown(() => peer.close());
+  await peer.ask(searchRequest('publisher-new', { ORIGIN_BYTES: 5, ORIGIN_SINCE: 1 }));
+  t.equal(await r.hlen(entranceKeys(id).publishers), 30, 'the old hash is capped');
+  t.ok(await r.hexists(entranceKeys(id).publishers, 'publisher-new'));
+  t.equal(await r.scard(traffic.originPublishers), 30, 'old origin counters are capped');
+  const base = entrance.url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
+  const summary = (await (await fetch(`${base}/api/summary`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+  t.match(summary, { OFFLOAD: { ORIGIN_BYTES: 80 * 10 + 5 } }, 'their bytes are all still counted');
+});

@@ -51,6 +51,8 @@ export function boxKeys(me: string) {
     exchange: (peerId: string) => `${me}:EXCHANGE:${peerId}`,
     /** Hash with TTL: a publisher that did the PUBLISH handshake (kept while publisherRecords lists it). */
     subscribe: (publisherId: string) => `${me}:SUBSCRIBE:${publisherId}`,
+    subscribePattern: `${me}:SUBSCRIBE:*`,
+    exchangePattern: `${me}:EXCHANGE:*`,
     /**
      * Extension. Sorted set: publisher ID → deadline (seconds since the epoch) of its `subscribe` and
      * `exchange` hashes, which expire then. PUBLISH needs no credentials: at most MAX_PUBLISHER_RECORDS

@@ -21,22 +21,27 @@ import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 /** Expired index entries removed per PUBLISH (their hashes are already gone); the rest go with later ones. */
 const PRUNE_BATCH = 100;
 
+/** Keys asked for per SCAN round trip when adopting records written before the index existed. */
+const SCAN_COUNT = 1000;
+
 /*
- * KEYS: index, subscribe hash, exchange hash. ARGV: publisher ID, now, deadline, cap, subscribe key
- * prefix, exchange key prefix, then the PUBLISH message as field/value pairs. A deadline is never moved
- * earlier (a file may have pushed it out). Returns how many records were dropped for the cap.
+ * KEYS: index, subscribe hash, exchange hash. ARGV: publisher ID ('' to only prune), now, deadline, cap,
+ * subscribe key prefix, exchange key prefix, then the PUBLISH message as field/value pairs. A deadline is
+ * never moved earlier (a file may have pushed it out). Returns how many records were dropped for the cap.
  */
 const SUBSCRIBE_SCRIPT = `
 local index, id = KEYS[1], ARGV[1]
 local now, deadline, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local kept = tonumber(redis.call('ZSCORE', index, id) or '0')
-if kept > deadline then deadline = kept end
-redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
-redis.call('EXPIREAT', KEYS[2], deadline)
-redis.call('EXPIREAT', KEYS[3], deadline)
-redis.call('ZADD', index, deadline, id)
+if id ~= '' then
+  local kept = tonumber(redis.call('ZSCORE', index, id) or '0')
+  if kept > deadline then deadline = kept end
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+  redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+  redis.call('EXPIREAT', KEYS[2], deadline)
+  redis.call('EXPIREAT', KEYS[3], deadline)
+  redis.call('ZADD', index, deadline, id)
+end
 local function drop(ids)
   for i = 1, #ids do
     redis.call('DEL', ARGV[5] .. ids[i], ARGV[6] .. ids[i])
@@ -74,6 +79,11 @@ export interface PublisherRecordsDeps {
 }
 
 export interface PublisherRecords {
+  /**
+   * Records an earlier version left without a TTL (it kept every publisher for ever): give them the
+   * TTL of a PUBLISH now, index them and apply the cap. Run once at start; resolves with how many.
+   */
+  adoptUnindexed(): Promise<number>;
   /** Store a PUBLISH; resolves with how many other publishers' records were dropped for the cap. */
   subscribe(msg: PublishRequest): Promise<number>;
   /** The publisher stored a file living `fileTtlSeconds`: keep its record at least that long. */
@@ -89,6 +99,31 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
   const redis = deps.redis as Redis & RecordsCapable;
   const nowSeconds = (): number => Math.floor((deps.now ?? Date.now)() / 1000);
   return {
+    async adoptUnindexed() {
+      const deadline = nowSeconds() + Math.ceil(deps.ttlSeconds);
+      let adopted = 0;
+      for (const [pattern, prefix] of [[keys.subscribePattern, keys.subscribe('')], [keys.exchangePattern, keys.exchange('')]] as const) {
+        let cursor = '0';
+        do {
+          const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          if (found.length === 0) continue;
+          const ttls = (await found.reduce((p, key) => p.ttl(key), redis.pipeline()).exec()) ?? [];
+          const tx = redis.multi();
+          found.forEach((key, i) => {
+            if (ttls[i]?.[1] !== -1) return; // has a TTL already, or is gone
+            tx.zadd(keys.publisherRecords, 'NX', deadline, key.slice(prefix.length)).expireat(key, deadline);
+            adopted++;
+          });
+          await tx.exec();
+        } while (cursor !== '0');
+      }
+      if (adopted > 0) {
+        const now = nowSeconds();
+        await redis.dandelionSubscribe(keys.publisherRecords, keys.subscribe(''), keys.exchange(''), ['', now, now, deps.maxRecords, keys.subscribe(''), keys.exchange('')]);
+      }
+      return adopted;
+    },
     async subscribe(msg) {
       const now = nowSeconds();
       const args: Array<string | number> = [msg.ID, now, now + Math.ceil(deps.ttlSeconds), deps.maxRecords, keys.subscribe(''), keys.exchange('')];

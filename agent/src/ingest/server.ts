@@ -129,6 +129,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   return {
     server,
     async listen(host, port) {
+      const adopted = await records.adoptUnindexed();
+      if (adopted > 0) log.info({ records: adopted }, 'publisher records without a TTL (from an earlier version) now expire');
       return listenOn(server, host, port);
     },
     async stop() {

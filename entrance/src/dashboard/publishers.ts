@@ -34,7 +34,8 @@ if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 end
 if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
-  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[2], 'NX', ARGV[2], id) end
+  local adopted = tonumber(ARGV[2]) - 0.001 -- just before the publisher searching now, which must survive the cap
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[2], 'NX', adopted, id) end
 end
 local function drop(ids)
   for _, id in ipairs(ids) do
@@ -58,7 +59,7 @@ if redis.call('HEXISTS', KEYS[4], 'total') == 0 then
   local ids = redis.call('SMEMBERS', KEYS[2])
   for _, id in ipairs(ids) do
     sum = sum + tonumber(redis.call('HGET', ARGV[7] .. id, 'total') or '0')
-    redis.call('ZADD', KEYS[3], 'NX', ARGV[4], id)
+    redis.call('ZADD', KEYS[3], 'NX', tonumber(ARGV[4]) - 0.001, id)
   end
   if #ids > 0 then redis.call('HSET', KEYS[4], 'total', string.format('%.0f', sum)) end
 end
