@@ -107,7 +107,7 @@ t.test('a flood of SEARCH with new IDs leaves at most MAX_PUBLISHER_RECORDS publ
 
 t.test('publisher records expire after PUBLISHER_RECORD_DAYS; their origin bytes stay counted', async (t) => {
   t.equal(ENTRANCE_SCHEMA.PUBLISHER_RECORD_DAYS.default, 7, 'PUBLISHER_RECORD_DAYS defaults to a week');
-  t.equal(ENTRANCE_SCHEMA.MAX_PUBLISHER_RECORDS.default, 10_000, 'MAX_PUBLISHER_RECORDS defaults to 10,000');
+  t.equal(ENTRANCE_SCHEMA.MAX_PUBLISHER_RECORDS.default, 1_000, 'MAX_PUBLISHER_RECORDS defaults to 1,000');
   let now = 1_790_000_000_000;
   const { r, entrance, api } = await setup(t, { DANDELION_PUBLISHER_RECORD_DAYS: '1' }, () => now);
   const keys = entranceKeys(entrance.id);
