@@ -3,9 +3,10 @@
 // starting with // (which `new URL` took for a host, and threw on) is a path nothing serves, 404; bytes
 // that are no HTTP at all get the same; an upgrade to another path gets 404 with its ERROR_CODE; peers
 // that reset their socket while the upgrade is being checked are forgotten; and afterwards the entrance
-// still answers its index and a box's EXCHANGE.
+// still answers its index and a box's EXCHANGE. Broken percent-encoding in an API path is a 400.
 import net from 'node:net';
 import t from 'tap';
+import { hashPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { boxExchange } from '../../test/helpers/messages.js';
@@ -57,4 +58,18 @@ t.test('unparseable requests and upgrades are refused; the entrance goes on', as
   const box = await connectPeer(url);
   t.teardown(() => box.close());
   t.equal((await box.ask(boxExchange('box-after'))).MESSAGE, 'ACCEPTED', 'a box still registers');
+});
+
+t.test('broken percent-encoding in an API path is the client\'s 400, not a 500', async (t) => {
+  const redis = await startRedis(t);
+  const tokens = JSON.stringify([await hashPassword('script-token-456')]);
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_API_TOKENS: tokens } });
+  const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
+  const headers = { authorization: 'Bearer script-token-456' };
+  for (const path of ['/api/boxes/%zz', '/api/boxes/%E0%A4%A/history']) {
+    const res = await fetch(`${base}${path}`, { headers });
+    t.equal(res.status, 400, `${path}: 400`);
+  }
+  const forget = await fetch(`${base}/api/boxes/%zz/forget`, { method: 'POST', headers });
+  t.equal(forget.status, 400, 'POST /api/boxes/%zz/forget: 400');
 });
