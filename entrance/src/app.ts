@@ -67,7 +67,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
   // Read at scrape time only, after `wss` below exists.
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, log: log.child({ mod: 'metrics' }) });
+  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
 
   const state: EntranceState = {
     config,
