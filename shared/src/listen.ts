@@ -39,6 +39,19 @@ export async function listenOn(server: Server, host: string, port: number, keys?
   return (server.address() as AddressInfo).port;
 }
 
+/**
+ * Throw a ListenError naming the key when host:port cannot be bound right now: for a server another
+ * program runs (nginx), which would otherwise fail in its own log while a probe of the port reached
+ * whatever holds it.
+ */
+export async function checkCanListen(host: string, port: number, keys: ListenKeys): Promise<void> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port, keys)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
 function listenError(err: NodeJS.ErrnoException, host: string, port: number, keys: ListenKeys): ListenError {
   switch (err.code) {
     case 'EADDRINUSE':
