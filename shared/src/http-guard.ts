@@ -93,7 +93,8 @@ export function refuseUpgrade(socket: Duplex, status: number, body: Refusal, hea
     'connection: close',
   ];
   socket.once('finish', () => socket.destroy());
-  setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(linger)); // so a flood of refusals holds no sockets for long
   socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
 }
 
