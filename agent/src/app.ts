@@ -278,7 +278,10 @@ export function createAgent(deps: AgentDeps): Agent {
       // An entrance runs few tests at once (boxes behind one address queue up): retry when it says busy.
       for (let attempt = 1; ; attempt++) {
         try {
-          const c = await measureCapacity(link.url, { bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024), signal: stopping.signal });
+          // Signed like the upgrade, so an enrolled box gets the entrance's reserved slots.
+          const creds = credentials;
+          const authHeaders = creds ? () => creds.upgradeHeaders(link.url) : undefined;
+          const c = await measureCapacity(link.url, { bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024), signal: stopping.signal, authHeaders });
           capacity = { upMbit: c.upMbit, downMbit: config.BANDWIDTH_DOWN > 0 ? config.BANDWIDTH_DOWN : c.downMbit };
           log.info({ upMbit: round2(c.upMbit), downMbit: round2(c.downMbit), entrance: link.url }, 'capacity measured');
           return;

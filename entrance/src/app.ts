@@ -13,7 +13,8 @@ import type { Logger } from '../../shared/src/log.js';
 import { ProtocolError } from '../../shared/src/protocol/index.js';
 import type { Decoded, Envelope } from '../../shared/src/protocol/index.js';
 import { entranceKeys } from '../../shared/src/redis-keys.js';
-import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../shared/src/ws-server.js';
+import { attachMessageLoop, closeAll, keepAlive } from '../../shared/src/ws-server.js';
+import { remoteIpOf, trustedProxies } from '../../shared/src/peer-address.js';
 import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
@@ -82,6 +83,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     reachability: new Reachability(deps.now),
     metrics,
     log,
+    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
     ownInfo: () => own,
     entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
   };
@@ -103,7 +105,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     const pathname = url.pathname.replace(/\/+$/, '');
     if (!accepting) return refuseUpgrade(socket, 503, { ERROR: 'entrance shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
     if (pathname !== wsPath) return refuseUpgrade(socket, 404, { ERROR: `no WebSocket here; connect to ${wsPath}/`, ERROR_CODE: 'E_NOT_FOUND' });
-    const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
+    const remoteIp = remoteIpOf(req, state.trustedProxies);
     gate
       .authenticateUpgrade(req, remoteIp)
       .then((auth) => {

@@ -25,6 +25,8 @@ export function entranceKeys(me: string) {
     boxHistory: (boxId: string) => `${me}:HISTORY:${boxId}`,
     /** Extension. Hash {USERNAME, CSRF} with TTL: a dashboard login. */
     session: (sessionId: string) => `${me}:SESSION:${sessionId}`,
+    /** Extension. Sorted set of login attempt IDs by time (ms), with TTL: a client's (IPv4 address, IPv6 /64) recent dashboard logins. */
+    loginFailures: (client: string) => `${me}:LOGIN_FAILURES:${client}`,
     /** Extension. Hash: publisher ID → JSON {LAST_SEEN, IP} of publishers that searched here. */
     publishers: `${me}:PUBLISHERS`,
   } as const;

@@ -5,7 +5,6 @@
  * with the error's close code (as the original did); a failure of the receiver itself gets an
  * E_INTERNAL reply and the socket stays open. Nothing a peer sends can throw past this point.
  */
-import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { Close, ProtocolError, decodeText, encodeMessage, errorReply, isProtocolError } from './protocol/index.js';
 import type { Decoded, Envelope } from './protocol/index.js';
@@ -83,19 +82,6 @@ async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, lo
 
 function send(ws: WebSocket, msg: Envelope): void {
   if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
-}
-
-/** The peer's address: the socket's, or the proxy's headers when the server sits behind a trusted proxy. */
-export function remoteIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const real = req.headers['x-real-ip'];
-    if (typeof real === 'string' && real.trim() !== '') return real.trim();
-    const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
 /**

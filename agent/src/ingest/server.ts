@@ -16,7 +16,8 @@ import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, spl
 import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { buildInfo } from '../../../shared/src/version.js';
-import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../../shared/src/ws-server.js';
+import { attachMessageLoop, closeAll, keepAlive } from '../../../shared/src/ws-server.js';
+import { LOOPBACK_PROXIES, remoteIpOf } from '../../../shared/src/peer-address.js';
 import type { FileStore } from './store.js';
 
 const PING_INTERVAL_MS = 30_000;
@@ -70,9 +71,9 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   }
 
   wss.on('connection', (ws, req: http.IncomingMessage) => {
-    // nginx's proxy sets X-Real-IP; trust it only from the local proxy.
-    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
-    const remoteIp = remoteIpOf(req, local);
+    // The box's own nginx proxies /dandelion/<box>/ws/ here and names the publisher in its headers;
+    // only that local proxy is believed.
+    const remoteIp = remoteIpOf(req, LOOPBACK_PROXIES);
     let publisher: PublishRequest | undefined;
 
     const fileReply = (filePath: string, fields: Partial<FileReply>): FileReply => ({ ...deps.own(), TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: filePath, ...fields });

@@ -85,6 +85,8 @@ server {
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection "upgrade";
         proxy_set_header X-Real-IP $remote_addr;
+        # Replaced, not appended: a publisher's own X-Forwarded-For must not reach the agent.
+        proxy_set_header X-Forwarded-For $remote_addr;
         proxy_read_timeout 1h;
         proxy_send_timeout 1h;
         limit_rate 0;

@@ -9,8 +9,7 @@
  *   GET /stats                 JSON: bytes the origin served, files and boxes known
  */
 import { listenOn } from '../../../shared/src/listen.js';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -18,9 +17,10 @@ import path from 'node:path';
 import { createGuardedServer } from '../../../shared/src/http-guard.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
-import { remoteIpOf } from '../../../shared/src/ws-server.js';
+import { socketAddressOf } from '../../../shared/src/peer-address.js';
 import { rewritePlaylist } from '../hls/rewrite.js';
 import type { FileIndex } from '../upload/file-index.js';
+import { openRegularFile, readRegularFile } from '../upload/regular-file.js';
 import { viewerPage } from './viewer-page.js';
 import type { Viewers } from './viewers.js';
 
@@ -84,16 +84,19 @@ export function createWebServer(deps: WebDeps): WebServer {
     }
   };
 
+  /**
+   * A regular file of the watched folder, never a symlink, FIFO or device, and never a path that leaves
+   * the folder once links are resolved (regular-file.ts); anything else is 404, like a missing file.
+   */
   async function serveOrigin(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
-    const absolute = path.join(root, file);
-    let size: number;
+    let opened: Awaited<ReturnType<typeof openRegularFile>>;
     try {
-      const st = await stat(absolute);
-      if (!st.isFile()) return json(res, 404, { ERROR: 'not found' });
-      size = st.size;
-    } catch {
+      opened = await openRegularFile(path.join(root, file), { kind: 'inside', root });
+    } catch (err) {
+      deps.log.debug({ file, err: (err as Error).message }, 'origin: not served');
       return json(res, 404, { ERROR: 'not found' });
     }
+    const { handle, size } = opened;
     const ext = path.extname(file).toLowerCase();
     res.writeHead(200, {
       'content-type': MIME[ext] ?? 'application/octet-stream',
@@ -101,10 +104,15 @@ export function createWebServer(deps: WebDeps): WebServer {
       'access-control-allow-origin': '*',
       'cache-control': ext === '.m3u8' ? 'no-cache' : 'public, max-age=60',
     });
-    if (req.method === 'HEAD') return void res.end();
-    origin.requests += 1;
-    const stream = createReadStream(absolute);
+    if (req.method !== 'HEAD') origin.requests += 1;
+    if (req.method === 'HEAD' || size === 0) {
+      await handle.close();
+      return void res.end();
+    }
+    // Exactly the bytes content-length announced, even if the file grows meanwhile; the stream closes the handle.
+    const stream = handle.createReadStream({ start: 0, end: size - 1 });
     stream.on('error', () => res.destroy());
+    res.on('close', () => stream.destroy());
     res.on('finish', () => {
       origin.bytes += size;
       if (SEGMENT_EXT.has(ext)) origin.segmentBytes += size;
@@ -115,12 +123,12 @@ export function createWebServer(deps: WebDeps): WebServer {
   async function servePlaylist(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
     let text: string;
     try {
-      text = await readFile(path.join(root, file), 'utf8');
+      text = (await readRegularFile(path.join(root, file), { kind: 'inside', root })).toString('utf8');
     } catch {
       return json(res, 404, { ERROR: 'no such playlist' });
     }
     const viewer = deps.viewers.idOf(req, res);
-    const ip = remoteIpOf(req, false);
+    const ip = socketAddressOf(req);
     let body: string;
     try {
       body = rewritePlaylist({
@@ -172,7 +180,7 @@ export function createWebServer(deps: WebDeps): WebServer {
       case 'r': {
         const exclude = url.searchParams.get('exclude');
         const best = deps.viewers
-          .order(deps.index.replicas(file), remoteIpOf(req, false))
+          .order(deps.index.replicas(file), socketAddressOf(req))
           .find((r) => exclude === null || new URL(r.url).host !== exclude);
         res.writeHead(302, { location: best?.url ?? `/origin/${file.split('/').map(encodeURIComponent).join('/')}`, 'cache-control': 'no-cache', 'access-control-allow-origin': '*', 'content-length': 0 });
         return void res.end();

@@ -5,6 +5,7 @@
  */
 import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import { isPasswordHash } from '../password.js';
+import { checkAddressOrCidr } from '../peer-address.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
@@ -62,7 +63,11 @@ export const ENTRANCE_SCHEMA = {
   BASE_URL: str('Path prefix of the entrance\'s pages and socket.', '/dandelion', checkUrlPath),
   WEBSOCKET_URL: str('Path of the WebSocket below BASE_URL, so the socket is BASE_URL/WEBSOCKET_URL/.', 'ws', checkUrlPath),
   MAX_MESSAGE_BYTES: num('Largest WebSocket frame the entrance reads; larger ones are refused with close code 1009. (New in this rewrite.)', 256 * 1024, { min: 4096, max: 64 * 1024 * 1024, integer: true }),
-  TRUST_PROXY: bool('Take the peer\'s address from X-Real-IP / X-Forwarded-For (set it when a proxy such as the original\'s nginx sits in front). (New in this rewrite.)', false),
+  TRUSTED_PROXIES: list(
+    'Addresses or CIDRs (10.0.0.0/8, fd00::/8) of the reverse proxies in front of the entrance. Only a request whose socket comes from one of them has its X-Forwarded-For read (the right-most address that is not itself listed; the proxy must append the peer it sees, as nginx\'s $proxy_add_x_forwarded_for does), or X-Real-IP when it sent no X-Forwarded-For, and its X-Forwarded-Proto: https makes session cookies Secure. That address is the one login limits count, speed tests are admitted for and the reachability probe targets. Empty: headers are never read and every peer is its socket\'s address. This replaces the boolean TRUST_PROXY, which let any client choose its address: a config that still sets TRUST_PROXY to anything but false is refused at start (exit 2), not mapped to a guess, because the old meaning cannot be kept safely and a guess (loopback only) would silently count every client behind a proxy on another host as that one proxy, locking them all out of the dashboard together. (New in this rewrite.)',
+    [],
+    checkAddressOrCidr,
+  ),
   RUN_DIRECTORY: str('Folder for the entrance\'s own state (its generated ID).', '/var/lib/dandelion/entrance'),
   DASHBOARD_USERS: recordList(
     'Operators who may log in to /dashboard/: a list of {USERNAME, PASSWORD_HASH}, the hash printed by `dandelion hash-password`. Empty: nobody can log in. (New in this rewrite.)',
@@ -154,6 +159,20 @@ export const PUBLISHER_SCHEMA = {
   GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank. (New in this rewrite.)'),
 } satisfies Schema;
 export type PublisherConfig = ConfigOf<typeof PUBLISHER_SCHEMA>;
+
+/**
+ * Keys this rewrite removed, each with its replacement: the loader reports a value that would change
+ * meaning as a problem naming the key (exit 2), and a harmless leftover as a warning.
+ */
+export const RETIRED_KEYS: Readonly<Record<string, { replacedBy: string; check(raw: unknown): { problem: string } | { warning: string } }>> = {
+  TRUST_PROXY: {
+    replacedBy: 'TRUSTED_PROXIES',
+    check: (raw) =>
+      raw === false || (typeof raw === 'string' && ['false', 'no', 'off', '0'].includes(raw.trim().toLowerCase()))
+        ? { warning: 'TRUST_PROXY is gone and false is the default now (TRUSTED_PROXIES: []); remove the key' }
+        : { problem: 'was replaced by TRUSTED_PROXIES, which trusts forwarded headers only from the addresses listed: list your proxy\'s addresses or CIDRs there (for example [127.0.0.1]) and remove TRUST_PROXY' },
+  },
+};
 
 export const SCHEMAS = { entrance: ENTRANCE_SCHEMA, agent: AGENT_SCHEMA, publisher: PUBLISHER_SCHEMA, provision: PROVISION_SCHEMA } as const;
 export type Role = keyof typeof SCHEMAS;
