@@ -324,7 +324,7 @@ export function createAgent(deps: AgentDeps): Agent {
       boxPort = await ingest.listen(config.BOX_SERVER_IP, config.BOX_PORT);
       // Before nginx starts: a taken METRICS_PORT fails the start before there is a child to clean up.
       if (config.METRICS_PORT > 0) {
-        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.BOX_SERVER_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
+        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
       }
       if (httpPort === 0) httpPort = await freePort(config.BOX_SERVER_IP);
       await nginx.start(site());

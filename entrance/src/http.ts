@@ -15,8 +15,8 @@ const escapeHtml = (s: string): string =>
 export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
   const speedTest = createSpeedTest({ basePath: base, trustedProxies: state.trustedProxies, log: state.log.child({ mod: 'speedtest' }), authenticate: (req, ip) => gate.authenticateUpgrade(req, ip) });
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://entrance');
+  // `url` is the parsed request-target; the server's guard (shared/src/http-guard.ts) refused any other.
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     // First of all: Prometheus scrapes the root path, whatever BASE_URL is (token check inside).
     if (url.pathname === '/metrics') return state.metrics.serve(req, res);
     // Before the GET-only check: the speed test takes POST uploads and answers its own 405s.

@@ -6,8 +6,9 @@
  * (no header) closes it, as any malformed message does.
  */
 import { listenOn } from '../../../shared/src/listen.js';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createGuardedServer, refuseUpgrade, sendRefusal } from '../../../shared/src/http-guard.js';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
@@ -50,13 +51,15 @@ export interface IngestServer {
 export function createIngestServer(deps: IngestDeps): IngestServer {
   const { log } = deps;
   const wsPath = `/dandelion/${deps.boxId}/ws`;
-  const server = http.createServer((req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://box').pathname;
-    const body = pathname === '/dandelion/' || pathname === '/dandelion'
-      ? { ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` }
-      : { ERROR: 'not found' };
-    res.writeHead(body.ERROR ? 404 : 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
+  const server = createGuardedServer({
+    log,
+    onRequest(_req, res, url) {
+      if (url.pathname !== '/dandelion/' && url.pathname !== '/dandelion') return sendRefusal(res, 404, { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' });
+      const body = JSON.stringify({ ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` });
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    },
+    onUpgrade: upgrade,
   });
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFileBytes + MAX_HEADER_BYTES + 64 });
@@ -65,14 +68,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const inFlight = new Set<Promise<unknown>>();
   let stopping = false;
 
-  server.on('upgrade', (req, socket: Duplex, head) => {
-    const pathname = new URL(req.url ?? '/', 'http://box').pathname.replace(/\/+$/, '');
-    if (stopping || pathname !== wsPath) {
-      socket.end(`HTTP/1.1 ${stopping ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
-    }
+  function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    const pathname = url.pathname.replace(/\/+$/, '');
+    if (stopping) return refuseUpgrade(socket, 503, { ERROR: 'the box is shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
+    if (pathname !== wsPath) return refuseUpgrade(socket, 404, { ERROR: `no WebSocket here; publishers connect to ${wsPath}/`, ERROR_CODE: 'E_NOT_FOUND' });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-  });
+  }
 
   wss.on('connection', (ws, req: http.IncomingMessage) => {
     // The box's own nginx proxies /dandelion/<box>/ws/ here and names the publisher in its headers;
@@ -131,7 +132,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     async listen(host, port) {
       const adopted = await records.adoptUnindexed();
       if (adopted > 0) log.info({ records: adopted }, 'publisher records without a TTL (from an earlier version) now expire');
-      return listenOn(server, host, port);
+      return listenOn(server, host, port, { port: 'BOX_PORT', host: 'BOX_SERVER_IP' });
     },
     async stop() {
       stopping = true;

@@ -135,7 +135,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
     }
     const boxMatch = /^\/api\/boxes\/([^/]+)(\/history)?$/.exec(p);
     if (boxMatch) {
-      const id = decodeURIComponent(boxMatch[1] as string);
+      const id = decodeSegment(boxMatch[1] as string);
       if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
       if (boxMatch[2]) {
         const nowS = now() / 1000;
@@ -235,7 +235,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       sendJson(res, 200, { ID: id, REVOKED: true });
       return true;
     }
-    const id = decodeURIComponent((boxAction as RegExpExecArray)[1] as string);
+    const id = decodeSegment((boxAction as RegExpExecArray)[1] as string);
     const verb = (boxAction as RegExpExecArray)[2] as 'revoke' | 'restore' | 'forget';
     if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
     const done = verb === 'forget' ? await store.forget(id) : await store.setRevoked(id, verb === 'revoke');
@@ -355,6 +355,15 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
 }
 
 class BadRequest extends Error {}
+
+/** A percent-encoded path segment; broken encoding (`%zz`) is the client's 400, not our 500. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequest('the path holds broken percent-encoding');
+  }
+}
 
 /** A small JSON object body (at most 4 KiB); anything else is a BadRequest. */
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {

@@ -10,10 +10,11 @@
  */
 import { listenOn } from '../../../shared/src/listen.js';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
+import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { createGuardedServer } from '../../../shared/src/http-guard.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
 import { socketAddressOf } from '../../../shared/src/peer-address.js';
@@ -151,9 +152,8 @@ export function createWebServer(deps: WebDeps): WebServer {
     send(res, 200, body, MIME['.m3u8'] as string, { 'cache-control': 'no-cache' });
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { ERROR: 'method not allowed' });
-    const url = new URL(req.url ?? '/', 'http://publisher');
     const p = url.pathname;
     if (p === '/') return send(res, 200, viewerPage(deps.publisherId), 'text/html; charset=utf-8', { 'cache-control': 'no-cache' });
     if (p === '/static/hls.min.js') {
@@ -188,19 +188,13 @@ export function createWebServer(deps: WebDeps): WebServer {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      deps.log.error({ err }, 'web request failed');
-      if (!res.headersSent) json(res, 500, { ERROR: 'internal error' });
-      else res.destroy();
-    });
-  });
+  const server = createGuardedServer({ log: deps.log, onRequest: handle });
 
   return {
     server,
     origin,
     async listen(host, port) {
-      return listenOn(server, host, port);
+      return listenOn(server, host, port, { port: 'PUBLISHER_HTTP_PORT', host: 'PUBLISHER_HTTP_IP' });
     },
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -16,6 +16,9 @@ export type ErrorCode =
   | 'E_TOKEN' // a fleet token that is unknown, expired, used up or revoked
   | 'E_REVOKED' // the box's enrolment was revoked by an operator
   | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
+  | 'E_BAD_REQUEST' // an HTTP request that does not parse (request-target, request line, headers)
+  | 'E_NOT_FOUND' // an HTTP request or upgrade to a path nothing answers
+  | 'E_FORBIDDEN' // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
   | 'E_INTERNAL'; // the receiver failed; the request may be retried
 
 /**
