@@ -10,9 +10,9 @@
  * addresses is bounded: an address with no socket open is forgotten, oldest first, when the table is
  * full (it then starts again with a full bucket, which is the most a flood from many addresses can win).
  */
-import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { refuseUpgrade } from './http-guard.js';
 
 export interface AddressLimitsOptions {
   /** Most sockets one address may have open at once. */
@@ -104,9 +104,7 @@ export class AddressLimits {
 
   private refuse(socket: Duplex, status: 429 | 503, code: 'E_RATE' | 'E_BUSY', message: string, retryAfterSeconds?: number): false {
     this.opts.onRefused?.(code);
-    const body = JSON.stringify({ ERROR: message, ERROR_CODE: code });
-    const retry = retryAfterSeconds === undefined ? '' : `retry-after: ${retryAfterSeconds}\r\n`;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retry}connection: close\r\n\r\n${body}`);
+    refuseUpgrade(socket, status, { ERROR: message, ERROR_CODE: code }, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) });
     return false;
   }
 }

@@ -9,7 +9,6 @@
  * (byte-budget.ts): every byte read is counted from the moment it arrives until its frame is handled.
  * A socket over budget is closed with 1013 and stops being read; its queued frames are dropped.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ByteBudget } from './byte-budget.js';
@@ -135,19 +134,6 @@ async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, lo
 
 function send(ws: WebSocket, msg: Envelope): void {
   if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
-}
-
-/** The peer's address: the socket's, or the proxy's headers when the server sits behind a trusted proxy. */
-export function remoteIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const real = req.headers['x-real-ip'];
-    if (typeof real === 'string' && real.trim() !== '') return real.trim();
-    const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
 /**

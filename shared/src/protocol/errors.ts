@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
   | 'E_BUSY' // the receiver holds all it may (bytes in flight, sockets from one address); try again later
   | 'E_RATE' // too many WebSocket handshakes a second from one address; slow down
+  | 'E_BAD_REQUEST' // an HTTP request that does not parse (request-target, request line, headers)
+  | 'E_NOT_FOUND' // an HTTP request or upgrade to a path nothing answers
+  | 'E_FORBIDDEN' // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
   | 'E_INTERNAL'; // the receiver failed; the request may be retried
 
 /**
