@@ -138,7 +138,10 @@ export function createAgent(deps: AgentDeps): Agent {
     entranceLinks: () => ({ total: links.size, healthy: [...links.values()].filter((l) => l.healthy).length }),
   });
   const ingest = createIngestServer({
-    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own, log: log.child({ mod: 'ingest' }),
+    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own,
+    publisherRecordTtlSeconds: config.PUBLISHER_RECORD_TTL, maxPublisherRecords: config.MAX_PUBLISHER_RECORDS, log: log.child({ mod: 'ingest' }),
+    maxBufferedBytes: (config.MAX_BUFFERED_MB || 2 * config.MAX_FILE_MB) * 1024 * 1024,
+    socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP,
     onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
   });
   const sweeper = createExpirySweeper({ redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }) });
@@ -278,7 +281,10 @@ export function createAgent(deps: AgentDeps): Agent {
       // An entrance runs few tests at once (boxes behind one address queue up): retry when it says busy.
       for (let attempt = 1; ; attempt++) {
         try {
-          const c = await measureCapacity(link.url, { bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024), signal: stopping.signal });
+          // Signed like the upgrade, so an enrolled box gets the entrance's reserved slots.
+          const creds = credentials;
+          const authHeaders = creds ? () => creds.upgradeHeaders(link.url) : undefined;
+          const c = await measureCapacity(link.url, { bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024), signal: stopping.signal, authHeaders });
           capacity = { upMbit: c.upMbit, downMbit: config.BANDWIDTH_DOWN > 0 ? config.BANDWIDTH_DOWN : c.downMbit };
           log.info({ upMbit: round2(c.upMbit), downMbit: round2(c.downMbit), entrance: link.url }, 'capacity measured');
           return;
@@ -320,7 +326,7 @@ export function createAgent(deps: AgentDeps): Agent {
       boxPort = await ingest.listen(config.BOX_SERVER_IP, config.BOX_PORT);
       // Before nginx starts: a taken METRICS_PORT fails the start before there is a child to clean up.
       if (config.METRICS_PORT > 0) {
-        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.BOX_SERVER_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
+        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
       }
       if (httpPort === 0) httpPort = await freePort(config.BOX_SERVER_IP);
       await nginx.start(site());

@@ -41,7 +41,7 @@ export function rssMiB(pid: number): number | undefined {
 }
 
 export async function startAgentProcess(
-  cleanup: Cleanup,
+  cleanup: Pick<Cleanup, 'teardown'>,
   opts: { command: string[]; redisUrl: string; entranceUrl: string; boxId: string; pingSeconds?: number; settings?: Record<string, string> },
 ): Promise<AgentProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-bench-agent-'));

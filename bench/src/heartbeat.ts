@@ -37,7 +37,9 @@ export const heartbeat: Benchmark = {
     const messages = Array.from({ length: boxes }, (_, i) => JSON.stringify(boxExchange(`box-bench${String(i).padStart(5, '0')}`)));
 
     const redis = await startRedis(cleanup);
-    const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
+    // Every simulated box connects from 127.0.0.1 at once: the per-address limits are raised to fit them.
+    const perAddress = { DANDELION_MAX_SOCKETS_PER_IP: String(boxes + 16), DANDELION_MAX_HANDSHAKES_PER_SECOND_PER_IP: String(boxes + 16) };
+    const entrance = await startEntrance(cleanup, { redisUrl: redis.url, env: perAddress });
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
     const loop = monitorEventLoopDelay({ resolution: 5 });
     loop.enable();

@@ -3,8 +3,9 @@
  * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
  */
 import { listenOn } from '../../shared/src/listen.js';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createGuardedServer, refuseUpgrade } from '../../shared/src/http-guard.js';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
@@ -12,13 +13,15 @@ import type { Logger } from '../../shared/src/log.js';
 import { ProtocolError } from '../../shared/src/protocol/index.js';
 import type { Decoded, Envelope } from '../../shared/src/protocol/index.js';
 import { entranceKeys } from '../../shared/src/redis-keys.js';
-import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../shared/src/ws-server.js';
+import { attachMessageLoop, closeAll, keepAlive } from '../../shared/src/ws-server.js';
+import { remoteIpOf, trustedProxies } from '../../shared/src/peer-address.js';
+import { AddressLimits } from '../../shared/src/address-limits.js';
+import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-budget.js';
 import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
 import { createHttpHandler } from './http.js';
 import { createEntranceMetrics } from './metrics.js';
-import { sendJson } from './respond.js';
 import { BoxRegistry } from './registry/registry.js';
 import { Fleet } from './dashboard/fleet.js';
 import { Publishers } from './dashboard/publishers.js';
@@ -34,6 +37,8 @@ import { Close } from '../../shared/src/protocol/index.js';
 import type { WebSocket } from 'ws';
 
 const PING_INTERVAL_MS = 30_000;
+/** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
+const MESSAGES_PER_SOCKET = 2;
 /** How often boxes offline for longer than BOX_HISTORY_DAYS are forgotten. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
@@ -60,14 +65,16 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const keys = entranceKeys(id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
   const fleet = new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, historyDays: config.BOX_HISTORY_DAYS, ...(deps.now ? { now: deps.now } : {}) });
-  const publishers = new Publishers(redis, keys, deps.now);
+  const publishers = new Publishers({
+    redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...(deps.now ? { now: deps.now } : {}),
+  });
   const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
   const enrolment = new EnrolmentStore(redis, deps.now);
   const challenges = new Challenges(redis, deps.now);
   let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
   // Read at scrape time only, after `wss` below exists.
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, log: log.child({ mod: 'metrics' }) });
+  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
 
   const state: EntranceState = {
     config,
@@ -82,37 +89,36 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     reachability: new Reachability(deps.now),
     metrics,
     log,
+    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
     ownInfo: () => own,
     entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
   };
 
   const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
   const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
-  const server = http.createServer();
   const dashboard = createDashboard(state, deps.now);
   const handleHttp = createHttpHandler(state, dashboard, gate);
-  server.on('request', (req, res) => {
-    handleHttp(req, res).catch((err: unknown) => {
-      log.error({ err }, 'http handler failed');
-      if (!res.headersSent) sendJson(res, 500, { ERROR: 'internal error' });
-      else res.destroy();
-    });
-  });
+  const server = createGuardedServer({ log, onRequest: handleHttp, onUpgrade: upgrade });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES });
+  // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
+  // a small compressed frame would grow past every byte budget.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  const budget = new ByteBudget({ totalBytes: config.MAX_BUFFERED_MB * 1024 * 1024, socketBytes: MESSAGES_PER_SOCKET * wireBytes(config.MAX_MESSAGE_BYTES), framesInFlight: FRAMES_IN_FLIGHT });
+  const addresses = new AddressLimits({
+    socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP, busy: () => budget.exhausted, onRefused: (code) => metrics.refused(code),
+  });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
   let accepting = true;
   /** Sockets of authenticated boxes, so a revocation closes them at once. */
   const boxSockets = new Map<string, Set<WebSocket>>();
   const socketLog = log.child({ mod: 'socket' });
 
-  server.on('upgrade', (req, socket: Duplex, head) => {
-    const pathname = new URL(req.url ?? '/', 'http://entrance').pathname.replace(/\/+$/, '');
-    if (!accepting || pathname !== wsPath) {
-      socket.end(`HTTP/1.1 ${accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
-    }
-    const remoteIp = remoteIpOf(req, config.TRUST_PROXY);
+  function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    const pathname = url.pathname.replace(/\/+$/, '');
+    if (!accepting) return refuseUpgrade(socket, 503, { ERROR: 'entrance shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
+    if (pathname !== wsPath) return refuseUpgrade(socket, 404, { ERROR: `no WebSocket here; connect to ${wsPath}/`, ERROR_CODE: 'E_NOT_FOUND' });
+    const remoteIp = remoteIpOf(req, state.trustedProxies);
+    if (!addresses.admit(remoteIp, socket)) return;
     gate
       .authenticateUpgrade(req, remoteIp)
       .then((auth) => {
@@ -128,7 +134,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
         socketLog.error({ err, peer: remoteIp }, 'could not check the upgrade');
         refuseUpgrade(socket, 503, { ERROR: 'entrance cannot check credentials now; try again', ERROR_CODE: 'E_INTERNAL' });
       });
-  });
+  }
 
   function onConnection(ws: WebSocket, remoteIp: string, boxId: string | undefined): void {
     wss.emit('connection', ws);
@@ -150,6 +156,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
         log: socketLog,
         onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
         onRefused: (code) => metrics.refused(code),
+        budget,
       },
       boxId,
     );
@@ -176,6 +183,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     if (Date.now() - lastPrune > PRUNE_INTERVAL_MS) {
       lastPrune = Date.now();
       await dashboard.prune();
+      await publishers.expire();
     }
     await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
   }
@@ -200,7 +208,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       await challenges.load();
       await subscriber.connect();
       await subscriber.subscribe(enrolmentKeys().revokedChannel);
-      const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT);
+      const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
       own = ownInfoFor(config, id, port);
       await tick();
       scheduleTick();
@@ -220,13 +228,6 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       subscriber.disconnect();
     },
   };
-}
-
-function refuseUpgrade(socket: Duplex, status: number, body: Record<string, unknown>): void {
-  const text = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
-  );
 }
 
 function dispatch(decoded: Decoded, peer: PeerContext, state: EntranceState): Promise<Envelope> {

@@ -6,7 +6,7 @@ import { sendJson } from './respond.js';
 import type { EntranceState } from './state.js';
 import type { Dashboard } from './dashboard/routes.js';
 import type { EnrolmentGate } from './enrolment/gate.js';
-import { remoteIpOf } from '../../shared/src/ws-server.js';
+import { remoteIpOf } from '../../shared/src/peer-address.js';
 
 
 const escapeHtml = (s: string): string =>
@@ -14,15 +14,15 @@ const escapeHtml = (s: string): string =>
 
 export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
-  const speedTest = createSpeedTest({ basePath: base, trustProxy: state.config.TRUST_PROXY, log: state.log.child({ mod: 'speedtest' }) });
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://entrance');
+  const speedTest = createSpeedTest({ basePath: base, trustedProxies: state.trustedProxies, log: state.log.child({ mod: 'speedtest' }), authenticate: (req, ip) => gate.authenticateUpgrade(req, ip) });
+  // `url` is the parsed request-target; the server's guard (shared/src/http-guard.ts) refused any other.
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     // First of all: Prometheus scrapes the root path, whatever BASE_URL is (token check inside).
     if (url.pathname === '/metrics') return state.metrics.serve(req, res);
     // Before the GET-only check: the speed test takes POST uploads and answers its own 405s.
     if (speedTest.owns(url.pathname)) return speedTest.handle(req, res, url);
     // Boxes fetch challenges and POST enrolments below the WebSocket path.
-    if (gate.owns(url.pathname)) return gate.handle(req, res, url.pathname, remoteIpOf(req, state.config.TRUST_PROXY));
+    if (gate.owns(url.pathname)) return gate.handle(req, res, url.pathname, remoteIpOf(req, state.trustedProxies));
     // The dashboard takes POSTed login and logout forms.
     if (await dashboard.handle(req, res, url)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -6,6 +6,8 @@
  *
  * With METRICS_TOKEN set, a scrape must carry `Authorization: Bearer <token>` whose hash that is
  * (checked by bearer.ts: slow checks bounded, passed tokens remembered; too many at once get 429).
+ * Without it /metrics is closed (403, saying which key to set) unless METRICS_PUBLIC is true: it names
+ * every publisher and the fleet's figures, which a stranger on the internet has no business reading.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
@@ -28,8 +30,10 @@ export interface EntranceMetricsDeps {
   boxes: BoxRegistry;
   /** WebSocket connections open now (boxes and publishers). */
   openSockets(): number;
-  /** METRICS_TOKEN: the hash of the bearer token /metrics asks for; undefined: /metrics is open. */
+  /** METRICS_TOKEN: the hash of the bearer token /metrics asks for. */
   tokenHash: string | undefined;
+  /** METRICS_PUBLIC: without a token, serve /metrics to anyone (false: closed). */
+  open: boolean;
   log: Logger;
   now?: () => number;
 }
@@ -119,6 +123,7 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
   for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
 
   const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck([deps.tokenHash], deps.now ?? Date.now);
+  const closed = checkToken === undefined && !deps.open;
 
   return {
     registry,
@@ -138,6 +143,12 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
         return sendJson(res, 405, { ERROR: 'method not allowed' });
+      }
+      if (closed) {
+        return sendJson(res, 403, {
+          ERROR: '/metrics is closed: set METRICS_TOKEN (a hash from `dandelion hash-password`) and scrape with "Authorization: Bearer <token>", or set METRICS_PUBLIC: true to open it to anyone',
+          ERROR_CODE: 'E_FORBIDDEN',
+        });
       }
       const verdict = checkToken ? await checkToken(req) : 'ok';
       if (verdict === 'busy') {

@@ -11,6 +11,7 @@ import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
+import type { TrustedProxies } from '../../shared/src/peer-address.js';
 
 export interface OwnInfo extends Envelope {
   TYPE: 'ENTRANCE';
@@ -36,6 +37,8 @@ export interface EntranceState {
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
   log: Logger;
+  /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */
+  trustedProxies: TrustedProxies;
   ownInfo(): OwnInfo;
   /** This entrance's URL first, then the others from {ID}:ENTRANCE_URLS. */
   entranceUrls(): string[];

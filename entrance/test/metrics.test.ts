@@ -1,7 +1,8 @@
 // The entrance's /metrics is Prometheus text that a real parser reads, every metric with HELP and TYPE;
 // heartbeats, searches, refusals (by ERROR_CODE), sockets, boxes online and traffic count exactly what
-// the test sent; and with METRICS_TOKEN set, only the right bearer token gets the metrics (a token
-// that passed is remembered, wrong ones are checked a few at a time).
+// the test sent; with METRICS_TOKEN set, only the right bearer token gets the metrics (a token
+// that passed is remembered, wrong ones are checked a few at a time); with neither METRICS_TOKEN nor
+// METRICS_PUBLIC, /metrics is closed and says which key to set.
 import type { IncomingMessage } from 'node:http';
 import t from 'tap';
 import { hashPassword } from '../../shared/src/password.js';
@@ -43,11 +44,11 @@ const metricsUrl = (wsUrl: string): string => `${new URL(wsUrl).origin.replace(/
 
 t.test('counts exactly what boxes and publishers sent', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_METRICS_PUBLIC: 'true' } });
   const endpoint = metricsUrl(url);
 
   const before = await scrape(endpoint);
-  t.equal(before.status, 200, 'open without METRICS_TOKEN');
+  t.equal(before.status, 200, 'open to anyone with METRICS_PUBLIC');
   t.match(before.contentType, /^text\/plain; version=0\.0\.4/);
   for (const [name, type] of Object.entries(ENTRANCE_METRICS)) {
     t.equal(before.families.get(name)?.type, type, `${name} is a ${type.toLowerCase()}`);
@@ -130,6 +131,26 @@ t.test('METRICS_TOKEN: 401 without or with a wrong token, 200 with the right one
   t.equal((await scrape(endpoint, { authorization: `Bearer ${token}` })).status, 200, 'again (remembered)');
   t.equal((await fetch(endpoint, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 405, 'GET only');
   t.equal((await fetch(`${new URL(endpoint).origin}/dandelion/`)).status, 200, 'the rest of the entrance needs no token');
+});
+
+t.test('neither METRICS_TOKEN nor METRICS_PUBLIC: /metrics is closed and says which key to set', async (t) => {
+  const redis = await startRedis(t);
+  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const closed = await scrape(metricsUrl(url));
+  t.equal(closed.status, 403, 'closed by default');
+  t.notMatch(closed.text, /dandelion_/, 'no metrics in the refusal');
+  const body = JSON.parse(closed.text) as { ERROR: string; ERROR_CODE: string };
+  t.equal(body.ERROR_CODE, 'E_FORBIDDEN');
+  t.match(body.ERROR, /METRICS_TOKEN/, 'names METRICS_TOKEN');
+  t.match(body.ERROR, /METRICS_PUBLIC: true/, 'and METRICS_PUBLIC');
+  t.equal((await fetch(`${new URL(metricsUrl(url)).origin}/dandelion/`)).status, 200, 'the rest of the entrance is unaffected');
+});
+
+t.test('METRICS_TOKEN wins over METRICS_PUBLIC', async (t) => {
+  const redis = await startRedis(t);
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_METRICS_TOKEN: await hashPassword('scrape-token-9'), DANDELION_METRICS_PUBLIC: 'true' } });
+  t.equal((await scrape(metricsUrl(url))).status, 401, 'no token: 401 although METRICS_PUBLIC is true');
+  t.equal((await scrape(metricsUrl(url), { authorization: 'Bearer scrape-token-9' })).status, 200);
 });
 
 t.test('a token that passed is remembered for TOKEN_CACHE_MS; wrong ones are checked at most two at a time', async (t) => {

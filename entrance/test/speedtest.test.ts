@@ -7,6 +7,7 @@ import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { silentLogger } from '../../shared/src/log.js';
+import { NO_PROXIES } from '../../shared/src/peer-address.js';
 import { createSpeedTest, SPEEDTEST_LIMITS } from '../src/speedtest.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
@@ -223,7 +224,7 @@ t.test('one test per address and four in all; others get 429 with retry-after', 
 
 t.test('a stalled download is cut off at the deadline and its slot given back', async (t) => {
   // Built without the entrance so the deadline can be short; the entrance uses SPEEDTEST_LIMITS.
-  const speedTest = createSpeedTest({ basePath: '/dandelion', trustProxy: false, log: silentLogger(), limits: { maxMs: 200 } });
+  const speedTest = createSpeedTest({ basePath: '/dandelion', trustedProxies: NO_PROXIES, log: silentLogger(), limits: { maxMs: 200 } });
   const server = http.createServer((req, res) => speedTest.handle(req, res, new URL(req.url ?? '/', 'http://x')));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {

@@ -135,7 +135,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       });
       const httpPort = await web.listen(config.PUBLISHER_HTTP_IP, config.PUBLISHER_HTTP_PORT);
       if (config.METRICS_PORT > 0) {
-        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.PUBLISHER_HTTP_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
+        metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
       }
       search.start();
       reader.start();

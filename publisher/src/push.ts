@@ -1,11 +1,13 @@
 /**
  * `dandelion publisher push FILE... [--ttl S]`: send files to REPLICAS boxes now, with a progress line
  * per file, and exit 0 only when every file was confirmed (size and SHA-256) by enough boxes.
+ * The operator named these files, so a symlink among them is followed (as cp would); a FIFO or a
+ * device is still refused (one would block for ever, the other never end) and counts as not sent.
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../shared/src/log.js';
 import type { BoxConnection } from './boxes/box-connection.js';
 import type { PublisherParts } from './app.js';
+import { isFileRefused, readRegularFile } from './upload/regular-file.js';
 import { taskFor } from './upload/send-queue.js';
 
 const SEARCH_WAIT_MS = 15_000;
@@ -19,7 +21,15 @@ export async function pushFiles(parts: PublisherParts, files: string[], opts: { 
   let allConfirmed = true;
   for (const file of files) {
     const task = taskFor(file, opts.ttlSeconds, opts.watchDirectory);
-    const content = await readFile(task.localPath);
+    let content: Buffer;
+    try {
+      content = await readRegularFile(task.localPath, { kind: 'named' });
+    } catch (err) {
+      if (!isFileRefused(err)) throw err;
+      opts.out.write(`REFUSED ${file}: ${err.message}\n`);
+      allConfirmed = false;
+      continue;
+    }
     const sending = new Set<BoxConnection>();
     const frameBytes = content.length;
     const show = (): void => {

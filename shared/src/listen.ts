@@ -3,16 +3,69 @@ import type { Server } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-/** Start an HTTP server listening and resolve with the port it got (port 0 picks a free one). */
-export async function listenOn(server: Server, host: string, port: number): Promise<number> {
+/** The config keys a server's address comes from, so a failure to listen names them. */
+export interface ListenKeys {
+  /** e.g. BOX_PORT, METRICS_PORT */
+  port: string;
+  /** e.g. BOX_SERVER_IP, METRICS_IP */
+  host: string;
+}
+
+/** A server could not listen where its config says; the message names the key, e.g. "BOX_PORT 7071: address in use". */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(
+    readonly key: string,
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Start an HTTP server listening and resolve with the port it got (port 0 picks a free one). With
+ * `keys`, a failure is a ListenError naming the config key at fault, the operator's next step.
+ */
+export async function listenOn(server: Server, host: string, port: number, keys?: ListenKeys): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: NodeJS.ErrnoException): void => reject(keys ? listenError(err, host, port, keys) : err);
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
   return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Throw a ListenError naming the key when host:port cannot be bound right now: for a server another
+ * program runs (nginx), which would otherwise fail in its own log while a probe of the port reached
+ * whatever holds it.
+ */
+export async function checkCanListen(host: string, port: number, keys: ListenKeys): Promise<void> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port, keys)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+function listenError(err: NodeJS.ErrnoException, host: string, port: number, keys: ListenKeys): ListenError {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ListenError(keys.port, `${keys.port} ${port}: address in use (on ${host}); stop what holds it or choose another port`, err.code);
+    case 'EACCES':
+      return new ListenError(keys.port, `${keys.port} ${port}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE`, err.code);
+    case 'EADDRNOTAVAIL':
+      return new ListenError(keys.host, `${keys.host} ${host}: address not available on this machine`, err.code);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(keys.host, `${keys.host} ${host}: cannot be resolved`, err.code);
+    default:
+      return new ListenError(keys.port, `${keys.port} ${port} (on ${keys.host} ${host}): cannot listen: ${err.message}`, err.code);
+  }
 }
 
 /**

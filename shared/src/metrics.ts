@@ -7,9 +7,9 @@
  * The entrance answers /metrics on its own port (entrance/src/metrics.ts adds its token check); the
  * agent and the publisher run the small server below on METRICS_PORT.
  */
-import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createGuardedServer, sendRefusal } from './http-guard.js';
 import { listenOn } from './listen.js';
 import type { Logger } from './log.js';
 
@@ -66,27 +66,21 @@ export interface MetricsServerOptions {
   log: Logger;
 }
 
-/** A server that answers GET /metrics and nothing else. Rejects when the port is taken. */
+/**
+ * A server that answers GET /metrics and nothing else. Rejects with a ListenError naming METRICS_PORT
+ * (or METRICS_IP) when it cannot listen.
+ */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const { registry, log } = opts;
-  const server = http.createServer((req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://metrics');
-    if (pathname !== METRICS_PATH) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`only ${METRICS_PATH} here\n`);
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
-      res.end('method not allowed\n');
-      return;
-    }
-    sendMetrics(registry, req, res, log).catch((err: unknown) => {
-      log.error({ err }, 'metrics request failed');
-      res.destroy();
-    });
+  const server = createGuardedServer({
+    log,
+    onRequest(req, res, url) {
+      if (url.pathname !== METRICS_PATH) return sendRefusal(res, 404, { ERROR: `only ${METRICS_PATH} here`, ERROR_CODE: 'E_NOT_FOUND' });
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendRefusal(res, 405, { ERROR: 'method not allowed', ERROR_CODE: 'E_BAD_REQUEST' }, { allow: 'GET, HEAD' });
+      return sendMetrics(registry, req, res, log);
+    },
   });
-  const port = await listenOn(server, opts.host, opts.port);
+  const port = await listenOn(server, opts.host, opts.port, { port: 'METRICS_PORT', host: 'METRICS_IP' });
   return {
     port,
     async stop() {

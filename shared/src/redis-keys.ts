@@ -25,8 +25,19 @@ export function entranceKeys(me: string) {
     boxHistory: (boxId: string) => `${me}:HISTORY:${boxId}`,
     /** Extension. Hash {USERNAME, CSRF} with TTL: a dashboard login. */
     session: (sessionId: string) => `${me}:SESSION:${sessionId}`,
-    /** Extension. Hash: publisher ID → JSON {LAST_SEEN, IP} of publishers that searched here. */
+    /** Extension. Sorted set of login attempt IDs by time (ms), with TTL: a client's (IPv4 address, IPv6 /64) recent dashboard logins. */
+    loginFailures: (client: string) => `${me}:LOGIN_FAILURES:${client}`,
+    /**
+     * Extension. Hash: publisher ID → JSON {LAST_SEEN, IP} of publishers that searched here. SEARCH needs no
+     * credentials, so the fields are kept only while publishersSeen lists them (capped, expiring).
+     */
     publishers: `${me}:PUBLISHERS`,
+    /**
+     * Extension. Sorted set: publisher ID → time of its last SEARCH here (seconds since the epoch). Entries
+     * older than PUBLISHER_RECORD_DAYS, and the oldest beyond MAX_PUBLISHER_RECORDS, are dropped together
+     * with their field in `publishers`; the dashboard reads the newest from here.
+     */
+    publishersSeen: `${me}:PUBLISHERS_SEEN`,
   } as const;
 }
 export type EntranceKeys = ReturnType<typeof entranceKeys>;
@@ -36,10 +47,18 @@ export function boxKeys(me: string) {
   return {
     /** Hash: the box's own latest readings, sent with every EXCHANGE. */
     selfExchange: `${me}:SELF_EXCHANGE`,
-    /** Hash: the latest message from a peer (the original's `{ID}:EXCHANGE`). */
+    /** Hash with TTL: the latest message from a peer (the original's `{ID}:EXCHANGE`); see publisherRecords. */
     exchange: (peerId: string) => `${me}:EXCHANGE:${peerId}`,
-    /** Hash: a publisher that did the PUBLISH handshake. */
+    /** Hash with TTL: a publisher that did the PUBLISH handshake (kept while publisherRecords lists it). */
     subscribe: (publisherId: string) => `${me}:SUBSCRIBE:${publisherId}`,
+    subscribePattern: `${me}:SUBSCRIBE:*`,
+    exchangePattern: `${me}:EXCHANGE:*`,
+    /**
+     * Extension. Sorted set: publisher ID → deadline (seconds since the epoch) of its `subscribe` and
+     * `exchange` hashes, which expire then. PUBLISH needs no credentials: at most MAX_PUBLISHER_RECORDS
+     * publishers are kept, the earliest deadline dropped first.
+     */
+    publisherRecords: `${me}:PUBLISHER_RECORDS`,
     /** Sorted set: stored file path → deadline in seconds since the epoch. */
     expireFiles: `${me}:EXPIRE_FILES`,
     /** Hash with TTL: one nginx access-log line, `{datetime, url, status, size}`. */
@@ -47,6 +66,12 @@ export function boxKeys(me: string) {
     trafficFlowPattern: `${me}:TRAFFIC_FLOW:log-*`,
     /** Extension. Hash: aggregate ID → JSON TrafficAggregate not yet acknowledged by an entrance. */
     trafficPending: `${me}:TRAFFIC_PENDING`,
+    /**
+     * Extension. List of JSON {KEY, FIELD?, ENTRY, ERROR, AT}: stored traffic (a TRAFFIC_PENDING field or a
+     * TRAFFIC_FLOW record) the protocol's decoder refused, moved aside for the operator instead of being
+     * sent; the newest MAX_REJECTED_TRAFFIC are kept.
+     */
+    trafficRejected: `${me}:TRAFFIC_PENDING:REJECTED`,
     /** Extension. Hash {path, inode, offset}: how far the access log has been turned into records. */
     trafficOffset: `${me}:TRAFFIC_OFFSET`,
   } as const;
@@ -146,8 +171,16 @@ export function trafficKeys() {
     publisherBoxes: (publisherId: string) => `${p}PUBLISHER:${publisherId}:BOXES`,
     /** Hash {total, reported, since, seen}: bytes a publisher's own origin served (from its SEARCH reports). */
     origin: (publisherId: string) => `${p}ORIGIN:${publisherId}`,
-    /** Set: publishers that reported origin traffic. */
+    /** Set: publishers that reported origin traffic (those `originSeen` lists). */
     originPublishers: `${p}ORIGIN:PUBLISHERS`,
+    /**
+     * Sorted set: publisher → time of its last origin report (seconds). SEARCH needs no credentials, so a
+     * publisher silent for PUBLISHER_RECORD_DAYS, or the oldest beyond MAX_PUBLISHER_RECORDS, is retired:
+     * its `origin` hash and its place in `originPublishers` go; its bytes stay in `originTotal`.
+     */
+    originSeen: `${p}ORIGIN:SEEN`,
+    /** Hash {total}: origin bytes every publisher reported, retired ones included (the offload ratio's). */
+    originTotal: `${p}ORIGIN:TOTAL`,
   } as const;
 }
 export type TrafficKeys = ReturnType<typeof trafficKeys>;

@@ -4,15 +4,23 @@
  * malformed message gets the receiver's own info plus ERROR and ERROR_CODE, then the socket is closed
  * with the error's close code (as the original did); a failure of the receiver itself gets an
  * E_INTERNAL reply and the socket stays open. Nothing a peer sends can throw past this point.
+ *
+ * What a socket may make the process hold is counted in bytes against the process's ByteBudget
+ * (byte-budget.ts): every byte read is counted from the moment it arrives until its frame is handled.
+ * A socket over budget is closed with 1013 and stops being read; its queued frames are dropped.
  */
-import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { ByteBudget } from './byte-budget.js';
 import { Close, ProtocolError, decodeText, encodeMessage, errorReply, isProtocolError } from './protocol/index.js';
 import type { Decoded, Envelope } from './protocol/index.js';
 import type { Logger } from './log.js';
 
-/** Frames a peer may have queued before the socket is closed as flooding. */
-const MAX_PENDING = 64;
+/**
+ * How long a socket refused as over budget has to take its close frame before it is cut. It is not read
+ * meanwhile (so it cannot add to what it holds), which means its answering close frame is never seen.
+ */
+const REFUSED_CLOSE_GRACE_MS = 1_000;
 
 export interface PeerContext {
   ws: WebSocket;
@@ -28,32 +36,75 @@ export interface MessageLoop {
   onMessage(decoded: Decoded, peer: PeerContext): Promise<Envelope | undefined>;
   /** Handle a binary frame; without it a binary frame is refused with close code 1003. */
   onBinary?(data: Buffer, peer: PeerContext): Promise<Envelope | undefined>;
-  /** A message was answered with ERROR and this ERROR_CODE (for metrics). */
+  /** A message was answered with ERROR and this ERROR_CODE, or the socket was refused with it (for metrics). */
   onRefused?(code: string, peer: PeerContext): void;
+  /** The bytes and frames this socket may hold, shared with every other socket of the process. */
+  budget: ByteBudget;
   log: Logger;
+}
+
+interface Queued {
+  data: Buffer;
+  isBinary: boolean;
+  /** What to give back to the budget once handled. */
+  bytes: number;
 }
 
 export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: MessageLoop, authenticatedId?: string): void {
   const peer: PeerContext = authenticatedId === undefined ? { ws, remoteIp } : { ws, remoteIp, authenticatedId };
-  let chain: Promise<void> = Promise.resolve();
-  let pending = 0;
+  const queue: Queued[] = [];
+  let handling = false;
+  const account = loop.budget.account((why) => {
+    loop.log.warn({ peer: remoteIp, reason: why.reason }, 'peer over its byte budget; closing');
+    loop.onRefused?.(why.code, peer);
+    queue.length = 0;
+    ws.close(why.close, closeReason(why.reason));
+    ws.pause();
+    const cut = setTimeout(() => ws.terminate(), REFUSED_CLOSE_GRACE_MS);
+    cut.unref();
+    ws.once('close', () => clearTimeout(cut));
+  });
+  // Before ws's own listener, so a chunk is counted before the frames it completes come out of ws.
+  rawSocketOf(ws).prependListener('data', (chunk: Buffer) => account.arrived(chunk.length));
+  ws.on('ping', (data) => account.control(data.length));
+  ws.on('pong', (data) => account.control(data.length));
+  ws.on('close', () => account.closed());
   ws.on('error', (err) => {
     // ws reports frames over maxPayload here and closes with 1009 itself.
     loop.log.debug({ err: err.message, peer: remoteIp }, 'socket error');
   });
   ws.on('message', (data, isBinary) => {
-    if (++pending > MAX_PENDING) {
-      loop.log.warn({ peer: remoteIp }, 'peer sent too many frames without waiting; closing');
-      ws.close(Close.TRY_AGAIN_LATER, 'too many frames in flight');
-      return;
-    }
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    chain = chain
-      .then(() => handleFrame(buf, isBinary, peer, loop))
-      .finally(() => {
-        pending -= 1;
-      });
+    // ws hands over a Buffer (binaryType 'nodebuffer'); no copy, which would double what the frame costs.
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const bytes = account.framed(buf.length);
+    if (account.refused) return;
+    queue.push({ data: buf, isBinary, bytes });
+    if (!handling) void drain();
   });
+
+  async function drain(): Promise<void> {
+    handling = true;
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      try {
+        await handleFrame(next.data, next.isBinary, peer, loop);
+      } finally {
+        account.handled(next.bytes);
+      }
+    }
+    handling = false;
+  }
+}
+
+/** ws keeps the upgraded net.Socket as `_socket` (absent from its typings); the budget counts what arrives on it. */
+function rawSocketOf(ws: WebSocket): Duplex {
+  const socket = (ws as unknown as { _socket?: Duplex })._socket;
+  if (socket === undefined || socket === null) throw new Error('ws no longer exposes its socket as _socket');
+  return socket;
+}
+
+/** A close frame's reason is at most 123 bytes; ours are ASCII. */
+function closeReason(reason: string): string {
+  return reason.length <= 123 ? reason : `${reason.slice(0, 120)}...`;
 }
 
 async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, loop: MessageLoop): Promise<void> {
@@ -83,19 +134,6 @@ async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, lo
 
 function send(ws: WebSocket, msg: Envelope): void {
   if (ws.readyState === ws.OPEN) ws.send(encodeMessage(msg));
-}
-
-/** The peer's address: the socket's, or the proxy's headers when the server sits behind a trusted proxy. */
-export function remoteIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const real = req.headers['x-real-ip'];
-    if (typeof real === 'string' && real.trim() !== '') return real.trim();
-    const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The one config loader: defaults, YAML, DANDELION_<KEY> overrides, REDIS_URL, every problem reported
 // with its key, frozen results, and example files that match the schema.
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +16,11 @@ t.test('defaults, file and environment, in that order', async (t) => {
   const dir = t.testdir();
   const file = path.join(dir, 'c.yaml');
   writeFileSync(file, 'ENTRANCE_PORT: 8000\nENTRANCE_OTHER_URLS:\n  - wss://a/dandelion/ws/\nAMOUNT_OF_BOXES_PER_REQUEST: "30"\nMIN_HTTP_PEERS: 5\nFAVOURITE_COLOUR: blue\n');
-  const { config, warnings } = loadRoleConfig('entrance', file, { DANDELION_ENTRANCE_PORT: '9000', DANDELION_TRUST_PROXY: 'yes' });
+  const { config, warnings } = loadRoleConfig('entrance', file, { DANDELION_ENTRANCE_PORT: '9000', DANDELION_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8, fd00::/8' });
   t.equal(config.ENTRANCE_PORT, 9000, 'environment beats the file');
   t.equal(config.AMOUNT_OF_BOXES_PER_REQUEST, 30, 'numeric strings accepted');
   t.same(config.ENTRANCE_OTHER_URLS, ['wss://a/dandelion/ws/']);
-  t.equal(config.TRUST_PROXY, true);
+  t.same(config.TRUSTED_PROXIES, ['127.0.0.1', '10.0.0.0/8', 'fd00::/8']);
   t.equal(config.ENTRANCE_EXPIRE_BOX_TIME, 120, 'default');
   t.same(warnings, ['unknown config key FAVOURITE_COLOUR ignored'], "another role's key (MIN_HTTP_PEERS) is no typo");
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.ENTRANCE_OTHER_URLS), 'frozen');
@@ -32,13 +33,13 @@ t.test('defaults, file and environment, in that order', async (t) => {
 t.test('every problem named by its key', async (t) => {
   const dir = t.testdir();
   const file = path.join(dir, 'c.yaml');
-  writeFileSync(file, 'ENTRANCE_PORT: -1\nLOG_LEVEL: loud\nREDIS_URL: http://x\nENTRANCE_OTHER_URLS: ws://not-a-list/\nTRUST_PROXY: maybe\n');
+  writeFileSync(file, 'ENTRANCE_PORT: -1\nLOG_LEVEL: loud\nREDIS_URL: http://x\nENTRANCE_OTHER_URLS: ws://not-a-list/\nTRUSTED_PROXIES: [10.0.0.0/33]\n');
   try {
     loadRoleConfig('entrance', file, {});
     t.fail('should throw');
   } catch (err) {
     t.ok(err instanceof ConfigError);
-    t.same((err as ConfigError).problems.map((p) => p.key).sort(), ['ENTRANCE_OTHER_URLS', 'ENTRANCE_PORT', 'LOG_LEVEL', 'REDIS_URL', 'TRUST_PROXY']);
+    t.same((err as ConfigError).problems.map((p) => p.key).sort(), ['ENTRANCE_OTHER_URLS', 'ENTRANCE_PORT', 'LOG_LEVEL', 'REDIS_URL', 'TRUSTED_PROXIES']);
   }
   writeFileSync(file, '- just\n- a list\n');
   try {
@@ -47,6 +48,39 @@ t.test('every problem named by its key', async (t) => {
   } catch (err) {
     t.same((err as ConfigError).problems.map((p) => p.key), ['--config'], 'a file that is no mapping');
   }
+});
+
+t.test('TRUST_PROXY is retired: true is refused, naming TRUSTED_PROXIES; false is only a warning', async (t) => {
+  // The old boolean let any client choose its address through X-Forwarded-For. Its meaning cannot be
+  // kept safely, so a config that still turns it on must stop the entrance, not quietly change meaning.
+  const dir = t.testdir();
+  const file = path.join(dir, 'c.yaml');
+  for (const [yaml, env] of [['TRUST_PROXY: true\n', {}], ['', { DANDELION_TRUST_PROXY: 'yes' }], ['TRUST_PROXY: maybe\n', {}]] as const) {
+    writeFileSync(file, yaml);
+    const err = t.throws(() => loadRoleConfig('entrance', file, env)) as unknown;
+    t.ok(err instanceof ConfigError, `${yaml.trim() || JSON.stringify(env)}: a config error`);
+    t.same((err as ConfigError).problems.map((p) => p.key), ['TRUST_PROXY']);
+    t.match((err as ConfigError).problems[0]?.reason, /replaced by TRUSTED_PROXIES/);
+  }
+  writeFileSync(file, 'TRUST_PROXY: false\n');
+  const off = loadRoleConfig('entrance', file, {});
+  t.same(off.config.TRUSTED_PROXIES, [], 'false meant "trust nobody", which is the default');
+  t.match(off.warnings, [/TRUST_PROXY is gone/], 'a leftover false is worth a warning');
+  t.notOk('TRUST_PROXY' in off.config);
+  // The agent and the publisher never had the key (the original's shared config.yaml may still hold it).
+  writeFileSync(file, 'TRUST_PROXY: true\n');
+  t.same(loadRoleConfig('agent', file, {}).warnings, [], 'not the agent\'s key: neither refused nor reported');
+
+  // The process itself: exit 2, the key named, the replacement told.
+  writeFileSync(file, 'TRUST_PROXY: true\n');
+  const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(path.join(ROOT, 'bin', 'dandelion'), ['entrance', '--config', file]);
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => resolve({ code, stderr }));
+  });
+  t.equal(run.code, 2);
+  t.match(run.stderr, /TRUST_PROXY: was replaced by TRUSTED_PROXIES/);
 });
 
 t.test('REDIS_URL beside REDIS_HOST / REDIS_PORT / DB', async (t) => {

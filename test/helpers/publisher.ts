@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadRoleConfig } from '../../shared/src/config/load.js';
 import { silentLogger } from '../../shared/src/log.js';
+import type { Logger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createPublisher } from '../../publisher/src/app.js';
 import type { Publisher } from '../../publisher/src/app.js';
@@ -19,7 +20,7 @@ export interface RunningPublisher {
 
 export async function startPublisher(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string> },
+  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger },
 ): Promise<RunningPublisher> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-publisher-'));
   const id = opts.id ?? 'publisher-test';
@@ -37,7 +38,7 @@ export async function startPublisher(
     ...opts.env,
   };
   const { config } = loadRoleConfig('publisher', undefined, configEnv);
-  const log = silentLogger();
+  const log = opts.log ?? silentLogger();
   const redis = await connectRedis(config, log);
   const publisher = createPublisher({ config, redis, publisherId: id, log });
   const { viewerUrl } = await publisher.start();

@@ -74,18 +74,32 @@ export function speedTestBaseUrl(entranceWsUrl: string): URL {
 /**
  * Measure the link between this box and the entrance whose socket URL is given: download, then
  * upload, `bytes` each way. Each direction must finish within `timeoutMs` (default 60 s); `signal`
- * aborts the whole measurement. Throws SpeedTestError; a `bytes` that is not an integer ≥ 1 is a
+ * aborts the whole measurement. `authHeaders` gives the signed headers of the WebSocket upgrade
+ * (BoxCredentials.upgradeHeaders, a fresh single-use challenge each call): with them an enrolled box
+ * gets the entrance's reserved slots; they are fetched before each direction's clock starts. Throws SpeedTestError; a `bytes` that is not an integer ≥ 1 is a
  * RangeError and a URL that is not ws(s)/http(s) a TypeError (the entrance caps `bytes` at 64 MiB
  * and refuses more, which is E_REFUSED).
  */
-export async function measureCapacity(entranceWsUrl: string, opts: { bytes: number; timeoutMs?: number; signal?: AbortSignal }): Promise<Capacity> {
+export async function measureCapacity(
+  entranceWsUrl: string,
+  opts: { bytes: number; timeoutMs?: number; signal?: AbortSignal; authHeaders?: () => Promise<Record<string, string> | undefined> },
+): Promise<Capacity> {
   const { bytes, timeoutMs = DEFAULT_TIMEOUT_MS, signal } = opts;
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`bytes must be an integer of at least 1, not ${bytes}`);
   const base = speedTestBaseUrl(entranceWsUrl);
   const downUrl = new URL(`download?bytes=${bytes}`, base);
   const upUrl = new URL('upload', base);
-  const downMs = await timed('download', downUrl, timeoutMs, signal, (s) => download(downUrl, bytes, s));
-  const upMs = await timed('upload', upUrl, timeoutMs, signal, (s) => upload(upUrl, bytes, s));
+  const auth = async (what: string, url: URL): Promise<Record<string, string>> => {
+    try {
+      return (await opts.authHeaders?.()) ?? {};
+    } catch (err) {
+      throw new SpeedTestError('E_NETWORK', `speed test ${what} (${url.href}) failed: no challenge to sign: ${(err as Error).message}`);
+    }
+  };
+  const downAuth = await auth('download', downUrl);
+  const downMs = await timed('download', downUrl, timeoutMs, signal, (s) => download(downUrl, bytes, s, downAuth));
+  const upAuth = await auth('upload', upUrl);
+  const upMs = await timed('upload', upUrl, timeoutMs, signal, (s) => upload(upUrl, bytes, s, upAuth));
   return { downMbit: mbitPerSecond(bytes, downMs), upMbit: mbitPerSecond(bytes, upMs), measuredAt: Date.now() };
 }
 
@@ -120,9 +134,9 @@ async function timed(what: string, url: URL, timeoutMs: number, outer: AbortSign
   }
 }
 
-async function download(url: URL, bytes: number, signal: AbortSignal): Promise<number> {
+async function download(url: URL, bytes: number, signal: AbortSignal, auth: Record<string, string>): Promise<number> {
   const started = performance.now();
-  const res = await send(url, { method: 'GET', signal });
+  const res = await send(url, { method: 'GET', headers: auth, signal });
   await expectOk(res);
   let received = 0;
   for await (const chunk of res) {
@@ -133,9 +147,9 @@ async function download(url: URL, bytes: number, signal: AbortSignal): Promise<n
   return performance.now() - started;
 }
 
-async function upload(url: URL, bytes: number, signal: AbortSignal): Promise<number> {
+async function upload(url: URL, bytes: number, signal: AbortSignal, auth: Record<string, string>): Promise<number> {
   const started = performance.now();
-  const headers = { 'content-type': 'application/octet-stream', 'content-length': bytes };
+  const headers = { ...auth, 'content-type': 'application/octet-stream', 'content-length': bytes };
   const res = await send(url, { method: 'POST', headers, signal }, Readable.from(chunksOf(bytes)));
   await expectOk(res);
   const reply = parseReply(await readCapped(res));

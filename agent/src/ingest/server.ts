@@ -6,17 +6,22 @@
  * (no header) closes it, as any malformed message does.
  */
 import { listenOn } from '../../../shared/src/listen.js';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createGuardedServer, refuseUpgrade, sendRefusal } from '../../../shared/src/http-guard.js';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame, toHash } from '../../../shared/src/protocol/index.js';
+import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame } from '../../../shared/src/protocol/index.js';
 import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { buildInfo } from '../../../shared/src/version.js';
-import { attachMessageLoop, closeAll, keepAlive, remoteIpOf } from '../../../shared/src/ws-server.js';
+import { attachMessageLoop, closeAll, keepAlive } from '../../../shared/src/ws-server.js';
+import { LOOPBACK_PROXIES, remoteIpOf } from '../../../shared/src/peer-address.js';
+import { AddressLimits } from '../../../shared/src/address-limits.js';
+import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../../shared/src/byte-budget.js';
 import type { FileStore } from './store.js';
+import { createPublisherRecords } from './publisher-records.js';
 
 const PING_INTERVAL_MS = 30_000;
 
@@ -26,7 +31,16 @@ export interface IngestDeps {
   keys: BoxKeys;
   store: FileStore;
   maxFileBytes: number;
+  /** Bytes all publishers' sockets may hold together, received but not yet stored (raised to one frame if lower). */
+  maxBufferedBytes: number;
+  /** Most sockets one address may have open. */
+  socketsPerAddress: number;
+  /** Most handshakes one address may start in a second. */
+  handshakesPerSecond: number;
   defaultTtlSeconds: number;
+  /** PUBLISHER_RECORD_TTL and MAX_PUBLISHER_RECORDS: how long and how many publishers' records are kept. */
+  publisherRecordTtlSeconds: number;
+  maxPublisherRecords: number;
   own(): Envelope;
   log: Logger;
   /** Called after every stored file (metrics, FILES-HELD). */
@@ -45,33 +59,41 @@ export interface IngestServer {
 export function createIngestServer(deps: IngestDeps): IngestServer {
   const { log } = deps;
   const wsPath = `/dandelion/${deps.boxId}/ws`;
-  const server = http.createServer((req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://box').pathname;
-    const body = pathname === '/dandelion/' || pathname === '/dandelion'
-      ? { ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` }
-      : { ERROR: 'not found' };
-    res.writeHead(body.ERROR ? 404 : 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
+  const server = createGuardedServer({
+    log,
+    onRequest(_req, res, url) {
+      if (url.pathname !== '/dandelion/' && url.pathname !== '/dandelion') return sendRefusal(res, 404, { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' });
+      const body = JSON.stringify({ ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` });
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    },
+    onUpgrade: upgrade,
   });
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFileBytes + MAX_HEADER_BYTES + 64 });
+  // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
+  // a small compressed frame would grow past every byte budget.
+  const maxPayload = deps.maxFileBytes + MAX_HEADER_BYTES + 64;
+  const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
+  // One socket holds at most one such frame: a publisher may send several files before their replies only
+  // while they add up to no more than the largest one.
+  const socketBytes = wireBytes(maxPayload);
+  const budget = new ByteBudget({ totalBytes: Math.max(deps.maxBufferedBytes, socketBytes), socketBytes, framesInFlight: FRAMES_IN_FLIGHT });
+  const addresses = new AddressLimits({ socketsPerAddress: deps.socketsPerAddress, handshakesPerSecond: deps.handshakesPerSecond, busy: () => budget.exhausted });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
+  const records = createPublisherRecords({ redis: deps.redis, keys: deps.keys, ttlSeconds: deps.publisherRecordTtlSeconds, maxRecords: deps.maxPublisherRecords });
   const inFlight = new Set<Promise<unknown>>();
   let stopping = false;
 
-  server.on('upgrade', (req, socket: Duplex, head) => {
-    const pathname = new URL(req.url ?? '/', 'http://box').pathname.replace(/\/+$/, '');
-    if (stopping || pathname !== wsPath) {
-      socket.end(`HTTP/1.1 ${stopping ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
-    }
+  function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    const pathname = url.pathname.replace(/\/+$/, '');
+    if (stopping) return refuseUpgrade(socket, 503, { ERROR: 'the box is shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
+    if (pathname !== wsPath) return refuseUpgrade(socket, 404, { ERROR: `no WebSocket here; publishers connect to ${wsPath}/`, ERROR_CODE: 'E_NOT_FOUND' });
+    if (!addresses.admit(publisherIp(req), socket)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-  });
+  }
 
   wss.on('connection', (ws, req: http.IncomingMessage) => {
-    // nginx's proxy sets X-Real-IP; trust it only from the local proxy.
-    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
-    const remoteIp = remoteIpOf(req, local);
+    const remoteIp = publisherIp(req);
     let publisher: PublishRequest | undefined;
 
     const fileReply = (filePath: string, fields: Partial<FileReply>): FileReply => ({ ...deps.own(), TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: filePath, ...fields });
@@ -79,14 +101,14 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     attachMessageLoop(ws, remoteIp, {
       own: deps.own,
       log,
+      budget,
       async onMessage(decoded) {
         if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
         if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
         publisher = decoded.msg;
-        const fields = toHash(decoded.msg);
         // SUBSCRIBE is the README's key for a publisher; the original also kept its message under EXCHANGE.
-        await deps.redis.multi().del(deps.keys.subscribe(publisher.ID)).hset(deps.keys.subscribe(publisher.ID), fields)
-          .del(deps.keys.exchange(publisher.ID)).hset(deps.keys.exchange(publisher.ID), fields).exec();
+        const dropped = await records.subscribe(publisher);
+        if (dropped > 0) log.warn({ dropped, max: deps.maxPublisherRecords }, 'MAX_PUBLISHER_RECORDS reached: records of the publishers seen longest ago dropped');
         log.info({ publisher: publisher.ID, peer: remoteIp }, 'publisher subscribed');
         const reply: PublishReply = { ...deps.own(), TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' };
         return reply;
@@ -103,6 +125,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
           inFlight.add(writing);
           const stored = await writing.finally(() => inFlight.delete(writing));
           deps.onStored?.(stored.size);
+          // The record is informational: a failure to extend it must not turn a stored file into an error.
+          await records.fileStored(publisher.ID, header.TTL).catch((err: unknown) => log.warn({ err, publisher: publisher?.ID }, 'publisher record not extended'));
           log.debug({ publisher: publisher.ID, file: stored.relativePath, size: stored.size }, 'file stored');
           return fileReply(asSent, { MESSAGE: 'ACCEPTED', SIZE: stored.size, SHA256: stored.sha256 });
         } catch (err) {
@@ -122,7 +146,9 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   return {
     server,
     async listen(host, port) {
-      return listenOn(server, host, port);
+      const adopted = await records.adoptUnindexed();
+      if (adopted > 0) log.info({ records: adopted }, 'publisher records without a TTL (from an earlier version) now expire');
+      return listenOn(server, host, port, { port: 'BOX_PORT', host: 'BOX_SERVER_IP' });
     },
     async stop() {
       stopping = true;
@@ -134,4 +160,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       await closed;
     },
   };
+}
+
+/**
+ * The publisher's address: the box's own nginx proxies /dandelion/<box>/ws/ here and names the
+ * publisher in its headers; only that local proxy is believed.
+ */
+function publisherIp(req: http.IncomingMessage): string {
+  return remoteIpOf(req, LOOPBACK_PROXIES);
 }

@@ -75,9 +75,8 @@ export class FileStore {
     await writeNewFileDurably(temp, content);
     try {
       await this.deps.locks.run(relativePath, async () => {
-        await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
         await this.deps.redis.zadd(this.deps.keys.expireFiles, this.now() / 1000 + ttlSeconds, relativePath);
-        await rename(temp, target);
+        await renameIntoFolder(temp, target);
       });
       await fsyncDir(path.dirname(target));
     } catch (err) {
@@ -89,5 +88,22 @@ export class FileStore {
       throw err;
     }
     return { size: content.length, sha256, relativePath };
+  }
+}
+
+/**
+ * Rename `temp` to `target`, making its folder first. The expiry sweeper removes folders an expired file
+ * leaves empty while holding that file's lock, not this one's, so the folder made here can vanish before
+ * the rename (ENOENT): then it is made again, a few times at most.
+ */
+async function renameIntoFolder(temp: string, target: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+    try {
+      await rename(temp, target);
+      return;
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' || attempt >= 5) throw err;
+    }
   }
 }

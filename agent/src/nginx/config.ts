@@ -6,6 +6,7 @@
  * `renderManagedConf` wraps it into a complete nginx.conf for an nginx the agent runs itself.
  */
 import { LOG_FORMAT, LOG_FORMAT_NAME } from '../traffic/log-format.js';
+import { LAN_NETWORKS, STATUS_VIEWS } from '../status/box-status.js';
 
 export interface SiteOptions {
   boxId: string;
@@ -19,8 +20,21 @@ export interface SiteOptions {
   /** limit_rate of one response by the number of connections open when it starts; index 0 = default. */
   ratesByConnections: number[];
   maxConnections: number;
-  /** Folder of the box's status page, served at /status/. */
+  /** Folder of the box's status page (its lan/ and public/ copies), served at /status/. */
   statusDirectory: string;
+  /** Peers (addresses/CIDRs) served the status page with the box's addresses; default LAN_NETWORKS. */
+  lanNetworks?: readonly string[];
+}
+
+/** `value` quoted as q() does, followed inside the quotes by `tail`: nginx variables the agent wrote itself. */
+function qThen(value: string, tail: string): string {
+  return `${q(value).slice(0, -1)}${tail}"`;
+}
+
+/** An address or CIDR as nginx's geo module takes it; anything else could break the config. */
+function cidr(value: string): string {
+  if (!/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(value)) throw new Error(`nginx geo value ${JSON.stringify(value)} is not an address or CIDR`);
+  return value;
 }
 
 /** nginx strings are quoted with double quotes; refuse what could break out of them. */
@@ -39,6 +53,11 @@ limit_conn_zone $server_port zone=dandelion_viewers:1m;
 map $connections_active $dandelion_viewer_rate {
     default ${o.ratesByConnections[0]};
 ${o.ratesByConnections.slice(1).map((r, i) => `    ${i + 1} ${r};`).join('\n')}
+}
+# Which copy of the status page a peer gets: the box's addresses only for its own networks.
+geo $dandelion_status_view {
+    default ${STATUS_VIEWS.public};
+${(o.lanNetworks ?? LAN_NETWORKS).map((n) => `    ${cidr(n)} ${STATUS_VIEWS.lan};`).join('\n')}
 }
 map $uri $dandelion_cache_control {
     ~\\.m3u8$ "no-cache";
@@ -66,6 +85,8 @@ server {
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection "upgrade";
         proxy_set_header X-Real-IP $remote_addr;
+        # Replaced, not appended: a publisher's own X-Forwarded-For must not reach the agent.
+        proxy_set_header X-Forwarded-For $remote_addr;
         proxy_read_timeout 1h;
         proxy_send_timeout 1h;
         limit_rate 0;
@@ -74,7 +95,7 @@ server {
 
     # The box's own status page (first boot: why it is not registered yet), for the LAN.
     location /status/ {
-        alias ${q(o.statusDirectory.replace(/\/*$/, '/'))};
+        alias ${qThen(o.statusDirectory.replace(/\/*$/, '/'), '$dandelion_status_view/')};
         default_type text/html;
         add_header Cache-Control "no-store" always;
         limit_rate 0;

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
+import { checkCanListen } from '../../../shared/src/listen.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { renderManagedConf, renderSite } from './config.js';
 import type { SiteOptions } from './config.js';
@@ -57,6 +58,8 @@ export function managedNginx(opts: { binary: string; runDirectory: string; log: 
   return {
     async start(site) {
       await stopLeftover();
+      // Before nginx: with the port taken, its probe below would reach whatever holds it and pass.
+      await checkCanListen(site.listenIp, site.httpPort, { port: 'BOX_HTTP_PORT', host: 'BOX_SERVER_IP' });
       await writeConf(site);
       await check(opts.binary, ['-t', '-q', '-c', confPath, '-p', opts.runDirectory, '-e', errorLog]);
       // Its own process group: a Ctrl-C meant for the agent must not reach nginx before the agent stops it in order.

@@ -1,9 +1,13 @@
 /**
  * What the box is doing and, until it is registered, why it is stuck, for the person next to it: a
- * small page and its JSON under RUN_DIRECTORY/status/, which nginx serves on the LAN at
+ * small page and its JSON under RUN_DIRECTORY/status/, which nginx serves at
  * http://<box>:BOX_HTTP_PORT/status/. The same code and text go to the entrance with each EXCHANGE
  * (STATUS), so the dashboard shows it once the box is registered. Files are rewritten only when the
  * status changes, to spare the SD card.
+ *
+ * The viewer port is open to the internet, and the box's own addresses (LAN, link-local, ULA) are no
+ * stranger's business: two copies are written, lan/ with them and public/ without, and nginx serves
+ * each peer the copy its address calls for (LAN_NETWORKS, matched by nginx's geo module).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -23,13 +27,26 @@ export type StatusCode =
   | 'registered';
 
 
+/**
+ * Peers that count as the box's own networks and see its addresses: loopback, the private IPv4 ranges
+ * (RFC 1918), link-local, and IPv6 loopback, ULA and link-local. Everyone else is a stranger.
+ */
+export const LAN_NETWORKS: readonly string[] = [
+  '127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16',
+  '::1/128', 'fc00::/7', 'fe80::/10',
+];
+
+/** The two copies of the status files, as folders of the status directory. */
+export const STATUS_VIEWS = { lan: 'lan', public: 'public' } as const;
+
 export interface StatusSnapshot {
   ID: string;
   STATUS: StatusCode;
   DETAIL: string;
   SINCE: string;
   CLOCK: string;
-  ADDRESSES: string[];
+  /** Only in the copy for the box's own networks. */
+  ADDRESSES?: string[];
 }
 
 export class BoxStatus {
@@ -89,8 +106,11 @@ export class BoxStatus {
   }
 
   private async write(s: StatusSnapshot): Promise<void> {
-    await writeFileAtomic(path.join(this.dir, 'status.json'), `${JSON.stringify(s, null, 2)}\n`);
-    await writeFileAtomic(path.join(this.dir, 'index.html'), page(s));
+    const { ADDRESSES: _hidden, ...forStrangers } = s;
+    for (const [view, snapshot] of [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]] as const) {
+      await writeFileAtomic(path.join(this.dir, view, 'status.json'), `${JSON.stringify(snapshot, null, 2)}\n`);
+      await writeFileAtomic(path.join(this.dir, view, 'index.html'), page(snapshot));
+    }
   }
 }
 
@@ -112,7 +132,7 @@ function page(s: StatusSnapshot): string {
     ['Detail', s.DETAIL],
     ['Since', s.SINCE],
     ['Box clock (when written)', s.CLOCK],
-    ['Addresses', s.ADDRESSES.join(', ') || 'none'],
+    ['Addresses', s.ADDRESSES === undefined ? 'shown on the local network only' : s.ADDRESSES.join(', ') || 'none'],
   ];
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Dandelion box: ${escapeHtml(s.STATUS)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:50em}th{text-align:left;padding-right:1em}.s{font-size:1.4em;color:${ok ? '#16794a' : '#a33'}}</style></head>

@@ -17,12 +17,15 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
-import { errnoOf } from '../../../shared/src/protocol/errors.js';
-import { MAX_AGGREGATES_PER_EXCHANGE } from '../../../shared/src/protocol/messages.js';
+import { ProtocolError, errnoOf, isProtocolError } from '../../../shared/src/protocol/errors.js';
+import { parseJsonSafe } from '../../../shared/src/protocol/json.js';
+import { MAX_AGGREGATES_PER_EXCHANGE, decodeTrafficAggregate, decodeTrafficRecord, trafficKeyOwner } from '../../../shared/src/protocol/messages.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { TrafficBatch } from './batch.js';
+import { moveAside } from './rejected.js';
+import type { RejectedTraffic } from './rejected.js';
 
 /**
  * Largest single read, and the unit of one commit; the buffer is allocated once per tail. 256 KiB rather
@@ -345,8 +348,13 @@ export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
     await serialized(forgetPosition);
   }
 
+  /**
+   * What goes back on the wire is decoded first, with the protocol's decoder: an entry the entrance would
+   * refuse (and with it the whole EXCHANGE, on every heartbeat) is moved aside to TRAFFIC_PENDING:REJECTED.
+   */
   async function collect(maxRecords: number): Promise<{ records: Record<string, TrafficRecord>; aggregates: TrafficAggregate[] }> {
     const records: Record<string, TrafficRecord> = {};
+    const rejected: RejectedTraffic[] = [];
     const recordKeys = await scanRecordKeys(maxRecords);
     if (recordKeys.length > 0) {
       const pipe = redis.pipeline();
@@ -354,11 +362,30 @@ export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
       const rows = (await pipe.exec()) ?? [];
       rows.forEach(([err, hash], i) => {
         if (err) throw err;
-        const record = toRecord(hash as Record<string, string>);
-        if (record) records[recordKeys[i] as string] = record; // undefined: expired since the SCAN
+        const key = recordKeys[i] as string;
+        const stored = (hash ?? {}) as Record<string, string>;
+        if (Object.keys(stored).length === 0) return; // expired since the SCAN
+        const decoded = decodeStored(() => decodeStoredRecord(key, stored), { KEY: key, ENTRY: JSON.stringify(stored) }, rejected);
+        if (decoded) records[key] = decoded;
       });
     }
-    return { records, aggregates: await oldestPending(MAX_AGGREGATES_PER_EXCHANGE) };
+    const aggregates = await oldestPending(MAX_AGGREGATES_PER_EXCHANGE, rejected);
+    if (rejected.length > 0) {
+      const sample = rejected.slice(0, 5).map(({ KEY, FIELD, ERROR }) => ({ key: KEY, field: FIELD, error: ERROR }));
+      log.warn({ count: rejected.length, sample }, 'stored traffic the protocol refuses moved aside to TRAFFIC_PENDING:REJECTED');
+      await moveAside(redis, keys, rejected);
+    }
+    return { records, aggregates };
+  }
+
+  /** A TRAFFIC_FLOW hash as the wire carries it: under a key the decoder takes as this box's, with a valid record. */
+  function decodeStoredRecord(key: string, stored: Record<string, string>): TrafficRecord {
+    if (trafficKeyOwner(key) !== deps.boxId) {
+      throw new ProtocolError('E_FORMAT', `${key} is not a record key of this box on the wire (log id of 1-64 letters, digits, _ or -)`);
+    }
+    const raw: Record<string, unknown> = { url: stored.url, status: stored.status, size: stored.size };
+    if (stored.datetime !== undefined) raw.datetime = stored.datetime;
+    return decodeTrafficRecord(raw, key);
   }
 
   async function scanRecordKeys(max: number): Promise<string[]> {
@@ -373,25 +400,27 @@ export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
     return [...found];
   }
 
-  /** HSCAN keeping only the `limit` oldest, so a long entrance outage never loads the whole backlog at once. */
-  async function oldestPending(limit: number): Promise<TrafficAggregate[]> {
+  /**
+   * HSCAN keeping only the `limit` oldest, so a long entrance outage never loads the whole backlog at once.
+   * Entries the decoder refuses are added to `rejected`.
+   */
+  async function oldestPending(limit: number, rejected: RejectedTraffic[]): Promise<TrafficAggregate[]> {
     let kept: TrafficAggregate[] = [];
-    const unreadable: string[] = [];
+    const seen = new Set<string>();
     let cursor = '0';
     do {
       const [next, flat] = await redis.hscan(keys.trafficPending, cursor, 'COUNT', SCAN_COUNT);
       cursor = next;
       for (let i = 0; i + 1 < flat.length; i += 2) {
-        const aggregate = parseAggregate(flat[i + 1] as string);
+        const field = flat[i] as string;
+        const text = flat[i + 1] as string;
+        if (seen.has(field)) continue; // HSCAN may return a field twice
+        seen.add(field);
+        const aggregate = decodeStored(() => decodeStoredAggregate(field, text), { KEY: keys.trafficPending, FIELD: field, ENTRY: text }, rejected);
         if (aggregate) kept.push(aggregate);
-        else unreadable.push(flat[i] as string);
       }
       if (kept.length > 2 * limit) kept = oldestFirst(kept).slice(0, limit);
     } while (cursor !== '0');
-    if (unreadable.length > 0) {
-      log.warn({ ids: unreadable.slice(0, 10), count: unreadable.length }, 'unreadable pending traffic aggregates dropped');
-      await redis.hdel(keys.trafficPending, ...unreadable);
-    }
     return oldestFirst(kept).slice(0, limit);
   }
 
@@ -440,21 +469,29 @@ async function statOrUndefined(file: string): Promise<{ ino: bigint; size: bigin
   }
 }
 
-function toRecord(hash: Record<string, string> | null | undefined): TrafficRecord | undefined {
-  if (!hash || hash.url === undefined) return undefined;
-  const record: TrafficRecord = { url: hash.url, status: Number(hash.status), size: Number(hash.size) };
-  if (hash.datetime !== undefined) record.datetime = hash.datetime;
-  return record;
+/** `decode()`'s value, or undefined after adding `where` and the decoder's reason to `rejected`. */
+function decodeStored<T>(decode: () => T, where: Omit<RejectedTraffic, 'ERROR'>, rejected: RejectedTraffic[]): T | undefined {
+  try {
+    return decode();
+  } catch (err) {
+    if (!isProtocolError(err)) throw err;
+    rejected.push({ ...where, ERROR: err.message });
+    return undefined;
+  }
 }
 
-function parseAggregate(json: string): TrafficAggregate | undefined {
+/** A TRAFFIC_PENDING entry: JSON the wire's aggregate decoder takes, stored under its own ID (acks delete by ID). */
+function decodeStoredAggregate(field: string, text: string): TrafficAggregate {
+  const where = `TRAFFIC_PENDING ${field}`;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(json);
-    if (typeof value === 'object' && value !== null && typeof (value as { ID?: unknown }).ID === 'string') return value as TrafficAggregate;
+    value = parseJsonSafe(text);
   } catch {
-    /* intentional: reported by the caller with the others */
+    throw new ProtocolError('E_FORMAT', `${where} is not JSON`);
   }
-  return undefined;
+  const aggregate = decodeTrafficAggregate(value, where);
+  if (aggregate.ID !== field) throw new ProtocolError('E_FORMAT', `${where} holds the aggregate ${aggregate.ID}; an acknowledgement would never remove it`);
+  return aggregate;
 }
 
 function oldestFirst(list: TrafficAggregate[]): TrafficAggregate[] {

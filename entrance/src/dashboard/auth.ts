@@ -1,14 +1,22 @@
 /**
  * Who may see the dashboard and the API: operators from DASHBOARD_USERS with a session cookie, and
  * scripts with a bearer token from API_TOKENS. Sessions live in Redis ({ID}:SESSION:<id>, expiring
- * after SESSION_HOURS) with their own CSRF token; the cookie is HttpOnly and SameSite=Strict. Password
- * checks always run scrypt, known user or not, so timing does not reveal user names, and failed
- * logins are limited per address.
+ * after SESSION_HOURS) with their own CSRF token; the cookie is HttpOnly and SameSite=Strict, and Secure
+ * when the request came over TLS. Password checks always run scrypt, known user or not, so timing does
+ * not reveal user names.
+ *
+ * Login attempts are limited per client (an IPv4 address, an IPv6 /64) in Redis, so every entrance
+ * sharing it counts together. An attempt is counted before its password is checked, and refused
+ * unchecked once MAX_FAILED_LOGINS are counted in the window: checking first and counting after let
+ * 200 parallel attempts all be checked before the first failure was written. A right password clears
+ * the count. Checks running at once are capped per client, per user name and in all, so a burst costs a
+ * few scrypt runs (16 MiB each), not hundreds.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../../../shared/src/password.js';
+import { clientBlockOf } from '../../../shared/src/peer-address.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { bearerTokenOf, createBearerCheck } from '../bearer.js';
 import type { BearerVerdict } from '../bearer.js';
@@ -16,8 +24,39 @@ import { readBodyText } from '../respond.js';
 
 export const SESSION_COOKIE = 'dandelion_session';
 export const LOGIN_CSRF_COOKIE = 'dandelion_login_csrf';
-const MAX_FAILED_LOGINS = 10;
-const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
+/** Login attempts one client may have counted in FAILED_LOGIN_WINDOW_MS (a right one clears them). */
+export const MAX_FAILED_LOGINS = 10;
+export const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
+/** Password checks running at once for one client, and for one user name; more are refused as busy. */
+export const MAX_CHECKS_PER_CLIENT = 2;
+export const MAX_CHECKS_PER_USER = 2;
+/** Password checks running at once in all (each scrypt takes 16 MiB and tens of ms). */
+const MAX_CHECKS = 8;
+
+/**
+ * Count one attempt in the client's window, unless the window is full. KEYS[1]: sorted set of attempt
+ * IDs scored by time (ms); ARGV: now, window (ms), limit, attempt ID. Returns {1, 0} when counted, else
+ * {0, ms until the oldest attempt leaves the window}. The key expires with the window: a stranger's
+ * attempts do not stay.
+ */
+const COUNT_ATTEMPT_SCRIPT = `
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, math.max(1, math.ceil(tonumber(oldest[2]) + window - now))}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0}
+`;
+
+interface CountCapable {
+  dandelionLoginAttempt(key: string, now: number, windowMs: number, limit: number, attemptId: string): Promise<[number, number]>;
+}
+
+/** Why a login did not give a session: a wrong name or password, too many attempts lately, or too many checks running. */
+export type LoginRefusal = { reason: 'wrong' } | { reason: 'throttled' | 'busy'; retryAfterSeconds: number };
 
 export interface Principal {
   username: string;
@@ -51,41 +90,69 @@ export interface AuthDeps {
 }
 
 export class Auth {
-  private readonly failures = new Map<string, number[]>();
   private readonly checkToken: (req: IncomingMessage) => Promise<BearerVerdict>;
+  private readonly redis: Redis & CountCapable;
   private dummyHash: Promise<string> | undefined;
+  /** Checks running now, by client and by user name (entries only while non-zero), and in all. */
+  private readonly checksByClient = new Map<string, number>();
+  private readonly checksByUser = new Map<string, number>();
+  private checks = 0;
 
   constructor(private readonly deps: AuthDeps) {
     this.checkToken = createBearerCheck(deps.apiTokens, deps.now);
+    if (!('dandelionLoginAttempt' in deps.redis)) deps.redis.defineCommand('dandelionLoginAttempt', { numberOfKeys: 1, lua: COUNT_ATTEMPT_SCRIPT });
+    this.redis = deps.redis as Redis & CountCapable;
   }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
   }
 
-  /** Too many failed logins from this address lately. */
-  throttled(ip: string): boolean {
-    const recent = (this.failures.get(ip) ?? []).filter((t) => this.now() - t < FAILED_LOGIN_WINDOW_MS);
-    this.failures.set(ip, recent);
-    return recent.length >= MAX_FAILED_LOGINS;
+  /**
+   * A new session for a right user name and password, or why not. The slots are taken and the attempt
+   * counted before scrypt runs; nothing between the check and the count awaits, so parallel attempts
+   * cannot all pass the check.
+   */
+  async login(username: string, password: string, ip: string): Promise<{ sessionId: string; csrf: string } | LoginRefusal> {
+    const client = clientBlockOf(ip);
+    const release = this.takeCheckSlot(client, username);
+    if (release === undefined) return { reason: 'busy', retryAfterSeconds: 1 };
+    try {
+      const failuresKey = this.deps.keys.loginFailures(client);
+      const [counted, waitMs] = await this.redis.dandelionLoginAttempt(failuresKey, this.now(), FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS, randomBytes(8).toString('hex'));
+      if (counted !== 1) return { reason: 'throttled', retryAfterSeconds: Math.ceil(waitMs / 1000) };
+      const user = this.deps.users.find((u) => u.USERNAME === username);
+      // Unknown users still cost one scrypt, against a throw-away hash.
+      this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+      const ok = await verifyPassword(password, user?.PASSWORD_HASH ?? (await this.dummyHash));
+      if (!ok || !user) return { reason: 'wrong' };
+      await this.redis.del(failuresKey);
+      return await this.newSession(user.USERNAME);
+    } finally {
+      release();
+    }
   }
 
-  /** A new session for a right user name and password, or undefined. */
-  async login(username: string, password: string, ip: string): Promise<{ sessionId: string; csrf: string } | undefined> {
-    if (this.throttled(ip)) return undefined;
-    const user = this.deps.users.find((u) => u.USERNAME === username);
-    // Unknown users still cost one scrypt, against a throw-away hash.
-    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = await verifyPassword(password, user?.PASSWORD_HASH ?? (await this.dummyHash));
-    if (!ok || !user) {
-      this.failures.get(ip)?.push(this.now()) ?? this.failures.set(ip, [this.now()]);
-      return undefined;
-    }
-    this.failures.delete(ip);
+  /** A check slot for this client and user name, or undefined when either (or the whole entrance) has too many running. */
+  private takeCheckSlot(client: string, username: string): (() => void) | undefined {
+    const byClient = this.checksByClient.get(client) ?? 0;
+    const byUser = this.checksByUser.get(username) ?? 0;
+    if (this.checks >= MAX_CHECKS || byClient >= MAX_CHECKS_PER_CLIENT || byUser >= MAX_CHECKS_PER_USER) return undefined;
+    this.checks += 1;
+    this.checksByClient.set(client, byClient + 1);
+    this.checksByUser.set(username, byUser + 1);
+    return () => {
+      this.checks -= 1;
+      decrement(this.checksByClient, client);
+      decrement(this.checksByUser, username);
+    };
+  }
+
+  private async newSession(username: string): Promise<{ sessionId: string; csrf: string }> {
     const sessionId = randomBytes(32).toString('hex');
     const csrf = randomBytes(24).toString('hex');
     const key = this.deps.keys.session(sessionId);
-    await this.deps.redis.multi().hset(key, { USERNAME: user.USERNAME, CSRF: csrf }).expire(key, Math.ceil(this.deps.sessionSeconds)).exec();
+    await this.deps.redis.multi().hset(key, { USERNAME: username, CSRF: csrf }).expire(key, Math.ceil(this.deps.sessionSeconds)).exec();
     return { sessionId, csrf };
   }
 
@@ -113,12 +180,26 @@ export class Auth {
   }
 }
 
-export function sessionCookie(sessionId: string, maxAgeSeconds: number): string {
-  return `${SESSION_COOKIE}=${sessionId}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.ceil(maxAgeSeconds)}`;
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
 }
 
-export function clearedSessionCookie(): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+/** `Secure` (sent back over TLS only) when the page was served over TLS; plain-HTTP development keeps working. */
+const secureFlag = (secure: boolean): string => (secure ? '; Secure' : '');
+
+export function sessionCookie(sessionId: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${sessionId}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.ceil(maxAgeSeconds)}${secureFlag(secure)}`;
+}
+
+export function clearedSessionCookie(secure: boolean): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secureFlag(secure)}`;
+}
+
+/** The login form's CSRF cookie (Path /dashboard/, an hour); `undefined` value clears it. */
+export function loginCsrfCookie(csrf: string | undefined, secure: boolean): string {
+  return `${LOGIN_CSRF_COOKIE}=${csrf ?? ''}; Path=/dashboard/; HttpOnly; SameSite=Strict; Max-Age=${csrf === undefined ? 0 : 3600}${secureFlag(secure)}`;
 }
 
 /** Read a small urlencoded form body (login, logout); larger bodies are refused. */

@@ -1,19 +1,19 @@
-/** The login form, rendered by the server (the dashboard's scripts load only after login). */
+/**
+ * The login form and the "too many attempts" page, rendered by the server (the dashboard's scripts load
+ * only after login). Their styles are in public/login.css: the Content-Security-Policy allows no inline
+ * style or script.
+ */
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
-export function loginPage(opts: { csrf: string; error: boolean; entranceId: string }): string {
-  return `<!doctype html>
+const head = (title: string): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dandelion — sign in</title>
-<style>
-  body { font: 15px/1.5 system-ui, sans-serif; background: #0f1419; color: #e6e6e6; display: grid; place-items: center; min-height: 100vh; margin: 0; }
-  form { background: #1a2129; padding: 2rem 2.5rem; border-radius: 8px; min-width: 280px; }
-  h1 { font-size: 1.3rem; margin: 0 0 1rem; } label { display: block; margin: .75rem 0 .25rem; }
-  input { width: 100%; box-sizing: border-box; padding: .5rem; border-radius: 4px; border: 1px solid #445; background: #0f1419; color: inherit; }
-  button { margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-radius: 4px; background: #3b82f6; color: white; font-size: 1rem; cursor: pointer; }
-  .error { color: #f87171; margin: .5rem 0 0; } .small { color: #889; font-size: .8rem; margin-top: 1rem; }
-</style></head>
+<title>Dandelion — ${escapeHtml(title)}</title>
+<link rel="stylesheet" href="/dashboard/static/login.css">
+</head>`;
+
+export function loginPage(opts: { csrf: string; error: boolean; entranceId: string }): string {
+  return `${head('sign in')}
 <body>
 <form method="post" action="/dashboard/login" id="login">
   <h1>Dandelion operators</h1>
@@ -24,6 +24,20 @@ export function loginPage(opts: { csrf: string; error: boolean; entranceId: stri
   <button type="submit">Sign in</button>
   <p class="small">${escapeHtml(opts.entranceId)}</p>
 </form>
+</body></html>
+`;
+}
+
+/** Answer to a login refused unchecked: too many attempts from this address lately, or too many at once. */
+export function tooManyAttemptsPage(retryAfterSeconds: number): string {
+  const wait = retryAfterSeconds >= 120 ? `${Math.ceil(retryAfterSeconds / 60)} minutes` : `${retryAfterSeconds} seconds`;
+  return `${head('too many attempts')}
+<body>
+<div class="notice">
+  <h1>Too many sign-in attempts</h1>
+  <p class="error" role="alert">This address has tried to sign in too often. Try again in ${escapeHtml(wait)}.</p>
+  <p><a href="/dashboard/">Back to the sign-in form</a></p>
+</div>
 </body></html>
 `;
 }

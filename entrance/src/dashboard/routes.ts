@@ -9,20 +9,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
-import { remoteIpOf } from '../../../shared/src/ws-server.js';
+import { arrivedOverTls, remoteIpOf } from '../../../shared/src/peer-address.js';
 import { readBodyText, sendJson } from '../respond.js';
 import type { EntranceState } from '../state.js';
 import { bucketStart } from '../traffic/fold.js';
 import { publishersOfBox, trafficSeries, trafficTotals } from '../traffic/read.js';
 import type { TrafficScope } from '../traffic/read.js';
-import { Auth, LOGIN_CSRF_COOKIE, clearedSessionCookie, cookiesOf, readForm, redirect, sameSecret, sessionCookie } from './auth.js';
+import { Auth, LOGIN_CSRF_COOKIE, clearedSessionCookie, cookiesOf, loginCsrfCookie, readForm, redirect, sameSecret, sessionCookie } from './auth.js';
 import type { Principal } from './auth.js';
 import { MAX_PER_PAGE, SORTABLE } from './fleet.js';
 import type { Fleet } from './fleet.js';
 import type { BoxState } from './fleet.js';
-import { loginPage } from './login-page.js';
+import { loginPage, tooManyAttemptsPage } from './login-page.js';
 import { parseDuration, parseUses } from '../enrolment/token-limits.js';
-import { offloadRatio } from './publishers.js';
+import { MAX_PUBLISHERS_PAGE, PUBLISHERS_PAGE, offloadRatio } from './publishers.js';
 import type { Publishers } from './publishers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -31,8 +31,21 @@ const PUBLIC_DIR = path.join(REPO_ROOT, 'entrance', 'src', 'dashboard', 'public'
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   'app.js': { file: path.join(PUBLIC_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
   'style.css': { file: path.join(PUBLIC_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
+  'login.css': { file: path.join(PUBLIC_DIR, 'login.css'), type: 'text/css; charset=utf-8' },
   'countries-110m.json': { file: path.join(REPO_ROOT, 'node_modules', 'world-atlas', 'countries-110m.json'), type: 'application/json' },
   'topojson-client.min.js': { file: path.join(REPO_ROOT, 'node_modules', 'topojson-client', 'dist', 'topojson-client.min.js'), type: 'text/javascript; charset=utf-8' },
+};
+/**
+ * Sent with every dashboard and API response. The pages load only their own files: no inline script or
+ * style (an injected <script> or style attribute does nothing), no plugins, no framing, no <base>, and
+ * forms post only here. Referrer-Policy keeps dashboard URLs (box IDs) out of other sites' logs.
+ */
+export const DASHBOARD_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
 };
 const EVENTS_INTERVAL_MS = 2_000;
 const STATES: ReadonlySet<string> = new Set(['online', 'stale', 'offline']);
@@ -122,7 +135,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
     }
     const boxMatch = /^\/api\/boxes\/([^/]+)(\/history)?$/.exec(p);
     if (boxMatch) {
-      const id = decodeURIComponent(boxMatch[1] as string);
+      const id = decodeSegment(boxMatch[1] as string);
       if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
       if (boxMatch[2]) {
         const nowS = now() / 1000;
@@ -153,7 +166,13 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
         throw err;
       }
     }
-    if (p === '/api/publishers') return sendJson(res, 200, { PUBLISHERS: await publishers.list() });
+    if (p === '/api/publishers') {
+      // The newest page only: SEARCH records any ID a stranger sends, so never everything at once.
+      const limit = numberParam(url, 'limit', PUBLISHERS_PAGE);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PUBLISHERS_PAGE) throw new BadRequest(`limit must be a whole number from 1 to ${MAX_PUBLISHERS_PAGE}`);
+      const [rows, total] = await Promise.all([publishers.list(limit), publishers.count()]);
+      return sendJson(res, 200, { PUBLISHERS: rows, TOTAL: total });
+    }
     if (p === '/api/map') return sendJson(res, 200, { BOXES: await fleet.map() });
     if (p === '/api/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -216,7 +235,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       sendJson(res, 200, { ID: id, REVOKED: true });
       return true;
     }
-    const id = decodeURIComponent((boxAction as RegExpExecArray)[1] as string);
+    const id = decodeSegment((boxAction as RegExpExecArray)[1] as string);
     const verb = (boxAction as RegExpExecArray)[2] as 'revoke' | 'restore' | 'forget';
     if (!isIdOf(id, 'BOX')) throw new BadRequest('not a box ID');
     const done = verb === 'forget' ? await store.forget(id) : await store.setRevoked(id, verb === 'revoke');
@@ -234,20 +253,23 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       const csrf = randomBytes(24).toString('hex');
       const html = loginPage({ csrf, error: url.searchParams.has('error'), entranceId: state.id });
       res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY',
-        'set-cookie': `${LOGIN_CSRF_COOKIE}=${csrf}; Path=/dashboard/; HttpOnly; SameSite=Strict; Max-Age=3600`,
+        'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
+        'set-cookie': loginCsrfCookie(csrf, arrivedOverTls(req, state.trustedProxies)),
       });
       res.end(html);
       return;
     }
     const template = await readFile(path.join(PUBLIC_DIR, 'index.html'), 'utf8');
     const html = template.replace('<!--CSRF-->', `<meta name="csrf-token" content="${who.csrf}">`);
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-frame-options': 'DENY' });
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(html);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     const p = url.pathname;
+    if (p === '/dashboard' || p.startsWith('/dashboard/') || p === '/api' || p.startsWith('/api/')) {
+      for (const [name, value] of Object.entries(DASHBOARD_SECURITY_HEADERS)) res.setHeader(name, value);
+    }
     if (p === '/dashboard') {
       redirect(res, '/dashboard/');
       return true;
@@ -265,14 +287,22 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       const form = await readForm(req);
       const cookieCsrf = cookiesOf(req).get(LOGIN_CSRF_COOKIE) ?? '';
       const ok = form && cookieCsrf.length > 0 && sameSecret(form.get('csrf') ?? '', cookieCsrf);
-      const session = ok ? await auth.login(form.get('username') ?? '', form.get('password') ?? '', remoteIpOf(req, config.TRUST_PROXY)) : undefined;
-      if (!session) {
-        state.log.warn({ ip: remoteIpOf(req, config.TRUST_PROXY) }, 'dashboard login refused');
-        redirect(res, '/dashboard/?error=1');
+      const ip = remoteIpOf(req, state.trustedProxies);
+      const secure = arrivedOverTls(req, state.trustedProxies);
+      const result = ok ? await auth.login(form.get('username') ?? '', form.get('password') ?? '', ip) : { reason: 'wrong' as const };
+      if ('reason' in result) {
+        state.log.warn({ ip, reason: result.reason }, 'dashboard login refused');
+        if (result.reason === 'wrong') redirect(res, '/dashboard/?error=1');
+        else {
+          // Refused before any password check: 429, so scripts and tests can tell it from a wrong password.
+          const html = tooManyAttemptsPage(result.retryAfterSeconds);
+          res.writeHead(429, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'retry-after': String(result.retryAfterSeconds), 'content-length': Buffer.byteLength(html) });
+          res.end(html);
+        }
         return true;
       }
-      state.log.info({ user: form?.get('username') }, 'operator logged in');
-      redirect(res, '/dashboard/', { 'set-cookie': [sessionCookie(session.sessionId, config.SESSION_HOURS * 3600), `${LOGIN_CSRF_COOKIE}=; Path=/dashboard/; Max-Age=0`] });
+      state.log.info({ user: form?.get('username'), ip }, 'operator logged in');
+      redirect(res, '/dashboard/', { 'set-cookie': [sessionCookie(result.sessionId, config.SESSION_HOURS * 3600, secure), loginCsrfCookie(undefined, secure)] });
       return true;
     }
     if (p === '/dashboard/logout' && req.method === 'POST') {
@@ -281,7 +311,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       const form = await readForm(req);
       if (who?.csrf !== undefined && form && sameSecret(form.get('csrf') ?? '', who.csrf)) await auth.logout(who);
       else if (who) return sendJson(res, 403, { ERROR: 'missing or wrong CSRF token' }), true;
-      redirect(res, '/dashboard/', { 'set-cookie': clearedSessionCookie() });
+      redirect(res, '/dashboard/', { 'set-cookie': clearedSessionCookie(arrivedOverTls(req, state.trustedProxies)) });
       return true;
     }
     if (p === '/dashboard/' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -325,6 +355,15 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
 }
 
 class BadRequest extends Error {}
+
+/** A percent-encoded path segment; broken encoding (`%zz`) is the client's 400, not our 500. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequest('the path holds broken percent-encoding');
+  }
+}
 
 /** A small JSON object body (at most 4 KiB); anything else is a BadRequest. */
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {

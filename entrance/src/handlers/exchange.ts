@@ -6,11 +6,11 @@ import { Close, ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { EntranceState } from '../state.js';
-import { checkAggregates } from '../traffic/fold.js';
 
 export async function handleExchange(msg: BoxExchange, peer: PeerContext, state: EntranceState): Promise<ExchangeReply> {
   const { TRAFFIC_AGGREGATES: aggregates = [], ...exchange } = msg;
-  checkAggregates(aggregates); // a refused EXCHANGE stores nothing
+  // The decoder already refused aggregates the counters cannot take (decodeTrafficAggregate), so a
+  // refused EXCHANGE stores nothing.
   await checkEnrolment(msg.ID, peer, state);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).

@@ -21,7 +21,6 @@
 import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../../shared/src/config/schemas.js';
 import type { Logger } from '../../../shared/src/log.js';
-import { ProtocolError, isIdOf } from '../../../shared/src/protocol/index.js';
 import type { TrafficAggregate } from '../../../shared/src/protocol/index.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import type { TrafficKeys, TrafficResolution } from '../../../shared/src/redis-keys.js';
@@ -41,22 +40,6 @@ const FUTURE_TOLERANCE_MS = DAY_MS;
 export function bucketStart(seconds: number, resolution: TrafficResolution): number {
   const step = BUCKET_SECONDS[resolution];
   return Math.floor(seconds / step) * step;
-}
-
-/**
- * Refuse, before anything is stored, an EXCHANGE whose aggregates the decoder let through but the
- * counters cannot take: PUBLISHER must be '' or a publisher ID (it becomes part of a key), REQUESTS and
- * BYTES whole numbers (Redis HINCRBY takes integers only; a fraction would fail the fold on every resend).
- */
-export function checkAggregates(aggregates: readonly TrafficAggregate[]): void {
-  aggregates.forEach((agg, i) => {
-    const where = `TRAFFIC_AGGREGATES[${i}]`;
-    if (agg.PUBLISHER !== '' && !isIdOf(agg.PUBLISHER, 'PUBLISHER')) {
-      throw new ProtocolError('E_FORMAT', `${where}.PUBLISHER must be empty or a publisher ID (publisher-…)`);
-    }
-    if (!Number.isSafeInteger(agg.REQUESTS)) throw new ProtocolError('E_FORMAT', `${where}.REQUESTS must be a whole number`);
-    if (!Number.isSafeInteger(agg.BYTES)) throw new ProtocolError('E_FORMAT', `${where}.BYTES must be a whole number`);
-  });
 }
 
 /*

@@ -119,7 +119,7 @@ function checkedId(id: string | undefined, role: 'box' | 'publisher'): string {
 }
 
 /** Hash field → bytes, largest first, then by name so equal ones keep a stable order. */
-function byBytes(hash: Record<string, string>): Array<[string, number]> {
+export function byBytes(hash: Record<string, string>): Array<[string, number]> {
   return Object.entries(hash)
     .map(([k, v]): [string, number] => [k, Number(v)])
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

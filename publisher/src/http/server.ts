@@ -9,17 +9,18 @@
  *   GET /stats                 JSON: bytes the origin served, files and boxes known
  */
 import { listenOn } from '../../../shared/src/listen.js';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import http from 'node:http';
+import { readFile } from 'node:fs/promises';
+import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { createGuardedServer } from '../../../shared/src/http-guard.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
-import { remoteIpOf } from '../../../shared/src/ws-server.js';
+import { socketAddressOf } from '../../../shared/src/peer-address.js';
 import { rewritePlaylist } from '../hls/rewrite.js';
 import type { FileIndex } from '../upload/file-index.js';
+import { openRegularFile, readRegularFile } from '../upload/regular-file.js';
 import { viewerPage } from './viewer-page.js';
 import type { Viewers } from './viewers.js';
 
@@ -83,16 +84,19 @@ export function createWebServer(deps: WebDeps): WebServer {
     }
   };
 
+  /**
+   * A regular file of the watched folder, never a symlink, FIFO or device, and never a path that leaves
+   * the folder once links are resolved (regular-file.ts); anything else is 404, like a missing file.
+   */
   async function serveOrigin(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
-    const absolute = path.join(root, file);
-    let size: number;
+    let opened: Awaited<ReturnType<typeof openRegularFile>>;
     try {
-      const st = await stat(absolute);
-      if (!st.isFile()) return json(res, 404, { ERROR: 'not found' });
-      size = st.size;
-    } catch {
+      opened = await openRegularFile(path.join(root, file), { kind: 'inside', root });
+    } catch (err) {
+      deps.log.debug({ file, err: (err as Error).message }, 'origin: not served');
       return json(res, 404, { ERROR: 'not found' });
     }
+    const { handle, size } = opened;
     const ext = path.extname(file).toLowerCase();
     res.writeHead(200, {
       'content-type': MIME[ext] ?? 'application/octet-stream',
@@ -100,10 +104,15 @@ export function createWebServer(deps: WebDeps): WebServer {
       'access-control-allow-origin': '*',
       'cache-control': ext === '.m3u8' ? 'no-cache' : 'public, max-age=60',
     });
-    if (req.method === 'HEAD') return void res.end();
-    origin.requests += 1;
-    const stream = createReadStream(absolute);
+    if (req.method !== 'HEAD') origin.requests += 1;
+    if (req.method === 'HEAD' || size === 0) {
+      await handle.close();
+      return void res.end();
+    }
+    // Exactly the bytes content-length announced, even if the file grows meanwhile; the stream closes the handle.
+    const stream = handle.createReadStream({ start: 0, end: size - 1 });
     stream.on('error', () => res.destroy());
+    res.on('close', () => stream.destroy());
     res.on('finish', () => {
       origin.bytes += size;
       if (SEGMENT_EXT.has(ext)) origin.segmentBytes += size;
@@ -114,12 +123,12 @@ export function createWebServer(deps: WebDeps): WebServer {
   async function servePlaylist(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
     let text: string;
     try {
-      text = await readFile(path.join(root, file), 'utf8');
+      text = (await readRegularFile(path.join(root, file), { kind: 'inside', root })).toString('utf8');
     } catch {
       return json(res, 404, { ERROR: 'no such playlist' });
     }
     const viewer = deps.viewers.idOf(req, res);
-    const ip = remoteIpOf(req, false);
+    const ip = socketAddressOf(req);
     let body: string;
     try {
       body = rewritePlaylist({
@@ -143,9 +152,8 @@ export function createWebServer(deps: WebDeps): WebServer {
     send(res, 200, body, MIME['.m3u8'] as string, { 'cache-control': 'no-cache' });
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { ERROR: 'method not allowed' });
-    const url = new URL(req.url ?? '/', 'http://publisher');
     const p = url.pathname;
     if (p === '/') return send(res, 200, viewerPage(deps.publisherId), 'text/html; charset=utf-8', { 'cache-control': 'no-cache' });
     if (p === '/static/hls.min.js') {
@@ -172,7 +180,7 @@ export function createWebServer(deps: WebDeps): WebServer {
       case 'r': {
         const exclude = url.searchParams.get('exclude');
         const best = deps.viewers
-          .order(deps.index.replicas(file), remoteIpOf(req, false))
+          .order(deps.index.replicas(file), socketAddressOf(req))
           .find((r) => exclude === null || new URL(r.url).host !== exclude);
         res.writeHead(302, { location: best?.url ?? `/origin/${file.split('/').map(encodeURIComponent).join('/')}`, 'cache-control': 'no-cache', 'access-control-allow-origin': '*', 'content-length': 0 });
         return void res.end();
@@ -180,19 +188,13 @@ export function createWebServer(deps: WebDeps): WebServer {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      deps.log.error({ err }, 'web request failed');
-      if (!res.headersSent) json(res, 500, { ERROR: 'internal error' });
-      else res.destroy();
-    });
-  });
+  const server = createGuardedServer({ log: deps.log, onRequest: handle });
 
   return {
     server,
     origin,
     async listen(host, port) {
-      return listenOn(server, host, port);
+      return listenOn(server, host, port, { port: 'PUBLISHER_HTTP_PORT', host: 'PUBLISHER_HTTP_IP' });
     },
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

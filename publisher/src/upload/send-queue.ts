@@ -3,15 +3,18 @@
  * `{ID}:FILE:FILES_SENDING_QUEUE` of JSON {"FILE_PATH", "TTL"} (any program can enqueue), the watched
  * folder, and `dandelion publisher push`. A task names a local file (absolute, or relative to the
  * watched folder); boxes get it under its path inside the watched folder, or its base name when it
- * lies elsewhere. A few files go out at once; a queue entry that cannot be read is moved to
- * `{ID}:FILE:REJECTED` with the reason, never silently dropped.
+ * lies elsewhere. Only regular files are read, by the rules of regular-file.ts: inside the watched
+ * folder no symlink is followed; outside it (a queue entry) the file must not itself be a link. A few
+ * files go out at once; a queue entry that cannot be read is moved to `{ID}:FILE:REJECTED` with the
+ * reason, never silently dropped.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import { isRecord, normaliseFilePath, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
+import { inspectFile, isFileRefused, isInside, readRegularFile } from './regular-file.js';
+import type { FileRule } from './regular-file.js';
 import type { Delivery, Replicator } from './replicator.js';
 
 export interface SendTask {
@@ -20,6 +23,8 @@ export interface SendTask {
   /** FILE_PATH the boxes store it under. */
   filePath: string;
   ttlSeconds: number;
+  /** How the local file may be reached (regular-file.ts). */
+  rule: FileRule;
 }
 
 export interface SendQueueDeps {
@@ -35,9 +40,9 @@ export interface SendQueueDeps {
 export function taskFor(localPath: string, ttlSeconds: number, watchDirectory: string): SendTask {
   const absolute = path.resolve(watchDirectory, localPath);
   const root = path.resolve(watchDirectory);
-  const inside = absolute.startsWith(root + path.sep);
+  const inside = isInside(root, absolute);
   const name = inside ? path.relative(root, absolute).split(path.sep).join('/') : path.basename(absolute);
-  return { localPath: absolute, filePath: normaliseFilePath(name), ttlSeconds };
+  return { localPath: absolute, filePath: normaliseFilePath(name), ttlSeconds, rule: inside ? { kind: 'inside', root } : { kind: 'nolink' } };
 }
 
 export class SendQueue {
@@ -77,8 +82,9 @@ export class SendQueue {
   private async send(task: SendTask): Promise<void> {
     let content: Buffer;
     try {
-      content = await readFile(task.localPath);
+      content = await readRegularFile(task.localPath, task.rule);
     } catch (err) {
+      if (isFileRefused(err)) return void this.deps.log.warn({ file: task.localPath, code: err.code, reason: err.message }, 'not a regular file; not sent');
       this.deps.log.warn({ file: task.localPath, err: (err as Error).message }, 'file not readable; not sent');
       return;
     }
@@ -134,7 +140,13 @@ export class RedisQueueReader {
       if (!isRecord(v) || typeof v.FILE_PATH !== 'string' || v.FILE_PATH === '') throw new Error('needs {"FILE_PATH": "...", "TTL": seconds}');
       const ttl = v.TTL === undefined || v.TTL === null ? this.deps.defaultTtlSeconds : Number(v.TTL);
       if (!Number.isFinite(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) throw new Error('TTL must be 1 s to 7 days');
-      this.deps.queue.enqueue(taskFor(v.FILE_PATH, ttl, this.deps.watchDirectory));
+      const task = taskFor(v.FILE_PATH, ttl, this.deps.watchDirectory);
+      // A link or a FIFO is refused here, so the entry lands in REJECTED with the reason; a file that
+      // is missing now is left to the send, as before (it may still be being written).
+      await inspectFile(task.localPath, task.rule).catch((err: unknown) => {
+        if (isFileRefused(err)) throw err;
+      });
+      this.deps.queue.enqueue(task);
     } catch (err) {
       this.deps.log.warn({ task: raw.slice(0, 200), err: (err as Error).message }, 'queue entry rejected');
       await this.deps.redis.rpush(this.deps.keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: (err as Error).message }));

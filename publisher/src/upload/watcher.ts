@@ -3,13 +3,22 @@
  * not sent (the publisher serves them rewritten) and temporary files are ignored. "Finished" means
  * renamed into place (ffmpeg's -hls_flags temp_file) or unchanged for a short while
  * (awaitWriteFinish), so a half-written segment is never sent.
+ *
+ * Only regular files reach `onFile`. chokidar follows symlinks by default: a link to a system file was
+ * sent to boxes, and a link to `/` made it crawl (and watch) the whole filesystem. Here it never follows
+ * one, goes at most WATCH_DEPTH folders deep, and every entry it reports is checked with lstat
+ * (regular-file.ts): a link, FIFO, socket or device gets a warning and is never sent.
  */
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from '../../../shared/src/log.js';
+import { inspectFile, isFileRefused } from './regular-file.js';
 
 const STABLE_MS = 120;
+/** Folders below the watched one that are watched: HLS output is one or two deep (variant/segment). */
+const WATCH_DEPTH = 8;
 
 export function isPlaylist(file: string): boolean {
   return file.toLowerCase().endsWith('.m3u8');
@@ -21,13 +30,27 @@ function isTemporary(file: string): boolean {
 }
 
 export function watchFolder(opts: { directory: string; onFile(absolutePath: string): void; log: Logger }): { ready: Promise<void>; stop(): Promise<void> } {
-  const watcher: FSWatcher = watch(opts.directory, {
+  const root = path.resolve(opts.directory);
+  // chokidar is given the folder's real path (without following links it would take a linked folder
+  // for a link and not look inside); what it reports is turned back into paths under `root`.
+  const real = realpathSync(root);
+  const watcher: FSWatcher = watch(real, {
+    followSymlinks: false,
+    depth: WATCH_DEPTH,
     ignoreInitial: false,
     awaitWriteFinish: { stabilityThreshold: STABLE_MS, pollInterval: 20 },
     ignored: (file: string) => isTemporary(file),
   });
-  const take = (file: string): void => {
-    if (!isPlaylist(file)) opts.onFile(file);
+  const take = (reported: string): void => {
+    const file = path.join(root, path.relative(real, reported));
+    if (isPlaylist(file)) return;
+    inspectFile(file, { kind: 'inside', root }).then(
+      () => opts.onFile(file),
+      (err: unknown) => {
+        if (isFileRefused(err)) opts.log.warn({ file, code: err.code, reason: err.message }, 'not a regular file in the watched folder; never sent');
+        else opts.log.debug({ file, err: (err as Error).message }, 'gone before it could be checked'); // removed meanwhile: nothing to send
+      },
+    );
   };
   watcher.on('add', take);
   watcher.on('change', take);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { isRecord } from '../protocol/json.js';
-import { SCHEMAS } from './schemas.js';
+import { RETIRED_KEYS, SCHEMAS } from './schemas.js';
 import type { Role } from './schemas.js';
 import { BadValue, ConfigError } from './spec.js';
 import type { ConfigOf, Schema } from './spec.js';
@@ -45,7 +45,17 @@ export function loadConfig<S extends Schema>(schema: S, file: string | undefined
   const problems: Array<{ key: string; reason: string }> = [];
   const warnings: string[] = [];
   for (const key of Object.keys(fromFile)) {
-    if (!(key in schema) && !KNOWN_KEYS.has(key)) warnings.push(`unknown config key ${key} ignored`);
+    if (!(key in schema) && !KNOWN_KEYS.has(key) && !(key in RETIRED_KEYS)) warnings.push(`unknown config key ${key} ignored`);
+  }
+  for (const [key, retired] of Object.entries(RETIRED_KEYS)) {
+    if (!(retired.replacedBy in schema)) continue;
+    const envText = env[ENV_PREFIX + key];
+    const raw = envText ?? fromFile[key];
+    if (raw === undefined || raw === null) continue;
+    const verdict = retired.check(raw);
+    const where = envText !== undefined ? ` (from ${ENV_PREFIX}${key})` : '';
+    if ('problem' in verdict) problems.push({ key, reason: `${verdict.problem}${where}` });
+    else warnings.push(`${verdict.warning}${where}`);
   }
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {

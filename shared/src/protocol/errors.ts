@@ -16,6 +16,11 @@ export type ErrorCode =
   | 'E_TOKEN' // a fleet token that is unknown, expired, used up or revoked
   | 'E_REVOKED' // the box's enrolment was revoked by an operator
   | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
+  | 'E_BUSY' // the receiver holds all it may (bytes in flight, sockets from one address); try again later
+  | 'E_RATE' // too many WebSocket handshakes a second from one address; slow down
+  | 'E_BAD_REQUEST' // an HTTP request that does not parse (request-target, request line, headers)
+  | 'E_NOT_FOUND' // an HTTP request or upgrade to a path nothing answers
+  | 'E_FORBIDDEN' // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
   | 'E_INTERNAL'; // the receiver failed; the request may be retried
 
 /**
@@ -27,7 +32,7 @@ export const Close = {
   UNSUPPORTED_DATA: 1003, // a binary frame sent where only text is taken
   TOO_BIG: 1009, // a frame over maxPayload; ws closes with it before we read the frame
   INTERNAL: 1011,
-  TRY_AGAIN_LATER: 1013, // the peer sent frames faster than they are handled
+  TRY_AGAIN_LATER: 1013, // the peer (or all peers together) sent more bytes or frames than are handled; try again later
   PROTOCOL: 4000, // a malformed message; fix the client, do not retry the same message
   AUTH: 4401, // not authenticated as the box it claims to be: enrol (again), then reconnect
   REVOKED: 4403, // the box was revoked: do not reconnect until an operator restores it

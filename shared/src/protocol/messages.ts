@@ -307,19 +307,32 @@ export function decodeTrafficRecord(value: unknown, key: string): TrafficRecord 
 function decodeAggregates(value: unknown): TrafficAggregate[] {
   if (!Array.isArray(value)) throw new ProtocolError('E_FORMAT', 'TRAFFIC_AGGREGATES must be a list');
   if (value.length > MAX_AGGREGATES_PER_EXCHANGE) throw new ProtocolError('E_TOO_BIG', `TRAFFIC_AGGREGATES has more than ${MAX_AGGREGATES_PER_EXCHANGE} entries`);
-  return value.map((raw, i) => {
-    const where = `TRAFFIC_AGGREGATES[${i}]`;
-    if (!isRecord(raw)) throw new ProtocolError('E_FORMAT', `${where} must be an object`);
-    return {
-      ID: requireString(raw, 'ID', 200),
-      PUBLISHER: optionalString(raw, 'PUBLISHER', Limits.idChars) ?? '',
-      FILE: optionalString(raw, 'FILE', Limits.urlChars) ?? '',
-      REQUESTS: toNumber(raw.REQUESTS, `${where}.REQUESTS`, { min: 0 }),
-      BYTES: toNumber(raw.BYTES, `${where}.BYTES`, { min: 0 }),
-      FROM: toNumber(raw.FROM, `${where}.FROM`, { min: 0 }),
-      TO: toNumber(raw.TO, `${where}.TO`, { min: 0 }),
-    };
-  });
+  return value.map((raw, i) => decodeTrafficAggregate(raw, `TRAFFIC_AGGREGATES[${i}]`));
+}
+
+/**
+ * One traffic aggregate, from the wire or from a box's own {ID}:TRAFFIC_PENDING (which is sent back on
+ * the wire, so it is decoded by the same rules). Beyond the types: PUBLISHER must be '' or a publisher ID
+ * (it becomes part of a key), REQUESTS and BYTES whole numbers (Redis HINCRBY takes integers only; a
+ * fraction would fail the fold on every resend).
+ */
+export function decodeTrafficAggregate(raw: unknown, where: string): TrafficAggregate {
+  if (!isRecord(raw)) throw new ProtocolError('E_FORMAT', `${where} must be an object`);
+  const agg: TrafficAggregate = {
+    ID: requireString(raw, 'ID', 200),
+    PUBLISHER: optionalString(raw, 'PUBLISHER', Limits.idChars) ?? '',
+    FILE: optionalString(raw, 'FILE', Limits.urlChars) ?? '',
+    REQUESTS: toNumber(raw.REQUESTS, `${where}.REQUESTS`, { min: 0 }),
+    BYTES: toNumber(raw.BYTES, `${where}.BYTES`, { min: 0 }),
+    FROM: toNumber(raw.FROM, `${where}.FROM`, { min: 0 }),
+    TO: toNumber(raw.TO, `${where}.TO`, { min: 0 }),
+  };
+  if (agg.PUBLISHER !== '' && !isIdOf(agg.PUBLISHER, 'PUBLISHER')) {
+    throw new ProtocolError('E_FORMAT', `${where}.PUBLISHER must be empty or a publisher ID (publisher-…)`);
+  }
+  if (!Number.isSafeInteger(agg.REQUESTS)) throw new ProtocolError('E_FORMAT', `${where}.REQUESTS must be a whole number`);
+  if (!Number.isSafeInteger(agg.BYTES)) throw new ProtocolError('E_FORMAT', `${where}.BYTES must be a whole number`);
+  return agg;
 }
 
 const EXTRA_KEY = /^[A-Za-z0-9_.:-]+$/;

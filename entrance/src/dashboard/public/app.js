@@ -633,7 +633,10 @@
   function ratioBar(r) {
     if (!isNum(r)) return DASH;
     const pct = Math.max(0, Math.min(100, r * 100));
-    return h('span', { class: 'ratio' }, h('span', { class: 'ratio-bar', 'aria-hidden': 'true' }, h('span', { style: `width:${pct.toFixed(1)}%` })), fmtRatio(r));
+    // Set through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+    const fill = h('span');
+    fill.style.width = `${pct.toFixed(1)}%`;
+    return h('span', { class: 'ratio' }, h('span', { class: 'ratio-bar', 'aria-hidden': 'true' }, fill), fmtRatio(r));
   }
 
   // ---------------------------------------------------------------- enrolment

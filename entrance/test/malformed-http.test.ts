@@ -1,0 +1,75 @@
+// No request a stranger sends can stop an entrance: a request-target that cannot be parsed gets 400
+// with a JSON {ERROR, ERROR_CODE: E_BAD_REQUEST}, on a plain request and on a WebSocket upgrade; a path
+// starting with // (which `new URL` took for a host, and threw on) is a path nothing serves, 404; bytes
+// that are no HTTP at all get the same; an upgrade to another path gets 404 with its ERROR_CODE; peers
+// that reset their socket while the upgrade is being checked are forgotten; and afterwards the entrance
+// still answers its index and a box's EXCHANGE. Broken percent-encoding in an API path is a 400.
+import net from 'node:net';
+import t from 'tap';
+import { hashPassword } from '../../shared/src/password.js';
+import { startRedis } from '../../test/helpers/redis.js';
+import { startEntrance } from '../../test/helpers/entrance.js';
+import { boxExchange } from '../../test/helpers/messages.js';
+import { SLASH_SLASH_TARGETS, UNPARSEABLE_TARGETS, errorCodeOf, rawGet, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
+import { connectPeer } from '../../test/helpers/ws-client.js';
+
+t.test('unparseable requests and upgrades are refused; the entrance goes on', async (t) => {
+  const redis = await startRedis(t);
+  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const port = Number(new URL(url).port);
+
+  for (const target of UNPARSEABLE_TARGETS) {
+    for (const [name, bytes] of [['request', rawGet(target)], ['upgrade', rawUpgrade(target)]] as const) {
+      const answer = await sendRaw(port, bytes);
+      t.equal(answer.status, 400, `${name} ${target}: 400`);
+      t.equal(errorCodeOf(answer), 'E_BAD_REQUEST', `${name} ${target}: E_BAD_REQUEST`);
+    }
+  }
+  for (const target of SLASH_SLASH_TARGETS) {
+    t.equal((await sendRaw(port, rawGet(target))).status, 404, `request ${target}: a path nothing serves, 404`);
+    const answer = await sendRaw(port, rawUpgrade(target));
+    t.equal(answer.status, 404, `upgrade ${target}: 404`);
+    t.equal(errorCodeOf(answer), 'E_NOT_FOUND', `upgrade ${target}: E_NOT_FOUND`);
+  }
+  const garbage = await sendRaw(port, 'this is not HTTP\r\n\r\n');
+  t.equal(garbage.status, 400, 'no HTTP at all: 400');
+  t.equal(errorCodeOf(garbage), 'E_BAD_REQUEST');
+  const elsewhere = await sendRaw(port, rawUpgrade('/somewhere/else/'));
+  t.equal(elsewhere.status, 404, 'an upgrade to another path: 404');
+  t.equal(errorCodeOf(elsewhere), 'E_NOT_FOUND', 'with its ERROR_CODE');
+
+  // Upgrades that claim a box (so the entrance checks them in Redis) and reset at once.
+  const wsPath = new URL(url).pathname;
+  const claim = 'X-Dandelion-Box: box-reset\r\nX-Dandelion-Nonce: n\r\nX-Dandelion-Signature: s\r\n';
+  await Promise.all(
+    Array.from({ length: 20 }, () =>
+      new Promise<void>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port }, () => {
+          s.write(rawUpgrade(wsPath).replace('\r\n\r\n', `\r\n${claim}\r\n`), () => s.resetAndDestroy());
+        });
+        s.on('error', () => undefined); // intentional: this peer resets on purpose
+        s.on('close', () => resolve());
+      }),
+    ),
+  );
+
+  const index = await fetch(url.replace(/^ws/, 'http').replace(/ws\/$/, ''));
+  t.equal(index.status, 200, 'the index is still served');
+  const box = await connectPeer(url);
+  t.teardown(() => box.close());
+  t.equal((await box.ask(boxExchange('box-after'))).MESSAGE, 'ACCEPTED', 'a box still registers');
+});
+
+t.test('broken percent-encoding in an API path is the client\'s 400, not a 500', async (t) => {
+  const redis = await startRedis(t);
+  const tokens = JSON.stringify([await hashPassword('script-token-456')]);
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_API_TOKENS: tokens } });
+  const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
+  const headers = { authorization: 'Bearer script-token-456' };
+  for (const path of ['/api/boxes/%zz', '/api/boxes/%E0%A4%A/history']) {
+    const res = await fetch(`${base}${path}`, { headers });
+    t.equal(res.status, 400, `${path}: 400`);
+  }
+  const forget = await fetch(`${base}/api/boxes/%zz/forget`, { method: 'POST', headers });
+  t.equal(forget.status, 400, 'POST /api/boxes/%zz/forget: 400');
+});
