@@ -675,8 +675,9 @@ export interface Target<T> {
   /** RSS of a helper process to report beside the role's (the agent's nginx). */
   helperRss?: () => number;
   fuzz: Omit<FuzzOptions<T>, 'proc' | 'name'>;
-  /** Lasting Redis records the fuzz may leave (caps.ts). */
+  /** Lasting Redis records the fuzz may leave (caps.ts), and keys not counted. */
   recordsCap: number;
+  recordsIgnore?: (key: string) => boolean;
   rssLimit: number;
 }
 
@@ -709,7 +710,7 @@ export async function fuzzTarget<T>(t: Tap, target: Target<T>): Promise<TargetSu
   await sleep(1_000);
   const idleRssKiB = rssKiB(proc.pid);
   const helperIdleRssKiB = target.helperRss?.();
-  const before = await redisRecords(target.redis);
+  const before = await redisRecords(target.redis, target.recordsIgnore);
   step('fuzzing');
   const res = await fuzz({ ...target.fuzz, name, proc });
   step('checking');
@@ -723,7 +724,7 @@ export async function fuzzTarget<T>(t: Tap, target: Target<T>): Promise<TargetSu
   const helperAfterRssKiB = target.helperRss?.();
   await target.validRound(t, `${name}: after the fuzz`);
   step('counting records');
-  const after = await redisRecords(target.redis);
+  const after = await redisRecords(target.redis, target.recordsIgnore);
   const mib = (k: number): string => `${(k / 1024).toFixed(0)} MiB`;
   t.ok(afterRssKiB <= target.rssLimit * idleRssKiB, `${name}: RSS ${mib(afterRssKiB)} within ${target.rssLimit} × idle ${mib(idleRssKiB)}`);
   t.ok(after.lasting - before.lasting <= target.recordsCap, `${name}: lasting Redis records ${before.lasting} → ${after.lasting} (at most ${target.recordsCap} more)`, after.lasting - before.lasting > target.recordsCap ? { byPattern: after.byPattern } : {});
