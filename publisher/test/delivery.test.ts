@@ -137,3 +137,17 @@ t.test('SEARCH fails over to another entrance', async (t) => {
   t.equal(before, 'box-both', 'boxes still known through it ({ID}:SEARCH:<box>)');
   t.ok(await r.zscore(`${pub.id}:BOX_RANKING`, 'box-both'), 'ranked in {ID}:BOX_RANKING');
 });
+
+t.test('large files sent at once to one box go out within what the box lets one socket hold', async (t) => {
+  // A box holds at most one largest frame (MAX_FILE_MB, 50) per socket before it answers and closes a
+  // socket that sends more with 1013; three 20 MB files queued together must still all arrive.
+  const { pub } = await network(t, [{}]);
+  const files = [1, 2, 3].map((n) => ({ name: `vod/part${n}.mp4`, content: randomBytes(20 * 1024 * 1024) }));
+  mkdirSync(path.join(pub.watchDirectory, 'vod'), { recursive: true });
+  for (const f of files) writeFileSync(path.join(pub.watchDirectory, f.name), f.content);
+  for (const f of files) {
+    const urls = await eventually(async () => ((await urlsOf(pub.base, f.name)).length === 1 ? urlsOf(pub.base, f.name) : undefined), 60_000);
+    t.equal(urls?.length, 1, `${f.name} delivered`);
+    t.equal(sha(Buffer.from(await (await fetch(urls?.[0] as string)).arrayBuffer())), sha(f.content), `${f.name} intact`);
+  }
+});

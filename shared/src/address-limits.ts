@@ -1,9 +1,9 @@
 /**
  * Per-address limits at the WebSocket upgrade: how many sockets one address may hold open, and how many
  * handshakes a second it may start (a token bucket holding one second's worth, so a burst that size
- * passes and then the rate holds). A refusal is answered here, before ws sees the request, with 429
- * (or 503 when the process's byte budget is spent) and a JSON body {ERROR, ERROR_CODE}; other addresses
- * are not affected.
+ * passes and then the rate holds). A refusal is answered here, before ws sees the request, through
+ * http-guard's refuseUpgrade: 429 (or 503 when the process's byte budget is spent) with a JSON body
+ * {ERROR, ERROR_CODE} and, for E_RATE, Retry-After; other addresses are not affected.
  *
  * A household's boxes, or an office's publishers, share one address behind their NAT, so the defaults
  * are generous; an IPv6 address counts by its /64, which one host usually holds whole. The table of

@@ -22,15 +22,25 @@ interface InFlight {
   filePath: string;
   startedAt: number;
   size: number;
+  /** Bytes of its frame, counted against what the box lets one socket hold. */
+  frameBytes: number;
   resolve(reply: FileReply): void;
   reject(err: Error): void;
 }
 
 const SMOOTHING = 0.3;
+/**
+ * Frame bytes one socket may have in flight: what a box with the default MAX_FILE_MB (50) holds for one
+ * socket before it answers (one largest frame); it closes a socket that sends more with 1013.
+ */
+const BOX_SOCKET_BYTES = 50 * 1024 * 1024;
 
 export class BoxConnection {
   private ws: WebSocket | undefined;
   private readonly inFlight: InFlight[] = [];
+  private inFlightBytes = 0;
+  /** Sends waiting until the frames in flight leave room for theirs. */
+  private readonly waiting: Array<{ frameBytes: number; go(): void; reject(err: Error): void }> = [];
   private timer: NodeJS.Timeout | undefined;
   readonly stats: BoxStats = { rttMs: undefined, bytesPerSecond: undefined, failures: 0 };
   ready = false;
@@ -74,7 +84,7 @@ export class BoxConnection {
   }
 
   get pending(): number {
-    return this.inFlight.length;
+    return this.inFlight.length + this.waiting.length;
   }
 
   /** Bytes handed to the socket but not yet written to the network (for progress displays). */
@@ -82,18 +92,27 @@ export class BoxConnection {
     return this.ws?.bufferedAmount ?? 0;
   }
 
-  /** Send one file; resolves with the box's FILE reply (ACCEPTED or ERROR), rejects when the box is gone or silent. */
+  /**
+   * Send one file; resolves with the box's FILE reply (ACCEPTED or ERROR), rejects when the box is gone or
+   * silent. A box holds at most one largest frame per socket before it answers (more is closed with
+   * 1013), so frames go out only while those in flight add up to no more than that; the rest wait.
+   */
   send(filePath: string, ttlSeconds: number, content: Buffer): Promise<FileReply> {
     const ws = this.ws;
     if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`${this.boxId} is not connected`));
     const frame = encodeFrame({ FILE_PATH: filePath, TTL: ttlSeconds }, content);
     if (frame.length > this.opts.maxFrameBytes) return Promise.reject(new Error(`${filePath} is larger than a box takes in one frame`));
     return new Promise((resolve, reject) => {
-      this.inFlight.push({ filePath, startedAt: Date.now(), size: content.length, resolve, reject });
-      ws.send(frame, { binary: true }, (err) => {
-        if (err) this.shutdown(err);
-      });
-      this.armTimer();
+      const go = (): void => {
+        this.inFlight.push({ filePath, startedAt: Date.now(), size: content.length, frameBytes: frame.length, resolve, reject });
+        this.inFlightBytes += frame.length;
+        ws.send(frame, { binary: true }, (err) => {
+          if (err) this.shutdown(err);
+        });
+        this.armTimer();
+      };
+      if (this.waiting.length === 0 && this.fits(frame.length)) go();
+      else this.waiting.push({ frameBytes: frame.length, go, reject });
     });
   }
 
@@ -113,8 +132,15 @@ export class BoxConnection {
     }, Math.max(0, left));
   }
 
+  /** Whether a frame of this size may go now: alone, or with those in flight within BOX_SOCKET_BYTES. */
+  private fits(frameBytes: number): boolean {
+    return this.inFlightBytes === 0 || this.inFlightBytes + frameBytes <= BOX_SOCKET_BYTES;
+  }
+
   private onReply(text: string): void {
     const head = this.inFlight.shift();
+    if (head) this.inFlightBytes -= head.frameBytes;
+    while (this.waiting[0] && this.fits(this.waiting[0].frameBytes)) this.waiting.shift()?.go();
     this.armTimer();
     if (!head) return;
     let reply: FileReply;
@@ -144,6 +170,8 @@ export class BoxConnection {
     this.ready = false;
     if (this.timer) clearTimeout(this.timer);
     for (const f of this.inFlight.splice(0)) f.reject(err);
+    for (const w of this.waiting.splice(0)) w.reject(err);
+    this.inFlightBytes = 0;
     const ws = this.ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
     this.opts.onClose(this);
