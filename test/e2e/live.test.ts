@@ -4,14 +4,14 @@
 // from boxes according to the boxes' own traffic records counted at the entrance, and that killing a
 // box mid-stream does not stall playback for longer than one segment.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { trafficTotals } from '../../entrance/src/traffic/read.js';
 import { startRedis } from '../helpers/redis.js';
 import { startEntrance } from '../helpers/entrance.js';
-import { eventually, startAgent } from '../helpers/agent.js';
+import { eventually, killNginxGroup, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { startPublisher } from '../helpers/publisher.js';
 import { launchBrowser } from '../helpers/browser.js';
@@ -82,7 +82,7 @@ t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, asy
   const victim = boxes.find((b) => lastHost.endsWith(`:${b.status.httpPort}`)) ?? (boxes[0] as RunningAgent);
   const killedAt = (await page.evaluate(() => performance.now())) as number;
   // The whole process group: master and workers (a worker outlives a killed master otherwise).
-  process.kill(-Number(readFileSync(path.join(victim.runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL');
+  killNginxGroup(victim.runDirectory);
   await victim.stop();
 
   await sleep(14_000);

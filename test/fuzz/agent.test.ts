@@ -7,10 +7,10 @@
 // fuzz left no more lasting Redis records than the cap. A failure names FUZZ_SEED to replay it, the
 // shrunk input and the child's stack trace.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { encodeFrame as encodeDandelionFrame } from '../../shared/src/protocol/frame.js';
+import { killNginxGroup } from '../helpers/agent.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
 import { LASTING_RECORDS_CAP, NOT_COUNTED, RSS_GROWTH_LIMIT } from './caps.js';
@@ -52,17 +52,8 @@ async function agent(t: Tap) {
     }),
     ports: { BOX_PORT: boxPort, BOX_HTTP_PORT: httpPort, METRICS_PORT: metricsPort },
     ready: async () => (await answers(boxPort, '/dandelion/')) && (await answers(httpPort, '/status/')) && answers(metricsPort, '/metrics'),
-    // nginx is in its own process group: kill that group, never ours (an empty pid file would mean -0).
-    atDeath: () => {
-      const pid = readPid(runDirectory);
-      if (pid > 1) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          /* intentional: that nginx is already gone */
-        }
-      }
-    },
+    // nginx is in its own process group: kill that group, never ours.
+    atDeath: () => killNginxGroup(runDirectory),
   });
   const r = redis.client();
 
@@ -99,16 +90,6 @@ async function agent(t: Tap) {
     await inParallel(gets, 16, async ([port, p]) => void (await rawRequest(port, validGet(p))));
   }
   return { proc, redis: r, boxPort, httpPort, metricsPort, runDirectory, validRound, warmUp };
-}
-
-/** The managed nginx's pid, or 0 when there is none. */
-function readPid(runDirectory: string): number {
-  try {
-    const pid = Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8').trim());
-    return Number.isInteger(pid) ? pid : 0;
-  } catch {
-    return 0;
-  }
 }
 
 type Agent = Awaited<ReturnType<typeof agent>>;

@@ -51,7 +51,7 @@ export async function startAgent(
   const redis = await connectRedis(config, log);
   const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
   // The agent's nginx is its child; if tap kills this process, stop that nginx too.
-  const undo = atDeath(() => process.kill(-Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
+  const undo = atDeath(() => killNginxGroup(runDirectory));
   const status = await agent.start();
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -74,4 +74,24 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_
     last = await check();
   }
   return last;
+}
+
+/**
+ * SIGKILL the process group of the nginx whose pid file is in `runDirectory` (master and workers; a worker
+ * outlives a killed master otherwise). A missing or empty pid file does nothing: kill(-0) would be this
+ * test's own process group.
+ */
+export function killNginxGroup(runDirectory: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
