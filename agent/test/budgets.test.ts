@@ -10,9 +10,10 @@ import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startAgent } from '../../test/helpers/agent.js';
+import { LIMITS_ENV, checkAddressLimits } from '../../test/helpers/address-limits.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import type { TestPeer } from '../../test/helpers/ws-client.js';
-import { connectRaw, frameStart, preMasked, tryUpgrade } from '../../test/helpers/raw-ws.js';
+import { connectRaw, frameStart, preMasked } from '../../test/helpers/raw-ws.js';
 import type { RawWs } from '../../test/helpers/raw-ws.js';
 import { NODE_AGENT, rssMiB, startAgentProcess } from '../../bench/src/agent-process.js';
 
@@ -112,27 +113,7 @@ t.test('all sockets together hold at most MAX_BUFFERED_MB: the biggest holder is
 });
 
 t.test('sockets and handshakes per address; no permessage-deflate', async (t) => {
-  const small = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_MAX_SOCKETS_PER_IP: '3', DANDELION_MAX_HANDSHAKES_PER_SECOND_PER_IP: '5' } });
+  const small = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: LIMITS_ENV });
   const url = small.status.connectWs;
-
-  const answers = await Promise.all(Array.from({ length: 15 }, () => tryUpgrade(url)));
-  const refused = answers.filter((a) => a.status === 429);
-  t.ok(answers.filter((a) => a.status === 101).length >= 3, 'a burst of one second\'s worth is let through');
-  t.ok(refused.length >= 5, `the rest of a burst of 15 handshakes is refused (${refused.length} were)`);
-  t.match(JSON.parse(refused[0] && 'body' in refused[0] ? refused[0].body : '{}'), { ERROR: /handshakes/, ERROR_CODE: 'E_RATE' }, 'with 429 E_RATE');
-  t.match(refused[0]?.headers['retry-after'], /^\d+$/, 'and Retry-After');
-  await sleep(1200);
-
-  const open = await Promise.all([1, 2, 3].map(() => connectPeer(url)));
-  const fourth = await tryUpgrade(url);
-  t.equal(fourth.status, 429, 'a fourth socket from the same address is refused with 429');
-  t.match(JSON.parse('body' in fourth ? fourth.body : '{}'), { ERROR: /sockets/, ERROR_CODE: 'E_BUSY' }, 'with a JSON body saying why');
-  t.equal((await open[0]?.ask(PUBLISH))?.MESSAGE, 'ACCEPTED', 'the open ones are unaffected');
-  await open[0]?.close();
-  await sleep(300);
-  let again = await tryUpgrade(url, { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' });
-  for (let i = 0; i < 20 && again.status !== 101; i++) again = await sleep(250).then(() => tryUpgrade(url));
-  t.equal(again.status, 101, 'a closed socket frees its place');
-  t.equal(again.headers['sec-websocket-extensions'], undefined, 'permessage-deflate is declined: no compressed frames to inflate');
-  await Promise.all(open.map((p) => p.close()));
+  await checkAddressLimits(t, url, PUBLISH);
 });

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { AGENT_SCHEMA } from '../../shared/src/config/schemas.js';
 import { encodeFrame, MAX_TTL_SECONDS } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';
-import { startRedis } from '../../test/helpers/redis.js';
+import { keysLike, startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -20,17 +20,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, env: Record<strin
   const entrance = await startEntrance(t, { redisUrl: redis.url });
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env });
   return { redis, box, r: redis.client() };
-}
-
-async function keysLike(r: Redis, pattern: string): Promise<string[]> {
-  const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    for (const k of batch) found.add(k);
-    cursor = next;
-  } while (cursor !== '0');
-  return [...found];
 }
 
 /** `count` PUBLISH messages with new IDs, over `sockets` real sockets in parallel; every one is answered ACCEPTED. */

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { hashPassword } from '../../shared/src/password.js';
 import { ENTRANCE_SCHEMA } from '../../shared/src/config/schemas.js';
 import { entranceKeys, trafficKeys } from '../../shared/src/redis-keys.js';
-import { startRedis } from '../../test/helpers/redis.js';
+import { keysLike, startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { searchRequest } from '../../test/helpers/messages.js';
@@ -29,17 +29,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, env: Record<strin
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   return { r: redis.client(), entrance, api };
-}
-
-async function keysLike(r: Redis, pattern: string): Promise<string[]> {
-  const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    for (const k of batch) found.add(k);
-    cursor = next;
-  } while (cursor !== '0');
-  return [...found];
 }
 
 /** `count` SEARCH messages with new publisher IDs, each reporting 100 origin bytes, over 8 real sockets. */

@@ -73,3 +73,15 @@ async function waitForPing(socket: string, exited: Promise<void>): Promise<boole
   }
   return false;
 }
+
+/** Every key matching `pattern` (SCAN, so a large database is read in pieces; a key is listed once). */
+export async function keysLike(r: Redis, pattern: string): Promise<string[]> {
+  const found = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, batch] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    for (const k of batch) found.add(k);
+    cursor = next;
+  } while (cursor !== '0');
+  return [...found];
+}
