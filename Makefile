@@ -70,12 +70,12 @@ demo: build deps
 bench: build deps binaries
 	bin/dandelion bench
 
-# The example configs are rendered from the schema; a test fails when they drift.
+# The example configs and the tables of docs/config.md are rendered from the schema; a test fails when they drift.
 examples: build
 	bin/dandelion config example entrance > entrance-config.yaml.example
 	bin/dandelion config example agent publisher > config.yaml.example
 	bin/dandelion config example provision agent > provisioning/dandelion.yaml.example
-	bin/dandelion config readme README.md
+	bin/dandelion config readme docs/config.md
 
 clean:
 	rm -rf build .tap dist

@@ -43,7 +43,7 @@ export function renderExample(roles: readonly Role[]): string {
   return `${out.join('\n')}\n`;
 }
 
-/** A role's keys as a Markdown table (key, default, meaning), for the README. */
+/** A role's keys as a Markdown table (key, default, meaning), for docs/config.md. */
 export function renderMarkdownTable(role: Role): string {
   const rows = Object.entries(SCHEMAS[role]).map(([key, spec]) => {
     const def = spec.default === undefined ? '' : `\`${JSON.stringify(spec.default)}\``;

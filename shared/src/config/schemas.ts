@@ -1,7 +1,8 @@
 /**
- * Every config key of every role, once, with its type, default and meaning. The original's upper-case
- * names are kept; keys new in this rewrite say so. The example config files at the repository root are
- * rendered from these tables (`bin/dandelion config example ROLE`), and a test keeps them in step.
+ * Every config key of every role, once, with its type, default and meaning (what the key does; which
+ * keys the original Python Dandelion had is told once, in docs/compatibility.md). The example config
+ * files at the repository root and the tables of docs/config.md are rendered from these tables
+ * (`make examples`), and a test keeps them in step.
  */
 import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import { isPasswordHash } from '../password.js';
@@ -35,10 +36,10 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const COMMON_SCHEMA = {
   LOG_LEVEL: oneOf('Least severe log level written (JSON lines on stdout).', LOG_LEVELS, 'info'),
   REDIS_URL: optionalStr(
-    'Redis to use, as redis://[:password@]host:port/db, rediss://… or unix:///path/redis.sock?db=N. When set, REDIS_HOST, REDIS_PORT and DB are ignored. (New in this rewrite.)',
+    'Redis to use, as redis://[:password@]host:port/db, rediss://… or unix:///path/redis.sock?db=N. When set, REDIS_HOST, REDIS_PORT and DB are ignored.',
     checkRedisUrl,
   ),
-  REDIS_HOST: str('Redis host when REDIS_URL is not set. (The original defaulted to "redis", its docker-compose service.)', '127.0.0.1', checkHost),
+  REDIS_HOST: str('Redis host when REDIS_URL is not set.', '127.0.0.1', checkHost),
   REDIS_PORT: port('Redis port when REDIS_URL is not set.', 6379),
   DB: num('Redis database number when REDIS_URL is not set.', 0, { min: 0, max: 65535, integer: true }),
 } satisfies Schema;
@@ -52,28 +53,28 @@ export const ENTRANCE_SCHEMA = {
   ENTRANCE_IP: str('Address the entrance\'s HTTP and WebSocket server binds to.', '0.0.0.0', checkHost),
   ENTRANCE_PORT: listenPort('Port of the entrance\'s HTTP and WebSocket server (0: any free port).', 7071),
   ENTRANCE_URL: optionalStr(
-    'The WebSocket URL boxes and publishers use to reach this entrance, told to them first in ENTRANCE_URLS. Default: ws://ENTRANCE_IP:ENTRANCE_PORT + BASE_URL/WEBSOCKET_URL/ (127.0.0.1 when bound to 0.0.0.0). (New in this rewrite.)',
+    'The WebSocket URL boxes and publishers use to reach this entrance, told to them first in ENTRANCE_URLS. Default: ws://ENTRANCE_IP:ENTRANCE_PORT + BASE_URL/WEBSOCKET_URL/ (127.0.0.1 when bound to 0.0.0.0).',
     checkWsUrl,
   ),
-  ENTRANCE_SERVER_PROXY_PORT: port('Port of the TLS proxy (nginx) in front of the entrance in the original\'s deployment; kept for compatibility, the entrance itself does not use it.', 7070),
+  ENTRANCE_SERVER_PROXY_PORT: port('Port of a TLS proxy (nginx) in front of the entrance. Accepted but not read: the entrance does not use it.', 7070),
   ENTRANCE_OTHER_URLS: list('Other entrances\' WebSocket URLs, told to boxes and publishers after this one\'s; seeds the Redis set {ID}:ENTRANCE_URLS, where more can be added at run time.', [], checkWsUrl),
   ENTRANCE_EXPIRE_BOX_TIME: num('Seconds after its last EXCHANGE that a box is dropped from the registry.', 120, { min: 1, max: 86400 }),
-  ENTRANCE_SWEEP_FREQ: num('Seconds between sweeps that remove expired boxes (boxes are also filtered at read time). (New in this rewrite.)', 5, { min: 0.1, max: 60 }),
+  ENTRANCE_SWEEP_FREQ: num('Seconds between sweeps that remove expired boxes (boxes are also filtered at read time).', 5, { min: 0.1, max: 60 }),
   AMOUNT_OF_BOXES_PER_REQUEST: num('Most boxes in one SEARCH reply.', 20, { min: 1, max: 1000, integer: true }),
   BASE_URL: str('Path prefix of the entrance\'s pages and socket.', '/dandelion', checkUrlPath),
   WEBSOCKET_URL: str('Path of the WebSocket below BASE_URL, so the socket is BASE_URL/WEBSOCKET_URL/.', 'ws', checkUrlPath),
-  MAX_MESSAGE_BYTES: num('Largest WebSocket frame the entrance reads; larger ones are refused with close code 1009. (New in this rewrite.)', 256 * 1024, { min: 4096, max: 64 * 1024 * 1024, integer: true }),
-  MAX_BUFFERED_MB: num('Most MiB of WebSocket messages the entrance holds received but not yet answered, all peers together. When a peer would cross it, the socket holding the most is closed with 1013 (try again later); while it is spent, new sockets are refused with 503. One socket holds at most 2 × MAX_MESSAGE_BYTES (more is refused with 1013). (New in this rewrite.)', 128, { min: 1, max: 65536 }),
-  MAX_SOCKETS_PER_IP: num('Most WebSockets one address (an IPv6 address by its /64) may have open at the entrance at once; more are refused with 429 E_BUSY. Boxes and publishers behind one NAT share an address. (New in this rewrite.)', 256, { min: 1, max: 1_000_000, integer: true }),
-  MAX_HANDSHAKES_PER_SECOND_PER_IP: num('Most WebSocket handshakes one address (an IPv6 address by its /64) may start at the entrance in a second: a burst of that many, then that rate; more are refused with 429 E_RATE. (New in this rewrite.)', 50, { min: 1, max: 1_000_000 }),
+  MAX_MESSAGE_BYTES: num('Largest WebSocket frame the entrance reads; larger ones are refused with close code 1009.', 256 * 1024, { min: 4096, max: 64 * 1024 * 1024, integer: true }),
+  MAX_BUFFERED_MB: num('Most MiB of WebSocket messages the entrance holds received but not yet answered, all peers together. When a peer would cross it, the socket holding the most is closed with 1013 (try again later); while it is spent, new sockets are refused with 503. One socket holds at most 2 × MAX_MESSAGE_BYTES (more is refused with 1013).', 128, { min: 1, max: 65536 }),
+  MAX_SOCKETS_PER_IP: num('Most WebSockets one address (an IPv6 address by its /64) may have open at the entrance at once; more are refused with 429 E_BUSY. Boxes and publishers behind one NAT share an address.', 256, { min: 1, max: 1_000_000, integer: true }),
+  MAX_HANDSHAKES_PER_SECOND_PER_IP: num('Most WebSocket handshakes one address (an IPv6 address by its /64) may start at the entrance in a second: a burst of that many, then that rate; more are refused with 429 E_RATE.', 50, { min: 1, max: 1_000_000 }),
   TRUSTED_PROXIES: list(
-    'Addresses or CIDRs (10.0.0.0/8, fd00::/8) of the reverse proxies in front of the entrance. Only a request whose socket comes from one of them has its X-Forwarded-For read (the right-most address that is not itself listed; the proxy must append the peer it sees, as nginx\'s $proxy_add_x_forwarded_for does), or X-Real-IP when it sent no X-Forwarded-For, and its X-Forwarded-Proto: https makes session cookies Secure. That address is the one login limits count, speed tests are admitted for and the reachability probe targets. Empty: headers are never read and every peer is its socket\'s address. This replaces the boolean TRUST_PROXY, which let any client choose its address: a config that still sets TRUST_PROXY to anything but false is refused at start (exit 2), not mapped to a guess, because the old meaning cannot be kept safely and a guess (loopback only) would silently count every client behind a proxy on another host as that one proxy, locking them all out of the dashboard together. (New in this rewrite.)',
+    'Addresses or CIDRs (10.0.0.0/8, fd00::/8) of the reverse proxies in front of the entrance. Only a request whose socket comes from one of them has its X-Forwarded-For read (the right-most address that is not itself listed; the proxy must append the peer it sees, as nginx\'s $proxy_add_x_forwarded_for does), or X-Real-IP when it sent no X-Forwarded-For, and its X-Forwarded-Proto: https makes session cookies Secure. That address is the one login limits count, speed tests are admitted for and the reachability probe targets. Empty: headers are never read and every peer is its socket\'s address.',
     [],
     checkAddressOrCidr,
   ),
   RUN_DIRECTORY: str('Folder for the entrance\'s own state (its generated ID).', '/var/lib/dandelion/entrance'),
   DASHBOARD_USERS: recordList(
-    'Operators who may log in to /dashboard/: a list of {USERNAME, PASSWORD_HASH}, the hash printed by `dandelion hash-password`. Empty: nobody can log in. (New in this rewrite.)',
+    'Operators who may log in to /dashboard/: a list of {USERNAME, PASSWORD_HASH}, the hash printed by `dandelion hash-password`. Empty: nobody can log in.',
     (raw) => {
       const USERNAME = raw.USERNAME;
       const PASSWORD_HASH = raw.PASSWORD_HASH;
@@ -82,19 +83,19 @@ export const ENTRANCE_SCHEMA = {
       return { USERNAME, PASSWORD_HASH };
     },
   ),
-  API_TOKENS: list('Hashes (from `dandelion hash-password`) of bearer tokens that scripts may send as "Authorization: Bearer <token>" to /api/. (New in this rewrite.)', [], (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
-  METRICS_TOKEN: optionalStr('When set (a hash from `dandelion hash-password`), /metrics asks for "Authorization: Bearer <token>". Empty: /metrics answers 403 unless METRICS_PUBLIC is true. (New in this rewrite.)', (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
-  METRICS_PUBLIC: bool('Serve /metrics to anyone when METRICS_TOKEN is empty (it lists publishers and fleet figures; for a Prometheus on a private network). false: without METRICS_TOKEN, /metrics is closed. (New in this rewrite.)', false),
-  SESSION_HOURS: num('Hours a dashboard login lasts. (New in this rewrite.)', 12, { min: 0.1, max: 24 * 30 }),
-  BOX_STALE_TIME: num('Seconds without an EXCHANGE after which the dashboard shows a box as stale (it is dropped after ENTRANCE_EXPIRE_BOX_TIME). (New in this rewrite.)', 15, { min: 1, max: 86400 }),
-  BOX_HISTORY_DAYS: num('Days of per-minute readings kept for each box\'s history charts, and of offline boxes kept in the fleet list. (New in this rewrite.)', 7, { min: 0.1, max: 366 }),
-  TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept. (New in this rewrite.)', 3, { min: 0.1, max: 366 }),
-  TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept. (New in this rewrite.)', 35, { min: 1, max: 3660 }),
-  TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept. (New in this rewrite.)', 400, { min: 1, max: 36600 }),
-  REQUIRE_ENROLMENT: bool('Accept EXCHANGE only from boxes enrolled with a fleet token that prove their key at the WebSocket upgrade (docs/enrolment.md). false: boxes speaking the original protocol without credentials are accepted as before — for development and original clients only, since then anyone can add a box. Publishers\' SEARCH is not affected. (New in this rewrite.)', true),
-  PUBLISHER_RECORD_DAYS: num('Days a publisher\'s record (its last SEARCH and address, its origin-traffic counter) is kept after its last SEARCH. A SEARCH needs no credentials, so records of publishers gone silent must not stay for ever; a dropped publisher\'s origin bytes stay in the fleet total. (New in this rewrite.)', 7, { min: 0.01, max: 366 }),
-  MAX_PUBLISHER_RECORDS: num('Most publishers the entrance keeps records of (see PUBLISHER_RECORD_DAYS); beyond it the one that searched longest ago is dropped, so a flood of SEARCH with new IDs cannot fill Redis (about 700 bytes of Redis each). (New in this rewrite.)', 1_000, { min: 1, max: 1_000_000, integer: true }),
-  TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers. (New in this rewrite.)', 7, { min: 1, max: 366 }),
+  API_TOKENS: list('Hashes (from `dandelion hash-password`) of bearer tokens that scripts may send as "Authorization: Bearer <token>" to /api/.', [], (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
+  METRICS_TOKEN: optionalStr('When set (a hash from `dandelion hash-password`), /metrics asks for "Authorization: Bearer <token>". Empty: /metrics answers 403 unless METRICS_PUBLIC is true.', (s) => (isPasswordHash(s) ? undefined : 'must be a hash from `dandelion hash-password`')),
+  METRICS_PUBLIC: bool('Serve /metrics to anyone when METRICS_TOKEN is empty (it lists publishers and fleet figures; for a Prometheus on a private network). false: without METRICS_TOKEN, /metrics is closed.', false),
+  SESSION_HOURS: num('Hours a dashboard login lasts.', 12, { min: 0.1, max: 24 * 30 }),
+  BOX_STALE_TIME: num('Seconds without an EXCHANGE after which the dashboard shows a box as stale (it is dropped after ENTRANCE_EXPIRE_BOX_TIME).', 15, { min: 1, max: 86400 }),
+  BOX_HISTORY_DAYS: num('Days of per-minute readings kept for each box\'s history charts, and of offline boxes kept in the fleet list.', 7, { min: 0.1, max: 366 }),
+  TRAFFIC_MINUTE_DAYS: num('Days per-minute traffic buckets are kept.', 3, { min: 0.1, max: 366 }),
+  TRAFFIC_HOUR_DAYS: num('Days per-hour traffic buckets are kept.', 35, { min: 1, max: 3660 }),
+  TRAFFIC_DAY_DAYS: num('Days per-day traffic buckets are kept.', 400, { min: 1, max: 36600 }),
+  REQUIRE_ENROLMENT: bool('Accept EXCHANGE only from boxes enrolled with a fleet token that prove their key at the WebSocket upgrade (docs/enrolment.md). false: boxes without credentials are accepted too — for development and for boxes that cannot enrol only, since then anyone can add a box. Publishers\' SEARCH is not affected.', true),
+  PUBLISHER_RECORD_DAYS: num('Days a publisher\'s record (its last SEARCH and address, its origin-traffic counter) is kept after its last SEARCH. A SEARCH needs no credentials, so records of publishers gone silent must not stay for ever; a dropped publisher\'s origin bytes stay in the fleet total.', 7, { min: 0.01, max: 366 }),
+  MAX_PUBLISHER_RECORDS: num('Most publishers the entrance keeps records of (see PUBLISHER_RECORD_DAYS); beyond it the one that searched longest ago is dropped, so a flood of SEARCH with new IDs cannot fill Redis (about 700 bytes of Redis each).', 1_000, { min: 1, max: 1_000_000, integer: true }),
+  TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers.', 7, { min: 1, max: 366 }),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
 
@@ -105,35 +106,35 @@ export const AGENT_SCHEMA = {
   BOX_SERVER_IP: str('Address the agent\'s WebSocket server and nginx\'s viewer port bind to.', '0.0.0.0', checkHost),
   BOX_CLIENT_IP: str('Address publishers and viewers use to reach this box. Empty: the public address the entrance reports (PUBLIC_IP).', '', (s) => (s === '' ? undefined : checkHost(s))),
   BOX_PORT: listenPort('Port of the agent\'s WebSocket server (publishers connect to CONNECT_WS = ws://BOX_CLIENT_IP:BOX_PORT/dandelion/<box-id>/ws/).', 7071),
-  BOX_HTTP_PORT: listenPort('nginx\'s viewer port: a file sent as FILE_PATH p by publisher P is served at http://BOX_CLIENT_IP:BOX_HTTP_PORT/P/p. nginx also proxies /dandelion/<box-id>/ws/ on it to the agent. (New in this rewrite; the original hard-coded 7072.)', 7072),
-  BOX_SERVER_PROXY_PORT: port('Port of the TLS proxy (nginx) in front of the agent in the original\'s deployment; kept for compatibility.', 7070),
-  BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>. (The original defaulted to /tmp.)', '/var/lib/dandelion/files'),
-  RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails. (New in this rewrite.)', '/var/lib/dandelion/agent'),
+  BOX_HTTP_PORT: listenPort('nginx\'s viewer port: a file sent as FILE_PATH p by publisher P is served at http://BOX_CLIENT_IP:BOX_HTTP_PORT/P/p. nginx also proxies /dandelion/<box-id>/ws/ on it to the agent.', 7072),
+  BOX_SERVER_PROXY_PORT: port('Port of a TLS proxy (nginx) in front of the agent. Accepted but not read: the agent does not use it.', 7070),
+  BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>.', '/var/lib/dandelion/files'),
+  RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails.', '/var/lib/dandelion/agent'),
   BOX_PING_ENTRANCE_FREQ: num('Seconds between a box\'s EXCHANGE heartbeats (each one jittered by up to ±10 %).', 5, { min: 0.1, max: 3600 }),
-  METRICS_PORT: num('Port of the agent\'s Prometheus /metrics (on METRICS_IP); 0: none. (New in this rewrite.)', 9110, { min: 0, max: 65535, integer: true }),
-  METRICS_IP: str('Address the agent\'s /metrics binds to: loopback by default, so the household network and the internet cannot read it; 0.0.0.0 for a Prometheus elsewhere. (New in this rewrite.)', '127.0.0.1', checkHost),
-  NGINX: oneOf('managed: the agent runs its own nginx with a config generated under RUN_DIRECTORY and stops it on exit (tests, the demo, several boxes on one machine). system: the agent writes NGINX_SYSTEM_CONF for the system\'s nginx and reloads it (a real box). (New in this rewrite.)', ['managed', 'system'] as const, 'managed'),
-  NGINX_BINARY: str('The nginx executable. (New in this rewrite.)', '/usr/sbin/nginx'),
-  NGINX_SYSTEM_CONF: str('With NGINX: system, the file the agent writes (included inside nginx\'s http block). (New in this rewrite.)', '/etc/nginx/conf.d/dandelion.conf'),
-  MAX_FILE_MB: num('Largest file one <Dandelion> frame may carry, in MiB. (New in this rewrite.)', 50, { min: 1, max: 1024 }),
-  MAX_BUFFERED_MB: num('Most MiB of publishers\' frames the agent holds received but not yet stored, all sockets together; 0: twice MAX_FILE_MB (never less than one frame). When a publisher would cross it, the socket holding the most is closed with 1013 (try again later). One socket holds at most one frame of MAX_FILE_MB and its header; a publisher sending more before the replies is closed with 1013. (New in this rewrite.)', 0, { min: 0, max: 65536 }),
-  MAX_SOCKETS_PER_IP: num('Most publisher WebSockets one address (an IPv6 address by its /64) may have open at the box at once; more are refused with 429 E_BUSY. Publishers reaching the box through its nginx count by the address nginx reports. (New in this rewrite.)', 32, { min: 1, max: 1_000_000, integer: true }),
-  MAX_HANDSHAKES_PER_SECOND_PER_IP: num('Most WebSocket handshakes one address (an IPv6 address by its /64) may start at the box in a second: a burst of that many, then that rate; more are refused with 429 E_RATE. (New in this rewrite.)', 20, { min: 1, max: 1_000_000 }),
-  DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused. (New in this rewrite.)', 256, { min: 0 }),
-  DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start. (New in this rewrite.)', 60, { min: 1, max: 7 * 24 * 3600 }),
-  PUBLISHER_RECORD_TTL: num('Seconds a publisher\'s {ID}:SUBSCRIBE and {ID}:EXCHANGE records live after its last PUBLISH, or after the TTL of its last file when that is longer. PUBLISH needs no credentials, so records must not stay for ever. (New in this rewrite.)', 86_400, { min: 1, max: 30 * 24 * 3600 }),
-  MAX_PUBLISHER_RECORDS: num('Most publishers whose records the box keeps; beyond it the record that would expire first is dropped (only the record: files are untouched, and the publisher may go on sending), so a flood of PUBLISH with new IDs cannot fill the box\'s Redis (about 800 bytes of Redis each). (New in this rewrite.)', 1_000, { min: 1, max: 1_000_000, integer: true }),
-  EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files. (New in this rewrite.)', '*/10 * * * * *', checkCron),
-  ENROLMENT_TOKEN: optionalStr('Fleet token (from `dandelion entrance token create`) the box presents once, with its public key, to enrol; afterwards the key alone authenticates it. (New in this rewrite.)', (s) => (/^dlt_[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : 'must be a fleet token as printed by `dandelion entrance token create` (dlt_…)')),
-  KEY_FILE: str('The box\'s private key (Ed25519, PEM, mode 0600), generated at first start. Empty: RUN_DIRECTORY/box-key.pem. (New in this rewrite.)', ''),
-  GEOIP: record('The box\'s place {IP, HOSTNAME, COUNTRY, CITY, REGION, ORG, LOC: "lat,lon"}, reported unchanged when the public address is private, loopback or unknown. (New in this rewrite.)', decodeGeoIp),
-  BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never. (New in this rewrite.)', '23 17 */6 * * *', (s) => (s === '' ? undefined : checkCron(s))),
-  BANDWIDTH_TEST_MB: num('MiB moved each way by one capacity test. (New in this rewrite.)', 8, { min: 0.1, max: 64 }),
-  BANDWIDTH_UP: num('Upload capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),
-  BANDWIDTH_DOWN: num('Download capacity in Mbit/s when it should not be measured (0: measure). (New in this rewrite.)', 0, { min: 0 }),
-  VIEWER_SHARE: num('Share of the idle upload (capacity minus household use) that viewers may take. (New in this rewrite.)', 0.8, { min: 0.05, max: 1 }),
-  VIEWER_FLOOR_MBIT: num('Viewers always get at least this much (Mbit/s), however busy the household. (New in this rewrite.)', 1, { min: 0.01 }),
-  VIEWER_MAX_CONNECTIONS: num('Most simultaneous viewer connections nginx serves; the viewer budget is split between them. (New in this rewrite.)', 32, { min: 1, max: 100000, integer: true }),
+  METRICS_PORT: num('Port of the agent\'s Prometheus /metrics (on METRICS_IP); 0: none.', 9110, { min: 0, max: 65535, integer: true }),
+  METRICS_IP: str('Address the agent\'s /metrics binds to: loopback by default, so the household network and the internet cannot read it; 0.0.0.0 for a Prometheus elsewhere.', '127.0.0.1', checkHost),
+  NGINX: oneOf('managed: the agent runs its own nginx with a config generated under RUN_DIRECTORY and stops it on exit (tests, the demo, several boxes on one machine). system: the agent writes NGINX_SYSTEM_CONF for the system\'s nginx and reloads it (a real box).', ['managed', 'system'] as const, 'managed'),
+  NGINX_BINARY: str('The nginx executable.', '/usr/sbin/nginx'),
+  NGINX_SYSTEM_CONF: str('With NGINX: system, the file the agent writes (included inside nginx\'s http block).', '/etc/nginx/conf.d/dandelion.conf'),
+  MAX_FILE_MB: num('Largest file one <Dandelion> frame may carry, in MiB.', 50, { min: 1, max: 1024 }),
+  MAX_BUFFERED_MB: num('Most MiB of publishers\' frames the agent holds received but not yet stored, all sockets together; 0: twice MAX_FILE_MB (never less than one frame). When a publisher would cross it, the socket holding the most is closed with 1013 (try again later). One socket holds at most one frame of MAX_FILE_MB and its header; a publisher sending more before the replies is closed with 1013.', 0, { min: 0, max: 65536 }),
+  MAX_SOCKETS_PER_IP: num('Most publisher WebSockets one address (an IPv6 address by its /64) may have open at the box at once; more are refused with 429 E_BUSY. Publishers reaching the box through its nginx count by the address nginx reports.', 32, { min: 1, max: 1_000_000, integer: true }),
+  MAX_HANDSHAKES_PER_SECOND_PER_IP: num('Most WebSocket handshakes one address (an IPv6 address by its /64) may start at the box in a second: a burst of that many, then that rate; more are refused with 429 E_RATE.', 20, { min: 1, max: 1_000_000 }),
+  DISK_RESERVE_MB: num('Free space (MiB) a received file must leave on the disk of BASE_DIRECTORY; a file that would leave less is refused.', 256, { min: 0 }),
+  DEFAULT_TTL: num('Seconds a file lives when its frame names no TTL, and the deadline given to files found on disk without one at start.', 60, { min: 1, max: 7 * 24 * 3600 }),
+  PUBLISHER_RECORD_TTL: num('Seconds a publisher\'s {ID}:SUBSCRIBE and {ID}:EXCHANGE records live after its last PUBLISH, or after the TTL of its last file when that is longer. PUBLISH needs no credentials, so records must not stay for ever.', 86_400, { min: 1, max: 30 * 24 * 3600 }),
+  MAX_PUBLISHER_RECORDS: num('Most publishers whose records the box keeps; beyond it the record that would expire first is dropped (only the record: files are untouched, and the publisher may go on sending), so a flood of PUBLISH with new IDs cannot fill the box\'s Redis (about 800 bytes of Redis each).', 1_000, { min: 1, max: 1_000_000, integer: true }),
+  EXPIRY_CRON: str('node-cron schedule (with seconds) of the sweep that deletes expired files.', '*/10 * * * * *', checkCron),
+  ENROLMENT_TOKEN: optionalStr('Fleet token (from `dandelion entrance token create`) the box presents once, with its public key, to enrol; afterwards the key alone authenticates it.', (s) => (/^dlt_[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : 'must be a fleet token as printed by `dandelion entrance token create` (dlt_…)')),
+  KEY_FILE: str('The box\'s private key (Ed25519, PEM, mode 0600), generated at first start. Empty: RUN_DIRECTORY/box-key.pem.', ''),
+  GEOIP: record('The box\'s place {IP, HOSTNAME, COUNTRY, CITY, REGION, ORG, LOC: "lat,lon"}, reported unchanged when the public address is private, loopback or unknown.', decodeGeoIp),
+  BANDWIDTH_TEST_CRON: str('node-cron schedule of the capacity test against the entrance (also run at start and when the public address changes). Empty: never.', '23 17 */6 * * *', (s) => (s === '' ? undefined : checkCron(s))),
+  BANDWIDTH_TEST_MB: num('MiB moved each way by one capacity test.', 8, { min: 0.1, max: 64 }),
+  BANDWIDTH_UP: num('Upload capacity in Mbit/s when it should not be measured (0: measure).', 0, { min: 0 }),
+  BANDWIDTH_DOWN: num('Download capacity in Mbit/s when it should not be measured (0: measure).', 0, { min: 0 }),
+  VIEWER_SHARE: num('Share of the idle upload (capacity minus household use) that viewers may take.', 0.8, { min: 0.05, max: 1 }),
+  VIEWER_FLOOR_MBIT: num('Viewers always get at least this much (Mbit/s), however busy the household.', 1, { min: 0.01 }),
+  VIEWER_MAX_CONNECTIONS: num('Most simultaneous viewer connections nginx serves; the viewer budget is split between them.', 32, { min: 1, max: 100000, integer: true }),
 } satisfies Schema;
 export type AgentConfig = ConfigOf<typeof AGENT_SCHEMA>;
 
@@ -155,23 +156,23 @@ export const PUBLISHER_SCHEMA = {
   ENTRANCE_URLS: list('Entrance WebSocket URLs the publisher starts from; more are learnt from replies.', ['ws://127.0.0.1:7071/dandelion/ws/'], checkWsUrl),
   MIN_HTTP_PEERS: num('Boxes the publisher keeps connections to (the best ranked).', 20, { min: 1, max: 1000, integer: true }),
   PUBLISHER_PING_ENTRANCE_FREQ: num('Seconds between the publisher\'s SEARCH requests.', 10, { min: 0.1, max: 3600 }),
-  PUBLISHER_WATCH_DIRECTORY: str('The encoder\'s output folder: every finished file that appears in it is sent to boxes, and the web server serves it as the origin. (New in this rewrite.)', '/var/lib/dandelion/publisher/live'),
-  PUBLISHER_HTTP_IP: str('Address the publisher\'s web server (viewer page, playlists, redirects, origin) binds to. (New in this rewrite.)', '0.0.0.0', checkHost),
-  PUBLISHER_HTTP_PORT: listenPort('Port of the publisher\'s web server. (New in this rewrite.)', 8080),
-  METRICS_PORT: num('Port of the publisher\'s Prometheus /metrics (on METRICS_IP); 0: none. (New in this rewrite.)', 9111, { min: 0, max: 65535, integer: true }),
-  METRICS_IP: str('Address the publisher\'s /metrics binds to: loopback by default, so viewers reaching PUBLISHER_HTTP_IP cannot read it; 0.0.0.0 for a Prometheus elsewhere. (New in this rewrite.)', '127.0.0.1', checkHost),
-  REPLICAS: num('Distinct boxes each file is sent to; a file counts as delivered to a box only when its reply confirms size and SHA-256. (New in this rewrite.)', 2, { min: 1, max: 16, integer: true }),
-  HOLD_BACK: num('Seconds a new live segment waits for its REPLICAS confirmations before the rewritten playlist lists it anyway, pointing at the origin. (New in this rewrite.)', 1, { min: 0, max: 60 }),
-  FILE_TTL: num('Seconds boxes keep a file from the watched folder (files pushed or queued carry their own TTL). (New in this rewrite.)', 120, { min: 1, max: 7 * 24 * 3600 }),
-  SEND_TIMEOUT: num('Seconds to wait for a box\'s reply to one file before trying another box. (New in this rewrite.)', 15, { min: 1, max: 600 }),
-  RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID). (New in this rewrite.)', '/var/lib/dandelion/publisher'),
-  GEOIP: record('The publisher\'s place {…, LOC: "lat,lon"}, sent with SEARCH so the entrance ranks nearby boxes first. (New in this rewrite.)', decodeGeoIp),
-  GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank. (New in this rewrite.)'),
+  PUBLISHER_WATCH_DIRECTORY: str('The encoder\'s output folder: every finished file that appears in it is sent to boxes, and the web server serves it as the origin.', '/var/lib/dandelion/publisher/live'),
+  PUBLISHER_HTTP_IP: str('Address the publisher\'s web server (viewer page, playlists, redirects, origin) binds to.', '0.0.0.0', checkHost),
+  PUBLISHER_HTTP_PORT: listenPort('Port of the publisher\'s web server.', 8080),
+  METRICS_PORT: num('Port of the publisher\'s Prometheus /metrics (on METRICS_IP); 0: none.', 9111, { min: 0, max: 65535, integer: true }),
+  METRICS_IP: str('Address the publisher\'s /metrics binds to: loopback by default, so viewers reaching PUBLISHER_HTTP_IP cannot read it; 0.0.0.0 for a Prometheus elsewhere.', '127.0.0.1', checkHost),
+  REPLICAS: num('Distinct boxes each file is sent to; a file counts as delivered to a box only when its reply confirms size and SHA-256.', 2, { min: 1, max: 16, integer: true }),
+  HOLD_BACK: num('Seconds a new live segment waits for its REPLICAS confirmations before the rewritten playlist lists it anyway, pointing at the origin.', 1, { min: 0, max: 60 }),
+  FILE_TTL: num('Seconds boxes keep a file from the watched folder (files pushed or queued carry their own TTL).', 120, { min: 1, max: 7 * 24 * 3600 }),
+  SEND_TIMEOUT: num('Seconds to wait for a box\'s reply to one file before trying another box.', 15, { min: 1, max: 600 }),
+  RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID).', '/var/lib/dandelion/publisher'),
+  GEOIP: record('The publisher\'s place {…, LOC: "lat,lon"}, sent with SEARCH so the entrance ranks nearby boxes first.', decodeGeoIp),
+  GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank.'),
 } satisfies Schema;
 export type PublisherConfig = ConfigOf<typeof PUBLISHER_SCHEMA>;
 
 /**
- * Keys this rewrite removed, each with its replacement: the loader reports a value that would change
+ * Retired keys, each with its replacement (docs/compatibility.md): the loader reports a value that would change
  * meaning as a problem naming the key (exit 2), and a harmless leftover as a warning.
  */
 export const RETIRED_KEYS: Readonly<Record<string, { replacedBy: string; check(raw: unknown): { problem: string } | { warning: string } }>> = {
