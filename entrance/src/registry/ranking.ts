@@ -1,5 +1,5 @@
 /**
- * How SEARCH orders boxes (documented in the README, "Ranking"):
+ * How SEARCH orders boxes (documented in shared/src/protocol/README.md, "Ranking (SEARCH)"):
  *   1. distance band: boxes in 500 km rings around the publisher, nearest ring first, when both the
  *      publisher and the box have GEOIP LOC; boxes without a place come after every placed box;
  *   2. capacity: spare upload (BANDWIDTH-IDLE-UP, Mbit/s) highest first, then free disk (DISK-AVAIL, GB);
