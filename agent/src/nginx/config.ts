@@ -73,7 +73,7 @@ server {
     sendfile on;
     tcp_nopush on;
 
-    # Viewers share the household's idle upload (see the README, "Yielding to the household").
+    # Viewers share the household's idle upload (see docs/agent.md, "Yielding to the household").
     limit_conn dandelion_viewers ${o.maxConnections};
     limit_conn_status 503;
     limit_rate $dandelion_viewer_rate;

@@ -1,5 +1,5 @@
 /**
- * How the publisher ranks boxes (documented in the README, "Publisher ranking"): what the box reports
+ * How the publisher ranks boxes (documented in docs/publisher.md, "Ranking"): what the box reports
  * (spare upload for viewers, free disk) and what the publisher measures itself (upload speed to the
  * box, round trip, recent failures). Logarithms, because doubling a fast box's bandwidth matters less
  * than doubling a slow one's. Higher is better.
