@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { loadCardConfig } from '../src/card-config.js';
+import { asNobody, cliCopy, reachableFolder } from '../../test/helpers/unprivileged.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/dandelion');
 /** Where the boot partition starts, in 512-byte sectors (as on Raspberry Pi OS images). */
@@ -186,11 +187,14 @@ t.test('targets that cannot be written exit 2 with the reason', async (t) => {
   t.match(noMtools.stderr, /mcopy not found: install mtools/);
   t.equal(sha256(img), before, 'untouched');
 
-  // Run as an ordinary user: root may write a read-only file. As root, drop to nobody with setpriv.
-  const readOnly = path.join(dir, 'read-only.img');
+  // Run as an ordinary user: root may write a read-only file. As root, drop to nobody with setpriv, on
+  // copies of the CLI and the image in a folder nobody can reach: the checkout may sit in a private folder.
+  const asRoot = process.getuid?.() === 0;
+  const reachable = asRoot ? reachableFolder(t, 'dandelion-sdcard-') : dir;
+  const readOnly = path.join(reachable, 'read-only.img');
   copyFileSync(img, readOnly);
   chmodSync(readOnly, 0o444);
-  const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', BIN] : [BIN];
+  const asUser = asRoot ? asNobody([process.execPath, await cliCopy(reachable)]) : [BIN];
   const [cmd, ...pre] = asUser as [string, ...string[]];
   const r = spawnSync(cmd, [...pre, 'provision', 'sdcard', readOnly, '--entrance', 'wss://a.example.org/dandelion/ws/'], {
     env: { PATH: process.env.PATH, DANDELION_ENROLMENT_TOKEN: TOKEN },

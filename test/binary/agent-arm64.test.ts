@@ -10,7 +10,7 @@
 // execve of a host binary to the kernel, which runs it natively.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { eventually } from '../helpers/agent.js';
 import { atDeath, isAlive as alive, track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { startRedis } from '../helpers/redis.js';
+import { NOBODY } from '../helpers/unprivileged.js';
 import { connectPeer } from '../helpers/ws-client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -28,8 +29,6 @@ const QEMU = 'qemu-aarch64-static';
 const SYSROOT = '/usr/aarch64-linux-gnu';
 /** The heap cap scripts/binaries/build.mjs bakes in (MiB). */
 const HEAP_MB = 256;
-/** nobody:nogroup on Debian: the agent runs unprivileged, as under its systemd unit. */
-const NOBODY = 65534;
 const PUBLISH = { ID: 'publisher-arm64', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -80,9 +79,17 @@ t.test('the arm64 binary under qemu: version, heap cap, a real entrance, a file 
   const entrance = await startEntrance(t, { redisUrl: redis.url });
 
   // Root-owned folders the agent can read but not write (config, working directory, the binary's own
-  // dist/), and its two configured folders, owned by it as systemd's StateDirectory= would make them.
+  // folder), and its two configured folders, owned by it as systemd's StateDirectory= would make them.
+  // The agent runs a copy of the binary in there: the checkout's dist/ may sit in a private folder
+  // (mode 700, such as root's home) that nobody cannot enter.
   const root = mkdtempSync(path.join(os.tmpdir(), 'dandelion-arm64-'));
   chmodSync(root, 0o755);
+  const binary = path.join(root, 'bin', path.basename(BINARY));
+  mkdirSync(path.dirname(binary));
+  chmodSync(path.dirname(binary), 0o755);
+  copyFileSync(BINARY, binary);
+  chmodSync(binary, 0o755);
+  t.equal(sha(readFileSync(binary)), sha(readFileSync(BINARY)), 'the agent runs a copy of the binary SHA256SUMS lists');
   const cwd = path.join(root, 'cwd');
   const files = path.join(root, 'var', 'files');
   const run = path.join(root, 'var', 'run');
@@ -95,11 +102,11 @@ t.test('the arm64 binary under qemu: version, heap cap, a real entrance, a file 
     'METRICS_PORT: 0', `BASE_DIRECTORY: ${files}`, `RUN_DIRECTORY: ${run}`, 'NGINX: managed', 'NGINX_BINARY: /usr/sbin/nginx',
     'BANDWIDTH_TEST_CRON: ""', 'BANDWIDTH_UP: 50', 'BANDWIDTH_DOWN: 200', 'DISK_RESERVE_MB: 1', 'BOX_PING_ENTRANCE_FREQ: 1', '',
   ].join('\n'));
-  t.equal(statSync(path.dirname(BINARY)).uid, 0, 'dist/ belongs to root: the agent cannot write beside its binary');
+  t.equal(statSync(path.dirname(binary)).uid, 0, 'its folder belongs to root: the agent cannot write beside its binary');
 
   const marker = path.join(root, 'started');
   writeFileSync(marker, '');
-  const p = spawn(QEMU, ['-L', SYSROOT, BINARY, 'agent', '--config', config], {
+  const p = spawn(QEMU, ['-L', SYSROOT, binary, 'agent', '--config', config], {
     cwd, uid: NOBODY, gid: NOBODY, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent' },
   });
   track(p);
