@@ -4,6 +4,7 @@
  * that change something need the session's CSRF token.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -27,14 +28,23 @@ import type { Publishers } from './publishers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const PUBLIC_DIR = path.join(REPO_ROOT, 'entrance', 'src', 'dashboard', 'public');
-/** Files the page loads, by name: its own, and map data and a decoder that npm packages ship. */
-const STATIC_FILES: Record<string, { file: string; type: string }> = {
-  'app.js': { file: path.join(PUBLIC_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
-  'style.css': { file: path.join(PUBLIC_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
-  'login.css': { file: path.join(PUBLIC_DIR, 'login.css'), type: 'text/css; charset=utf-8' },
-  'countries-110m.json': { file: path.join(REPO_ROOT, 'node_modules', 'world-atlas', 'countries-110m.json'), type: 'application/json' },
-  'topojson-client.min.js': { file: path.join(REPO_ROOT, 'node_modules', 'topojson-client', 'dist', 'topojson-client.min.js'), type: 'text/javascript; charset=utf-8' },
-};
+/**
+ * Files the page loads, by name: its own (every script module and style sheet in public/, listed once
+ * at start, so a request can only name one of them, never a path), and map data and a decoder that npm
+ * packages ship.
+ */
+const STATIC_FILES: ReadonlyMap<string, { file: string; type: string }> = new Map([
+  ...ownStaticFiles(),
+  ['countries-110m.json', { file: path.join(REPO_ROOT, 'node_modules', 'world-atlas', 'countries-110m.json'), type: 'application/json' }],
+  ['topojson-client.min.js', { file: path.join(REPO_ROOT, 'node_modules', 'topojson-client', 'dist', 'topojson-client.min.js'), type: 'text/javascript; charset=utf-8' }],
+]);
+
+function ownStaticFiles(): Array<[string, { file: string; type: string }]> {
+  return readdirSync(PUBLIC_DIR)
+    .filter((name) => /^[a-z0-9-]+\.(js|css)$/.test(name))
+    .map((name) => [name, { file: path.join(PUBLIC_DIR, name), type: name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8' }]);
+}
+
 /**
  * Sent with every dashboard and API response. The pages load only their own files: no inline script or
  * style (an injected <script> or style attribute does nothing), no plugins, no framing, no <base>, and
@@ -275,7 +285,7 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
       return true;
     }
     if (p.startsWith('/dashboard/static/')) {
-      const entry = STATIC_FILES[p.slice('/dashboard/static/'.length)];
+      const entry = STATIC_FILES.get(p.slice('/dashboard/static/'.length));
       if (!entry || req.method !== 'GET') return sendJson(res, 404, { ERROR: 'not found' }), true;
       const body = await readFile(entry.file).catch(() => undefined);
       if (!body) return sendJson(res, 404, { ERROR: 'not found' }), true;
