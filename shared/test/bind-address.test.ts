@@ -11,12 +11,11 @@ t.test('wildcards are recognised', async (t) => {
 });
 
 t.test('a wildcard becomes the loopback of its family; anything else is kept', async (t) => {
-  t.equal(connectHostFor('0.0.0.0'), '127.0.0.1');
-  t.equal(connectHostFor(''), '127.0.0.1');
-  t.equal(connectHostFor('::'), '::1');
-  t.equal(connectHostFor('192.0.2.7'), '192.0.2.7');
-  t.equal(connectHostFor('::1'), '::1');
-  t.equal(connectHostFor('box.local'), 'box.local');
+  const cases: Array<[bind: string, connect: string]> = [
+    ['0.0.0.0', '127.0.0.1'], ['', '127.0.0.1'], ['::', '::1'],
+    ['192.0.2.7', '192.0.2.7'], ['::1', '::1'], ['box.local', 'box.local'],
+  ];
+  for (const [bind, connect] of cases) t.equal(connectHostFor(bind), connect, `${JSON.stringify(bind)} → ${connect}`);
 });
 
 t.test('IPv6 hosts are bracketed in URLs, once', async (t) => {
