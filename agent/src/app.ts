@@ -5,6 +5,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { freePort } from '../../shared/src/listen.js';
+import { connectHostFor, hostPort } from '../../shared/src/bind-address.js';
+import { boxHttpUrl } from '../../shared/src/viewer-url.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -120,11 +122,10 @@ export function createAgent(deps: AgentDeps): Agent {
   const statusDirectory = path.join(runDirectory, 'status');
   const boxStatus = new BoxStatus(boxId, statusDirectory, log.child({ mod: 'status' }));
 
-  const clientIp = (): string => config.BOX_CLIENT_IP || publicIp || (config.BOX_SERVER_IP === '0.0.0.0' || config.BOX_SERVER_IP === '::' ? '127.0.0.1' : config.BOX_SERVER_IP);
-  const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+  const clientIp = (): string => config.BOX_CLIENT_IP || publicIp || connectHostFor(config.BOX_SERVER_IP);
   const connectWs = (): string => `ws://${hostPort(clientIp(), boxPort)}/dandelion/${boxId}/ws/`;
   /** Where viewers fetch this box's files: HTTP_URL + <publisher-id>/<FILE_PATH> (extension field). */
-  const httpUrl = (): string => `http://${hostPort(clientIp(), httpPort)}/`;
+  const httpUrl = (): string => boxHttpUrl(clientIp(), httpPort);
   const own = (): Envelope => ({ ID: boxId, IP: clientIp(), PORT: boxPort, TYPE: 'BOX' });
 
   const store = new FileStore({ redis, keys, baseDirectory, maxFileBytes, diskReserveBytes: config.DISK_RESERVE_MB * 1024 * 1024, locks });
@@ -154,7 +155,7 @@ export function createAgent(deps: AgentDeps): Agent {
     boxId,
     listenIp: config.BOX_SERVER_IP,
     httpPort,
-    agentHost: config.BOX_SERVER_IP === '0.0.0.0' ? '127.0.0.1' : config.BOX_SERVER_IP === '::' ? '::1' : config.BOX_SERVER_IP,
+    agentHost: connectHostFor(config.BOX_SERVER_IP),
     agentPort: boxPort,
     baseDirectory,
     accessLogPath,

@@ -3,6 +3,7 @@
  * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
  */
 import { listenOn } from '../../shared/src/listen.js';
+import { connectHostFor, hostPort } from '../../shared/src/bind-address.js';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createGuardedServer, refuseUpgrade } from '../../shared/src/http-guard.js';
@@ -242,9 +243,8 @@ function dispatch(decoded: Decoded, peer: PeerContext, state: EntranceState): Pr
 }
 
 function ownInfoFor(config: EntranceConfig, id: string, port: number): OwnInfo {
-  const host = config.ENTRANCE_IP === '0.0.0.0' || config.ENTRANCE_IP === '::' ? '127.0.0.1' : config.ENTRANCE_IP;
   const path = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}/`;
-  const url = config.ENTRANCE_URL ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+  const url = config.ENTRANCE_URL ?? `ws://${hostPort(connectHostFor(config.ENTRANCE_IP), port)}${path}`;
   const parsed = new URL(url);
   const defaultPort = parsed.protocol === 'wss:' || parsed.protocol === 'https:' ? 443 : 80;
   return {

@@ -7,10 +7,7 @@ import type { EntranceState } from './state.js';
 import type { Dashboard } from './dashboard/routes.js';
 import type { EnrolmentGate } from './enrolment/gate.js';
 import { remoteIpOf } from '../../shared/src/peer-address.js';
-
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+import { escapeHtml } from '../../shared/src/html.js';
 
 export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');

@@ -6,6 +6,9 @@
  * third party. Probes run in the background (a heartbeat never waits for one), at most a few at once,
  * and each box is probed again only every few minutes (every 30 s while it is unreachable).
  */
+import { hostPort } from '../../shared/src/bind-address.js';
+import { isRecord, parseJsonSafe } from '../../shared/src/protocol/json.js';
+
 const PROBE_TIMEOUT_MS = 3_000;
 const RECHECK_MS = 5 * 60_000;
 /** A box found unreachable is tried again sooner: it may just have been starting, or its owner fixing the router. */
@@ -36,7 +39,10 @@ export class Reachability {
     try {
       const res = await fetch(target, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), redirect: 'error' });
       const text = res.ok ? await res.text() : '';
-      reachable = text.length < 64 * 1024 && (JSON.parse(text) as { ID?: unknown }).ID === boxId;
+      if (text.length < 64 * 1024) {
+        const page = parseJsonSafe(text);
+        reachable = isRecord(page) && page.ID === boxId;
+      }
     } catch {
       reachable = false; // refused, timed out, or not the box's page: not reachable
     } finally {
@@ -63,6 +69,5 @@ function probeUrl(remoteIp: string, httpUrl: unknown): string | undefined {
   } catch {
     return undefined;
   }
-  const host = remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
-  return `http://${host}:${port}/status/status.json`;
+  return `http://${hostPort(remoteIp, Number(port))}/status/status.json`;
 }

@@ -8,6 +8,7 @@ import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
+import { connectHostFor, hostPort, isWildcardAddress } from '../../shared/src/bind-address.js';
 import { MAX_HEADER_BYTES } from '../../shared/src/protocol/index.js';
 import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
@@ -51,7 +52,8 @@ export interface PublisherParts {
 export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   const { config, redis, publisherId, log } = deps;
   const keys = publisherKeys(publisherId);
-  const ip = config.PUBLISHER_HTTP_IP === '0.0.0.0' || config.PUBLISHER_HTTP_IP === '::' ? firstAddress() : config.PUBLISHER_HTTP_IP;
+  // What the entrance is told (geolocation, the dashboard): an address of this machine others can see, not loopback.
+  const ip = isWildcardAddress(config.PUBLISHER_HTTP_IP) ? firstAddress() : config.PUBLISHER_HTTP_IP;
   const startedAt = Math.floor(Date.now() / 1000);
   const hello = (): PublishRequest => ({ ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
   const index = new FileIndex(redis, keys);
@@ -159,8 +161,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         pruneTimer.unref();
       };
       prune();
-      const host = config.PUBLISHER_HTTP_IP === '0.0.0.0' ? '127.0.0.1' : config.PUBLISHER_HTTP_IP;
-      const viewerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}/`;
+      const viewerUrl = `http://${hostPort(connectHostFor(config.PUBLISHER_HTTP_IP), httpPort)}/`;
       log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY, metricsPort: metricsServer?.port }, 'publisher started');
       return { httpPort, viewerUrl, metricsPort: metricsServer?.port };
     },

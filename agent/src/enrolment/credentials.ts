@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
-import { isRecord } from '../../../shared/src/protocol/json.js';
+import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -90,7 +90,7 @@ async function jsonOf(res: Response): Promise<Record<string, unknown>> {
   const text = await res.text().catch(() => '');
   if (text.length > 16 * 1024) return {};
   try {
-    const v: unknown = JSON.parse(text);
+    const v = parseJsonSafe(text);
     return isRecord(v) ? v : {};
   } catch {
     return {}; // not JSON: the status code alone speaks

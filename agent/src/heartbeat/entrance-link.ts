@@ -8,7 +8,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeMessage } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeMessage, isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
@@ -192,8 +192,8 @@ function readSmallJson(res: import('node:http').IncomingMessage): Promise<Record
     const done = (): void => {
       clearTimeout(timer);
       try {
-        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        resolve(typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+        const v = parseJsonSafe(Buffer.concat(chunks).toString('utf8'));
+        resolve(isRecord(v) ? v : {});
       } catch {
         resolve({}); // no JSON body: the status code alone speaks
       }

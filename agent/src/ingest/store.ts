@@ -12,6 +12,7 @@ import { fsyncDir, writeNewFileDurably } from '../../../shared/src/fs-atomic.js'
 import { ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { errnoOf } from '../../../shared/src/protocol/index.js';
+import { viewerPath } from '../../../shared/src/viewer-url.js';
 import { PathLocks } from './path-locks.js';
 
 export const INCOMING_DIR = '.incoming';
@@ -63,7 +64,7 @@ export class FileStore {
     if (content.length > this.deps.maxFileBytes) {
       throw new ProtocolError('E_TOO_BIG', `file is ${content.length} bytes; this box takes at most ${this.deps.maxFileBytes}`);
     }
-    const relativePath = `${publisherId}/${filePath}`;
+    const relativePath = viewerPath(publisherId, filePath);
     const target = resolveInside(this.root, relativePath);
     const fs = await statfs(this.root);
     const free = fs.bavail * fs.bsize;

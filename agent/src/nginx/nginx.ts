@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import { checkCanListen } from '../../../shared/src/listen.js';
+import { connectHostFor } from '../../../shared/src/bind-address.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { renderManagedConf, renderSite } from './config.js';
 import type { SiteOptions } from './config.js';
@@ -74,7 +75,7 @@ export function managedNginx(opts: { binary: string; runDirectory: string; log: 
           opts.log.error({ code, signal, stderr: stderr.trim() }, 'nginx exited');
         }
       });
-      await waitForPort(site.listenIp === '0.0.0.0' ? '127.0.0.1' : site.listenIp === '::' ? '::1' : site.listenIp, site.httpPort, () => proc === undefined).catch(async (err: Error) => {
+      await waitForPort(connectHostFor(site.listenIp), site.httpPort, () => proc === undefined).catch(async (err: Error) => {
         throw new Error(`nginx did not start: ${err.message}; ${stderr.trim() || (await tail(errorLog))}`);
       });
       opts.log.info({ pid: child.pid, conf: confPath, port: site.httpPort }, 'nginx started');

@@ -12,6 +12,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
+import { escapeHtml } from '../../../shared/src/html.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { EARLIEST_PLAUSIBLE_MS } from '../../../shared/src/plausible-time.js';
 
@@ -120,9 +121,6 @@ function addresses(): string[] {
     .filter((a) => a !== undefined && !a.internal)
     .map((a) => (a as os.NetworkInterfaceInfo).address);
 }
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 function page(s: StatusSnapshot): string {
   const ok = s.STATUS === 'registered';

@@ -2,7 +2,7 @@
  * What one read of the access log turns into: a TRAFFIC_FLOW record per served line (status < 400, as the
  * original kept) and one aggregate per (publisher, file). Pure: the tail reads bytes and writes Redis.
  */
-import { isIdOf } from '../../../shared/src/protocol/messages.js';
+import { parseViewerPath } from '../../../shared/src/viewer-url.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
 import { parseAccessLogLine } from './log-format.js';
 
@@ -10,27 +10,6 @@ import { parseAccessLogLine } from './log-format.js';
 const SERVED_BELOW = 400;
 /** How much of a skipped line a warning quotes. */
 const SAMPLE_CHARS = 200;
-
-/**
- * Publisher and file a request URI names. Files are served at /<publisher-id>/<FILE_PATH>, so the first
- * segment is the publisher when it is a publisher ID; the file is the rest of the path, without query
- * string and without leading '/', URI-decoded unless the escapes are invalid (then kept as sent).
- */
-export function fileOfUri(uri: string): { publisher: string; file: string } {
-  const pathPart = (uri.split('?', 1)[0] ?? '').replace(/^\/+/, '');
-  const slash = pathPart.indexOf('/');
-  const first = decodeOrKeep(slash < 0 ? pathPart : pathPart.slice(0, slash));
-  if (isIdOf(first, 'PUBLISHER')) return { publisher: first, file: decodeOrKeep(slash < 0 ? '' : pathPart.slice(slash + 1)) };
-  return { publisher: '', file: decodeOrKeep(pathPart) };
-}
-
-function decodeOrKeep(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // intentional: a malformed escape is still a request for that path; count it as sent
-  }
-}
 
 type Group = Omit<TrafficAggregate, 'ID'> & { firstRid: string };
 
@@ -67,7 +46,7 @@ export class TrafficBatch {
     let key = this.keyOfUri.get(line.uri);
     let where: { publisher: string; file: string } | undefined;
     if (key === undefined) {
-      where = fileOfUri(line.uri);
+      where = parseViewerPath(line.uri);
       key = JSON.stringify([where.publisher, where.file]);
       this.keyOfUri.set(line.uri, key);
     }
@@ -78,7 +57,7 @@ export class TrafficBatch {
       group.FROM = Math.min(group.FROM, line.msec);
       group.TO = Math.max(group.TO, line.msec);
     } else {
-      const { publisher, file } = where ?? fileOfUri(line.uri);
+      const { publisher, file } = where ?? parseViewerPath(line.uri);
       this.groups.set(key, { PUBLISHER: publisher, FILE: file, REQUESTS: 1, BYTES: line.bytes, FROM: line.msec, TO: line.msec, firstRid: line.rid });
     }
   }

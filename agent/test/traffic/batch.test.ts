@@ -1,21 +1,9 @@
 // A batch of access-log lines becomes records for status < 400 only, one aggregate per (publisher, file)
-// with exact counts, bytes and time span, and aggregate IDs that are stable for the same bytes.
+// with exact counts, bytes and time span, and aggregate IDs that are stable for the same bytes. How a URI
+// names its publisher and file is the viewer URL layout, tested in shared/test/viewer-url.test.ts.
 import t from 'tap';
-import { TrafficBatch, fileOfUri } from '../../src/traffic/batch.js';
+import { TrafficBatch } from '../../src/traffic/batch.js';
 import { accessLine } from './fixtures/access-lines.js';
-
-t.test('a URI names its publisher and file', async (t) => {
-  t.same(fileOfUri('/publisher-abc/live/seg-1.ts'), { publisher: 'publisher-abc', file: 'live/seg-1.ts' });
-  t.same(fileOfUri('/publisher-abc/live/index.m3u8?x="quote"&y=%0A'), { publisher: 'publisher-abc', file: 'live/index.m3u8' }, 'query string dropped');
-  t.same(fileOfUri('/publisher-abc/live/my%20seg.ts'), { publisher: 'publisher-abc', file: 'live/my seg.ts' }, 'decoded');
-  t.same(fileOfUri('/publisher-abc/live/bad%zz.ts'), { publisher: 'publisher-abc', file: 'live/bad%zz.ts' }, 'invalid escape kept as sent');
-  t.same(fileOfUri('//publisher-abc/a.ts'), { publisher: 'publisher-abc', file: 'a.ts' }, 'repeated leading slash');
-  t.same(fileOfUri('/publisher-abc'), { publisher: 'publisher-abc', file: '' });
-  t.same(fileOfUri('/favicon.ico'), { publisher: '', file: 'favicon.ico' }, 'not a publisher ID');
-  t.same(fileOfUri('/box-1/a.ts'), { publisher: '', file: 'box-1/a.ts' }, 'another role prefix is not a publisher');
-  t.same(fileOfUri('/publisher-a:b/x'), { publisher: '', file: 'publisher-a:b/x' }, 'characters no publisher ID has');
-  t.same(fileOfUri('/'), { publisher: '', file: '' });
-});
 
 t.test('records, aggregates and bytes from one batch', async (t) => {
   const batch = new TrafficBatch();

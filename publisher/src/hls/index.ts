@@ -14,4 +14,5 @@
 export { PlaylistError, parsePlaylist } from './parse.js';
 export type { ParsedPlaylist, ParsedSegment, PlaylistEntry, PlaylistLine } from './parse.js';
 export { DEFAULT_HOLD_BACK_MS, rewritePlaylist, stickyKey } from './rewrite.js';
-export type { Replica, RewriteInput, SegmentState } from './rewrite.js';
+export type { Replica } from '../upload/file-index.js';
+export type { RewriteInput, SegmentState } from './rewrite.js';

@@ -39,17 +39,12 @@
  * Every other line is kept as written, in order; blank lines are dropped; output lines end in '\n'.
  */
 import { normaliseFilePath } from '../../../shared/src/protocol/frame.js';
+import { encodeFilePath } from '../../../shared/src/viewer-url.js';
+import type { Replica } from '../upload/file-index.js';
 import { parsePlaylist } from './parse.js';
 import type { ParsedPlaylist, PlaylistLine } from './parse.js';
-import { encodePath, findUriAttribute, folderOf, resolveUri, withUriAttribute } from './uri.js';
+import { findUriAttribute, folderOf, resolveUri, withUriAttribute } from './uri.js';
 import type { ResolvedUri } from './uri.js';
-
-/** A box copy of a file that the publisher has confirmed (size + SHA-256). */
-export interface Replica {
-  boxId: string;
-  /** Where viewers fetch it: http://<box-ip>:<http-port>/<publisher-id>/<path>. Used as given. */
-  url: string;
-}
 
 export interface SegmentState {
   /** Confirmed box copies, best first (already ordered for this viewer by the caller). */
@@ -118,7 +113,7 @@ function rewriteMaster(parsed: ParsedPlaylist, folder: readonly string[], input:
     if (target === undefined || target.kind === 'external') out.push(line.text);
     else if (target.kind === 'path') {
       const prefix = line.kind === 'uri' || PLAYLIST_URI_TAGS.has(line.tag ?? '') ? input.playlistPrefix : input.originPrefix;
-      out.push(withUri(line, prefix + encodePath(target.path)));
+      out.push(withUri(line, prefix + encodeFilePath(target.path)));
     }
     // refused and standing alone: left out
   });
@@ -176,7 +171,7 @@ function rewriteMedia(parsed: ParsedPlaylist, memory: Memory, folder: readonly s
     if (line.owner !== undefined && line.owner >= cut) return;
     if (target === undefined || target.kind === 'external') out.push(line.text);
     else if (target.kind === 'path') {
-      if (line.kind === 'tag' && PLAYLIST_URI_TAGS.has(line.tag ?? '')) out.push(withUri(line, input.playlistPrefix + encodePath(target.path)));
+      if (line.kind === 'tag' && PLAYLIST_URI_TAGS.has(line.tag ?? '')) out.push(withUri(line, input.playlistPrefix + encodeFilePath(target.path)));
       else out.push(withUri(line, chooseUri(target.path, stateOf(target.path), memory, input.originPrefix)));
     }
     // refused and standing alone (a playlist-level tag): left out
@@ -195,7 +190,7 @@ function isWithheld(state: SegmentState | undefined, input: RewriteInput): boole
 }
 
 function chooseUri(path: string, state: SegmentState | undefined, memory: Memory, originPrefix: string): string {
-  const origin = originPrefix + encodePath(path);
+  const origin = originPrefix + encodeFilePath(path);
   const urls = usableReplicas(state).map((r) => r.url);
   const before = memory.get(path);
   if (before !== undefined && (before === origin || urls.includes(before))) return before;

@@ -52,11 +52,6 @@ export function resolveUri(uri: string, folder: readonly string[]): ResolvedUri 
   }
 }
 
-/** A path as a URL path: each name percent-encoded, so spaces, '"' and '%' cannot break a playlist line. */
-export function encodePath(path: string): string {
-  return path.split('/').map(encodeURIComponent).join('/');
-}
-
 /** An invalid escape ("seg%zz.ts") is kept as written: encoders write file names unescaped. */
 function decodePiece(piece: string): string {
   try {

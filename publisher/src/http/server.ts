@@ -18,6 +18,7 @@ import { createGuardedServer } from '../../../shared/src/http-guard.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
 import { socketAddressOf } from '../../../shared/src/peer-address.js';
+import { encodeFilePath } from '../../../shared/src/viewer-url.js';
 import { rewritePlaylist } from '../hls/rewrite.js';
 import type { FileIndex } from '../upload/file-index.js';
 import { openRegularFile, readRegularFile } from '../upload/regular-file.js';
@@ -182,7 +183,7 @@ export function createWebServer(deps: WebDeps): WebServer {
         const best = deps.viewers
           .order(deps.index.replicas(file), socketAddressOf(req))
           .find((r) => exclude === null || new URL(r.url).host !== exclude);
-        res.writeHead(302, { location: best?.url ?? `/origin/${file.split('/').map(encodeURIComponent).join('/')}`, 'cache-control': 'no-cache', 'access-control-allow-origin': '*', 'content-length': 0 });
+        res.writeHead(302, { location: best?.url ?? `/origin/${encodeFilePath(file)}`, 'cache-control': 'no-cache', 'access-control-allow-origin': '*', 'content-length': 0 });
         return void res.end();
       }
     }

@@ -4,8 +4,7 @@
  * fails a segment (error, or no first byte within 1.5 s), the page asks /r/<path>?exclude=<that box>
  * for another copy (another box, else the origin), so playback goes on within 2 s.
  */
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+import { escapeHtml } from '../../../shared/src/html.js';
 
 export function viewerPage(publisherId: string): string {
   const config = JSON.stringify({ publisherId }).replace(/</g, '\\u003c');

@@ -6,8 +6,10 @@
 import type { Redis } from 'ioredis';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
 
+/** A box copy of a file that the publisher has confirmed (size + SHA-256). */
 export interface Replica {
   boxId: string;
+  /** Where viewers fetch it: viewerUrl(<box's HTTP_URL>, <publisher-id>, <path>). Used as given. */
   url: string;
 }
 

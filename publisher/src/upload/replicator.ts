@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../../shared/src/log.js';
+import { viewerUrl } from '../../../shared/src/viewer-url.js';
 import type { BoxConnection } from '../boxes/box-connection.js';
 import type { BoxPool } from '../boxes/pool.js';
 import type { FileIndex } from './file-index.js';
@@ -93,7 +94,7 @@ export class Replicator {
       if (reply.SIZE !== content.length || reply.SHA256 !== sha256) return { code: 'E_MISMATCH', reason: `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${content.length} / ${sha256}` };
       const known = this.deps.pool.get(conn.boxId);
       if (!known?.httpUrl) return { code: 'E_NO_URL', reason: 'box has no HTTP_URL' };
-      const url = `${known.httpUrl}${this.deps.publisherId}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
+      const url = viewerUrl(known.httpUrl, this.deps.publisherId, filePath);
       await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
       return undefined;
     } catch (err) {

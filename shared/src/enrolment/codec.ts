@@ -4,7 +4,7 @@
  * signs, and how its Ed25519 public key is written. Each signed text starts with its purpose, so a signature
  * made to connect can never be replayed as one made to enrol, or the other way round.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 /** Fleet tokens look like `dlt_<12 hex: token ID>_<43 base64url: secret>`; only the ID and the secret's SHA-256 are stored. */
@@ -45,12 +45,6 @@ export function parseFleetToken(token: string): { tokenId: string; secretHash: s
 // A 256-bit random secret needs no slow hash: nobody can guess it, and SHA-256 stops a Redis dump from being a token list.
 function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
-}
-
-export function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** What a box signs to open a socket as `boxId`. */
