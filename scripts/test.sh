@@ -10,10 +10,12 @@ if [ "${1:-}" = --only ]; then
   shift
   phases+=("")
 else
-  # The fuzz suite saturates both cores for a minute and a half; it runs after the rest, so the browser
-  # tests' playback and staleness timings never share the machine with it. It is listed by its test
-  # files: its generators and harness beside them are modules, not tests.
-  phases+=("$(ls -d build/*/test build/test/e2e 2>/dev/null | tr '\n' ' ')")
+  # The browser tests time playback and staleness in seconds: they run after the rest, one at a time,
+  # so they never share the two cores with qemu, a budget flood or each other. The fuzz suite saturates
+  # both cores for a minute and a half and comes last; it is listed by its test files (its generators
+  # and harness beside them are modules, not tests).
+  phases+=("$(ls -d build/*/test 2>/dev/null | tr '\n' ' ')")
+  phases+=("--jobs=1 build/test/e2e")
   phases+=("$(ls -d build/test/fuzz/*.test.js 2>/dev/null | tr '\n' ' ')")
 fi
 passed=0
