@@ -47,7 +47,11 @@ export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis
     lastLogged = Date.now();
     log.warn({ err: err.message }, 'redis connection error; retrying');
   });
-  await redis.connect();
+  // A failed first connect would otherwise leave the client reconnecting forever behind the rejection.
+  await redis.connect().catch((err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
   return redis;
 }
 

@@ -63,10 +63,10 @@ export function toPort(v: unknown, key: string): number {
   return n;
 }
 
-/** An IPv4/IPv6 literal or a DNS name. */
+/** An IPv4/IPv6 literal or a DNS name (labels of at most 63 characters, 253 in all: RFC 1035). */
 export function toHost(v: unknown, key: string): string {
   const s = checkString(v, key, Limits.ipChars);
-  if (net.isIP(s) === 0 && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/.test(s)) {
+  if (net.isIP(s) === 0 && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(s)) {
     throw new ProtocolError('E_FORMAT', `${key} is not an IP address or host name`);
   }
   return s;
