@@ -57,15 +57,20 @@ function masked(payload: Buffer, mask: Buffer): Buffer {
   return out;
 }
 
-export function connectRaw(url: string): Promise<RawWs> {
+/** An HTTP/1.1 upgrade request to a WebSocket URL with a fresh key; `headers` add to or replace the usual ones. */
+function upgradeRequest(url: string, headers: Record<string, string> = {}): http.ClientRequest {
   const u = new URL(url);
+  return http.request({
+    host: u.hostname,
+    port: u.port,
+    path: u.pathname,
+    headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), ...headers },
+  });
+}
+
+export function connectRaw(url: string): Promise<RawWs> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: u.hostname,
-      port: u.port,
-      path: u.pathname,
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
-    });
+    const req = upgradeRequest(url);
     req.on('error', reject);
     req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
     req.on('upgrade', (_res, socket: Socket, head: Buffer) => {
@@ -158,14 +163,8 @@ export interface RefusedUpgrade {
 
 /** Ask for an upgrade; resolves with the server's answer when it refuses, or with the open socket (closed at once) when it accepts. */
 export function tryUpgrade(url: string, headers: Record<string, string> = {}): Promise<RefusedUpgrade | { status: 101; headers: http.IncomingHttpHeaders }> {
-  const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: u.hostname,
-      port: u.port,
-      path: u.pathname,
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), ...headers },
-    });
+    const req = upgradeRequest(url, headers);
     req.on('error', reject);
     req.on('response', (res) => {
       let body = '';
