@@ -10,9 +10,9 @@
  * addresses is bounded: an address with no socket open is forgotten, oldest first, when the table is
  * full (it then starts again with a full bucket, which is the most a flood from many addresses can win).
  */
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refuseUpgrade } from './http-guard.js';
+import { clientBlockOf, normaliseIp } from './peer-address.js';
 
 export interface AddressLimitsOptions {
   /** Most sockets one address may have open at once. */
@@ -109,14 +109,11 @@ export class AddressLimits {
   }
 }
 
-/** The key an address is counted under: IPv4 as it is, IPv6 by its /64. */
+/**
+ * The key an address is counted under: the client block the login limits use too (IPv4 as it is, IPv6
+ * by its /64); text that is no address (a proxy's header) is cut, so the table's memory stays bounded.
+ */
 export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1] as string;
-  if (!net.isIPv6(address)) return address.slice(0, MAX_KEY_CHARS);
-  const [head = '', tail] = address.split('%')[0]?.split('::') ?? [''];
-  const front = head === '' ? [] : head.split(':');
-  const back = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  const ip = normaliseIp(address);
+  return ip === '' ? address.slice(0, MAX_KEY_CHARS) : clientBlockOf(ip);
 }
