@@ -9,7 +9,7 @@ import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startAgent } from '../../test/helpers/agent.js';
 import { freePort, scrape } from '../../test/helpers/prometheus.js';
-import { SLASH_SLASH_TARGETS, UNPARSEABLE_TARGETS, errorCodeOf, rawGet, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
+import { checkMalformedRefused, errorCodeOf, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 
 const PUBLISH = { ID: 'publisher-tester', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
@@ -21,34 +21,10 @@ t.test('unparseable requests on BOX_PORT and METRICS_PORT are refused; the agent
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_METRICS_PORT: String(metricsPort) } });
   const { boxPort } = box.status;
 
-  for (const target of UNPARSEABLE_TARGETS) {
-    for (const [name, port, bytes] of [
-      ['BOX_PORT request', boxPort, rawGet(target)],
-      ['BOX_PORT upgrade', boxPort, rawUpgrade(target)],
-      ['METRICS_PORT request', metricsPort, rawGet(target)],
-      ['METRICS_PORT upgrade', metricsPort, rawUpgrade(target)],
-    ] as const) {
-      const answer = await sendRaw(port, bytes);
-      t.equal(answer.status, 400, `${name} ${target}: 400`);
-      t.equal(errorCodeOf(answer), 'E_BAD_REQUEST', `${name} ${target}: E_BAD_REQUEST`);
-    }
-  }
-  // Paths that start with // (new URL took them for a host, and threw): nothing serves them.
-  for (const target of SLASH_SLASH_TARGETS) {
-    for (const [name, port, code] of [['BOX_PORT', boxPort, 'E_NOT_FOUND'], ['METRICS_PORT', metricsPort, 'E_NOT_FOUND']] as const) {
-      for (const bytes of [rawGet(target), rawUpgrade(target)]) {
-        const answer = await sendRaw(port, bytes);
-        t.equal(answer.status, 404, `${name} ${target}: 404`);
-        if (code) t.equal(errorCodeOf(answer), code, `${name} ${target}: ${code}`);
-      }
-    }
-  }
-
-  for (const port of [boxPort, metricsPort]) {
-    const garbage = await sendRaw(port, 'this is not HTTP\r\n\r\n');
-    t.equal(garbage.status, 400, 'no HTTP at all: 400');
-    t.equal(errorCodeOf(garbage), 'E_BAD_REQUEST');
-  }
+  await checkMalformedRefused(t, [
+    { name: 'BOX_PORT', port: boxPort, requestNotFoundCode: 'E_NOT_FOUND', upgradeNotFoundCode: 'E_NOT_FOUND' },
+    { name: 'METRICS_PORT', port: metricsPort, requestNotFoundCode: 'E_NOT_FOUND', upgradeNotFoundCode: 'E_NOT_FOUND' },
+  ]);
   const elsewhere = await sendRaw(boxPort, rawUpgrade('/somewhere/else/'));
   t.equal(elsewhere.status, 404, 'an upgrade to another path: 404');
   t.equal(errorCodeOf(elsewhere), 'E_NOT_FOUND', 'with its ERROR_CODE');

@@ -8,7 +8,7 @@ import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 import { freePort, scrape } from '../../test/helpers/prometheus.js';
-import { SLASH_SLASH_TARGETS, UNPARSEABLE_TARGETS, errorCodeOf, rawGet, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
+import { checkMalformedRefused, rawGet, sendRaw } from '../../test/helpers/raw-http.js';
 
 t.test('unparseable requests on PUBLISHER_HTTP_PORT and METRICS_PORT are refused; the publisher goes on', async (t) => {
   const redis = await startRedis(t);
@@ -17,33 +17,11 @@ t.test('unparseable requests on PUBLISHER_HTTP_PORT and METRICS_PORT are refused
   const pub = await startPublisher(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_METRICS_PORT: String(metricsPort) } });
   const webPort = Number(new URL(pub.base).port);
 
-  for (const target of UNPARSEABLE_TARGETS) {
-    for (const [name, port, bytes] of [
-      ['PUBLISHER_HTTP_PORT request', webPort, rawGet(target)],
-      ['PUBLISHER_HTTP_PORT upgrade', webPort, rawUpgrade(target)],
-      ['METRICS_PORT request', metricsPort, rawGet(target)],
-      ['METRICS_PORT upgrade', metricsPort, rawUpgrade(target)],
-    ] as const) {
-      const answer = await sendRaw(port, bytes);
-      t.equal(answer.status, 400, `${name} ${target}: 400`);
-      t.equal(errorCodeOf(answer), 'E_BAD_REQUEST', `${name} ${target}: E_BAD_REQUEST`);
-    }
-  }
-  // Paths that start with // (new URL took them for a host, and threw): nothing serves them.
-  for (const target of SLASH_SLASH_TARGETS) {
-    for (const [name, port, code] of [['PUBLISHER_HTTP_PORT', webPort, undefined], ['METRICS_PORT', metricsPort, 'E_NOT_FOUND']] as const) {
-      for (const bytes of [rawGet(target), rawUpgrade(target)]) {
-        const answer = await sendRaw(port, bytes);
-        t.equal(answer.status, 404, `${name} ${target}: 404`);
-        if (code) t.equal(errorCodeOf(answer), code, `${name} ${target}: ${code}`);
-      }
-    }
-  }
-  for (const port of [webPort, metricsPort]) {
-    const garbage = await sendRaw(port, 'this is not HTTP\r\n\r\n');
-    t.equal(garbage.status, 400, 'no HTTP at all: 400');
-    t.equal(errorCodeOf(garbage), 'E_BAD_REQUEST');
-  }
+  await checkMalformedRefused(t, [
+    // The web server serves no upgrade: an upgrade to a // path is a plain request for it.
+    { name: 'PUBLISHER_HTTP_PORT', port: webPort },
+    { name: 'METRICS_PORT', port: metricsPort, requestNotFoundCode: 'E_NOT_FOUND', upgradeNotFoundCode: 'E_NOT_FOUND' },
+  ]);
   t.equal((await sendRaw(webPort, rawGet('/origin/%zz.ts'))).status, 404, 'broken percent-encoding: an unknown file');
 
   const page = await fetch(`${pub.base}/`);

@@ -3,6 +3,7 @@
  * a request-target that cannot be parsed, a broken request line, an upgrade to a path that is no URL.
  */
 import net from 'node:net';
+import type { Test } from 'tap';
 
 export interface RawAnswer {
   /** The status code of the first response line; undefined when the server sent nothing. */
@@ -78,5 +79,45 @@ export function errorCodeOf(answer: RawAnswer): unknown {
     return (JSON.parse(answer.body) as { ERROR_CODE?: unknown }).ERROR_CODE;
   } catch {
     return undefined;
+  }
+}
+
+/** A listening port under test, and the ERROR_CODE its 404s carry (undefined: a 404 without one). */
+export interface PortUnderTest {
+  name: string;
+  port: number;
+  requestNotFoundCode?: string;
+  upgradeNotFoundCode?: string;
+}
+
+/**
+ * The refusals every role's HTTP servers owe a stranger: an unparseable request-target (plain or as an
+ * upgrade) gets 400 E_BAD_REQUEST, a path starting with // is a path nothing serves (404), and bytes
+ * that are no HTTP at all get 400 E_BAD_REQUEST.
+ */
+export async function checkMalformedRefused(t: Test, ports: readonly PortUnderTest[]): Promise<void> {
+  for (const target of UNPARSEABLE_TARGETS) {
+    for (const { name, port } of ports) {
+      for (const [kind, bytes] of [['request', rawGet(target)], ['upgrade', rawUpgrade(target)]] as const) {
+        const answer = await sendRaw(port, bytes);
+        t.equal(answer.status, 400, `${name} ${kind} ${target}: 400`);
+        t.equal(errorCodeOf(answer), 'E_BAD_REQUEST', `${name} ${kind} ${target}: E_BAD_REQUEST`);
+      }
+    }
+  }
+  // Paths that start with // (new URL took them for a host, and threw): nothing serves them.
+  for (const target of SLASH_SLASH_TARGETS) {
+    for (const { name, port, requestNotFoundCode, upgradeNotFoundCode } of ports) {
+      for (const [kind, bytes, code] of [['request', rawGet(target), requestNotFoundCode], ['upgrade', rawUpgrade(target), upgradeNotFoundCode]] as const) {
+        const answer = await sendRaw(port, bytes);
+        t.equal(answer.status, 404, `${name} ${kind} ${target}: 404`);
+        if (code !== undefined) t.equal(errorCodeOf(answer), code, `${name} ${kind} ${target}: ${code}`);
+      }
+    }
+  }
+  for (const { name, port } of ports) {
+    const garbage = await sendRaw(port, 'this is not HTTP\r\n\r\n');
+    t.equal(garbage.status, 400, `${name}: no HTTP at all: 400`);
+    t.equal(errorCodeOf(garbage), 'E_BAD_REQUEST', `${name}: no HTTP at all: E_BAD_REQUEST`);
   }
 }
