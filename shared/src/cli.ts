@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadRoleConfig } from './config/load.js';
 import type { Role } from './config/schemas.js';
 import { ConfigError } from './config/spec.js';
+import { messageOf } from './protocol/errors.js';
 
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -32,9 +33,9 @@ export function parseRoleArgs(args: string[], extra: Record<string, { type: 'str
       allowPositionals: true,
       strict: true,
     });
-    return { help: values.help === true, configFile: values.config as string | undefined, positionals, values };
+    return { help: values.help === true, configFile: typeof values.config === 'string' ? values.config : undefined, positionals, values };
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(messageOf(err));
   }
 }
 

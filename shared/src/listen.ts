@@ -1,7 +1,6 @@
 /** Listening helpers: start an HTTP server and learn its port; find a free port for a program we start. */
 import type { Server } from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 
 /** The config keys a server's address comes from, so a failure to listen names them. */
 export interface ListenKeys {
@@ -36,7 +35,7 @@ export async function listenOn(server: Server, host: string, port: number, keys?
       resolve();
     });
   });
-  return (server.address() as AddressInfo).port;
+  return boundPort(server);
 }
 
 /**
@@ -68,6 +67,13 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number, key
   }
 }
 
+/** The TCP port a listening server is bound to (a server on a unix socket or a pipe has none). */
+export function boundPort(server: Pick<net.Server, 'address'>): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error(`the server is not listening on a TCP port (${String(address)})`);
+  return address.port;
+}
+
 /**
  * A TCP port free on `host` right now, for a server that cannot report the port it picked itself
  * (nginx when BOX_HTTP_PORT is 0). Another program could take it first; the caller then fails to bind.
@@ -77,7 +83,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     const srv = net.createServer();
     srv.once('error', reject);
     srv.listen(0, host, () => {
-      const { port } = srv.address() as AddressInfo;
+      const port = boundPort(srv);
       srv.close(() => resolve(port));
     });
   });

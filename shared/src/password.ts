@@ -27,10 +27,10 @@ export async function hashPassword(secret: string): Promise<string> {
 }
 
 export async function verifyPassword(secret: string, hash: string): Promise<boolean> {
-  const m = FORMAT.exec(hash);
-  if (!m) return false;
-  const [n, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const expected = Buffer.from(m[5] as string, 'base64');
-  const key = await scrypt(secret, Buffer.from(m[4] as string, 'base64'), expected.length, { N: n, r, p, maxmem: 256 * 1024 * 1024 }).catch(() => undefined);
+  const [, nText, rText, pText, salt, digest] = FORMAT.exec(hash) ?? [];
+  if (salt === undefined || digest === undefined) return false;
+  const [n, r, p] = [Number(nText), Number(rText), Number(pText)];
+  const expected = Buffer.from(digest, 'base64');
+  const key = await scrypt(secret, Buffer.from(salt, 'base64'), expected.length, { N: n, r, p, maxmem: 256 * 1024 * 1024 }).catch(() => undefined);
   return key !== undefined && key.length === expected.length && timingSafeEqual(key, expected);
 }

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
+import { messageOf } from './protocol/errors.js';
 
 export interface TrustedProxies {
   /** Whether this (normalised) address is one of the trusted proxies. */
@@ -24,8 +25,8 @@ export function normaliseIp(raw: string): string {
   const zone = s.indexOf('%');
   if (zone >= 0) s = s.slice(0, zone);
   s = s.toLowerCase();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
-  if (mapped) s = mapped[1] as string;
+  const [, mappedV4] = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s) ?? [];
+  if (mappedV4 !== undefined) s = mappedV4;
   return net.isIP(s) === 0 ? '' : s;
 }
 
@@ -35,7 +36,7 @@ export function checkAddressOrCidr(s: string): string | undefined {
     parseEntry(s);
     return undefined;
   } catch (err) {
-    return (err as Error).message;
+    return messageOf(err);
   }
 }
 
@@ -98,8 +99,7 @@ export function remoteIpOf(req: IncomingMessage, trusted: TrustedProxies): strin
   if (forwarded !== undefined) {
     const chain = forwarded.split(',').map(normaliseIp);
     let furthest = peer;
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const hop = chain[i] as string;
+    for (const hop of chain.reverse()) {
       // A hop we cannot read ends the walk: what lies left of it was written by someone we cannot vouch for.
       if (hop === '') return furthest;
       if (!trusted.has(hop)) return hop;
@@ -116,7 +116,7 @@ export function remoteIpOf(req: IncomingMessage, trusted: TrustedProxies): strin
  * proxy that says X-Forwarded-Proto: https (its right-most value, the proxy's own). Decides `Secure` cookies.
  */
 export function arrivedOverTls(req: IncomingMessage, trusted: TrustedProxies): boolean {
-  if ((req.socket as { encrypted?: boolean }).encrypted === true) return true;
+  if ('encrypted' in req.socket && req.socket.encrypted === true) return true;
   if (!trusted.has(socketAddressOf(req))) return false;
   const proto = headerText(req, 'x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase();
   return proto === 'https';

@@ -5,6 +5,7 @@
  * `__DANDELION_BUILD_INFO__` with the version and commit at bundle time.
  */
 import { readFileSync } from 'node:fs';
+import { isRecord } from './protocol/json.js';
 
 /** Defined only inside the esbuild bundle of the standalone binaries; undeclared (typeof 'undefined') elsewhere. */
 declare const __DANDELION_BUILD_INFO__: BuildInfo | undefined;
@@ -22,8 +23,8 @@ export function buildInfo(): BuildInfo {
   const here = new URL('../../', import.meta.url); // build/ (compiled) or the repository root
   for (const candidate of ['build-info.json', '../package.json']) {
     try {
-      const parsed = JSON.parse(readFileSync(new URL(candidate, here), 'utf8')) as Partial<BuildInfo>;
-      if (typeof parsed.version === 'string') {
+      const parsed: unknown = JSON.parse(readFileSync(new URL(candidate, here), 'utf8'));
+      if (isRecord(parsed) && typeof parsed.version === 'string') {
         cached = { version: parsed.version, commit: typeof parsed.commit === 'string' ? parsed.commit : 'unknown' };
         return cached;
       }

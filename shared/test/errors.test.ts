@@ -2,7 +2,7 @@
 // apart from other errors, and errnoOf narrows a thrown value to a system error code.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { Close, ProtocolError, errnoOf, isProtocolError } from '../src/protocol/errors.js';
+import { Close, ERROR_CODES, ProtocolError, errnoOf, isErrorCode, isProtocolError, messageOf } from '../src/protocol/errors.js';
 
 t.test('ProtocolError', async (t) => {
   const plain = new ProtocolError('E_FORMAT', 'PORT is missing');
@@ -30,4 +30,13 @@ t.test('errnoOf', async (t) => {
   t.equal(errnoOf(new Error('no code')), undefined);
   t.equal(errnoOf({ code: 42 }), undefined, 'a code that is not a string');
   for (const v of [null, undefined, 'ENOENT', 7]) t.equal(errnoOf(v), undefined);
+});
+
+t.test('isErrorCode and messageOf', async (t) => {
+  for (const code of ERROR_CODES) t.ok(isErrorCode(code), `${code} is known`);
+  for (const other of ['E_SOMETHING_NEWER', 'e_format', '', 'E_FORMAT ']) t.notOk(isErrorCode(other), `${JSON.stringify(other)} is not`);
+  t.equal(messageOf(new RangeError('out of range')), 'out of range', "an Error's message");
+  t.equal(messageOf('thrown text'), 'thrown text', 'a thrown string as it is');
+  t.equal(messageOf(42), '42', 'anything else as text');
+  t.equal(messageOf(undefined), 'undefined');
 });

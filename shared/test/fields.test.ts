@@ -1,7 +1,7 @@
 // The small field checks every decoder is built from: each refusal is a ProtocolError naming the field
 // with the right code (E_FORMAT, or E_TOO_BIG for length and key-count limits).
 import t from 'tap';
-import { Limits, checkKeyCount, isEmpty, optionalNumber, optionalRecord, optionalString, requireString, toHost, toNumber, toPort, toWsUrl } from '../src/protocol/fields.js';
+import { Limits, checkKeyCount, isEmpty, isOneOf, optionalNumber, optionalRecord, optionalString, requireString, toHost, toNumber, toPort, toWsUrl } from '../src/protocol/fields.js';
 
 function refusal(fn: () => unknown): { code?: string; message?: string } | undefined {
   try {
@@ -61,4 +61,12 @@ t.test('records and key counts', async (t) => {
   many.one_more = 1;
   t.match(refusal(() => checkKeyCount(many, 'message')), { code: 'E_TOO_BIG', message: `message has more than ${Limits.keysPerMessage} keys` });
   t.match(refusal(() => checkKeyCount({ ['k'.repeat(Limits.keyChars + 1)]: 1 }, 'message')), { code: 'E_TOO_BIG', message: /key longer than/ });
+});
+
+t.test('isOneOf narrows a string to one of a list of literals', async (t) => {
+  const kinds = ['BOX', 'PUBLISHER'] as const;
+  t.ok(isOneOf(kinds, 'BOX'));
+  t.ok(isOneOf(kinds, 'PUBLISHER'));
+  for (const other of ['box', 'ENTRANCE', '', 'BOX ']) t.notOk(isOneOf(kinds, other), `${JSON.stringify(other)} is not one`);
+  t.notOk(isOneOf([], 'BOX'), 'nothing is one of an empty list');
 });

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { ListenError, checkCanListen, freePort, listenOn } from '../src/listen.js';
+import { ListenError, boundPort, checkCanListen, freePort, listenOn } from '../src/listen.js';
 
 const KEYS = { port: 'BOX_PORT', host: 'BOX_SERVER_IP' };
 
@@ -54,4 +54,14 @@ t.test('checkCanListen leaves a free port free; freePort gives one that can be b
   });
   t.equal((server.address() as net.AddressInfo).port, port, 'the probe let go of it');
   await closeServer(server);
+});
+
+t.test('boundPort: the TCP port of a listening server, and a clear error for anything else', async (t) => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => closeServer(server));
+  const address = server.address();
+  t.equal(boundPort(server), typeof address === 'object' && address !== null ? address.port : -1);
+  t.throws(() => boundPort(net.createServer()), /not listening on a TCP port \(null\)/, 'a server not listening');
+  t.throws(() => boundPort({ address: () => '/run/dandelion.sock' }), /not listening on a TCP port \(\/run\/dandelion.sock\)/, 'a unix socket');
 });

@@ -18,6 +18,11 @@ t.test('every message kind decodes', async (t) => {
   t.equal(ok.kind, 'FILE_REPLY');
   const refused = decodeMessage({ ...box, COMMAND: 'FILE', FILE_PATH: 'a.ts', ERROR: 'disk full', ERROR_CODE: 'E_DISK_FULL' });
   t.equal(refused.kind, 'FILE_REPLY', 'a FILE reply with ERROR is still a FILE reply');
+  if (refused.kind === 'FILE_REPLY') t.equal(refused.msg.ERROR_CODE, 'E_DISK_FULL', 'its known ERROR_CODE kept');
+  const newer = decodeMessage({ ...box, COMMAND: 'FILE', FILE_PATH: 'a.ts', ERROR: 'a newer refusal', ERROR_CODE: 'E_FROM_A_NEWER_BOX' });
+  if (newer.kind !== 'FILE_REPLY') throw new Error('kind');
+  t.equal(newer.msg.ERROR, 'a newer refusal', "a code this version does not know: the reply's ERROR still counts");
+  t.equal(newer.msg.ERROR_CODE, undefined, 'and the unknown code is not passed on as one of ours');
   t.equal(decodeMessage({ ...box, TYPE: 'ENTRANCE', ID: 'entrance-1', ERROR: 'Wrong format in your message: x' }).kind, 'ERROR');
 });
 

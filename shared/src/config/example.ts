@@ -3,7 +3,7 @@
  * the loader uses. `bin/dandelion config example ROLE` prints it; the root *.yaml.example files are its output.
  */
 import { stringify } from 'yaml';
-import { SCHEMAS } from './schemas.js';
+import { SCHEMAS, isRole } from './schemas.js';
 import type { Role } from './schemas.js';
 
 function wrap(text: string, width = 98): string[] {
@@ -55,6 +55,6 @@ export function renderMarkdownTable(role: Role): string {
 /** Replace the text between `<!-- config:ROLE -->` and `<!-- /config:ROLE -->` with the role's table. */
 export function spliceConfigTables(markdown: string): string {
   return markdown.replace(/(<!-- config:(\w+) -->)[\s\S]*?(<!-- \/config:\2 -->)/g, (whole, open: string, role: string, close: string) =>
-    role in SCHEMAS ? `${open}\n${renderMarkdownTable(role as Role)}\n${close}` : whole,
+    isRole(role) ? `${open}\n${renderMarkdownTable(role)}\n${close}` : whole,
   );
 }

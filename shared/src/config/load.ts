@@ -10,6 +10,7 @@ import { RETIRED_KEYS, SCHEMAS } from './schemas.js';
 import type { Role } from './schemas.js';
 import { BadValue, ConfigError } from './spec.js';
 import type { ConfigOf, Schema } from './spec.js';
+import { messageOf } from '../protocol/errors.js';
 
 export const ENV_PREFIX = 'DANDELION_';
 
@@ -27,13 +28,13 @@ export function readConfigFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ key: '--config', reason: `cannot read ${file}: ${(err as Error).message}` }]);
+    throw new ConfigError([{ key: '--config', reason: `cannot read ${file}: ${messageOf(err)}` }]);
   }
   let doc: unknown;
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (err) {
-    throw new ConfigError([{ key: '--config', reason: `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}` }]);
+    throw new ConfigError([{ key: '--config', reason: `${file} is not valid YAML: ${messageOf(err).split('\n')[0]}` }]);
   }
   if (doc === null || doc === undefined) return {};
   if (!isRecord(doc)) throw new ConfigError([{ key: '--config', reason: `${file} must hold a mapping of KEY: value` }]);
@@ -75,6 +76,8 @@ export function loadConfig<S extends Schema>(schema: S, file: string | undefined
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  // Every key of the schema was set above by its own spec's parse, so `out` is the schema's shape; TypeScript
+  // cannot follow a loop over a mapped type, so this is the one place the decoded config is given its type.
   return { config: deepFreeze(out) as ConfigOf<S>, warnings };
 }
 

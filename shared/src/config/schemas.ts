@@ -188,3 +188,7 @@ export const RETIRED_KEYS: Readonly<Record<string, { replacedBy: string; check(r
 export const SCHEMAS = { entrance: ENTRANCE_SCHEMA, agent: AGENT_SCHEMA, publisher: PUBLISHER_SCHEMA, provision: PROVISION_SCHEMA } as const;
 export type Role = keyof typeof SCHEMAS;
 
+export function isRole(name: string): name is Role {
+  return Object.hasOwn(SCHEMAS, name);
+}
+

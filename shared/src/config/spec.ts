@@ -6,6 +6,8 @@
 import net from 'node:net';
 import cron from 'node-cron';
 import { isRecord } from '../protocol/json.js';
+import { isOneOf } from '../protocol/fields.js';
+import { messageOf } from '../protocol/errors.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -103,8 +105,8 @@ export function oneOf<T extends string>(doc: string, values: readonly T[], def: 
     default: def,
     parse(raw) {
       const s = asText(raw);
-      if (!(values as readonly string[]).includes(s)) throw new BadValue(`must be one of ${values.join(', ')}`);
-      return s as T;
+      if (!isOneOf(values, s)) throw new BadValue(`must be one of ${values.join(', ')}`);
+      return s;
     },
   };
 }
@@ -139,7 +141,7 @@ export function record<T>(doc: string, decode: (raw: Record<string, unknown>) =>
       try {
         return decode(raw);
       } catch (err) {
-        throw new BadValue((err as Error).message);
+        throw new BadValue(messageOf(err));
       }
     },
     fromEnv: parseEnvJson,
@@ -192,7 +194,7 @@ export function recordList<T>(doc: string, decode: (raw: Record<string, unknown>
         try {
           return decode(item, i);
         } catch (err) {
-          throw new BadValue(`item ${i}: ${(err as Error).message}`);
+          throw new BadValue(`item ${i}: ${messageOf(err)}`);
         }
       });
     },

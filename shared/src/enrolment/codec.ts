@@ -37,9 +37,9 @@ export function newFleetToken(): FleetToken {
 
 /** The token's ID and its secret's hash, or undefined when it is not a fleet token at all. */
 export function parseFleetToken(token: string): { tokenId: string; secretHash: string } | undefined {
-  const m = TOKEN_RE.exec(token);
-  if (!m) return undefined;
-  return { tokenId: m[1] as string, secretHash: hashSecret(m[2] as string) };
+  const [, tokenId, secret] = TOKEN_RE.exec(token) ?? [];
+  if (tokenId === undefined || secret === undefined) return undefined;
+  return { tokenId, secretHash: hashSecret(secret) };
 }
 
 // A 256-bit random secret needs no slow hash: nobody can guess it, and SHA-256 stops a Redis dump from being a token list.

@@ -2,26 +2,34 @@
  * The one catalogue of protocol errors. Every refusal a peer can see carries one of these codes in
  * `ERROR_CODE` beside the original's free-text `ERROR`, so clients branch on the code, not the words.
  */
-export type ErrorCode =
-  | 'E_FORMAT' // not a JSON object, a required key missing or empty, a value of the wrong type
-  | 'E_ID' // ID missing its role prefix or holding characters a Redis key must not have
-  | 'E_TYPE' // TYPE unknown, or not allowed to send this COMMAND to this receiver
-  | 'E_COMMAND' // COMMAND unknown to the receiver
-  | 'E_TOO_BIG' // a message, header or file over its limit
-  | 'E_BINARY' // a binary frame where only text is accepted, or a malformed <Dandelion> frame
-  | 'E_PATH' // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
-  | 'E_HANDSHAKE' // a file frame before the PUBLISH handshake on that socket
-  | 'E_DISK_FULL' // storing the file would leave less than the box's disk reserve
-  | 'E_AUTH' // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID
-  | 'E_TOKEN' // a fleet token that is unknown, expired, used up or revoked
-  | 'E_REVOKED' // the box's enrolment was revoked by an operator
-  | 'E_SHUTTING_DOWN' // the receiver is stopping and takes no new work
-  | 'E_BUSY' // the receiver holds all it may (bytes in flight, sockets from one address); try again later
-  | 'E_RATE' // too many WebSocket handshakes a second from one address; slow down
-  | 'E_BAD_REQUEST' // an HTTP request that does not parse (request-target, request line, headers)
-  | 'E_NOT_FOUND' // an HTTP request or upgrade to a path nothing answers
-  | 'E_FORBIDDEN' // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
-  | 'E_INTERNAL'; // the receiver failed; the request may be retried
+export const ERROR_CODES = [
+  'E_FORMAT', // not a JSON object, a required key missing or empty, a value of the wrong type
+  'E_ID', // ID missing its role prefix or holding characters a Redis key must not have
+  'E_TYPE', // TYPE unknown, or not allowed to send this COMMAND to this receiver
+  'E_COMMAND', // COMMAND unknown to the receiver
+  'E_TOO_BIG', // a message, header or file over its limit
+  'E_BINARY', // a binary frame where only text is accepted, or a malformed <Dandelion> frame
+  'E_PATH', // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
+  'E_HANDSHAKE', // a file frame before the PUBLISH handshake on that socket
+  'E_DISK_FULL', // storing the file would leave less than the box's disk reserve
+  'E_AUTH', // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID
+  'E_TOKEN', // a fleet token that is unknown, expired, used up or revoked
+  'E_REVOKED', // the box's enrolment was revoked by an operator
+  'E_SHUTTING_DOWN', // the receiver is stopping and takes no new work
+  'E_BUSY', // the receiver holds all it may (bytes in flight, sockets from one address); try again later
+  'E_RATE', // too many WebSocket handshakes a second from one address; slow down
+  'E_BAD_REQUEST', // an HTTP request that does not parse (request-target, request line, headers)
+  'E_NOT_FOUND', // an HTTP request or upgrade to a path nothing answers
+  'E_FORBIDDEN', // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
+  'E_INTERNAL', // the receiver failed; the request may be retried
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Whether a code read from a peer is one this version knows (a newer peer may send codes we do not). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return ERROR_CODES.some((known) => known === code);
+}
 
 /**
  * WebSocket close codes. 1001/1003/1009/1011 are the RFC 6455 ones; 4000-4999 are for applications.
@@ -53,11 +61,13 @@ export function isProtocolError(err: unknown): err is ProtocolError {
   return err instanceof ProtocolError;
 }
 
+/** The words of anything thrown, for a log line or an ERROR text (a thrown non-Error is shown as text). */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Narrow an unknown thrown value to a Node system error code such as ENOENT. */
 export function errnoOf(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
 }

@@ -15,6 +15,11 @@ export const Limits = {
   keysPerMessage: 1024,
 } as const;
 
+/** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */
+export function isOneOf<T extends string>(values: readonly T[], s: string): s is T {
+  return values.some((v) => v === s);
+}
+
 export function isEmpty(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 }

@@ -11,7 +11,7 @@ import type { BoxExchange } from './messages.js';
 
 export function toHash(msg: object): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(msg) as Array<[string, unknown]>) {
+  for (const [key, value] of Object.entries(msg)) {
     if (value === undefined) continue;
     out[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }

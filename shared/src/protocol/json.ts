@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.js';
+import { ProtocolError, messageOf } from './errors.js';
 
 const POISON_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -10,7 +10,7 @@ export function parseJsonSafe(text: string): unknown {
   try {
     return JSON.parse(text, (key, value: unknown) => (POISON_KEYS.has(key) ? undefined : value));
   } catch (err) {
-    throw new ProtocolError('E_FORMAT', `not valid JSON: ${(err as Error).message}`);
+    throw new ProtocolError('E_FORMAT', `not valid JSON: ${messageOf(err)}`);
   }
 }
 

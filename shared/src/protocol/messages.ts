@@ -4,12 +4,13 @@
  * wrote them; a decoder turns untrusted JSON into one of these types or throws a ProtocolError, and code
  * past the decoder trusts the types.
  */
-import { ProtocolError } from './errors.js';
+import { ProtocolError, isErrorCode } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import {
   Limits,
   checkKeyCount,
   isEmpty,
+  isOneOf,
   optionalNumber,
   optionalRecord,
   optionalString,
@@ -215,17 +216,17 @@ export function decodeMessage(value: unknown): Decoded {
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
   }
   if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new ProtocolError('E_COMMAND', `unknown COMMAND ${command}`);
+  if (!isOneOf(COMMANDS, command)) throw new ProtocolError('E_COMMAND', `unknown COMMAND ${command}`);
   throw new ProtocolError('E_TYPE', `TYPE ${env.TYPE} cannot send COMMAND ${command}`);
 }
 
 /** The original's rule: ID, IP, PORT and TYPE present and non-empty (PORT optional for publishers), ID prefixed by its TYPE. */
 export function decodeEnvelope(rec: Record<string, unknown>): Envelope {
   const typeText = requireString(rec, 'TYPE', 32).toUpperCase();
-  if (!(PEER_TYPES as readonly string[]).includes(typeText)) {
+  if (!isOneOf(PEER_TYPES, typeText)) {
     throw new ProtocolError('E_TYPE', `TYPE must be one of ${PEER_TYPES.join(', ')}`);
   }
-  const TYPE = typeText as PeerType;
+  const TYPE = typeText;
   const ID = requireString(rec, 'ID', Limits.idChars);
   checkId(ID, TYPE);
   const IP = toHost(requireString(rec, 'IP', Limits.ipChars), 'IP');
@@ -275,9 +276,9 @@ export function decodeGeoIp(value: unknown, key = 'GEOIP'): GeoIp {
   const out: GeoIp = {};
   for (const [k, v] of Object.entries(value)) {
     const upper = k.toUpperCase();
-    if (!(GEOIP_KEYS as readonly string[]).includes(upper) || v === null || v === undefined || v === '') continue;
+    if (!isOneOf(GEOIP_KEYS, upper) || v === null || v === undefined || v === '') continue;
     const s = optionalString(value, k, 256);
-    if (s !== undefined) out[upper as (typeof GEOIP_KEYS)[number]] = s;
+    if (s !== undefined) out[upper] = s;
   }
   if (out.LOC !== undefined && parseLoc(out.LOC) === undefined) {
     throw new ProtocolError('E_FORMAT', `${key}.LOC must be "lat,lon" with lat in [-90, 90] and lon in [-180, 180]`);
@@ -437,7 +438,7 @@ function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply
   if (!isEmpty(rec.ERROR)) {
     msg.ERROR = requireString(rec, 'ERROR');
     const code = optionalString(rec, 'ERROR_CODE', 32);
-    if (code !== undefined) msg.ERROR_CODE = code as ErrorCode;
+    if (code !== undefined && isErrorCode(code)) msg.ERROR_CODE = code;
     return msg;
   }
   if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a FILE reply needs MESSAGE ACCEPTED or an ERROR');
@@ -451,9 +452,9 @@ function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply
 
 function decodeErrorReply(rec: Record<string, unknown>, env: Envelope, command: string | undefined): ErrorReply {
   const msg: ErrorReply = { ...env, ERROR: requireString(rec, 'ERROR') };
-  if (command !== undefined && (COMMANDS as readonly string[]).includes(command)) msg.COMMAND = command as Command;
+  if (command !== undefined && isOneOf(COMMANDS, command)) msg.COMMAND = command;
   const code = optionalString(rec, 'ERROR_CODE', 32);
-  if (code !== undefined) msg.ERROR_CODE = code as ErrorCode;
+  if (code !== undefined && isErrorCode(code)) msg.ERROR_CODE = code;
   return msg;
 }
 
@@ -469,9 +470,14 @@ export function errorReply(own: Envelope, err: ProtocolError, command?: Command)
 export function trafficRecordsOf(msg: BoxExchange): Array<{ key: string; record: TrafficRecord }> {
   const out: Array<{ key: string; record: TrafficRecord }> = [];
   for (const [key, value] of Object.entries(msg)) {
-    if (trafficKeyOwner(key) !== undefined) out.push({ key, record: value as TrafficRecord });
+    if (trafficKeyOwner(key) !== undefined && isTrafficRecord(value)) out.push({ key, record: value });
   }
   return out;
+}
+
+/** A traffic record as decodeTrafficRecord left it (the exchange was decoded, so only its shape is checked). */
+function isTrafficRecord(value: unknown): value is TrafficRecord {
+  return isRecord(value) && typeof value.url === 'string' && typeof value.status === 'number' && typeof value.size === 'number';
 }
 
 export function readingOf(msg: BoxExchange, key: NumericReading): number | undefined {
