@@ -1,7 +1,7 @@
 /**
- * Every JSON message of the Dandelion protocol: the original's EXCHANGE, SEARCH and PUBLISH with their
- * replies, plus this rewrite's FILE acknowledgement. Messages stay flat, keyed as the original's README
- * wrote them; a decoder turns untrusted JSON into one of these types or throws a ProtocolError, and code
+ * Every JSON message of the Dandelion protocol: EXCHANGE, SEARCH and PUBLISH with their replies, and
+ * the FILE acknowledgement a box sends for each stored file. Messages stay flat, keyed as the original's
+ * README wrote them, so its clients still work (docs/compatibility.md); a decoder turns untrusted JSON into one of these types or throws a ProtocolError, and code
  * past the decoder trusts the types.
  */
 import { ProtocolError, isErrorCode } from './errors.js';
