@@ -22,8 +22,8 @@ const PRUNE_BATCH = 100;
 
 /*
  * This entrance's records. KEYS: publishers hash, publishersSeen. ARGV: publisher ID ('' to only
- * prune), now, JSON {LAST_SEEN, IP}, cutoff (older is expired), cap. Fields written before the index
- * existed are indexed first (as seen now), so they expire and count toward the cap like the others.
+ * prune), now, JSON {LAST_SEEN, IP}, cutoff (older is expired), cap. Hash fields missing from the
+ * index are indexed first (as seen now), so they expire and count toward the cap like the others.
  */
 const RECORD_SCRIPT = `
 if ARGV[1] ~= '' then
@@ -48,7 +48,7 @@ return 0`;
 /*
  * Fleet-wide origin counters. KEYS: origin hash of the publisher, originPublishers, originSeen,
  * originTotal. ARGV: ORIGIN_BYTES ('' to only prune), ORIGIN_SINCE, publisher ID, now, cutoff, cap,
- * origin key prefix. The first run after an upgrade starts originTotal from the counters already there.
+ * origin key prefix. A missing originTotal starts from the per-publisher counters already there.
  */
 const ORIGIN_SCRIPT = `
 if redis.call('HEXISTS', KEYS[4], 'total') == 0 then

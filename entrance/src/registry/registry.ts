@@ -1,7 +1,7 @@
 /**
- * The registry of boxes in Redis, in the original's namespaces: `{ID}:BOX_SET` (box → expiry time in
- * seconds) and `{ID}:EXCHANGE:<box>` (its latest exchange), plus two indexes this rewrite adds for
- * SEARCH: `{ID}:BOX_GEO` (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
+ * The registry of boxes in Redis: `{ID}:BOX_SET` (box → expiry time in seconds) and `{ID}:EXCHANGE:<box>`
+ * (its latest exchange), the keys original clients read, plus two indexes for SEARCH: `{ID}:BOX_GEO`
+ * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
  * Every write of one box and every sweep batch is one Lua script, so a box refreshed while the sweep
  * runs is never half removed.
  */
