@@ -7,7 +7,10 @@ import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/in
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { HandlerContext } from '../context.js';
 
-export async function handleExchange(msg: BoxExchange, peer: PeerContext, ctx: HandlerContext): Promise<ExchangeReply> {
+/** What the handler knows of the socket: the address it comes from and the box it proved to be, if any. */
+export type Peer = Pick<PeerContext, 'remoteIp' | 'authenticatedId'>;
+
+export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerContext): Promise<ExchangeReply> {
   const { TRAFFIC_AGGREGATES: aggregates = [], ...exchange } = msg;
   // The decoder already refused aggregates the counters cannot take (decodeTrafficAggregate), so a
   // refused EXCHANGE stores nothing.
@@ -38,7 +41,7 @@ export async function handleExchange(msg: BoxExchange, peer: PeerContext, ctx: H
  * and then only while the enrolment stands (a revocation takes effect here, on the next heartbeat);
  * without it also anonymous sockets, except for IDs that are enrolled, which nobody else may speak for.
  */
-async function checkEnrolment(boxId: string, peer: PeerContext, ctx: HandlerContext): Promise<void> {
+async function checkEnrolment(boxId: string, peer: Peer, ctx: HandlerContext): Promise<void> {
   const authed = peer.authenticatedId;
   if (authed !== undefined && authed !== boxId) {
     throw new ProtocolError('E_AUTH', `this socket is authenticated as ${authed}, not ${boxId}`, Close.AUTH);
