@@ -10,29 +10,17 @@ import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
-import { entranceKeys } from '../../shared/src/redis-keys.js';
 import { closeAll, keepAlive } from '../../shared/src/ws-server.js';
-import { remoteIpOf, trustedProxies } from '../../shared/src/peer-address.js';
 import { AddressLimits } from '../../shared/src/address-limits.js';
 import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-budget.js';
+import { remoteIpOf } from '../../shared/src/peer-address.js';
+import { assembleEntrance } from './assemble.js';
+import type { EntranceServices } from './context.js';
 import { createHttpHandler } from './http.js';
-import { createEntranceMetrics } from './metrics.js';
-import { createOwnIdentity, websocketPath } from './own-info.js';
+import { websocketPath } from './own-info.js';
 import { createPeerConnections } from './peer-connection.js';
-import { createBackgroundPass } from './registry/background-pass.js';
-import { BoxSummaries } from './registry/box-summaries.js';
-import { PublisherRecords } from './registry/publisher-records.js';
-import { BoxRegistry } from './registry/registry.js';
-import { Fleet } from './dashboard/fleet.js';
-import { Publishers } from './dashboard/publishers.js';
 import { createDashboard } from './dashboard/routes.js';
-import { createTrafficFolder } from './traffic/fold.js';
-import type { EntranceServices, HandlerContext } from './context.js';
-import { Challenges } from './enrolment/challenge.js';
 import { EnrolmentGate } from './enrolment/gate.js';
-import { RevocationWatch } from './enrolment/revocation-watch.js';
-import { EnrolmentStore } from './enrolment/store.js';
-import { Reachability } from './reachability.js';
 import type { WebSocket } from 'ws';
 
 const PING_INTERVAL_MS = 30_000;
@@ -57,32 +45,11 @@ export interface Entrance {
   stop(): Promise<void>;
 }
 
+// Over 60 lines: the upgrade handler, listen() and stop() share the servers built here, and stop() orders their shutdown.
 export function createEntrance(deps: EntranceDeps): Entrance {
   const { config, id, redis, log } = deps;
-  const now = deps.now ? { now: deps.now } : {};
-  const keys = entranceKeys(id);
-  const identity = createOwnIdentity(config, id);
-  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...now });
-  const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
-  const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
-  const enrolment = new EnrolmentStore(redis, deps.now);
-  const challenges = new Challenges(redis, deps.now);
-  // Read at scrape time only, after `wss` below exists.
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
-  const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
-  const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
-    traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
-    reachability: new Reachability(deps.now),
-  };
-  const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, metrics, log,
-    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
-    publishers: new Publishers({ redis, keys, records: publisherRecords }),
-    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
-  };
-  const revocations = new RevocationWatch({ redis, registry, log });
-  const background = createBackgroundPass({ redis, keys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) });
+  const { identity, ctx, services, challenges, revocations, background } = assembleEntrance({ ...deps, openSockets: () => wss.clients.size });
+  const { keys, metrics, enrolment } = services;
 
   const wsPath = websocketPath(config);
   const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
