@@ -3,7 +3,6 @@
  * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
  */
 import { listenOn } from '../../shared/src/listen.js';
-import { connectHostFor, hostPort } from '../../shared/src/bind-address.js';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createGuardedServer, refuseUpgrade } from '../../shared/src/http-guard.js';
@@ -11,37 +10,22 @@ import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
-import { ProtocolError } from '../../shared/src/protocol/index.js';
-import type { Decoded, Envelope } from '../../shared/src/protocol/index.js';
-import { entranceKeys } from '../../shared/src/redis-keys.js';
-import { attachMessageLoop, closeAll, keepAlive } from '../../shared/src/ws-server.js';
-import { remoteIpOf, trustedProxies } from '../../shared/src/peer-address.js';
+import { closeAll, keepAlive } from '../../shared/src/ws-server.js';
 import { AddressLimits } from '../../shared/src/address-limits.js';
 import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-budget.js';
-import type { PeerContext } from '../../shared/src/ws-server.js';
-import { handleExchange } from './handlers/exchange.js';
-import { handleSearch } from './handlers/search.js';
+import { remoteIpOf } from '../../shared/src/peer-address.js';
+import { assembleEntrance } from './assemble.js';
+import type { EntranceServices } from './context.js';
 import { createHttpHandler } from './http.js';
-import { createEntranceMetrics } from './metrics.js';
-import { BoxRegistry } from './registry/registry.js';
-import { Fleet } from './dashboard/fleet.js';
-import { Publishers } from './dashboard/publishers.js';
+import { websocketPath } from './own-info.js';
+import { createPeerConnections } from './peer-connection.js';
 import { createDashboard } from './dashboard/routes.js';
-import { createTrafficFolder } from './traffic/fold.js';
-import type { EntranceState, OwnInfo } from './state.js';
-import { Challenges } from './enrolment/challenge.js';
 import { EnrolmentGate } from './enrolment/gate.js';
-import { EnrolmentStore } from './enrolment/store.js';
-import { Reachability } from './reachability.js';
-import { enrolmentKeys } from '../../shared/src/redis-keys.js';
-import { Close } from '../../shared/src/protocol/index.js';
 import type { WebSocket } from 'ws';
 
 const PING_INTERVAL_MS = 30_000;
 /** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
 const MESSAGES_PER_SOCKET = 2;
-/** How often boxes offline for longer than BOX_HISTORY_DAYS are forgotten. */
-const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface EntranceDeps {
   config: EntranceConfig;
@@ -52,7 +36,7 @@ export interface EntranceDeps {
 }
 
 export interface Entrance {
-  state: EntranceState;
+  services: EntranceServices;
   server: http.Server;
   /** Listen on ENTRANCE_IP:ENTRANCE_PORT; resolves with the URL boxes and publishers should use. */
   listen(): Promise<{ port: number; url: string }>;
@@ -61,44 +45,16 @@ export interface Entrance {
   stop(): Promise<void>;
 }
 
+// Over 60 lines: the upgrade handler, listen() and stop() share the servers built here, and stop() orders their shutdown.
 export function createEntrance(deps: EntranceDeps): Entrance {
   const { config, id, redis, log } = deps;
-  const keys = entranceKeys(id);
-  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...(deps.now ? { now: deps.now } : {}) });
-  const fleet = new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, historyDays: config.BOX_HISTORY_DAYS, ...(deps.now ? { now: deps.now } : {}) });
-  const publishers = new Publishers({
-    redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...(deps.now ? { now: deps.now } : {}),
-  });
-  const traffic = createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...(deps.now ? { now: deps.now } : {}) });
-  const enrolment = new EnrolmentStore(redis, deps.now);
-  const challenges = new Challenges(redis, deps.now);
-  let own: OwnInfo = ownInfoFor(config, id, config.ENTRANCE_PORT);
-  let otherUrls: string[] = [...config.ENTRANCE_OTHER_URLS];
-  // Read at scrape time only, after `wss` below exists.
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: () => wss.clients.size, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  const { identity, ctx, services, challenges, revocations, background } = assembleEntrance({ ...deps, openSockets: () => wss.clients.size });
+  const { keys, metrics, enrolment } = services;
 
-  const state: EntranceState = {
-    config,
-    id,
-    redis,
-    keys,
-    registry,
-    fleet,
-    publishers,
-    traffic,
-    enrolment,
-    reachability: new Reachability(deps.now),
-    metrics,
-    log,
-    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
-    ownInfo: () => own,
-    entranceUrls: () => [own.URL, ...otherUrls.filter((u) => u !== own.URL)],
-  };
-
-  const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
+  const wsPath = websocketPath(config);
   const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
-  const dashboard = createDashboard(state, deps.now);
-  const handleHttp = createHttpHandler(state, dashboard, gate);
+  const dashboard = createDashboard(services, deps.now);
+  const handleHttp = createHttpHandler(services, dashboard, gate);
   const server = createGuardedServer({ log, onRequest: handleHttp, onUpgrade: upgrade });
 
   // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
@@ -110,15 +66,14 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   });
   const stopKeepAlive = keepAlive(wss, PING_INTERVAL_MS);
   let accepting = true;
-  /** Sockets of authenticated boxes, so a revocation closes them at once. */
-  const boxSockets = new Map<string, Set<WebSocket>>();
   const socketLog = log.child({ mod: 'socket' });
+  const acceptPeer = createPeerConnections({ ctx, revocations, budget, log: socketLog });
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const pathname = url.pathname.replace(/\/+$/, '');
     if (!accepting) return refuseUpgrade(socket, 503, { ERROR: 'entrance shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' });
     if (pathname !== wsPath) return refuseUpgrade(socket, 404, { ERROR: `no WebSocket here; connect to ${wsPath}/`, ERROR_CODE: 'E_NOT_FOUND' });
-    const remoteIp = remoteIpOf(req, state.trustedProxies);
+    const remoteIp = remoteIpOf(req, services.trustedProxies);
     if (!addresses.admit(remoteIp, socket)) return;
     gate
       .authenticateUpgrade(req, remoteIp)
@@ -139,119 +94,35 @@ export function createEntrance(deps: EntranceDeps): Entrance {
 
   function onConnection(ws: WebSocket, remoteIp: string, boxId: string | undefined): void {
     wss.emit('connection', ws);
-    socketLog.debug({ peer: remoteIp, box: boxId }, 'peer connected');
-    if (boxId !== undefined) {
-      const set = boxSockets.get(boxId) ?? new Set<WebSocket>();
-      set.add(ws);
-      boxSockets.set(boxId, set);
-      ws.once('close', () => {
-        set.delete(ws);
-        if (set.size === 0 && boxSockets.get(boxId) === set) boxSockets.delete(boxId);
-      });
-    }
-    attachMessageLoop(
-      ws,
-      remoteIp,
-      {
-        own: (): Envelope => own,
-        log: socketLog,
-        onMessage: (decoded: Decoded, peer: PeerContext) => dispatch(decoded, peer, state),
-        onRefused: (code) => metrics.refused(code),
-        budget,
-      },
-      boxId,
-    );
-  }
-
-  // Revocations made through any entrance sharing this Redis reach this one at once; the per-heartbeat
-  // check in handleExchange covers a message missed while the subscription was down.
-  const subscriber = redis.duplicate({ lazyConnect: true });
-  subscriber.on('error', (err: Error) => log.debug({ err: err.message }, 'revocation subscriber error'));
-  subscriber.on('message', (_channel: string, boxId: string) => {
-    for (const ws of boxSockets.get(boxId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
-    registry.remove(boxId).catch((err: unknown) => log.warn({ err, box: boxId }, 'could not drop a revoked box from the registry'));
-  });
-
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let lastPrune = 0;
-  const sweepLog = log.child({ mod: 'sweep' });
-
-  async function tick(): Promise<void> {
-    const removed = await registry.sweep();
-    if (removed > 0) sweepLog.info({ removed }, 'expired boxes removed');
-    otherUrls = (await redis.smembers(keys.entranceUrls)).sort();
-    if (Date.now() - lastPrune > PRUNE_INTERVAL_MS) {
-      lastPrune = Date.now();
-      await dashboard.prune();
-      await publishers.expire();
-    }
-    await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
-  }
-
-  // One pass at a time: the next is scheduled only when this one has finished (never setInterval).
-  function scheduleTick(): void {
-    timer = setTimeout(() => {
-      tick()
-        .catch((err: unknown) => sweepLog.warn({ err }, 'background pass failed; will retry'))
-        .finally(() => {
-          if (!stopped) scheduleTick();
-        });
-    }, config.ENTRANCE_SWEEP_FREQ * 1000);
+    acceptPeer(ws, remoteIp, boxId);
   }
 
   return {
-    state,
+    services,
     server,
-    tick,
+    tick: background.tick,
     async listen() {
       if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(keys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
       await challenges.load();
-      await subscriber.connect();
-      await subscriber.subscribe(enrolmentKeys().revokedChannel);
+      await revocations.start();
       const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
-      own = ownInfoFor(config, id, port);
-      await tick();
-      scheduleTick();
-      log.info({ id, url: own.URL, port }, 'entrance listening');
-      return { port, url: own.URL };
+      identity.listeningOn(port);
+      await background.tick();
+      background.start();
+      const { URL: url } = identity.ownInfo();
+      log.info({ id, url, port }, 'entrance listening');
+      return { port, url };
     },
     async stop() {
-      stopped = true;
       accepting = false;
-      if (timer) clearTimeout(timer);
+      background.stop();
       stopKeepAlive();
       dashboard.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await closeAll(wss, 'entrance shutting down');
       server.closeAllConnections();
       await closed;
-      subscriber.disconnect();
+      revocations.stop();
     },
-  };
-}
-
-function dispatch(decoded: Decoded, peer: PeerContext, state: EntranceState): Promise<Envelope> {
-  switch (decoded.kind) {
-    case 'EXCHANGE':
-      return handleExchange(decoded.msg, peer, state);
-    case 'SEARCH':
-      return handleSearch(decoded.msg, state);
-    default:
-      throw new ProtocolError('E_COMMAND', `an entrance answers EXCHANGE from boxes and SEARCH from publishers, not ${decoded.kind}`);
-  }
-}
-
-function ownInfoFor(config: EntranceConfig, id: string, port: number): OwnInfo {
-  const path = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}/`;
-  const url = config.ENTRANCE_URL ?? `ws://${hostPort(connectHostFor(config.ENTRANCE_IP), port)}${path}`;
-  const parsed = new URL(url);
-  const defaultPort = parsed.protocol === 'wss:' || parsed.protocol === 'https:' ? 443 : 80;
-  return {
-    ID: id,
-    IP: parsed.hostname.replace(/^\[|\]$/g, ''),
-    PORT: Number(parsed.port || defaultPort),
-    TYPE: 'ENTRANCE',
-    URL: url,
   };
 }

@@ -3,13 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildInfo } from '../../shared/src/version.js';
 import { createSpeedTest } from './speedtest.js';
 import { sendJson } from './respond.js';
-import type { EntranceState } from './state.js';
+import type { EntranceServices } from './context.js';
 import type { Dashboard } from './dashboard/routes.js';
 import type { EnrolmentGate } from './enrolment/gate.js';
 import { remoteIpOf } from '../../shared/src/peer-address.js';
 import { escapeHtml } from '../../shared/src/html.js';
 
-export function createHttpHandler(state: EntranceState, dashboard: Dashboard, gate: EnrolmentGate) {
+export function createHttpHandler(state: EntranceServices, dashboard: Dashboard, gate: EnrolmentGate) {
   const base = state.config.BASE_URL.replace(/\/+$/, '');
   const speedTest = createSpeedTest({ basePath: base, trustedProxies: state.trustedProxies, log: state.log.child({ mod: 'speedtest' }), authenticate: (req, ip) => gate.authenticateUpgrade(req, ip) });
   // `url` is the parsed request-target; the server's guard (shared/src/http-guard.ts) refused any other.

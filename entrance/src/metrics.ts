@@ -53,74 +53,11 @@ export interface EntranceMetrics {
 }
 
 export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetrics {
-  const { redis, boxes, log } = deps;
+  const { log } = deps;
   const registry = createMetricsRegistry();
   const registers = [registry];
-
-  new Gauge({
-    name: `${P}boxes_online`,
-    help: 'Boxes in the registry whose last EXCHANGE is recent enough (ENTRANCE_EXPIRE_BOX_TIME).',
-    registers,
-    async collect() {
-      this.set(await boxes.countOnline());
-    },
-  });
-  const heartbeats = new Counter({ name: `${P}heartbeats_total`, help: 'EXCHANGE heartbeats from boxes accepted by this entrance.', registers });
-  const searches = new Counter({ name: `${P}searches_total`, help: 'SEARCH requests from publishers answered by this entrance.', registers });
-  const searchSeconds = new Histogram({
-    name: `${P}search_duration_seconds`,
-    help: 'Time this entrance took to answer a SEARCH, in seconds.',
-    buckets: SEARCH_BUCKETS_SECONDS,
-    registers,
-  });
-  const rejected = new Counter({
-    name: `${P}rejected_messages_total`,
-    help: 'Messages this entrance answered with ERROR, by ERROR_CODE (E_INTERNAL: the entrance itself failed).',
-    labelNames: ['code'] as const,
-    registers,
-  });
-  new Gauge({
-    name: `${P}websocket_connections`,
-    help: 'WebSocket connections from boxes and publishers open on this entrance.',
-    registers,
-    collect() {
-      this.set(deps.openSockets());
-    },
-  });
-  new Gauge({
-    name: `${P}fleet_served_bytes`,
-    help: 'Bytes all boxes served to viewers, all time, as counted from their traffic aggregates (shared by every entrance on this Redis).',
-    registers,
-    async collect() {
-      this.set((await trafficTotals(redis)).bytes);
-    },
-  });
-  new Gauge({
-    name: `${P}fleet_served_requests`,
-    help: 'Viewer requests all boxes served, all time, as counted from their traffic aggregates.',
-    registers,
-    async collect() {
-      this.set((await trafficTotals(redis)).requests);
-    },
-  });
-  new Gauge({
-    name: `${P}publisher_served_bytes`,
-    help: 'Bytes of each publisher\'s files that boxes served to viewers, all time (publisher "-": requests that named no publisher).',
-    labelNames: ['publisher'] as const,
-    registers,
-    async collect() {
-      const rows = await trafficPublishers(redis);
-      this.reset();
-      for (const { publisher, bytes } of rows) this.set({ publisher }, bytes);
-    },
-  });
-  const aggregates = new Counter({
-    name: `${P}traffic_aggregates_total`,
-    help: 'Traffic aggregates boxes sent, by what became of them: counted, duplicates (counted before), stale or future (outside the kept window, not counted).',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
+  fleetGauges(registers, deps);
+  const { heartbeats, searches, searchSeconds, rejected, aggregates } = messageCounters(registers);
 
   const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck([deps.tokenHash], deps.now ?? Date.now);
   const closed = checkToken === undefined && !deps.open;
@@ -162,4 +99,78 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
       await sendMetrics(registry, req, res, log);
     },
   };
+}
+
+/** Figures read when Prometheus scrapes: from Redis (the same on every entrance sharing it) and this entrance's sockets. */
+function fleetGauges(registers: Registry[], deps: EntranceMetricsDeps): void {
+  const { redis, boxes } = deps;
+  new Gauge({
+    name: `${P}boxes_online`,
+    help: 'Boxes in the registry whose last EXCHANGE is recent enough (ENTRANCE_EXPIRE_BOX_TIME).',
+    registers,
+    async collect() {
+      this.set(await boxes.countOnline());
+    },
+  });
+  new Gauge({
+    name: `${P}websocket_connections`,
+    help: 'WebSocket connections from boxes and publishers open on this entrance.',
+    registers,
+    collect() {
+      this.set(deps.openSockets());
+    },
+  });
+  new Gauge({
+    name: `${P}fleet_served_bytes`,
+    help: 'Bytes all boxes served to viewers, all time, as counted from their traffic aggregates (shared by every entrance on this Redis).',
+    registers,
+    async collect() {
+      this.set((await trafficTotals(redis)).bytes);
+    },
+  });
+  new Gauge({
+    name: `${P}fleet_served_requests`,
+    help: 'Viewer requests all boxes served, all time, as counted from their traffic aggregates.',
+    registers,
+    async collect() {
+      this.set((await trafficTotals(redis)).requests);
+    },
+  });
+  new Gauge({
+    name: `${P}publisher_served_bytes`,
+    help: 'Bytes of each publisher\'s files that boxes served to viewers, all time (publisher "-": requests that named no publisher).',
+    labelNames: ['publisher'] as const,
+    registers,
+    async collect() {
+      const rows = await trafficPublishers(redis);
+      this.reset();
+      for (const { publisher, bytes } of rows) this.set({ publisher }, bytes);
+    },
+  });
+}
+
+/** What the handlers count as messages are answered. */
+function messageCounters(registers: Registry[]) {
+  const heartbeats = new Counter({ name: `${P}heartbeats_total`, help: 'EXCHANGE heartbeats from boxes accepted by this entrance.', registers });
+  const searches = new Counter({ name: `${P}searches_total`, help: 'SEARCH requests from publishers answered by this entrance.', registers });
+  const searchSeconds = new Histogram({
+    name: `${P}search_duration_seconds`,
+    help: 'Time this entrance took to answer a SEARCH, in seconds.',
+    buckets: SEARCH_BUCKETS_SECONDS,
+    registers,
+  });
+  const rejected = new Counter({
+    name: `${P}rejected_messages_total`,
+    help: 'Messages this entrance answered with ERROR, by ERROR_CODE (E_INTERNAL: the entrance itself failed).',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  const aggregates = new Counter({
+    name: `${P}traffic_aggregates_total`,
+    help: 'Traffic aggregates boxes sent, by what became of them: counted, duplicates (counted before), stale or future (outside the kept window, not counted).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
+  return { heartbeats, searches, searchSeconds, rejected, aggregates };
 }

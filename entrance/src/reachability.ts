@@ -54,7 +54,8 @@ export class Reachability {
   private remember(boxId: string, entry: { reachable: boolean; at: number; target: string }): void {
     this.known.delete(boxId);
     this.known.set(boxId, entry);
-    if (this.known.size > MAX_REMEMBERED) this.known.delete(this.known.keys().next().value as string);
+    const oldest = this.known.keys().next();
+    if (this.known.size > MAX_REMEMBERED && !oldest.done) this.known.delete(oldest.value);
   }
 }
 

@@ -1,36 +1,19 @@
 /**
- * The fleet as the dashboard sees it. Every accepted EXCHANGE writes a small summary of the box into
- * {ID}:BOX_SUMMARY (kept after the box goes offline, so the list can say "offline since") and the
- * current minute's history point into {ID}:HISTORY:<box>. Lists are sorted, filtered and paged here, from a
- * copy of the summaries refreshed at most once a second, so a page of a 10,000-box fleet costs one
- * HGETALL and a sort, not 10,000 reads.
+ * The fleet as the dashboard sees it, read from the summaries and history points the heartbeat writes
+ * (registry/box-summaries.ts). Lists are sorted, filtered and paged here, from a copy of the summaries
+ * refreshed at most once a second, so a page of a 10,000-box fleet costs one HGETALL and a sort, not
+ * 10,000 reads.
  */
 import type { Redis } from 'ioredis';
-import { parseLoc, readingOf } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange } from '../../../shared/src/protocol/index.js';
+import { parseLoc } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import { bucketStart } from '../traffic/fold.js';
+import { decodeBoxSummary, decodeHistoryPoint } from '../registry/box-summary.js';
+import type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 
+export type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 export type BoxState = 'online' | 'stale' | 'offline';
-
-export interface BoxSummary {
-  ID: string;
-  LAST_SEEN: number;
-  PUBLIC_IP: string | null;
-  CITY: string | null;
-  COUNTRY: string | null;
-  LOC: string | null;
-  VERSION: string | null;
-  UPTIME: number | null;
-  CPU: number | null;
-  MEM_USED_PCT: number | null;
-  DISK_AVAIL: number | null;
-  TEMPERATURE: number | null;
-  BANDWIDTH_UP: number | null;
-  BANDWIDTH_IDLE_UP: number | null;
-  FILES_HELD: number | null;
-}
 
 export interface BoxRow extends BoxSummary {
   STATE: BoxState;
@@ -40,48 +23,14 @@ export interface BoxRow extends BoxSummary {
   BYTES_TOTAL: number;
 }
 
-export interface HistoryPoint {
-  t: number;
-  CPU: number | null;
-  MEM_USED_PCT: number | null;
-  DISK_AVAIL: number | null;
-  TEMPERATURE: number | null;
-  BANDWIDTH_IDLE_UP: number | null;
-  LOADAVG_1: number | null;
-}
-
-export const SORTABLE: ReadonlySet<string> = new Set([
+const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
-]);
+] as const satisfies ReadonlyArray<keyof BoxRow>;
+export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
 const CACHE_MS = 1_000;
 export const MAX_PER_PAGE = 500;
-
-const orNull = (n: number | undefined): number | null => (n === undefined ? null : Math.round(n * 100) / 100);
-
-export function summaryOf(msg: BoxExchange, publicIp: string | undefined, nowMs: number): BoxSummary {
-  const idle = readingOf(msg, 'CPU-IDLE');
-  const total = readingOf(msg, 'MEM-TOTAL');
-  const avail = readingOf(msg, 'MEM-AVAIL');
-  return {
-    ID: msg.ID,
-    LAST_SEEN: nowMs / 1000,
-    PUBLIC_IP: publicIp ?? msg.IP,
-    CITY: msg.GEOIP?.CITY ?? null,
-    COUNTRY: msg.GEOIP?.COUNTRY ?? null,
-    LOC: msg.GEOIP?.LOC ?? null,
-    VERSION: typeof msg.VERSION === 'string' ? msg.VERSION : null,
-    UPTIME: orNull(readingOf(msg, 'UPTIME')),
-    CPU: idle === undefined ? null : orNull(100 - idle),
-    MEM_USED_PCT: total && avail !== undefined ? orNull((100 * (total - avail)) / total) : null,
-    DISK_AVAIL: orNull(readingOf(msg, 'DISK-AVAIL')),
-    TEMPERATURE: orNull(readingOf(msg, 'TEMPERATURE')),
-    BANDWIDTH_UP: orNull(readingOf(msg, 'BANDWIDTH-UP')),
-    BANDWIDTH_IDLE_UP: orNull(readingOf(msg, 'BANDWIDTH-IDLE-UP')),
-    FILES_HELD: orNull(readingOf(msg, 'FILES-HELD')),
-  };
-}
 
 export interface ListQuery {
   sort: string;
@@ -96,13 +45,11 @@ export interface FleetDeps {
   redis: Redis;
   keys: EntranceKeys;
   staleSeconds: number;
-  historyDays: number;
   now?: () => number;
 }
 
 export class Fleet {
   private cache: { at: number; rows: BoxSummary[] } | undefined;
-  private readonly lastHistoryMinute = new Map<string, number>();
   private readonly traffic = trafficKeys();
 
   constructor(private readonly deps: FleetDeps) {}
@@ -111,46 +58,13 @@ export class Fleet {
     return (this.deps.now ?? Date.now)();
   }
 
-  /** Record an accepted EXCHANGE: the summary every time, a history point once a minute. */
-  async record(msg: BoxExchange, publicIp: string | undefined): Promise<void> {
-    const now = this.now();
-    const summary = summaryOf(msg, publicIp, now);
-    const tx = this.deps.redis.multi().hset(this.deps.keys.boxSummary, msg.ID, JSON.stringify(summary));
-    // The minute's point is the latest reading in it (the first EXCHANGE of a box has no CPU shares yet).
-    const minute = Math.floor(now / 60_000) * 60;
-    const point: HistoryPoint = {
-      t: minute, CPU: summary.CPU, MEM_USED_PCT: summary.MEM_USED_PCT, DISK_AVAIL: summary.DISK_AVAIL, TEMPERATURE: summary.TEMPERATURE,
-      BANDWIDTH_IDLE_UP: summary.BANDWIDTH_IDLE_UP, LOADAVG_1: orNull(readingOf(msg, 'LOADAVG-1')),
-    };
-    const key = this.deps.keys.boxHistory(msg.ID);
-    tx.zremrangebyscore(key, minute, minute).zadd(key, minute, JSON.stringify(point));
-    if (this.lastHistoryMinute.get(msg.ID) !== minute) {
-      // Once a minute: drop points older than BOX_HISTORY_DAYS.
-      this.lastHistoryMinute.set(msg.ID, minute);
-      tx.zremrangebyscore(key, '-inf', minute - this.deps.historyDays * 86400).expire(key, Math.ceil(this.deps.historyDays * 86400));
-    }
-    await tx.exec();
-  }
-
-  /** Forget boxes offline for longer than BOX_HISTORY_DAYS. */
-  async prune(): Promise<number> {
-    const limit = this.now() / 1000 - this.deps.historyDays * 86400;
-    const gone = (await this.summaries(true)).filter((s) => s.LAST_SEEN < limit).map((s) => s.ID);
-    if (gone.length > 0) await this.deps.redis.hdel(this.deps.keys.boxSummary, ...gone);
-    for (const id of gone) this.lastHistoryMinute.delete(id);
-    return gone.length;
-  }
-
-  private async summaries(fresh = false): Promise<BoxSummary[]> {
-    if (!fresh && this.cache && this.now() - this.cache.at < CACHE_MS) return this.cache.rows;
+  private async summaries(): Promise<BoxSummary[]> {
+    if (this.cache && this.now() - this.cache.at < CACHE_MS) return this.cache.rows;
     const all = await this.deps.redis.hgetall(this.deps.keys.boxSummary);
     const rows: BoxSummary[] = [];
     for (const text of Object.values(all)) {
-      try {
-        rows.push(JSON.parse(text) as BoxSummary);
-      } catch {
-        /* intentional: a summary this version cannot read is left out until the box's next EXCHANGE */
-      }
+      const summary = decodeBoxSummary(text);
+      if (summary !== undefined) rows.push(summary);
     }
     this.cache = { at: this.now(), rows };
     return rows;
@@ -201,7 +115,7 @@ export class Fleet {
     if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);
-    const key = q.sort as keyof BoxRow;
+    const key = SORT_KEYS.find((k) => k === q.sort) ?? 'ID';
     const dir = q.order === 'asc' ? 1 : -1;
     rows.sort((a, b) => {
       const x = a[key];
@@ -225,7 +139,7 @@ export class Fleet {
 
   async history(id: string, from: number, to: number): Promise<HistoryPoint[]> {
     const texts = await this.deps.redis.zrangebyscore(this.deps.keys.boxHistory(id), from, to);
-    return texts.map((t) => JSON.parse(t) as HistoryPoint);
+    return texts.flatMap((t) => decodeHistoryPoint(t) ?? []);
   }
 
   async map(): Promise<Array<{ ID: string; STATE: BoxState; LAT: number; LON: number; CITY: string | null }>> {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { arrivedOverTls, remoteIpOf } from '../../../shared/src/peer-address.js';
 import { readBodyText, sendJson } from '../respond.js';
-import type { EntranceState } from '../state.js';
+import type { EntranceServices } from '../context.js';
 import { bucketStart } from '../traffic/fold.js';
 import { publishersOfBox, trafficSeries, trafficTotals } from '../traffic/read.js';
 import type { TrafficScope } from '../traffic/read.js';
@@ -66,12 +66,10 @@ export interface Dashboard {
   auth: Auth;
   /** Handles the request when it is the dashboard's or the API's; false otherwise. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
-  /** Periodic upkeep (forget long-offline boxes). */
-  prune(): Promise<void>;
   stop(): void;
 }
 
-export function createDashboard(state: EntranceState, now: () => number = Date.now): Dashboard {
+export function createDashboard(state: EntranceServices, now: () => number = Date.now): Dashboard {
   const { config, redis, keys } = state;
   const { fleet, publishers } = state;
   const auth = new Auth({ redis, keys, users: config.DASHBOARD_USERS, apiTokens: config.API_TOKENS, sessionSeconds: config.SESSION_HOURS * 3600, now });
@@ -353,9 +351,6 @@ export function createDashboard(state: EntranceState, now: () => number = Date.n
     publishers,
     auth,
     handle,
-    async prune() {
-      await fleet.prune();
-    },
     stop() {
       if (eventsTimer) clearTimeout(eventsTimer);
       for (const res of streams) res.end();

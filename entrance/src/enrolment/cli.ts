@@ -24,75 +24,93 @@ export const ENROLMENT_HELP = `Enrolment (docs/enrolment.md):
 
 const when = (s: number): string => (s > 0 ? new Date(s * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : 'never');
 
-export async function enrolmentCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
-  const [noun, verb, arg] = words;
-  const json = values.json === true;
-  const key = `${noun ?? ''} ${verb ?? ''}`.trim();
-  const needsId = ['token revoke', 'box revoke', 'box restore', 'box forget'].includes(key);
-  const known = needsId || ['token create', 'token list', 'box list'].includes(key);
-  if (!known) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${ENROLMENT_HELP}`);
-  if (needsId && arg === undefined) throw new UsageError(`entrance ${key}: name the ${noun === 'box' ? 'box' : 'token'} ID`);
-  if (noun === 'box' && arg !== undefined && !isIdOf(arg, 'BOX')) throw new UsageError(`entrance ${key}: "${arg}" is not a box ID (box-…)`);
-  let expires = 0;
-  let uses = 0;
-  if (key === 'token create') {
-    try {
-      expires = parseDuration(typeof values.expires === 'string' ? values.expires : '7d', '--expires');
-      uses = parseUses(typeof values.uses === 'string' ? values.uses : '1', '--uses');
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  }
+type IdCommand = 'token revoke' | 'box revoke' | 'box restore' | 'box forget';
+type ListCommand = 'token create' | 'token list' | 'box list';
+const ID_COMMANDS: readonly IdCommand[] = ['token revoke', 'box revoke', 'box restore', 'box forget'];
+const LIST_COMMANDS: readonly ListCommand[] = ['token create', 'token list', 'box list'];
 
+/** One checked command line: what to do, and the ID for the commands that act on one. */
+type EnrolmentRequest =
+  | { command: ListCommand; json: boolean; expires: number; uses: number; note: string }
+  | { command: IdCommand; json: boolean; id: string };
+
+/** Checks the words and options before anything connects to Redis, so a typo costs no connection. */
+export function parseEnrolmentCommand(words: string[], values: Record<string, unknown>): EnrolmentRequest {
+  const [noun, , arg] = words;
+  const json = values.json === true;
+  const key = words.slice(0, 2).join(' ');
+  const idCommand = ID_COMMANDS.find((c) => c === key);
+  if (idCommand !== undefined) {
+    if (arg === undefined) throw new UsageError(`entrance ${key}: name the ${noun === 'box' ? 'box' : 'token'} ID`);
+    if (noun === 'box' && !isIdOf(arg, 'BOX')) throw new UsageError(`entrance ${key}: "${arg}" is not a box ID (box-…)`);
+    return { command: idCommand, json, id: arg };
+  }
+  const command = LIST_COMMANDS.find((c) => c === key);
+  if (command === undefined) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${ENROLMENT_HELP}`);
+  if (noun === 'box' && arg !== undefined && !isIdOf(arg, 'BOX')) throw new UsageError(`entrance ${key}: "${arg}" is not a box ID (box-…)`);
+  const note = typeof values.note === 'string' ? values.note : '';
+  if (command !== 'token create') return { command, json, expires: 0, uses: 0, note };
+  try {
+    const expires = parseDuration(typeof values.expires === 'string' ? values.expires : '7d', '--expires');
+    const uses = parseUses(typeof values.uses === 'string' ? values.uses : '1', '--uses');
+    return { command, json, expires, uses, note };
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export async function enrolmentCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
+  const request = parseEnrolmentCommand(words, values);
   // Logs to stderr at warn: stdout is the command's answer, which scripts read.
   const log = createLogger({ level: 'warn', role: 'entrance', destination: process.stderr });
   const redis = await connectRedis(config, log).catch((err: Error) => {
     throw new Error(`cannot reach Redis: ${err.message}`);
   });
-  const store = new EnrolmentStore(redis);
   const out = (obj: unknown, text: string): void => {
-    process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+    process.stdout.write(request.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
   };
   try {
-    switch (key) {
-      case 'token create': {
-        const note = typeof values.note === 'string' ? values.note : '';
-        const { token, info } = await store.createToken({ expiresInSeconds: expires, maxUses: uses, note });
-        out({ TOKEN: token, ...info }, `${token}\n# token ${info.ID}: ${info.MAX_USES} use(s), expires ${when(info.EXPIRES)}. Shown once; only its hash is kept.`);
-        return;
-      }
-      case 'token list': {
-        const tokens = await store.listTokens();
-        out({ TOKENS: tokens }, tokens.map((t) => `${t.ID}  uses ${t.USES}/${t.MAX_USES}  expires ${when(t.EXPIRES)}${t.REVOKED ? '  REVOKED' : ''}${t.NOTE ? `  ${t.NOTE}` : ''}`).join('\n') || '(no tokens)');
-        return;
-      }
-      case 'token revoke': {
-        if (!(await store.revokeToken(arg as string))) throw new UsageError(`entrance token revoke: no token ${arg}`);
-        out({ ID: arg, REVOKED: true }, `token ${arg} revoked`);
-        return;
-      }
-      case 'box list': {
-        const [boxes, pending] = await Promise.all([store.listBoxes(), store.listPending()]);
-        const lines = [
-          ...boxes.map((b) => `${b.ID}  ${b.STATE.toUpperCase()}  ${b.FINGERPRINT}  token ${b.TOKEN}  since ${when(b.STATE === 'revoked' ? (b.REVOKED_AT ?? 0) : b.ENROLLED_AT)}`),
-          ...pending.map((p) => `${p.ID}  PENDING  ${p.IP}  ${p.REASON}  seen ${when(p.SEEN)}`),
-        ];
-        out({ BOXES: boxes, PENDING: pending }, lines.join('\n') || '(no boxes)');
-        return;
-      }
-      case 'box revoke':
-      case 'box restore': {
-        if (!(await store.setRevoked(arg as string, verb === 'revoke'))) throw new UsageError(`entrance ${key}: ${arg} never enrolled`);
-        out({ ID: arg, STATE: verb === 'revoke' ? 'revoked' : 'enrolled' }, `${arg} ${verb === 'revoke' ? 'revoked' : 'restored'}`);
-        return;
-      }
-      case 'box forget': {
-        if (!(await store.forget(arg as string))) throw new UsageError(`entrance box forget: ${arg} never enrolled`);
-        out({ ID: arg, FORGOTTEN: true }, `${arg} forgotten: it must enrol again with a fleet token`);
-        return;
-      }
-    }
+    await runEnrolmentCommand(new EnrolmentStore(redis), request, out);
   } finally {
     await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+async function runEnrolmentCommand(store: EnrolmentStore, request: EnrolmentRequest, out: (obj: unknown, text: string) => void): Promise<void> {
+  if ('id' in request) return changeOne(store, request.command, request.id, out);
+  switch (request.command) {
+    case 'token create': {
+      const { token, info } = await store.createToken({ expiresInSeconds: request.expires, maxUses: request.uses, note: request.note });
+      return out({ TOKEN: token, ...info }, `${token}\n# token ${info.ID}: ${info.MAX_USES} use(s), expires ${when(info.EXPIRES)}. Shown once; only its hash is kept.`);
+    }
+    case 'token list': {
+      const tokens = await store.listTokens();
+      return out({ TOKENS: tokens }, tokens.map((t) => `${t.ID}  uses ${t.USES}/${t.MAX_USES}  expires ${when(t.EXPIRES)}${t.REVOKED ? '  REVOKED' : ''}${t.NOTE ? `  ${t.NOTE}` : ''}`).join('\n') || '(no tokens)');
+    }
+    case 'box list': {
+      const [boxes, pending] = await Promise.all([store.listBoxes(), store.listPending()]);
+      const lines = [
+        ...boxes.map((b) => `${b.ID}  ${b.STATE.toUpperCase()}  ${b.FINGERPRINT}  token ${b.TOKEN}  since ${when(b.STATE === 'revoked' ? (b.REVOKED_AT ?? 0) : b.ENROLLED_AT)}`),
+        ...pending.map((p) => `${p.ID}  PENDING  ${p.IP}  ${p.REASON}  seen ${when(p.SEEN)}`),
+      ];
+      return out({ BOXES: boxes, PENDING: pending }, lines.join('\n') || '(no boxes)');
+    }
+  }
+}
+
+async function changeOne(store: EnrolmentStore, command: IdCommand, id: string, out: (obj: unknown, text: string) => void): Promise<void> {
+  switch (command) {
+    case 'token revoke':
+      if (!(await store.revokeToken(id))) throw new UsageError(`entrance token revoke: no token ${id}`);
+      return out({ ID: id, REVOKED: true }, `token ${id} revoked`);
+    case 'box revoke':
+    case 'box restore': {
+      const revoke = command === 'box revoke';
+      if (!(await store.setRevoked(id, revoke))) throw new UsageError(`entrance ${command}: ${id} never enrolled`);
+      return out({ ID: id, STATE: revoke ? 'revoked' : 'enrolled' }, `${id} ${revoke ? 'revoked' : 'restored'}`);
+    }
+    case 'box forget':
+      if (!(await store.forget(id))) throw new UsageError(`entrance box forget: ${id} never enrolled`);
+      return out({ ID: id, FORGOTTEN: true }, `${id} forgotten: it must enrol again with a fleet token`);
   }
 }

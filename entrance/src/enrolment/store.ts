@@ -6,7 +6,9 @@
 import type { Redis } from 'ioredis';
 import { keyFingerprint, newFleetToken } from '../../../shared/src/enrolment/codec.js';
 import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
+import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
+import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
 
 export type BoxEnrolmentState = 'enrolled' | 'revoked';
 
@@ -101,10 +103,10 @@ export class EnrolmentStore {
     const ids = await this.redis.zrevrange(this.keys.tokens, 0, 999);
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.token(id));
-    const rows = (await pipe.exec()) ?? [];
+    const rows = repliesOf(await pipe.exec());
     return ids.flatMap((id, i) => {
-      const h = rows[i]?.[1] as Record<string, string> | undefined;
-      if (!h || !h.SECRET_HASH) return [];
+      const h = stringHash(rows[i]);
+      if (!h.SECRET_HASH) return [];
       return [{ ID: id, CREATED: Number(h.CREATED), EXPIRES: Number(h.EXPIRES), MAX_USES: Number(h.MAX_USES), USES: Number(h.USES), REVOKED: h.REVOKED === '1', NOTE: h.NOTE ?? '' }];
     });
   }
@@ -118,7 +120,7 @@ export class EnrolmentStore {
 
   async enrol(opts: { boxId: string; publicKey: string; tokenId: string; secretHash: string; ip: string }): Promise<EnrolOutcome> {
     const k = this.keys;
-    const [code, detail] = (await this.redis.eval(
+    const [code, detail = ''] = texts(await this.redis.eval(
       ENROL_SCRIPT,
       4,
       k.token(opts.tokenId),
@@ -131,9 +133,9 @@ export class EnrolmentStore {
       opts.publicKey,
       opts.tokenId,
       opts.ip,
-    )) as [string, string];
-    if (code === 'OK') return { ok: true, detail: detail as 'enrolled' | 'already enrolled' };
-    return { ok: false, code: code as 'E_TOKEN' | 'E_REVOKED', detail };
+    ));
+    if (code === 'OK') return { ok: true, detail: detail === 'enrolled' ? 'enrolled' : 'already enrolled' };
+    return { ok: false, code: code === 'E_REVOKED' ? 'E_REVOKED' : 'E_TOKEN', detail };
   }
 
   /** The box's stored key and state, or undefined when it never enrolled (or was forgotten). */
@@ -172,10 +174,10 @@ export class EnrolmentStore {
     const ids = await this.redis.zrevrange(this.keys.boxes, 0, 9999);
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.box(id));
-    const rows = (await pipe.exec()) ?? [];
+    const rows = repliesOf(await pipe.exec());
     return ids.flatMap((id, i) => {
-      const h = rows[i]?.[1] as Record<string, string> | undefined;
-      if (!h || !h.PUBLIC_KEY) return [];
+      const h = stringHash(rows[i]);
+      if (!h.PUBLIC_KEY) return [];
       const box: EnrolledBox = {
         ID: id,
         STATE: h.STATE === 'revoked' ? 'revoked' : 'enrolled',
@@ -204,14 +206,21 @@ export class EnrolmentStore {
   async listPending(): Promise<PendingBox[]> {
     const raw = await this.redis.hgetall(this.keys.pending);
     const out: PendingBox[] = [];
-    for (const [id, text] of Object.entries(raw)) {
-      try {
-        const v = JSON.parse(text) as PendingBox;
-        out.push({ ...v, ID: id });
-      } catch {
-        out.push({ ID: id, SEEN: 0, IP: '', REASON: 'unreadable record' });
-      }
-    }
+    for (const [id, text] of Object.entries(raw)) out.push(decodePendingBox(id, text) ?? { ID: id, SEEN: 0, IP: '', REASON: 'unreadable record' });
     return out.sort((a, b) => b.SEEN - a.SEEN);
   }
+}
+
+/** A stored pending entry (written by notePending), or undefined when it is not one. */
+export function decodePendingBox(id: string, text: string): PendingBox | undefined {
+  let raw: unknown;
+  try {
+    raw = parseJsonSafe(text);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(raw) || typeof raw.SEEN !== 'number' || typeof raw.IP !== 'string' || typeof raw.REASON !== 'string') return undefined;
+  const box: PendingBox = { ID: id, SEEN: raw.SEEN, IP: raw.IP, REASON: raw.REASON };
+  if (typeof raw.FINGERPRINT === 'string') box.FINGERPRINT = raw.FINGERPRINT;
+  return box;
 }

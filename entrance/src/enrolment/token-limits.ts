@@ -13,8 +13,9 @@ export class TokenLimitError extends Error {
 export function parseDuration(text: string, name: string): number {
   if (text === 'never') return 0;
   const m = /^(\d{1,6})([smhdw])$/.exec(text);
-  if (!m) throw new TokenLimitError(`${name}: "${text}" is not a duration such as 30d, 12h, 90m or never`);
-  const seconds = Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
+  const unitSeconds = m?.[2] === undefined ? undefined : UNIT_SECONDS[m[2]];
+  if (!m || unitSeconds === undefined) throw new TokenLimitError(`${name}: "${text}" is not a duration such as 30d, 12h, 90m or never`);
+  const seconds = Number(m[1]) * unitSeconds;
   if (seconds < 60 || seconds > MAX_EXPIRY_SECONDS) throw new TokenLimitError(`${name}: between 1 minute and 366 days, or never`);
   return seconds;
 }

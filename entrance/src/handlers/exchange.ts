@@ -5,30 +5,33 @@
 import { Close, ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
-import type { EntranceState } from '../state.js';
+import type { HandlerContext } from '../context.js';
 
-export async function handleExchange(msg: BoxExchange, peer: PeerContext, state: EntranceState): Promise<ExchangeReply> {
+/** What the handler knows of the socket: the address it comes from and the box it proved to be, if any. */
+export type Peer = Pick<PeerContext, 'remoteIp' | 'authenticatedId'>;
+
+export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerContext): Promise<ExchangeReply> {
   const { TRAFFIC_AGGREGATES: aggregates = [], ...exchange } = msg;
   // The decoder already refused aggregates the counters cannot take (decodeTrafficAggregate), so a
   // refused EXCHANGE stores nothing.
-  await checkEnrolment(msg.ID, peer, state);
+  await checkEnrolment(msg.ID, peer, ctx);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
   // Independent writes: sent together, so a heartbeat costs one round trip for both.
-  await Promise.all([state.registry.upsert(exchange, peer.remoteIp || undefined), state.fleet.record(exchange, peer.remoteIp || undefined)]);
+  await Promise.all([ctx.registry.upsert(exchange, peer.remoteIp || undefined), ctx.summaries.record(exchange, peer.remoteIp || undefined)]);
   // Before ACCEPTED: the box drops its pending aggregates once accepted. If this throws, the box gets
   // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives.
-  state.metrics.folded(await state.traffic.fold(msg.ID, aggregates));
-  state.metrics.heartbeat();
+  ctx.metrics.folded(await ctx.traffic.fold(msg.ID, aggregates));
+  ctx.metrics.heartbeat();
   const reply: ExchangeReply = {
-    ...state.ownInfo(),
+    ...ctx.ownInfo(),
     TYPE: 'ENTRANCE',
     COMMAND: 'EXCHANGE',
     MESSAGE: 'ACCEPTED',
-    ENTRANCE_URLS: state.entranceUrls(),
+    ENTRANCE_URLS: ctx.entranceUrls(),
   };
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
-  const reachable = state.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
+  const reachable = ctx.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
   if (reachable !== undefined) reply.REACHABLE = reachable;
   return reply;
 }
@@ -38,17 +41,17 @@ export async function handleExchange(msg: BoxExchange, peer: PeerContext, state:
  * and then only while the enrolment stands (a revocation takes effect here, on the next heartbeat);
  * without it also anonymous sockets, except for IDs that are enrolled, which nobody else may speak for.
  */
-async function checkEnrolment(boxId: string, peer: PeerContext, state: EntranceState): Promise<void> {
+async function checkEnrolment(boxId: string, peer: Peer, ctx: HandlerContext): Promise<void> {
   const authed = peer.authenticatedId;
   if (authed !== undefined && authed !== boxId) {
     throw new ProtocolError('E_AUTH', `this socket is authenticated as ${authed}, not ${boxId}`, Close.AUTH);
   }
-  if (authed === undefined && state.config.REQUIRE_ENROLMENT) {
+  if (authed === undefined && ctx.config.REQUIRE_ENROLMENT) {
     throw new ProtocolError('E_AUTH', 'this entrance requires enrolment: enrol with a fleet token and connect with a signed challenge (docs/enrolment.md)', Close.AUTH);
   }
-  const enrolment = await state.enrolment.stateOf(boxId);
+  const enrolment = await ctx.enrolment.stateOf(boxId);
   if (enrolment === 'revoked') {
-    await state.registry.remove(boxId);
+    await ctx.registry.remove(boxId);
     throw new ProtocolError('E_REVOKED', 'this box was revoked by an operator', Close.REVOKED);
   }
   if (authed === undefined && enrolment === 'enrolled') {

@@ -1,9 +1,9 @@
 /**
- * The registry of boxes in Redis, in the original's namespaces: `{ID}:BOX_SET` (box → expiry time in
- * seconds) and `{ID}:EXCHANGE:<box>` (its latest exchange), plus two indexes this rewrite adds for
- * SEARCH: `{ID}:BOX_GEO` (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
- * Every write of one box is one MULTI, and the sweep is one Lua script, so a box refreshed while the
- * sweep runs is never half removed.
+ * The registry of boxes in Redis: `{ID}:BOX_SET` (box → expiry time in seconds) and `{ID}:EXCHANGE:<box>`
+ * (its latest exchange), the keys original clients read, plus two indexes for SEARCH: `{ID}:BOX_GEO`
+ * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
+ * Every write of one box and every sweep batch is one Lua script, so a box refreshed while the sweep
+ * runs is never half removed.
  */
 import type { Redis } from 'ioredis';
 import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
@@ -11,10 +11,14 @@ import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/s
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
+import { repliesOf, stringHash, textPairs, texts, textsOrNull } from '../../../shared/src/redis-replies.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
 
 const SWEEP_BATCH = 1000;
+/** Half the Earth's circumference: a GEOSEARCH radius that holds every box. */
+const WHOLE_EARTH_KM = 20040;
 /** Candidates fetched from each index for every box a SEARCH returns (expired ones and ranking need slack). */
 const OVERFETCH = 5;
 /**
@@ -24,7 +28,9 @@ const OVERFETCH = 5;
  * the circle and sorts those inside it, so a radius much wider than the window needs costs milliseconds
  * with a million boxes. Doubling steps keep the radius used within 2× of the one needed.
  */
-export const SEARCH_RADII_KM = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 20040];
+export const SEARCH_RADII_KM = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400, WHOLE_EARTH_KM];
+/** The radius at `index`; past the end, the whole Earth. */
+const radiusKm = (index: number): number => SEARCH_RADII_KM[index] ?? WHOLE_EARTH_KM;
 
 const SWEEP_SCRIPT = `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -37,9 +43,8 @@ end
 return #ids`;
 
 /**
- * One box's write as one command. The MULTI it replaces was seven ioredis commands per EXCHANGE, the
- * largest share of the entrance's CPU in bench heartbeat: 77-94 µs of Node CPU per upsert against 32-34 µs
- * for the script on the bench machine (20k upserts, 50 in flight). Atomic as the MULTI was.
+ * One box's write as one atomic command: building seven commands per EXCHANGE in the client is where
+ * an entrance under many heartbeats spends its CPU (bench/README.md, heartbeat).
  * KEYS: exchange hash, BOX_SET, BOX_CAPACITY, BOX_GEO. ARGV: id, expiry, capacity, lon, lat ('' for no
  * place), then the exchange's field/value pairs.
  */
@@ -55,7 +60,7 @@ else
 end
 return 1`;
 
-interface SweepCapable {
+interface RegistryScripts {
   dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, args: Array<string | number>): Promise<number>;
   dandelionSweep(boxSet: string, geo: string, capacity: string, now: string, batch: number, exchangePrefix: string): Promise<number>;
 }
@@ -69,18 +74,17 @@ export interface RegistryDeps {
 }
 
 export class BoxRegistry {
-  private readonly redis: Redis & SweepCapable;
+  private readonly redis: Redis & RegistryScripts;
   private readonly keys: EntranceKeys;
   private readonly expireSeconds: number;
   private readonly log: Logger;
   private readonly now: () => number;
 
   constructor(deps: RegistryDeps) {
-    if (!('dandelionSweep' in deps.redis)) {
-      deps.redis.defineCommand('dandelionSweep', { numberOfKeys: 3, lua: SWEEP_SCRIPT });
-    }
-    if (!('dandelionUpsert' in deps.redis)) deps.redis.defineCommand('dandelionUpsert', { numberOfKeys: 4, lua: UPSERT_SCRIPT });
-    this.redis = deps.redis as Redis & SweepCapable;
+    this.redis = defineScripts<RegistryScripts>(deps.redis, {
+      dandelionUpsert: { numberOfKeys: 4, lua: UPSERT_SCRIPT },
+      dandelionSweep: { numberOfKeys: 3, lua: SWEEP_SCRIPT },
+    });
     this.keys = deps.keys;
     this.expireSeconds = deps.expireSeconds;
     this.log = deps.log;
@@ -164,8 +168,8 @@ export class BoxRegistry {
    */
   private radiusIndex = 0;
 
-  private geosearch(origin: { lat: number; lon: number }, radius: number, window: number): Promise<unknown> {
-    return this.redis.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radius, 'km', 'ASC', 'COUNT', window, 'WITHDIST');
+  private async geosearch(origin: { lat: number; lon: number }, radius: number, window: number): Promise<Array<[string, string]>> {
+    return textPairs(await this.redis.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radius, 'km', 'ASC', 'COUNT', window, 'WITHDIST'));
   }
 
   private async candidates(origin: { lat: number; lon: number } | undefined, window: number): Promise<Map<string, Candidate>> {
@@ -173,22 +177,21 @@ export class BoxRegistry {
     const last = SEARCH_RADII_KM.length - 1;
     let index = Math.min(this.radiusIndex, last);
     const first = this.redis.pipeline();
-    if (origin) first.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', SEARCH_RADII_KM[index] as number, 'km', 'ASC', 'COUNT', window, 'WITHDIST');
+    if (origin) first.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radiusKm(index), 'km', 'ASC', 'COUNT', window, 'WITHDIST');
     first.zrevrange(this.keys.boxCapacity, 0, window - 1);
-    const results = (await first.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
+    const results = repliesOf(await first.exec());
     if (origin) {
-      let rows = results[0]?.[1] as Array<[string, string]>;
+      let rows = textPairs(results[0]);
       while (rows.length < window && index < last) {
         index++;
-        rows = (await this.geosearch(origin, SEARCH_RADII_KM[index] as number, window)) as Array<[string, string]>;
+        rows = await this.geosearch(origin, radiusKm(index), window);
       }
       // Next time: the radius this one needed, or the one below when the window fitted inside it.
       const farthest = rows.length >= window ? Number(rows[rows.length - 1]?.[1]) : Number.POSITIVE_INFINITY;
-      this.radiusIndex = index > 0 && farthest <= (SEARCH_RADII_KM[index - 1] as number) ? index - 1 : index;
+      this.radiusIndex = index > 0 && farthest <= radiusKm(index - 1) ? index - 1 : index;
       for (const [id, dist] of rows) found.set(id, { id, distanceKm: Number(dist), capacity: 0 });
     }
-    for (const id of results[origin ? 1 : 0]?.[1] as string[]) {
+    for (const id of texts(results[origin ? 1 : 0])) {
       if (!found.has(id)) found.set(id, { id, distanceKm: undefined, capacity: 0 });
     }
     return found;
@@ -198,14 +201,12 @@ export class BoxRegistry {
   private async scoreAndKeepLive(candidates: Map<string, Candidate>): Promise<Candidate[]> {
     const ids = [...candidates.keys()];
     if (ids.length === 0) return [];
-    const results = (await this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
-    const scores = results[0]?.[1] as Array<string | null>;
-    const expiries = results[1]?.[1] as Array<string | null>;
+    const results = repliesOf(await this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).exec());
+    const scores = textsOrNull(results[0]);
+    const expiries = textsOrNull(results[1]);
     const nowSeconds = this.now() / 1000;
     const live: Candidate[] = [];
-    ids.forEach((id, i) => {
-      const c = candidates.get(id) as Candidate;
+    [...candidates.values()].forEach((c, i) => {
       c.capacity = Number(scores[i] ?? 0);
       if (Number(expiries[i] ?? 0) > nowSeconds) live.push(c);
     });
@@ -218,11 +219,12 @@ export class BoxRegistry {
     for (const c of ranked) pipe.hgetall(this.keys.exchange(c.id));
     const results = (await pipe.exec()) ?? [];
     const out: RankedBox[] = [];
-    results.forEach(([err, hash], i) => {
-      const id = (ranked[i] as Candidate).id;
-      if (err || !hash || Object.keys(hash).length === 0) return; // swept between the two reads
+    ranked.forEach(({ id }, i) => {
+      const [err, reply] = results[i] ?? [null, null];
+      const hash = err || !reply ? {} : stringHash(reply);
+      if (Object.keys(hash).length === 0) return; // swept between the two reads
       try {
-        out.push({ ...boxExchangeFromHash(hash as Record<string, string>), RANK: out.length + 1 });
+        out.push({ ...boxExchangeFromHash(hash), RANK: out.length + 1 });
       } catch (decodeErr) {
         this.log.warn({ err: decodeErr, box: id }, 'stored exchange unreadable; box left out of SEARCH');
       }

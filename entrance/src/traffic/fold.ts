@@ -23,6 +23,8 @@ import type { EntranceConfig } from '../../../shared/src/config/schemas.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { TrafficAggregate } from '../../../shared/src/protocol/index.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
+import { integers } from '../../../shared/src/redis-replies.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import type { TrafficKeys, TrafficResolution } from '../../../shared/src/redis-keys.js';
 
 export const TRAFFIC_RESOLUTIONS: readonly TrafficResolution[] = ['minute', 'hour', 'day'];
@@ -94,8 +96,9 @@ walk(function(k, a, nCounters, nFields)
 end)
 return {counted, duplicates}`;
 
-interface FoldCapable {
-  dandelionTrafficFold(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<[number, number]>;
+interface FoldScripts {
+  /** Replies [counted, duplicates]. */
+  dandelionTrafficFold(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown>;
 }
 
 export interface FoldResult {
@@ -122,8 +125,7 @@ export interface TrafficFolderDeps {
 }
 
 export function createTrafficFolder(deps: TrafficFolderDeps): TrafficFolder {
-  if (!('dandelionTrafficFold' in deps.redis)) deps.redis.defineCommand('dandelionTrafficFold', { lua: FOLD_SCRIPT });
-  const redis = deps.redis as Redis & FoldCapable;
+  const redis = defineScripts<FoldScripts>(deps.redis, { dandelionTrafficFold: { lua: FOLD_SCRIPT } });
   const { log } = deps;
   const now = deps.now ?? Date.now;
   const keys = trafficKeys();
@@ -152,7 +154,7 @@ export function createTrafficFolder(deps: TrafficFolderDeps): TrafficFolder {
         args.push(...plan.counters.map(([, ttl]) => ttl), ...plan.fields.map(([, field]) => field));
       }
       if (planned > 0) {
-        const [counted, duplicates] = await redis.dandelionTrafficFold(keyList.length, ...keyList, planned, ...args);
+        const [counted = 0, duplicates = 0] = integers(await redis.dandelionTrafficFold(keyList.length, ...keyList, planned, ...args));
         result.counted = counted;
         result.duplicates = duplicates;
       }

@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
+import { repliesOf, textsOrNull } from '../../../shared/src/redis-replies.js';
 import type { TrafficResolution } from '../../../shared/src/redis-keys.js';
 import { BUCKET_SECONDS, TRAFFIC_RESOLUTIONS, bucketStart } from './fold.js';
 
@@ -65,11 +66,9 @@ export async function trafficSeries(redis: Redis, q: SeriesQuery): Promise<Traff
     times.push(t);
     pipe.hmget(keyOf(t), 'bytes', 'requests');
   }
-  const rows = (await pipe.exec()) ?? [];
+  const rows = repliesOf(await pipe.exec());
   return times.map((t, i) => {
-    const [err, values] = rows[i] ?? [new Error('no reply'), null];
-    if (err) throw err;
-    const [bytes, requests] = values as Array<string | null>;
+    const [bytes, requests] = textsOrNull(rows[i]);
     return { t, bytes: Number(bytes ?? 0), requests: Number(requests ?? 0) };
   });
 }

@@ -1,0 +1,77 @@
+/**
+ * The entrance's parts without its servers: the registry and the records the handlers write, the
+ * dashboard's read side, enrolment, metrics, the revocation watch and the background pass, wired to one
+ * Redis and one identity. app.ts adds the HTTP server and the WebSocket endpoint around them.
+ */
+import type { Redis } from 'ioredis';
+import type { EntranceConfig } from '../../shared/src/config/schemas.js';
+import type { Logger } from '../../shared/src/log.js';
+import { trustedProxies } from '../../shared/src/peer-address.js';
+import { entranceKeys } from '../../shared/src/redis-keys.js';
+import type { EntranceServices, HandlerContext } from './context.js';
+import { Fleet } from './dashboard/fleet.js';
+import { Publishers } from './dashboard/publishers.js';
+import { Challenges } from './enrolment/challenge.js';
+import { RevocationWatch } from './enrolment/revocation-watch.js';
+import { EnrolmentStore } from './enrolment/store.js';
+import { createEntranceMetrics } from './metrics.js';
+import { createOwnIdentity } from './own-info.js';
+import type { OwnIdentity } from './own-info.js';
+import { Reachability } from './reachability.js';
+import { createBackgroundPass } from './registry/background-pass.js';
+import type { BackgroundPass } from './registry/background-pass.js';
+import { BoxSummaries } from './registry/box-summaries.js';
+import { PublisherRecords } from './registry/publisher-records.js';
+import { BoxRegistry } from './registry/registry.js';
+import { createTrafficFolder } from './traffic/fold.js';
+
+export interface PartsDeps {
+  config: EntranceConfig;
+  id: string;
+  redis: Redis;
+  log: Logger;
+  now?: () => number;
+  /** WebSocket connections open now, read when /metrics is scraped. */
+  openSockets(): number;
+}
+
+export interface EntranceParts {
+  identity: OwnIdentity;
+  ctx: HandlerContext;
+  services: EntranceServices;
+  challenges: Challenges;
+  revocations: RevocationWatch;
+  background: BackgroundPass;
+}
+
+export function assembleEntrance(deps: PartsDeps): EntranceParts {
+  const { config, id, redis, log } = deps;
+  const now = deps.now ? { now: deps.now } : {};
+  const keys = entranceKeys(id);
+  const identity = createOwnIdentity(config, id);
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...now });
+  const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
+  const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
+  const enrolment = new EnrolmentStore(redis, deps.now);
+  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
+  const ctx: HandlerContext = {
+    ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
+    traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
+    reachability: new Reachability(deps.now),
+  };
+  const services: EntranceServices = {
+    ...who, config, redis, keys, registry, enrolment, metrics, log,
+    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
+    publishers: new Publishers({ redis, keys, records: publisherRecords }),
+    trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
+  };
+  return {
+    identity,
+    ctx,
+    services,
+    challenges: new Challenges(redis, deps.now),
+    revocations: new RevocationWatch({ redis, registry, log }),
+    background: createBackgroundPass({ redis, keys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * What the entrance's parts are handed, one interface per concern: the message handlers get the
+ * services EXCHANGE and SEARCH write to (HandlerContext); the HTTP pages and the dashboard get what they
+ * read (EntranceServices). Both know the entrance's own identity (own-info.ts).
+ */
+import type { Redis } from 'ioredis';
+import type { EntranceConfig } from '../../shared/src/config/schemas.js';
+import type { Logger } from '../../shared/src/log.js';
+import type { EntranceKeys } from '../../shared/src/redis-keys.js';
+import type { TrustedProxies } from '../../shared/src/peer-address.js';
+import type { EntranceMetrics } from './metrics.js';
+import type { EntranceIdentity } from './own-info.js';
+import type { BoxRegistry } from './registry/registry.js';
+import type { BoxSummaries } from './registry/box-summaries.js';
+import type { PublisherRecords } from './registry/publisher-records.js';
+import type { Fleet } from './dashboard/fleet.js';
+import type { Publishers } from './dashboard/publishers.js';
+import type { TrafficFolder } from './traffic/fold.js';
+import type { EnrolmentStore } from './enrolment/store.js';
+import type { Reachability } from './reachability.js';
+
+export type { EntranceIdentity, OwnInfo } from './own-info.js';
+
+/** What EXCHANGE and SEARCH use: what they write, the counters they feed, and the URLs they tell peers. */
+export interface HandlerContext extends EntranceIdentity {
+  config: Pick<EntranceConfig, 'REQUIRE_ENROLMENT' | 'AMOUNT_OF_BOXES_PER_REQUEST'>;
+  registry: BoxRegistry;
+  /** The dashboard's record of each box (summary, history), written on every EXCHANGE. */
+  summaries: BoxSummaries;
+  /** Publishers that searched here, and what their origins served, written on every SEARCH. */
+  publisherRecords: PublisherRecords;
+  /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
+  traffic: TrafficFolder;
+  /** Whether boxes' viewer ports answer at their public address. */
+  reachability: Reachability;
+  /** Fleet tokens and enrolled boxes (fleet-wide). */
+  enrolment: EnrolmentStore;
+  /** Prometheus counters the handlers feed, served at /metrics. */
+  metrics: EntranceMetrics;
+}
+
+/** What the HTTP pages, /metrics and the dashboard use. */
+export interface EntranceServices extends EntranceIdentity {
+  config: EntranceConfig;
+  redis: Redis;
+  keys: EntranceKeys;
+  registry: BoxRegistry;
+  /** The dashboard's view of the boxes (summaries, history). */
+  fleet: Fleet;
+  /** The dashboard's view of the publishers. */
+  publishers: Publishers;
+  enrolment: EnrolmentStore;
+  metrics: EntranceMetrics;
+  log: Logger;
+  /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */
+  trustedProxies: TrustedProxies;
+}

@@ -1,0 +1,56 @@
+/**
+ * Revocations made through any entrance sharing this Redis reach this one at once: revoking or
+ * forgetting a box publishes its ID (store.ts), and this entrance then closes the sockets that box
+ * authenticated here and drops it from the registry. The check on every heartbeat
+ * (handlers/exchange.ts) covers a message missed while the subscription was down.
+ */
+import type { Redis } from 'ioredis';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../../shared/src/log.js';
+import { Close } from '../../../shared/src/protocol/index.js';
+import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
+import type { BoxRegistry } from '../registry/registry.js';
+
+export interface RevocationWatchDeps {
+  redis: Redis;
+  registry: Pick<BoxRegistry, 'remove'>;
+  log: Logger;
+}
+
+export class RevocationWatch {
+  /** Sockets of authenticated boxes, by box ID. */
+  private readonly boxSockets = new Map<string, Set<WebSocket>>();
+  /** A subscribed connection can run no other command, so it is a second one. */
+  private readonly subscriber: Redis;
+
+  constructor(private readonly deps: RevocationWatchDeps) {
+    this.subscriber = deps.redis.duplicate({ lazyConnect: true });
+    this.subscriber.on('error', (err: Error) => deps.log.debug({ err: err.message }, 'revocation subscriber error'));
+    this.subscriber.on('message', (_channel: string, boxId: string) => this.revoked(boxId));
+  }
+
+  async start(): Promise<void> {
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(enrolmentKeys().revokedChannel);
+  }
+
+  stop(): void {
+    this.subscriber.disconnect();
+  }
+
+  /** Close `ws` when box `boxId`'s enrolment is revoked; forgotten once the socket closes. */
+  track(ws: WebSocket, boxId: string): void {
+    const set = this.boxSockets.get(boxId) ?? new Set<WebSocket>();
+    set.add(ws);
+    this.boxSockets.set(boxId, set);
+    ws.once('close', () => {
+      set.delete(ws);
+      if (set.size === 0 && this.boxSockets.get(boxId) === set) this.boxSockets.delete(boxId);
+    });
+  }
+
+  private revoked(boxId: string): void {
+    for (const ws of this.boxSockets.get(boxId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
+    this.deps.registry.remove(boxId).catch((err: unknown) => this.deps.log.warn({ err, box: boxId }, 'could not drop a revoked box from the registry'));
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * A peer's socket once upgraded: a box that proved its key is watched for revocation, and every
+ * message is decoded, bounded and answered through handlers/dispatch.ts by the shared message loop.
+ */
+import type { WebSocket } from 'ws';
+import type { ByteBudget } from '../../shared/src/byte-budget.js';
+import type { Logger } from '../../shared/src/log.js';
+import { attachMessageLoop } from '../../shared/src/ws-server.js';
+import type { HandlerContext } from './context.js';
+import type { RevocationWatch } from './enrolment/revocation-watch.js';
+import { dispatch } from './handlers/dispatch.js';
+
+export interface PeerConnectionDeps {
+  ctx: HandlerContext;
+  revocations: Pick<RevocationWatch, 'track'>;
+  /** Bytes of messages held across all sockets and per socket. */
+  budget: ByteBudget;
+  log: Logger;
+}
+
+/** Returns what to call with each upgraded socket, its peer's address and the box it authenticated as (if any). */
+export function createPeerConnections(deps: PeerConnectionDeps): (ws: WebSocket, remoteIp: string, boxId: string | undefined) => void {
+  const { ctx, log } = deps;
+  return (ws, remoteIp, boxId) => {
+    log.debug({ peer: remoteIp, box: boxId }, 'peer connected');
+    if (boxId !== undefined) deps.revocations.track(ws, boxId);
+    attachMessageLoop(
+      ws,
+      remoteIp,
+      {
+        own: () => ctx.ownInfo(),
+        log,
+        onMessage: (decoded, peer) => dispatch(decoded, peer, ctx),
+        onRefused: (code) => ctx.metrics.refused(code),
+        budget: deps.budget,
+      },
+      boxId,
+    );
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * The entrance's handler context built from real parts on a test's own Redis, for tests of one entrance
+ * module (handlers, background pass) without its HTTP server. `clock.now` moves time for every part.
+ */
+import type { Redis } from 'ioredis';
+import { silentLogger } from '../../shared/src/log.js';
+import { entranceKeys } from '../../shared/src/redis-keys.js';
+import type { EntranceKeys } from '../../shared/src/redis-keys.js';
+import type { HandlerContext } from '../../entrance/src/context.js';
+import { createEntranceMetrics } from '../../entrance/src/metrics.js';
+import { createOwnIdentity } from '../../entrance/src/own-info.js';
+import type { OwnIdentity } from '../../entrance/src/own-info.js';
+import { BoxSummaries } from '../../entrance/src/registry/box-summaries.js';
+import { PublisherRecords } from '../../entrance/src/registry/publisher-records.js';
+import { BoxRegistry } from '../../entrance/src/registry/registry.js';
+import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
+import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
+import { Reachability } from '../../entrance/src/reachability.js';
+
+export interface TestHandlerContext {
+  ctx: HandlerContext;
+  identity: OwnIdentity;
+  keys: EntranceKeys;
+  clock: { now: number };
+}
+
+export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean } = {}): TestHandlerContext {
+  const id = opts.id ?? 'entrance-test';
+  const clock = { now: 1_700_000_000_000 };
+  const now = (): number => clock.now;
+  const log = silentLogger();
+  const keys = entranceKeys(id);
+  const identity = createOwnIdentity(
+    { BASE_URL: '/dandelion', WEBSOCKET_URL: '/ws', ENTRANCE_URL: undefined, ENTRANCE_IP: '127.0.0.1', ENTRANCE_PORT: 7070, ENTRANCE_OTHER_URLS: [] },
+    id,
+  );
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, log, now });
+  const ctx: HandlerContext = {
+    id,
+    ownInfo: identity.ownInfo,
+    entranceUrls: identity.entranceUrls,
+    config: { REQUIRE_ENROLMENT: opts.requireEnrolment ?? false, AMOUNT_OF_BOXES_PER_REQUEST: 10 },
+    registry,
+    summaries: new BoxSummaries({ redis, keys, historyDays: opts.historyDays ?? 7, now }),
+    publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
+    traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, log, now }),
+    reachability: new Reachability(now),
+    enrolment: new EnrolmentStore(redis, now),
+    metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
+  };
+  return { ctx, identity, keys, clock };
+}
