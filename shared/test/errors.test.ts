@@ -1,8 +1,9 @@
 // protocol/errors.ts: a ProtocolError carries its code and close code (4000 unless given), is told
-// apart from other errors, and errnoOf narrows a thrown value to a system error code.
+// apart from other errors, errnoOf narrows a thrown value to a system error code, and messageOf gives
+// any thrown value's words.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { Close, ProtocolError, errnoOf, isProtocolError } from '../src/protocol/errors.js';
+import { Close, ProtocolError, errnoOf, isProtocolError, messageOf } from '../src/protocol/errors.js';
 
 t.test('ProtocolError', async (t) => {
   const plain = new ProtocolError('E_FORMAT', 'PORT is missing');
@@ -30,4 +31,12 @@ t.test('errnoOf', async (t) => {
   t.equal(errnoOf(new Error('no code')), undefined);
   t.equal(errnoOf({ code: 42 }), undefined, 'a code that is not a string');
   for (const v of [null, undefined, 'ENOENT', 7]) t.equal(errnoOf(v), undefined);
+});
+
+t.test('messageOf', async (t) => {
+  t.equal(messageOf(new ProtocolError('E_PATH', 'FILE_PATH has a ".." segment')), 'FILE_PATH has a ".." segment', "an Error's message");
+  t.equal(messageOf(await readFile('/nonexistent/dandelion').catch((err: unknown) => err)), "ENOENT: no such file or directory, open '/nonexistent/dandelion'");
+  t.equal(messageOf('thrown text'), 'thrown text', 'a thrown string as it is');
+  t.equal(messageOf(42), '42');
+  t.equal(messageOf(undefined), 'undefined');
 });

@@ -61,3 +61,8 @@ export function errnoOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The words of a thrown value for a log line or a reply: an Error's message, anything else as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
