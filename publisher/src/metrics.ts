@@ -6,7 +6,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { METRICS_PREFIX as P, createMetricsRegistry } from '../../shared/src/metrics.js';
-import type { OriginStats } from './http/server.js';
+import type { OriginStats } from './http/routes/origin.js';
 import type { ReplicatorDeps } from './upload/replicator.js';
 
 export interface PublisherMetricsDeps {
