@@ -55,7 +55,7 @@ export function createWebServer(deps: WebDeps): WebServer {
   // /origin/ writes itself, and what fastify refuses before any of its hooks runs.
   web.server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('access-control-allow-origin', '*'));
   const { app } = web;
-  void app.register(fastifyCookie);
+  void app.register(fastifyCookie); // loaded when listen() readies the app
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'E_BAD_REQUEST', 'method not allowed', { allow: 'GET, HEAD' });
   });

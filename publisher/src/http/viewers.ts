@@ -11,7 +11,8 @@ import type { CityResponse, Reader } from 'maxmind';
 import { parseLoc } from '../../../shared/src/protocol/index.js';
 import type { Replica } from '../upload/file-index.js';
 
-const MAX_VIEWERS = 10_000;
+/** Viewers whose per-segment URIs are remembered; the least recently seen is forgotten first. */
+export const MAX_VIEWERS = 10_000;
 const EARTH_KM = 6371;
 
 export interface Place {
