@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { connectHostFor, hostPort, isWildcardAddress } from '../../shared/src/bind-address.js';
-import { MAX_HEADER_BYTES } from '../../shared/src/protocol/index.js';
+import { MAX_HEADER_BYTES, messageOf } from '../../shared/src/protocol/index.js';
 import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
@@ -25,6 +25,7 @@ import { FileIndex } from './upload/file-index.js';
 import { Replicator } from './upload/replicator.js';
 import { RedisQueueReader, SendQueue, taskFor } from './upload/send-queue.js';
 import { watchFolder } from './upload/watcher.js';
+import type { FolderWatch } from './upload/watcher.js';
 
 /** Boxes take files up to 50 MiB by default (MAX_FILE_MB); larger frames are refused before sending. */
 const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
@@ -105,7 +106,6 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     filesKnown: () => index.size,
     origin: () => web?.origin,
   });
-  let metricsServer: MetricsServer | undefined;
   const parts = createPublisherCore({ ...deps, originBytes: () => web?.origin.bytes ?? 0, replicatorHooks: metrics.replicator });
   const { pool, index, replicator, search } = parts;
   const queue = new SendQueue({
@@ -113,10 +113,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     onDelivered: (_task, delivery) => metrics.delivered(delivery.confirmed.length >= config.REPLICAS),
   });
   const reader = new RedisQueueReader({ redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
-  let watcher: { ready: Promise<void>; stop(): Promise<void> } | undefined;
-  let pruneTimer: NodeJS.Timeout | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let watcher: FolderWatch | undefined;
+  let stopPruning: (() => void) | undefined;
 
-  const publisher: Publisher = {
+  return {
     ...parts,
     queue,
     get web(): WebServer {
@@ -125,49 +126,23 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     },
     async start() {
       await mkdir(config.PUBLISHER_WATCH_DIRECTORY, { recursive: true });
-      const locate = await openGeoDatabase(config.GEOIP_DATABASE);
-      const viewers = new Viewers({
-        locate,
-        placeOfBox: (boxId) => pool.get(boxId)?.exchange.GEOIP?.LOC,
-        scoreOfBox: (boxId) => pool.score(boxId),
-      });
-      web = createWebServer({
-        publisherId, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, index, viewers, replicasWanted: config.REPLICAS,
-        holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
-      });
+      web = await createViewerWeb(deps, parts);
       const httpPort = await web.listen(config.PUBLISHER_HTTP_IP, config.PUBLISHER_HTTP_PORT);
       if (config.METRICS_PORT > 0) {
         metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
       }
       search.start();
       reader.start();
-      watcher = watchFolder({
-        directory: config.PUBLISHER_WATCH_DIRECTORY,
-        onFile: (file) => {
-          try {
-            const task = taskFor(file, config.FILE_TTL, config.PUBLISHER_WATCH_DIRECTORY);
-            index.seen(task.filePath, task.ttlSeconds); // the hold-back clock starts when the file appears
-            queue.enqueue(task);
-          } catch (err) {
-            log.warn({ file, err: (err as Error).message }, 'file in the watched folder not sent');
-          }
-        },
-        log: log.child({ mod: 'watch' }),
-      });
+      watcher = watchFolderForSending(config, index, queue, log);
       await watcher.ready;
-      const prune = (): void => {
-        index.prune();
-        pruneTimer = setTimeout(prune, PRUNE_INTERVAL_MS);
-        pruneTimer.unref();
-      };
-      prune();
+      stopPruning = pruneEvery(index, PRUNE_INTERVAL_MS);
       const viewerUrl = `http://${hostPort(connectHostFor(config.PUBLISHER_HTTP_IP), httpPort)}/`;
       log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY, metricsPort: metricsServer?.port }, 'publisher started');
       return { httpPort, viewerUrl, metricsPort: metricsServer?.port };
     },
     async stop() {
       await metricsServer?.stop();
-      if (pruneTimer) clearTimeout(pruneTimer);
+      stopPruning?.();
       await watcher?.stop();
       await reader.stop();
       await search.stop();
@@ -175,7 +150,50 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       await web?.stop();
     },
   };
-  return publisher;
+}
+
+/** The web server for viewers, its box order drawn from the pool (place and score) and GEOIP_DATABASE. */
+async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts): Promise<WebServer> {
+  const { config, log } = deps;
+  const { pool, index } = parts;
+  const viewers = new Viewers({
+    locate: await openGeoDatabase(config.GEOIP_DATABASE),
+    placeOfBox: (boxId) => pool.get(boxId)?.exchange.GEOIP?.LOC,
+    scoreOfBox: (boxId) => pool.score(boxId),
+  });
+  return createWebServer({
+    publisherId: deps.publisherId, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, index, viewers, replicasWanted: config.REPLICAS,
+    holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
+  });
+}
+
+/** Every finished file of the watched folder goes to the send queue, and its hold-back clock starts. */
+function watchFolderForSending(config: PublisherConfig, index: FileIndex, queue: SendQueue, log: Logger): FolderWatch {
+  return watchFolder({
+    directory: config.PUBLISHER_WATCH_DIRECTORY,
+    onFile: (file) => {
+      try {
+        const task = taskFor(file, config.FILE_TTL, config.PUBLISHER_WATCH_DIRECTORY);
+        index.seen(task.filePath, task.ttlSeconds); // the hold-back clock starts when the file appears
+        queue.enqueue(task);
+      } catch (err) {
+        log.warn({ file, err: messageOf(err) }, 'file in the watched folder not sent');
+      }
+    },
+    log: log.child({ mod: 'watch' }),
+  });
+}
+
+/** Forget files whose TTL passed, now and every `intervalMs` (one pass at a time); returns the stop. */
+function pruneEvery(index: FileIndex, intervalMs: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const prune = (): void => {
+    index.prune();
+    timer = setTimeout(prune, intervalMs);
+    timer.unref();
+  };
+  prune();
+  return () => clearTimeout(timer);
 }
 
 function firstAddress(): string {

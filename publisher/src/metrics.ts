@@ -1,12 +1,12 @@
 /**
- * The publisher's Prometheus metrics, served on PUBLISHER_HTTP_IP:METRICS_PORT/metrics. The replicator
+ * The publisher's Prometheus metrics, served on METRICS_IP:METRICS_PORT/metrics. The replicator
  * and the send queue call the hooks as copies and files finish; the queue, the pool, the file index and
  * the origin's counts are read when Prometheus scrapes.
  */
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { METRICS_PREFIX as P, createMetricsRegistry } from '../../shared/src/metrics.js';
-import type { OriginStats } from './http/server.js';
+import type { OriginStats } from './http/routes/origin.js';
 import type { ReplicatorDeps } from './upload/replicator.js';
 
 export interface PublisherMetricsDeps {
@@ -33,68 +33,64 @@ export interface PublisherMetrics {
 export function createPublisherMetrics(deps: PublisherMetricsDeps): PublisherMetrics {
   const registry = createMetricsRegistry();
   const registers = [registry];
-
-  new Gauge({
-    name: `${P}queue_depth`,
-    help: 'Files waiting to be sent to boxes or being sent.',
-    registers,
-    collect() {
-      this.set(deps.queueDepth());
-    },
-  });
-  const delivered = new Counter({ name: `${P}files_delivered_total`, help: 'Files confirmed by REPLICAS boxes.', registers });
-  const incomplete = new Counter({ name: `${P}files_incomplete_total`, help: 'Files that ended on fewer than REPLICAS boxes after every try.', registers });
-  const confirmed = new Counter({ name: `${P}copies_confirmed_total`, help: 'Copies of files a box confirmed (size and SHA-256 as sent).', registers });
-  const failed = new Counter({
-    name: `${P}copies_failed_total`,
-    help: 'Copies of files that failed (failed transfers), by code: the box\'s ERROR_CODE, E_MISMATCH (other bytes confirmed), E_NO_URL, E_SEND (socket lost or no reply in SEND_TIMEOUT).',
-    labelNames: ['code'] as const,
-    registers,
-  });
-  const sentBytes = new Counter({ name: `${P}sent_bytes_total`, help: 'Bytes of files sent to boxes that the box answered (confirmed or refused).', registers });
-  new Gauge({
-    name: `${P}boxes_connected`,
-    help: 'Boxes the publisher has a ready socket to.',
-    registers,
-    collect() {
-      this.set(deps.boxesConnected());
-    },
-  });
-  new Counter({
-    name: `${P}origin_served_bytes_total`,
-    help: 'Bytes the publisher\'s origin (/origin/) served to viewers since it started.',
-    registers,
-    collect() {
-      // A running total kept by the web server: a counter, so rate() handles the reset at a restart.
-      this.reset();
-      this.inc(deps.origin()?.bytes ?? 0);
-    },
-  });
-  new Counter({
-    name: `${P}origin_requests_total`,
-    help: 'Requests the publisher\'s origin (/origin/) served since it started.',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(deps.origin()?.requests ?? 0);
-    },
-  });
-  new Gauge({
-    name: `${P}files_known`,
-    help: 'Files the publisher knows (seen or sent, TTL not passed).',
-    registers,
-    collect() {
-      this.set(deps.filesKnown());
-    },
-  });
-
+  const counters = deliveryCounters(registers);
+  readAtScrape(deps, registers);
   return {
     registry,
     replicator: {
-      onSent: (_boxId, bytes) => sentBytes.inc(bytes),
-      onCopyConfirmed: () => confirmed.inc(),
-      onCopyFailed: (_boxId, code) => failed.inc({ code }),
+      onSent: (_boxId, bytes) => counters.sentBytes.inc(bytes),
+      onCopyConfirmed: () => counters.confirmed.inc(),
+      onCopyFailed: (_boxId, code) => counters.failed.inc({ code }),
     },
-    delivered: (complete) => (complete ? delivered : incomplete).inc(),
+    delivered: (complete) => (complete ? counters.delivered : counters.incomplete).inc(),
   };
+}
+
+/** What the replicator and the send queue count as copies and files finish. */
+function deliveryCounters(registers: Registry[]) {
+  return {
+    delivered: new Counter({ name: `${P}files_delivered_total`, help: 'Files confirmed by REPLICAS boxes.', registers }),
+    incomplete: new Counter({ name: `${P}files_incomplete_total`, help: 'Files that ended on fewer than REPLICAS boxes after every try.', registers }),
+    confirmed: new Counter({ name: `${P}copies_confirmed_total`, help: 'Copies of files a box confirmed (size and SHA-256 as sent).', registers }),
+    failed: new Counter({
+      name: `${P}copies_failed_total`,
+      help: 'Copies of files that failed (failed transfers), by code: the box\'s ERROR_CODE, E_MISMATCH (other bytes confirmed), E_NO_URL, E_SEND (socket lost or no reply in SEND_TIMEOUT).',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    sentBytes: new Counter({ name: `${P}sent_bytes_total`, help: 'Bytes of files sent to boxes that the box answered (confirmed or refused).', registers }),
+  };
+}
+
+/** What the publisher's parts know right now, read when Prometheus scrapes. */
+function readAtScrape(deps: PublisherMetricsDeps, registers: Registry[]): void {
+  gauge(registers, 'queue_depth', 'Files waiting to be sent to boxes or being sent.', deps.queueDepth);
+  gauge(registers, 'boxes_connected', 'Boxes the publisher has a ready socket to.', deps.boxesConnected);
+  gauge(registers, 'files_known', 'Files the publisher knows (seen or sent, TTL not passed).', deps.filesKnown);
+  // Running totals kept by the web server: counters, so rate() handles the reset at a restart.
+  total(registers, 'origin_served_bytes_total', 'Bytes the publisher\'s origin (/origin/) served to viewers since it started.', () => deps.origin()?.bytes ?? 0);
+  total(registers, 'origin_requests_total', 'Requests the publisher\'s origin (/origin/) served since it started.', () => deps.origin()?.requests ?? 0);
+}
+
+function gauge(registers: Registry[], name: string, help: string, read: () => number): void {
+  new Gauge({
+    name: `${P}${name}`,
+    help,
+    registers,
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+function total(registers: Registry[], name: string, help: string, read: () => number): void {
+  new Counter({
+    name: `${P}${name}`,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 }

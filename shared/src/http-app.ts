@@ -6,7 +6,8 @@
  * Every refusal leaves through one error handler, with the body every WebSocket ERROR reply has,
  * {ERROR, ERROR_CODE}: an HttpError says its own status; a ProtocolError's code picks the status from
  * STATUS_OF_CODE; fastify's own errors (a schema that does not match, a body over its limit) are mapped
- * by their status; anything else is logged and answered 500 E_INTERNAL.
+ * by their status; a path whose percent-encoding does not decode is 400, or 404 where paths name files
+ * (undecodablePath); anything else is logged and answered 500 E_INTERNAL.
  *
  * The agent does not use this module: loading fastify costs about 19 MiB of RSS (63.5 MiB against
  * 44.2 MiB for a bare node:http server, measured on Node 20), more than a small Pi can spare for its
@@ -109,7 +110,18 @@ export interface HttpAppOptions {
   onUpgrade?: UpgradeHandler;
   /** Largest request body fastify parses (bytes); fastify's default is 1 MiB. */
   bodyLimit?: number;
+  /**
+   * The answer to a path whose percent-encoding does not decode (`/a%zz`), which no route can match:
+   * 'bad-request' (400 E_BAD_REQUEST, the default), or 'not-found' (404 E_NOT_FOUND) where paths name
+   * files, so a name that cannot be decoded is one more name nothing has.
+   */
+  undecodablePath?: 'bad-request' | 'not-found';
 }
+
+const UNDECODABLE: Record<NonNullable<HttpAppOptions['undecodablePath']>, RefusalAnswer> = {
+  'bad-request': { status: 400, body: { ERROR: 'the path holds a percent-encoding that does not decode', ERROR_CODE: 'E_BAD_REQUEST' }, headers: {} },
+  'not-found': { status: 404, body: { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' }, headers: {} },
+};
 
 export interface HttpApp {
   app: FastifyInstance;
@@ -135,6 +147,11 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     // A schema says what a value is; a number sent where a string belongs is refused, not converted.
     ajv: { customOptions: { coerceTypes: false } },
     bodyLimit: opts.bodyLimit,
+    // What fastify refuses before routing (a path that does not decode, a parameter over its length)
+    // leaves with the same body as every other refusal, not fastify's own.
+    frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply) {
+      return sendRefusalReply(reply, err.code === 'FST_ERR_BAD_URL' ? UNDECODABLE[opts.undecodablePath ?? 'bad-request'] : refusalFor(err));
+    },
   });
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const answer = refusalFor(err);

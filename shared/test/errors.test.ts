@@ -1,5 +1,6 @@
 // protocol/errors.ts: a ProtocolError carries its code and close code (4000 unless given), is told
-// apart from other errors, and errnoOf narrows a thrown value to a system error code.
+// apart from other errors, errnoOf narrows a thrown value to a system error code, and messageOf gives
+// any thrown value's words.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { Close, ERROR_CODES, ProtocolError, errnoOf, isErrorCode, isProtocolError, messageOf } from '../src/protocol/errors.js';
@@ -32,10 +33,15 @@ t.test('errnoOf', async (t) => {
   for (const v of [null, undefined, 'ENOENT', 7]) t.equal(errnoOf(v), undefined);
 });
 
-t.test('isErrorCode and messageOf', async (t) => {
+t.test('isErrorCode', async (t) => {
   for (const code of ERROR_CODES) t.ok(isErrorCode(code), `${code} is known`);
   for (const other of ['E_SOMETHING_NEWER', 'e_format', '', 'E_FORMAT ']) t.notOk(isErrorCode(other), `${JSON.stringify(other)} is not`);
-  t.equal(messageOf(new RangeError('out of range')), 'out of range', "an Error's message");
+});
+
+t.test('messageOf', async (t) => {
+  t.equal(messageOf(new ProtocolError('E_PATH', 'FILE_PATH has a ".." segment')), 'FILE_PATH has a ".." segment', "an Error's message");
+  t.equal(messageOf(new RangeError('out of range')), 'out of range');
+  t.equal(messageOf(await readFile('/nonexistent/dandelion').catch((err: unknown) => err)), "ENOENT: no such file or directory, open '/nonexistent/dandelion'");
   t.equal(messageOf('thrown text'), 'thrown text', 'a thrown string as it is');
   t.equal(messageOf(42), '42', 'anything else as text');
   t.equal(messageOf(undefined), 'undefined');

@@ -1,7 +1,8 @@
 // The entrance's and the publisher's HTTP layer: one error handler turns every refusal into a status and
 // the {ERROR, ERROR_CODE} body (HttpError, ProtocolError, fastify's schema and body-size errors, anything
 // else as 500 E_INTERNAL); unknown paths are 404 E_NOT_FOUND; the guarded server below it still refuses
-// unparseable targets and passes upgrades to onUpgrade; a taken port names its config key.
+// unparseable targets and passes upgrades to onUpgrade; a path whose percent-encoding does not decode is
+// 400 E_BAD_REQUEST, or 404 E_NOT_FOUND where the app says paths name files; a taken port names its config key.
 import t from 'tap';
 import type { Test } from 'tap';
 import net from 'node:net';
@@ -96,6 +97,21 @@ t.test('the guarded server below fastify still refuses broken targets and passes
   t.equal(upgrade.status, 404);
   t.same(upgrades, ['/socket'], 'the upgrade reached onUpgrade, not fastify');
   t.equal((await json(port, '/fine')).status, 200, 'and the server answers afterwards');
+});
+
+t.test('a path that does not decode: 400 E_BAD_REQUEST, or 404 E_NOT_FOUND where paths name files', async (t) => {
+  for (const [undecodablePath, status, code] of [[undefined, 400, 'E_BAD_REQUEST'], ['bad-request', 400, 'E_BAD_REQUEST'], ['not-found', 404, 'E_NOT_FOUND']] as const) {
+    const web = createHttpApp({ log: silentLogger(), undecodablePath });
+    web.app.get('/files/*', async () => ({ OK: true }));
+    const port = await web.listen('127.0.0.1', 0, KEYS);
+    t.teardown(() => web.close());
+    for (const target of ['/files/%zz.ts', '/files/%E0%A4%A', '/nothing/%']) {
+      const answer = await sendRaw(port, rawGet(target));
+      t.equal(answer.status, status, `${undecodablePath ?? 'default'} ${target}: ${status}`);
+      t.equal(errorCodeOf(answer), code, `${undecodablePath ?? 'default'} ${target}: ${code}`);
+    }
+    t.equal((await json(port, '/files/a%20b.ts')).status, 200, 'a path that decodes is routed');
+  }
 });
 
 t.test('a taken port names its config key; close frees the port', async (t) => {

@@ -6,7 +6,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeFrame, encodeMessage } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeFrame, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
 import type { FileReply, PublishRequest } from '../../../shared/src/protocol/index.js';
 
 export interface BoxStats {
@@ -74,7 +74,7 @@ export class BoxConnection {
           }
           resolve();
         } catch (err) {
-          reject(new Error(`${this.boxId} refused PUBLISH: ${(err as Error).message}`));
+          reject(new Error(`${this.boxId} refused PUBLISH: ${messageOf(err)}`));
         }
       });
     });
@@ -149,7 +149,7 @@ export class BoxConnection {
       if (decoded.kind !== 'FILE_REPLY') throw new Error(decoded.kind === 'ERROR' ? decoded.msg.ERROR : `unexpected ${decoded.kind}`);
       reply = decoded.msg;
     } catch (err) {
-      head.reject(new Error(`${this.boxId}: ${(err as Error).message}`));
+      head.reject(new Error(`${this.boxId}: ${messageOf(err)}`));
       return;
     }
     const ms = Math.max(1, Date.now() - head.startedAt);

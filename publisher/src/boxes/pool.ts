@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
-import { toHash } from '../../../shared/src/protocol/index.js';
+import { messageOf, toHash } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, PublishRequest, RankedBox } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
 import { BoxConnection } from './box-connection.js';
@@ -136,7 +136,7 @@ export class BoxPool {
         } catch (err) {
           b.failedAt = Date.now();
           conn.close();
-          this.deps.log.warn({ box: b.exchange.ID, err: (err as Error).message }, 'box unreachable; will retry later');
+          this.deps.log.warn({ box: b.exchange.ID, err: messageOf(err) }, 'box unreachable; will retry later');
         }
       }),
     );

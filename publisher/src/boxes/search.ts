@@ -5,7 +5,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeMessage } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
 import type { RankedBox, SearchRequest } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
@@ -61,7 +61,9 @@ export class SearchLoop {
 
   private connect(): void {
     if (this.stopped) return;
-    const url = this.urls[this.index] as string;
+    const url = this.urls[this.index];
+    // Only at start: the list only grows afterwards, and the index wraps around it.
+    if (url === undefined) throw new Error('no entrance to SEARCH: ENTRANCE_URLS is empty');
     const ws = new WebSocket(url, { maxPayload: 16 * 1024 * 1024, handshakeTimeout: 10_000 });
     this.ws = ws;
     ws.on('open', () => this.send());
@@ -98,7 +100,7 @@ export class SearchLoop {
       await this.deps.onBoxes(decoded.msg.BOX_SET, url);
       this.firstReply?.();
     } catch (err) {
-      this.deps.log.warn({ entrance: url, err: (err as Error).message }, 'SEARCH failed');
+      this.deps.log.warn({ entrance: url, err: messageOf(err) }, 'SEARCH failed');
     }
     if (!this.stopped) this.timer = setTimeout(() => this.send(), this.deps.periodMs);
   }

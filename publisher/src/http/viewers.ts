@@ -1,18 +1,18 @@
 /**
- * Per-viewer state for playlist rewriting: which URI each viewer was given for each segment (hls.js
- * treats a changed URI for the same media sequence number as an error), and the order in which that
- * viewer should be offered box copies: nearest first when the viewer's address can be placed (a local
- * MaxMind-format database, GEOIP_DATABASE), then by the publisher's ranking of the boxes.
+ * Per-viewer state for playlist rewriting, by the ID viewer-cookie.ts gives each viewer: which URI each
+ * viewer was given for each segment (hls.js treats a changed URI for the same media sequence number as
+ * an error), and the order in which that viewer should be offered box copies: nearest first when the
+ * viewer's address can be placed (a local MaxMind-format database, GEOIP_DATABASE), then by the
+ * publisher's ranking of the boxes.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
 import maxmind from 'maxmind';
 import type { CityResponse, Reader } from 'maxmind';
 import { parseLoc } from '../../../shared/src/protocol/index.js';
 import type { Replica } from '../upload/file-index.js';
 
-export const VIEWER_COOKIE = 'dandelion_viewer';
-const MAX_VIEWERS = 10_000;
+/** Viewers whose per-segment URIs are remembered; the least recently seen is forgotten first. */
+export const MAX_VIEWERS = 10_000;
 const EARTH_KM = 6371;
 
 export interface Place {
@@ -64,22 +64,16 @@ export class Viewers {
 
   constructor(private readonly deps: ViewerDeps) {}
 
-  /** The viewer's ID from its cookie, setting one when it has none. */
-  idOf(req: IncomingMessage, res: ServerResponse): string {
-    const m = new RegExp(`(?:^|;\\s*)${VIEWER_COOKIE}=([0-9a-f]{32})`).exec(req.headers.cookie ?? '');
-    if (m) return m[1] as string;
-    const id = randomBytes(16).toString('hex');
-    res.setHeader('set-cookie', `${VIEWER_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400`);
-    return id;
-  }
-
   /** The viewer's per-segment URI memory (most recently used viewers kept, up to MAX_VIEWERS). */
   stickyOf(viewerId: string): Map<string, string> {
     let map = this.sticky.get(viewerId);
     if (map) this.sticky.delete(viewerId);
     else map = new Map();
     this.sticky.set(viewerId, map); // re-insert: Map order is the LRU order
-    if (this.sticky.size > MAX_VIEWERS) this.sticky.delete(this.sticky.keys().next().value as string);
+    if (this.sticky.size > MAX_VIEWERS) {
+      const oldest = this.sticky.keys().next();
+      if (!oldest.done) this.sticky.delete(oldest.value);
+    }
     return map;
   }
 

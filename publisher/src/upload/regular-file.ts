@@ -22,6 +22,7 @@ import type { Stats } from 'node:fs';
 import { lstat, open, realpath, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { errnoOf } from '../../../shared/src/protocol/index.js';
 
 export type FileRule = { kind: 'inside'; root: string } | { kind: 'nolink' } | { kind: 'named' };
 
@@ -85,7 +86,7 @@ export async function openRegularFile(file: string, rule: FileRule): Promise<{ h
     handle = await open(absolute, constants.O_RDONLY | constants.O_NONBLOCK | noFollow);
   } catch (err) {
     // Replaced by a link between the check and the open.
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new FileRefused('E_SYMLINK', `${absolute} is a symbolic link; only regular files are sent or served`);
+    if (errnoOf(err) === 'ELOOP') throw new FileRefused('E_SYMLINK', `${absolute} is a symbolic link; only regular files are sent or served`);
     throw err;
   }
   try {

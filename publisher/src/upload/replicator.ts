@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/index.js';
 import { viewerUrl } from '../../../shared/src/viewer-url.js';
 import type { BoxConnection } from '../boxes/box-connection.js';
 import type { BoxPool } from '../boxes/pool.js';
@@ -98,7 +99,7 @@ export class Replicator {
       await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
       return undefined;
     } catch (err) {
-      return { code: 'E_SEND', reason: (err as Error).message };
+      return { code: 'E_SEND', reason: messageOf(err) };
     }
   }
 }

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
-import { isRecord, normaliseFilePath, parseJsonSafe } from '../../../shared/src/protocol/index.js';
+import { isRecord, messageOf, normaliseFilePath, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
 import { inspectFile, isFileRefused, isInside, readRegularFile } from './regular-file.js';
 import type { FileRule } from './regular-file.js';
@@ -68,8 +68,9 @@ export class SendQueue {
   }
 
   private pump(): void {
-    while (this.running < (this.deps.concurrency ?? 4) && this.waiting.length > 0) {
-      const task = this.waiting.shift() as SendTask;
+    while (this.running < (this.deps.concurrency ?? 4)) {
+      const task = this.waiting.shift();
+      if (task === undefined) return;
       this.running += 1;
       void this.send(task).finally(() => {
         this.running -= 1;
@@ -85,7 +86,7 @@ export class SendQueue {
       content = await readRegularFile(task.localPath, task.rule);
     } catch (err) {
       if (isFileRefused(err)) return void this.deps.log.warn({ file: task.localPath, code: err.code, reason: err.message }, 'not a regular file; not sent');
-      this.deps.log.warn({ file: task.localPath, err: (err as Error).message }, 'file not readable; not sent');
+      this.deps.log.warn({ file: task.localPath, err: messageOf(err) }, 'file not readable; not sent');
       return;
     }
     try {
@@ -121,7 +122,7 @@ export class RedisQueueReader {
           if (popped) await this.take(popped[1]);
         } catch (err) {
           if (this.stopped) break;
-          this.deps.log.warn({ err: (err as Error).message }, 'reading the sending queue failed; retrying');
+          this.deps.log.warn({ err: messageOf(err) }, 'reading the sending queue failed; retrying');
           await new Promise((r) => setTimeout(r, 1_000));
         }
       }
@@ -142,14 +143,14 @@ export class RedisQueueReader {
       if (!Number.isFinite(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) throw new Error('TTL must be 1 s to 7 days');
       const task = taskFor(v.FILE_PATH, ttl, this.deps.watchDirectory);
       // A link or a FIFO is refused here, so the entry lands in REJECTED with the reason; a file that
-      // is missing now is left to the send, as before (it may still be being written).
+      // is missing now is left to the send (it may still be being written).
       await inspectFile(task.localPath, task.rule).catch((err: unknown) => {
         if (isFileRefused(err)) throw err;
       });
       this.deps.queue.enqueue(task);
     } catch (err) {
-      this.deps.log.warn({ task: raw.slice(0, 200), err: (err as Error).message }, 'queue entry rejected');
-      await this.deps.redis.rpush(this.deps.keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: (err as Error).message }));
+      this.deps.log.warn({ task: raw.slice(0, 200), err: messageOf(err) }, 'queue entry rejected');
+      await this.deps.redis.rpush(this.deps.keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: messageOf(err) }));
     }
   }
 }

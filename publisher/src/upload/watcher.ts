@@ -4,9 +4,9 @@
  * renamed into place (ffmpeg's -hls_flags temp_file) or unchanged for a short while
  * (awaitWriteFinish), so a half-written segment is never sent.
  *
- * Only regular files reach `onFile`. chokidar follows symlinks by default: a link to a system file was
- * sent to boxes, and a link to `/` made it crawl (and watch) the whole filesystem. Here it never follows
- * one, goes at most WATCH_DEPTH folders deep, and every entry it reports is checked with lstat
+ * Only regular files reach `onFile`. chokidar follows symlinks by default, which would send a link to a
+ * system file to boxes and make a link to `/` crawl (and watch) the whole filesystem. Here it never
+ * follows one, goes at most WATCH_DEPTH folders deep, and every entry it reports is checked with lstat
  * (regular-file.ts): a link, FIFO, socket or device gets a warning and is never sent.
  */
 import { realpathSync } from 'node:fs';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/index.js';
 import { inspectFile, isFileRefused } from './regular-file.js';
 
 const STABLE_MS = 120;
@@ -29,7 +30,13 @@ function isTemporary(file: string): boolean {
   return base.startsWith('.') || /\.(tmp|part|swp)$/i.test(base) || base.endsWith('~');
 }
 
-export function watchFolder(opts: { directory: string; onFile(absolutePath: string): void; log: Logger }): { ready: Promise<void>; stop(): Promise<void> } {
+export interface FolderWatch {
+  /** Resolves once the files already in the folder have been reported. */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function watchFolder(opts: { directory: string; onFile(absolutePath: string): void; log: Logger }): FolderWatch {
   const root = path.resolve(opts.directory);
   // chokidar is given the folder's real path (without following links it would take a linked folder
   // for a link and not look inside); what it reports is turned back into paths under `root`.
@@ -48,13 +55,13 @@ export function watchFolder(opts: { directory: string; onFile(absolutePath: stri
       () => opts.onFile(file),
       (err: unknown) => {
         if (isFileRefused(err)) opts.log.warn({ file, code: err.code, reason: err.message }, 'not a regular file in the watched folder; never sent');
-        else opts.log.debug({ file, err: (err as Error).message }, 'gone before it could be checked'); // removed meanwhile: nothing to send
+        else opts.log.debug({ file, err: messageOf(err) }, 'gone before it could be checked'); // removed meanwhile: nothing to send
       },
     );
   };
   watcher.on('add', take);
   watcher.on('change', take);
-  watcher.on('error', (err) => opts.log.warn({ err: (err as Error).message }, 'watching the folder failed'));
+  watcher.on('error', (err: unknown) => opts.log.warn({ err: messageOf(err) }, 'watching the folder failed'));
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return { ready, stop: () => watcher.close() };
 }
