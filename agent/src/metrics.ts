@@ -40,7 +40,7 @@ export function createAgentMetrics(deps: AgentMetricsDeps): AgentMetrics {
   const filesRefused = new Counter({
     name: `${P}files_refused_total`,
     help: 'Files from publishers refused (failed transfers), by ERROR_CODE (E_INTERNAL: the box itself failed).',
-    labelNames: ['code'] as const,
+    labelNames: ['code'],
     registers,
   });
   for (const m of scrapedMetrics(deps)) {

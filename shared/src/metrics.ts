@@ -14,6 +14,7 @@ import type { RequestHandler } from './http-guard.js';
 import { createRouter } from './http-router.js';
 import { listenOn } from './listen.js';
 import type { Logger } from './log.js';
+import { messageOf } from './protocol/errors.js';
 
 /** Every metric name starts with this, the process metrics included. */
 export const METRICS_PREFIX = 'dandelion_';
@@ -47,7 +48,7 @@ export async function sendMetrics(registry: Registry, req: IncomingMessage, res:
   } catch (err) {
     log.warn({ err }, 'metrics not collected');
     res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(`metrics not collected: ${err instanceof Error ? err.message : String(err)}\n`);
+    res.end(`metrics not collected: ${messageOf(err)}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });

@@ -1,8 +1,8 @@
 // protocol/errors.ts: a ProtocolError carries its code and close code (4000 unless given), is told
-// apart from other errors, and errnoOf narrows a thrown value to a system error code.
+// apart from other errors, errnoOf narrows a thrown value to a system error code, and messageOf to a message.
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { Close, ProtocolError, errnoOf, isProtocolError } from '../src/protocol/errors.js';
+import { Close, ProtocolError, errnoOf, isProtocolError, messageOf } from '../src/protocol/errors.js';
 
 t.test('ProtocolError', async (t) => {
   const plain = new ProtocolError('E_FORMAT', 'PORT is missing');
@@ -30,4 +30,12 @@ t.test('errnoOf', async (t) => {
   t.equal(errnoOf(new Error('no code')), undefined);
   t.equal(errnoOf({ code: 42 }), undefined, 'a code that is not a string');
   for (const v of [null, undefined, 'ENOENT', 7]) t.equal(errnoOf(v), undefined);
+});
+
+t.test('messageOf', async (t) => {
+  t.equal(messageOf(new Error('disk full')), 'disk full');
+  t.equal(messageOf(new ProtocolError('E_PATH', 'refused path')), 'refused path');
+  t.equal(messageOf('a thrown string'), 'a thrown string');
+  t.equal(messageOf(undefined), 'undefined');
+  t.equal(messageOf({ message: 'look-alike' }), '[object Object]', 'only an Error\'s message is trusted');
 });

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/errors.js';
 import type { KnownCapacity } from './budget.js';
 import { roundMbit } from './policy.js';
 import { SpeedTestError, measureCapacity } from './speed-test.js';
@@ -84,7 +85,7 @@ export class CapacityTests {
         // An entrance runs few tests at once (boxes behind one address queue up): retry when it says busy.
         const busy = err instanceof SpeedTestError && err.code === 'E_BUSY' ? err : undefined;
         if (!busy || attempt >= CAPACITY_TEST_ATTEMPTS) {
-          this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'capacity test failed; keeping the previous figures');
+          this.deps.log.warn({ err: messageOf(err) }, 'capacity test failed; keeping the previous figures');
           return;
         }
         const waitMs = Math.min(busy.retryAfterMs ?? 5_000, 60_000) * (0.5 + Math.random());

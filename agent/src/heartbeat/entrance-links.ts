@@ -5,6 +5,7 @@
  * why on the status page and wait (longer when the box is revoked).
  */
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { BoxCredentials, EnrolResult } from '../enrolment/credentials.js';
 import type { BoxStatus } from '../status/box-status.js';
@@ -103,7 +104,7 @@ export async function retryAfterRefusal(
     deps.boxStatus.set('not-enrolled', `${url} requires enrolment and the config has no ENROLMENT_TOKEN`);
     return TOKEN_REFUSED_RETRY_MS;
   }
-  const unreachable = (err: unknown): EnrolResult => ({ ok: false, code: 'E_UNREACHABLE', reason: err instanceof Error ? err.message : String(err) });
+  const unreachable = (err: unknown): EnrolResult => ({ ok: false, code: 'E_UNREACHABLE', reason: messageOf(err) });
   const result = await credentials.enrol(url).catch(unreachable);
   if (result.ok) {
     deps.log.info({ entrance: url }, 'enrolled with the fleet token');

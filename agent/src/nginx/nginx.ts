@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import { checkCanListen } from '../../../shared/src/listen.js';
 import { connectHostFor } from '../../../shared/src/bind-address.js';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/errors.js';
 import { isRecord } from '../../../shared/src/protocol/json.js';
 import { renderManagedConf, renderSite } from './config.js';
 import type { SiteOptions } from './config.js';
@@ -72,7 +73,7 @@ class ManagedNginx implements Nginx {
       this.log.error({ code, signal, stderr: stderr.trim() }, 'nginx exited');
     });
     await waitForPort(connectHostFor(site.listenIp), site.httpPort, () => this.proc === undefined).catch(async (err: unknown) => {
-      throw new Error(`nginx did not start: ${err instanceof Error ? err.message : String(err)}; ${stderr.trim() || (await tail(this.errorLog))}`);
+      throw new Error(`nginx did not start: ${messageOf(err)}; ${stderr.trim() || (await tail(this.errorLog))}`);
     });
     this.log.info({ pid: child.pid, conf: this.confPath, port: site.httpPort }, 'nginx started');
   }
@@ -153,7 +154,7 @@ async function check(binary: string, args: string[]): Promise<void> {
 /** What a failed execFile says: its stderr when it ran, else the error's message. */
 function execErrorText(err: unknown): string {
   if (isRecord(err) && typeof err.stderr === 'string') return err.stderr;
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }
 
 async function tail(file: string): Promise<string> {

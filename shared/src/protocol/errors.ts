@@ -55,9 +55,11 @@ export function isProtocolError(err: unknown): err is ProtocolError {
 
 /** Narrow an unknown thrown value to a Node system error code such as ENOENT. */
 export function errnoOf(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  }
+  if (typeof err === 'object' && err !== null && 'code' in err) return typeof err.code === 'string' ? err.code : undefined;
   return undefined;
+}
+
+/** The message of an unknown thrown value, for logs and replies (a thrown non-Error is stringified). */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
