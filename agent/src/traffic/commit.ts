@@ -1,8 +1,9 @@
 /**
  * One chunk's commit as one script call: every TRAFFIC_FLOW hash with its expiry, the pending aggregates
  * and the new read position, applied atomically (as a MULTI would) but sent as one command, so a crash
- * or restart neither re-reads nor loses a line. A MULTI of two commands per line costs a command object
- * and a promise per command, about ten times slower on the same machine (bench/README.md).
+ * or restart neither re-reads nor loses a line. One command, not a MULTI of two commands per line: the
+ * client pays an object and a promise for every command, and that would bound how fast the tail can read
+ * (bench/README.md).
  */
 import type { Redis } from 'ioredis';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';

@@ -15,9 +15,9 @@ import { NEWLINE, leaveRotated, openLog, restartIfTruncated, statOrUndefined } f
 import type { OpenLog } from './log-file.js';
 
 /**
- * Largest single read, and the unit of one commit; the buffer is allocated once per reader. 256 KiB rather
- * than 1 MiB: the same speed, and the strings and records of a chunk in flight peak the agent's RSS at
- * about 120 MiB instead of 190 MiB while it works through a backlog (bench agent-memory).
+ * Largest single read, and the unit of one commit; the buffer is allocated once per reader. Larger chunks
+ * read no faster, and the strings and records of the chunk in flight set the agent's peak RSS while it
+ * works through a backlog (bench agent-memory), so this is as small as keeps the speed.
  */
 const CHUNK_BYTES = 256 << 10;
 /** Most bytes one pass consumes; the next pass goes on from there, so a backlog never sits in memory. */
