@@ -18,8 +18,9 @@ export const SYSTEM_IDENTITY_SOURCES: IdentitySources = { cpuinfoPath: '/proc/cp
 /** The Pi's serial ("Serial : 10000000abcdef01"), or undefined on machines without one (or an all-zero one). */
 export function piSerialOf(cpuinfo: string): string | undefined {
   const m = /^Serial\s*:\s*([0-9a-fA-F]+)\s*$/m.exec(cpuinfo);
-  if (!m || /^0+$/.test(m[1] as string)) return undefined;
-  return (m[1] as string).toLowerCase();
+  const serial = m?.[1];
+  if (serial === undefined || /^0+$/.test(serial)) return undefined;
+  return serial.toLowerCase();
 }
 
 async function readOptional(file: string): Promise<string | undefined> {

@@ -35,74 +35,22 @@ export interface AgentMetrics {
 export function createAgentMetrics(deps: AgentMetricsDeps): AgentMetrics {
   const registry = createMetricsRegistry();
   const registers = [registry];
-
   const receivedBytes = new Counter({ name: `${P}received_bytes_total`, help: 'Bytes of files received from publishers and stored.', registers });
   const filesStored = new Counter({ name: `${P}files_stored_total`, help: 'Files received from publishers and stored (durable and servable).', registers });
   const filesRefused = new Counter({
     name: `${P}files_refused_total`,
     help: 'Files from publishers refused (failed transfers), by ERROR_CODE (E_INTERNAL: the box itself failed).',
-    labelNames: ['code'] as const,
+    labelNames: ['code'],
     registers,
   });
-  new Gauge({
-    name: `${P}files_held`,
-    help: 'Files this box holds for publishers (entries of {ID}:EXPIRE_FILES).',
-    registers,
-    async collect() {
-      this.set(await deps.redis.zcard(deps.keys.expireFiles));
-    },
-  });
-  new Gauge({
-    name: `${P}expiry_backlog_files`,
-    help: 'Files past their deadline not deleted yet (the expiry sweep catches up on its next run).',
-    registers,
-    async collect() {
-      this.set(await deps.expiryBacklog());
-    },
-  });
-  new Counter({
-    name: `${P}viewer_served_bytes_total`,
-    help: 'Bytes nginx sent to viewers (all statuses), as read from its access log since the agent started.',
-    registers,
-    collect() {
-      // A running total kept by the tail: a counter, so rate() handles the reset at a restart.
-      this.reset();
-      this.inc(deps.servedBytes());
-    },
-  });
-  new Gauge({
-    name: `${P}access_log_lag_bytes`,
-    help: 'Bytes of nginx\'s access log not yet turned into traffic records.',
-    registers,
-    async collect() {
-      this.set(await deps.logLagBytes());
-    },
-  });
-  new Gauge({
-    name: `${P}viewer_budget_megabits_per_second`,
-    help: 'Upload viewers may take now, all together, in Mbit/s (nginx paces each response to a share of it).',
-    registers,
-    collect() {
-      this.set(deps.viewerBudgetMbit());
-    },
-  });
-  new Gauge({
-    name: `${P}entrance_links`,
-    help: 'Entrances this box keeps a heartbeat socket to.',
-    registers,
-    collect() {
-      this.set(deps.entranceLinks().total);
-    },
-  });
-  new Gauge({
-    name: `${P}entrance_links_healthy`,
-    help: 'Entrances whose last EXCHANGE from this box was accepted.',
-    registers,
-    collect() {
-      this.set(deps.entranceLinks().healthy);
-    },
-  });
-
+  for (const m of scrapedMetrics(deps)) {
+    if (m.kind === 'gauge') {
+      new Gauge({ name: `${P}${m.name}`, help: m.help, registers, async collect() { this.set(await m.read()); } });
+    } else {
+      // A running total kept elsewhere: a counter, so rate() handles the reset at a restart.
+      new Counter({ name: `${P}${m.name}`, help: m.help, registers, async collect() { this.reset(); this.inc(await m.read()); } });
+    }
+  }
   return {
     registry,
     stored(bytes) {
@@ -111,4 +59,24 @@ export function createAgentMetrics(deps: AgentMetricsDeps): AgentMetrics {
     },
     refused: (code) => filesRefused.inc({ code }),
   };
+}
+
+interface Scraped {
+  kind: 'gauge' | 'counter';
+  name: string;
+  help: string;
+  read(): number | Promise<number>;
+}
+
+/** What is read from the other parts when Prometheus scrapes, in the order the scrape lists it. */
+function scrapedMetrics(deps: AgentMetricsDeps): Scraped[] {
+  return [
+    { kind: 'gauge', name: 'files_held', help: 'Files this box holds for publishers (entries of {ID}:EXPIRE_FILES).', read: () => deps.redis.zcard(deps.keys.expireFiles) },
+    { kind: 'gauge', name: 'expiry_backlog_files', help: 'Files past their deadline not deleted yet (the expiry sweep catches up on its next run).', read: () => deps.expiryBacklog() },
+    { kind: 'counter', name: 'viewer_served_bytes_total', help: 'Bytes nginx sent to viewers (all statuses), as read from its access log since the agent started.', read: () => deps.servedBytes() },
+    { kind: 'gauge', name: 'access_log_lag_bytes', help: 'Bytes of nginx\'s access log not yet turned into traffic records.', read: () => deps.logLagBytes() },
+    { kind: 'gauge', name: 'viewer_budget_megabits_per_second', help: 'Upload viewers may take now, all together, in Mbit/s (nginx paces each response to a share of it).', read: () => deps.viewerBudgetMbit() },
+    { kind: 'gauge', name: 'entrance_links', help: 'Entrances this box keeps a heartbeat socket to.', read: () => deps.entranceLinks().total },
+    { kind: 'gauge', name: 'entrance_links_healthy', help: 'Entrances whose last EXCHANGE from this box was accepted.', read: () => deps.entranceLinks().healthy },
+  ];
 }

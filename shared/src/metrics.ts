@@ -9,9 +9,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { createGuardedServer, sendRefusal } from './http-guard.js';
+import { createGuardedServer } from './http-guard.js';
+import type { RequestHandler } from './http-guard.js';
+import { createRouter } from './http-router.js';
 import { listenOn } from './listen.js';
 import type { Logger } from './log.js';
+import { messageOf } from './protocol/errors.js';
 
 /** Every metric name starts with this, the process metrics included. */
 export const METRICS_PREFIX = 'dandelion_';
@@ -45,7 +48,7 @@ export async function sendMetrics(registry: Registry, req: IncomingMessage, res:
   } catch (err) {
     log.warn({ err }, 'metrics not collected');
     res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(`metrics not collected: ${(err as Error).message}\n`);
+    res.end(`metrics not collected: ${messageOf(err)}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
@@ -72,13 +75,10 @@ export interface MetricsServerOptions {
  */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const { registry, log } = opts;
+  const serve: RequestHandler = (req, res) => sendMetrics(registry, req, res, log);
   const server = createGuardedServer({
     log,
-    onRequest(req, res, url) {
-      if (url.pathname !== METRICS_PATH) return sendRefusal(res, 404, { ERROR: `only ${METRICS_PATH} here`, ERROR_CODE: 'E_NOT_FOUND' });
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendRefusal(res, 405, { ERROR: 'method not allowed', ERROR_CODE: 'E_BAD_REQUEST' }, { allow: 'GET, HEAD' });
-      return sendMetrics(registry, req, res, log);
-    },
+    onRequest: createRouter({ [METRICS_PATH]: { GET: serve, HEAD: serve } }, { notFound: { ERROR: `only ${METRICS_PATH} here`, ERROR_CODE: 'E_NOT_FOUND' } }),
   });
   const port = await listenOn(server, opts.host, opts.port, { port: 'METRICS_PORT', host: 'METRICS_IP' });
   return {

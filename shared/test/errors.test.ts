@@ -39,10 +39,12 @@ t.test('isErrorCode', async (t) => {
 });
 
 t.test('messageOf', async (t) => {
+  t.equal(messageOf(new Error('disk full')), 'disk full');
   t.equal(messageOf(new ProtocolError('E_PATH', 'FILE_PATH has a ".." segment')), 'FILE_PATH has a ".." segment', "an Error's message");
   t.equal(messageOf(new RangeError('out of range')), 'out of range');
   t.equal(messageOf(await readFile('/nonexistent/dandelion').catch((err: unknown) => err)), "ENOENT: no such file or directory, open '/nonexistent/dandelion'");
   t.equal(messageOf('thrown text'), 'thrown text', 'a thrown string as it is');
   t.equal(messageOf(42), '42', 'anything else as text');
   t.equal(messageOf(undefined), 'undefined');
+  t.equal(messageOf({ message: 'look-alike' }), '[object Object]', "only an Error's message is trusted");
 });

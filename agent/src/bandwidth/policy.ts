@@ -51,3 +51,8 @@ export function changedMaterially(previousMbit: number, nextMbit: number): boole
   if (previousMbit <= 0) return nextMbit > 0;
   return Math.abs(nextMbit - previousMbit) / previousMbit > MATERIAL_CHANGE;
 }
+
+/** A figure in Mbit/s as the EXCHANGE and the logs carry it: two decimals. */
+export function roundMbit(n: number): number {
+  return Math.round(n * 100) / 100;
+}

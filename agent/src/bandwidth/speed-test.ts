@@ -11,7 +11,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
+import { isRecord, messageOf, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 
 export interface Capacity {
   /** Measured upload, box → entrance, in Mbit/s. */
@@ -49,6 +49,9 @@ const PATTERN_BYTES = 1024 * 1024;
 let pattern: Buffer | undefined;
 const patternBuffer = (): Buffer => (pattern ??= randomBytes(PATTERN_BYTES));
 
+/** The HTTP scheme of the speed test for each scheme an entrance URL may have. */
+const HTTP_SCHEME_OF = new Map([['ws:', 'http:'], ['wss:', 'https:'], ['http:', 'http:'], ['https:', 'https:']]);
+
 /**
  * The speed test's base URL (ending in /speedtest/) for an entrance socket URL: the scheme becomes
  * http(s) and the socket's own path segment (WEBSOCKET_URL, `ws` by default) is replaced, so
@@ -62,7 +65,7 @@ export function speedTestBaseUrl(entranceWsUrl: string): URL {
   } catch {
     throw new TypeError(`not an entrance URL: ${JSON.stringify(entranceWsUrl)}`);
   }
-  const scheme = ({ 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' } as Record<string, string>)[url.protocol];
+  const scheme = HTTP_SCHEME_OF.get(url.protocol);
   if (!scheme) throw new TypeError(`not an entrance URL (ws, wss, http or https): ${entranceWsUrl}`);
   const segments = url.pathname.split('/').filter((s) => s !== '');
   segments.pop(); // the socket's own segment; what is left is BASE_URL
@@ -93,7 +96,7 @@ export async function measureCapacity(
     try {
       return (await opts.authHeaders?.()) ?? {};
     } catch (err) {
-      throw new SpeedTestError('E_NETWORK', `speed test ${what} (${url.href}) failed: no challenge to sign: ${(err as Error).message}`);
+      throw new SpeedTestError('E_NETWORK', `speed test ${what} (${url.href}) failed: no challenge to sign: ${messageOf(err)}`);
     }
   };
   const downAuth = await auth('download', downUrl);
@@ -127,7 +130,7 @@ async function timed(what: string, url: URL, timeoutMs: number, outer: AbortSign
     if (timedOut) throw fail('E_TIMEOUT', `timed out after ${timeoutMs} ms`);
     if (outer?.aborted) throw fail('E_ABORTED', 'aborted by the caller');
     if (err instanceof SpeedTestError) throw fail(err.code, err.message, err.retryAfterMs);
-    throw fail('E_NETWORK', (err as Error).message);
+    throw fail('E_NETWORK', messageOf(err));
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener('abort', onAbort);
@@ -140,7 +143,7 @@ async function download(url: URL, bytes: number, signal: AbortSignal, auth: Reco
   await expectOk(res);
   let received = 0;
   for await (const chunk of res) {
-    received += (chunk as Buffer).length;
+    received += bytesOf(chunk).length;
     if (received > bytes) break; // a misbehaving server must not keep us reading; breaking closes it
   }
   if (received !== bytes) throw new SpeedTestError('E_REPLY', `received ${received > bytes ? 'more than' : received} of ${bytes} bytes`);
@@ -194,9 +197,10 @@ async function readCapped(res: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res) {
-    size += (chunk as Buffer).length;
+    const bytes = bytesOf(chunk);
+    size += bytes.length;
     if (size > MAX_REPLY_BYTES) throw new SpeedTestError('E_REPLY', `reply longer than ${MAX_REPLY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+    chunks.push(bytes);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -209,4 +213,10 @@ function parseReply(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined; // intentional: the caller reports what it expected instead
   }
+}
+
+/** A chunk of a response body (Buffers, as no encoding is ever set on it). */
+function bytesOf(chunk: unknown): Buffer {
+  if (!Buffer.isBuffer(chunk)) throw new SpeedTestError('E_REPLY', 'the reply body is not bytes');
+  return chunk;
 }

@@ -8,7 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { chmod, readFile, rename, stat } from 'node:fs/promises';
 import { newBoxKey } from '../../../shared/src/enrolment/codec.js';
-import { errnoOf } from '../../../shared/src/protocol/index.js';
+import { errnoOf, messageOf } from '../../../shared/src/protocol/index.js';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
 
@@ -17,7 +17,7 @@ export async function loadOrCreateBoxKey(file: string, log: Logger): Promise<Key
   try {
     pem = await readFile(file, 'utf8');
   } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw new Error(`KEY_FILE: cannot read ${file}: ${(err as Error).message}`);
+    if (errnoOf(err) !== 'ENOENT') throw new Error(`KEY_FILE: cannot read ${file}: ${messageOf(err)}`);
   }
   if (pem !== undefined) {
     try {
@@ -31,12 +31,13 @@ export async function loadOrCreateBoxKey(file: string, log: Logger): Promise<Key
       return key;
     } catch (err) {
       const aside = `${file}.unreadable-${Date.now()}`;
-      log.error({ file, aside, err: (err as Error).message }, 'box key unreadable; set aside, making a new one (the box must enrol again)');
+      log.error({ file, aside, err: messageOf(err) }, 'box key unreadable; set aside, making a new one (the box must enrol again)');
       await rename(file, aside);
     }
   }
   const key = newBoxKey();
-  await writeFileAtomic(file, key.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+  const exported = key.export({ format: 'pem', type: 'pkcs8' });
+  await writeFileAtomic(file, typeof exported === 'string' ? exported : exported.toString('utf8'), 0o600);
   log.info({ file }, 'new box key generated');
   return key;
 }

@@ -6,6 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
+import { messageOf } from '../../../shared/src/protocol/errors.js';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -80,9 +81,16 @@ async function request(url: string, init: RequestInit): Promise<Response> {
   try {
     return await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new EntranceHttpError(`${new URL(url).host} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    throw new EntranceHttpError(`${new URL(url).host} unreachable: ${causeOf(err) ?? messageOf(err)}`);
   }
+}
+
+/** What fetch's "fetch failed" hides in its cause: the system error code (ECONNREFUSED), else its message. */
+function causeOf(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !isRecord(err.cause)) return undefined;
+  const { code, message } = err.cause;
+  if (typeof code === 'string') return code;
+  return typeof message === 'string' ? message : undefined;
 }
 
 /** The reply's JSON object, or {} when it is not one (bounded: replies here are tiny). */

@@ -8,7 +8,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeMessage, isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeMessage, isRecord, messageOf, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
@@ -86,8 +86,8 @@ export class EntranceLink {
       (err: unknown) => {
         if (this.stopped) return;
         const delay = this.backoff.next();
-        this.deps.onUnreachable?.(this.deps.url, (err as Error).message);
-        this.deps.log.warn({ entrance: this.deps.url, err: (err as Error).message, retryInMs: delay }, 'entrance unreachable; retrying');
+        this.deps.onUnreachable?.(this.deps.url, messageOf(err));
+        this.deps.log.warn({ entrance: this.deps.url, err: messageOf(err), retryInMs: delay }, 'entrance unreachable; retrying');
         this.timer = setTimeout(() => this.connect(), delay);
       },
     );
@@ -178,7 +178,7 @@ export class EntranceLink {
         this.deps.log.warn({ entrance: this.deps.url, kind: decoded.kind }, 'unexpected message from the entrance');
       }
     } catch (err) {
-      this.deps.log.warn({ entrance: this.deps.url, err: (err as Error).message }, 'unreadable reply from the entrance');
+      this.deps.log.warn({ entrance: this.deps.url, err: messageOf(err) }, 'unreadable reply from the entrance');
     }
     if (awaiting) this.schedule();
   }

@@ -68,6 +68,10 @@ interface RecordsCapable {
   dandelionTouchPublisher(index: string, subscribe: string, exchange: string, id: string, deadline: number): Promise<number>;
 }
 
+function hasRecordScripts(redis: Redis): redis is Redis & RecordsCapable {
+  return 'dandelionSubscribe' in redis && 'dandelionTouchPublisher' in redis;
+}
+
 export interface PublisherRecordsDeps {
   redis: Redis;
   keys: BoxKeys;
@@ -96,13 +100,15 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
     deps.redis.defineCommand('dandelionSubscribe', { numberOfKeys: 3, lua: SUBSCRIBE_SCRIPT });
     deps.redis.defineCommand('dandelionTouchPublisher', { numberOfKeys: 3, lua: TOUCH_SCRIPT });
   }
-  const redis = deps.redis as Redis & RecordsCapable;
+  const redis = deps.redis;
+  if (!hasRecordScripts(redis)) throw new Error('ioredis did not define the publisher record commands');
   const nowSeconds = (): number => Math.floor((deps.now ?? Date.now)() / 1000);
   return {
     async adoptUnindexed() {
       const deadline = nowSeconds() + Math.ceil(deps.ttlSeconds);
       let adopted = 0;
-      for (const [pattern, prefix] of [[keys.subscribePattern, keys.subscribe('')], [keys.exchangePattern, keys.exchange('')]] as const) {
+      const families: Array<[pattern: string, prefix: string]> = [[keys.subscribePattern, keys.subscribe('')], [keys.exchangePattern, keys.exchange('')]];
+      for (const [pattern, prefix] of families) {
         let cursor = '0';
         do {
           const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);

@@ -1,27 +1,31 @@
 /**
  * The box's WebSocket endpoint for publishers, at /dandelion/<box-id>/ws/ (directly on BOX_PORT, or
- * through nginx's proxy). A publisher does the PUBLISH handshake, then sends files as <Dandelion>
- * frames; every frame is answered with one FILE reply: ACCEPTED with SIZE and SHA256 once the file is
- * durable and servable, or ERROR saying why. A refused file leaves the socket open; an unreadable frame
- * (no header) closes it, as any malformed message does.
+ * through nginx's proxy): admits upgrades within the per-address and byte budgets, hands each socket to
+ * publisher-session.ts (the PUBLISH handshake and the files), and stops in order. Plain requests get the
+ * box's identity at /dandelion/.
  */
 import { listenOn } from '../../../shared/src/listen.js';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createGuardedServer, refuseUpgrade, sendRefusal } from '../../../shared/src/http-guard.js';
+import { createGuardedServer, refuseUpgrade } from '../../../shared/src/http-guard.js';
+import type { RequestHandler } from '../../../shared/src/http-guard.js';
+import { createRouter } from '../../../shared/src/http-router.js';
+import type { RouteTable } from '../../../shared/src/http-router.js';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { MAX_HEADER_BYTES, ProtocolError, checkFrameHeader, isProtocolError, splitFrame } from '../../../shared/src/protocol/index.js';
-import type { Envelope, FileReply, PublishReply, PublishRequest } from '../../../shared/src/protocol/index.js';
+import { MAX_HEADER_BYTES } from '../../../shared/src/protocol/index.js';
+import type { Envelope } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { buildInfo } from '../../../shared/src/version.js';
-import { attachMessageLoop, closeAll, keepAlive } from '../../../shared/src/ws-server.js';
+import { closeAll, keepAlive } from '../../../shared/src/ws-server.js';
 import { LOOPBACK_PROXIES, remoteIpOf } from '../../../shared/src/peer-address.js';
 import { AddressLimits } from '../../../shared/src/address-limits.js';
 import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../../shared/src/byte-budget.js';
 import type { FileStore } from './store.js';
 import { createPublisherRecords } from './publisher-records.js';
+import { servePublisher } from './publisher-session.js';
+import type { SessionContext } from './publisher-session.js';
 
 const PING_INTERVAL_MS = 30_000;
 
@@ -59,16 +63,7 @@ export interface IngestServer {
 export function createIngestServer(deps: IngestDeps): IngestServer {
   const { log } = deps;
   const wsPath = `/dandelion/${deps.boxId}/ws`;
-  const server = createGuardedServer({
-    log,
-    onRequest(_req, res, url) {
-      if (url.pathname !== '/dandelion/' && url.pathname !== '/dandelion') return sendRefusal(res, 404, { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' });
-      const body = JSON.stringify({ ID: deps.boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` });
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-      res.end(body);
-    },
-    onUpgrade: upgrade,
-  });
+  const server = createGuardedServer({ log, onRequest: createRouter(indexRoutes(deps.boxId, wsPath)), onUpgrade: upgrade });
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
   // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
   // a small compressed frame would grow past every byte budget.
@@ -83,6 +78,14 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const records = createPublisherRecords({ redis: deps.redis, keys: deps.keys, ttlSeconds: deps.publisherRecordTtlSeconds, maxRecords: deps.maxPublisherRecords });
   const inFlight = new Set<Promise<unknown>>();
   let stopping = false;
+  const session: SessionContext = {
+    ...deps, records, budget,
+    stopping: () => stopping,
+    track(write) {
+      inFlight.add(write);
+      return write.finally(() => inFlight.delete(write));
+    },
+  };
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const pathname = url.pathname.replace(/\/+$/, '');
@@ -91,57 +94,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     if (!addresses.admit(publisherIp(req), socket)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   }
-
-  wss.on('connection', (ws, req: http.IncomingMessage) => {
-    const remoteIp = publisherIp(req);
-    let publisher: PublishRequest | undefined;
-
-    const fileReply = (filePath: string, fields: Partial<FileReply>): FileReply => ({ ...deps.own(), TYPE: 'BOX', COMMAND: 'FILE', FILE_PATH: filePath, ...fields });
-
-    attachMessageLoop(ws, remoteIp, {
-      own: deps.own,
-      log,
-      budget,
-      async onMessage(decoded) {
-        if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
-        if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
-        publisher = decoded.msg;
-        // SUBSCRIBE is the README's key for a publisher; the original also kept its message under EXCHANGE.
-        const dropped = await records.subscribe(publisher);
-        if (dropped > 0) log.warn({ dropped, max: deps.maxPublisherRecords }, 'MAX_PUBLISHER_RECORDS reached: records of the publishers seen longest ago dropped');
-        log.info({ publisher: publisher.ID, peer: remoteIp }, 'publisher subscribed');
-        const reply: PublishReply = { ...deps.own(), TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' };
-        return reply;
-      },
-      async onBinary(data) {
-        const { raw, content } = splitFrame(data);
-        if (typeof raw.FILE_PATH !== 'string' || raw.FILE_PATH === '') throw new ProtocolError('E_FORMAT', 'FILE_PATH is missing or empty');
-        const asSent = raw.FILE_PATH.slice(0, 1024);
-        try {
-          if (publisher === undefined) throw new ProtocolError('E_HANDSHAKE', 'send PUBLISH before files');
-          if (stopping) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
-          const header = checkFrameHeader(raw, deps.defaultTtlSeconds);
-          const writing = deps.store.write(publisher.ID, header.FILE_PATH, content, header.TTL);
-          inFlight.add(writing);
-          const stored = await writing.finally(() => inFlight.delete(writing));
-          deps.onStored?.(stored.size);
-          // The record is informational: a failure to extend it must not turn a stored file into an error.
-          await records.fileStored(publisher.ID, header.TTL).catch((err: unknown) => log.warn({ err, publisher: publisher?.ID }, 'publisher record not extended'));
-          log.debug({ publisher: publisher.ID, file: stored.relativePath, size: stored.size }, 'file stored');
-          return fileReply(asSent, { MESSAGE: 'ACCEPTED', SIZE: stored.size, SHA256: stored.sha256 });
-        } catch (err) {
-          if (isProtocolError(err)) {
-            log.info({ publisher: publisher?.ID, file: asSent, code: err.code, reason: err.message }, 'file refused');
-            deps.onRefused?.(err.code);
-            return fileReply(asSent, { ERROR: err.message, ERROR_CODE: err.code });
-          }
-          log.error({ err, publisher: publisher?.ID, file: asSent }, 'file not stored');
-          deps.onRefused?.('E_INTERNAL');
-          return fileReply(asSent, { ERROR: 'the box failed to store the file; try again or another box', ERROR_CODE: 'E_INTERNAL' });
-        }
-      },
-    });
-  });
+  // An event, not a direct call: keepAlive listens for 'connection' too.
+  wss.on('connection', (ws, req: http.IncomingMessage) => servePublisher(ws, publisherIp(req), session));
 
   return {
     server,
@@ -168,4 +122,14 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
  */
 function publisherIp(req: http.IncomingMessage): string {
   return remoteIpOf(req, LOOPBACK_PROXIES);
+}
+
+/** GET /dandelion/ (any method, with or without the slash): who this box is and where publishers connect. */
+function indexRoutes(boxId: string, wsPath: string): RouteTable {
+  const index: RequestHandler = (_req, res) => {
+    const body = JSON.stringify({ ID: boxId, TYPE: 'BOX', VERSION: buildInfo().version, CONNECT_WS: `${wsPath}/` });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  };
+  return { '/dandelion/': { '*': index }, '/dandelion': { '*': index } };
 }

@@ -15,6 +15,8 @@ import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import { checkCanListen } from '../../../shared/src/listen.js';
 import { connectHostFor } from '../../../shared/src/bind-address.js';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/errors.js';
+import { isRecord } from '../../../shared/src/protocol/json.js';
 import { renderManagedConf, renderSite } from './config.js';
 import type { SiteOptions } from './config.js';
 
@@ -33,73 +35,87 @@ export interface Nginx {
 }
 
 export function managedNginx(opts: { binary: string; runDirectory: string; log: Logger }): Nginx {
-  const confPath = path.join(opts.runDirectory, 'nginx.conf');
-  const errorLog = path.join(opts.runDirectory, 'nginx-error.log');
-  let proc: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  // Workers of a root master default to "nobody", which cannot read files in a 0700 folder of root's.
-  const workerUser = process.getuid?.() === 0 ? os.userInfo().username : undefined;
+  return new ManagedNginx(opts.binary, opts.runDirectory, opts.log);
+}
 
-  async function writeConf(site: SiteOptions): Promise<void> {
-    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(opts.runDirectory, 'nginx-tmp', d), { recursive: true });
-    await writeFileAtomic(confPath, renderManagedConf({ ...site, runDirectory: opts.runDirectory, ...(workerUser ? { workerUser } : {}) }));
+/** The nginx the agent runs as its own child, with the generated nginx.conf under RUN_DIRECTORY. */
+class ManagedNginx implements Nginx {
+  private readonly confPath: string;
+  private readonly errorLog: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  // Workers of a root master default to "nobody", which cannot read files in a 0700 folder of root's.
+  private readonly workerUser = process.getuid?.() === 0 ? os.userInfo().username : undefined;
+
+  constructor(
+    private readonly binary: string,
+    private readonly runDirectory: string,
+    private readonly log: Logger,
+  ) {
+    this.confPath = path.join(runDirectory, 'nginx.conf');
+    this.errorLog = path.join(runDirectory, 'nginx-error.log');
+  }
+
+  async start(site: SiteOptions): Promise<void> {
+    await this.stopLeftover();
+    // Before nginx: with the port taken, its probe below would reach whatever holds it and pass.
+    await checkCanListen(site.listenIp, site.httpPort, { port: 'BOX_HTTP_PORT', host: 'BOX_SERVER_IP' });
+    await this.writeConf(site);
+    // Its own process group: a Ctrl-C meant for the agent must not reach nginx before the agent stops it in order.
+    const child = spawn(this.binary, ['-c', this.confPath, '-p', this.runDirectory, '-e', this.errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    this.proc = child;
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()).slice(-4000));
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', (code, signal) => {
+      if (this.proc !== child) return;
+      this.proc = undefined;
+      this.log.error({ code, signal, stderr: stderr.trim() }, 'nginx exited');
+    });
+    await waitForPort(connectHostFor(site.listenIp), site.httpPort, () => this.proc === undefined).catch(async (err: unknown) => {
+      throw new Error(`nginx did not start: ${messageOf(err)}; ${stderr.trim() || (await tail(this.errorLog))}`);
+    });
+    this.log.info({ pid: child.pid, conf: this.confPath, port: site.httpPort }, 'nginx started');
+  }
+
+  async reload(site: SiteOptions): Promise<void> {
+    await this.writeConf(site);
+    this.proc?.kill('SIGHUP');
+    this.log.info({ rateBytesPerSecond: site.ratesByConnections[1] }, 'nginx reloaded');
+  }
+
+  async reopenLogs(): Promise<void> {
+    this.proc?.kill('SIGUSR1');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.proc;
+    if (!child) return;
+    this.proc = undefined;
+    child.kill('SIGQUIT'); // graceful: finish the responses in flight
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+    this.log.info('nginx stopped');
+  }
+
+  /** Writes nginx.conf for `site` and has nginx check it (`nginx -t`). */
+  private async writeConf(site: SiteOptions): Promise<void> {
+    for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(this.runDirectory, 'nginx-tmp', d), { recursive: true });
+    await writeFileAtomic(this.confPath, renderManagedConf({ ...site, runDirectory: this.runDirectory, ...(this.workerUser ? { workerUser: this.workerUser } : {}) }));
+    await check(this.binary, ['-t', '-q', '-c', this.confPath, '-p', this.runDirectory, '-e', this.errorLog]);
   }
 
   /** An nginx left running by an agent that was killed (SIGKILL, power cut mid-stop) would hold the port. */
-  async function stopLeftover(): Promise<void> {
-    const pid = Number((await readFile(path.join(opts.runDirectory, 'nginx.pid'), 'utf8').catch(() => '')).trim());
+  private async stopLeftover(): Promise<void> {
+    const pid = Number((await readFile(path.join(this.runDirectory, 'nginx.pid'), 'utf8').catch(() => '')).trim());
     if (!Number.isInteger(pid) || pid <= 1) return;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.includes('nginx') || !cmdline.includes(confPath)) return; // a recycled pid: not ours
-    opts.log.warn({ pid }, 'stopping an nginx left over from an earlier run');
+    if (!cmdline.includes('nginx') || !cmdline.includes(this.confPath)) return; // a recycled pid: not ours
+    this.log.warn({ pid }, 'stopping an nginx left over from an earlier run');
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 60 && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) !== ''; i++) await new Promise((r) => setTimeout(r, 50));
   }
-
-  return {
-    async start(site) {
-      await stopLeftover();
-      // Before nginx: with the port taken, its probe below would reach whatever holds it and pass.
-      await checkCanListen(site.listenIp, site.httpPort, { port: 'BOX_HTTP_PORT', host: 'BOX_SERVER_IP' });
-      await writeConf(site);
-      await check(opts.binary, ['-t', '-q', '-c', confPath, '-p', opts.runDirectory, '-e', errorLog]);
-      // Its own process group: a Ctrl-C meant for the agent must not reach nginx before the agent stops it in order.
-      const child = spawn(opts.binary, ['-c', confPath, '-p', opts.runDirectory, '-e', errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-      proc = child;
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()).slice(-4000));
-      exited = new Promise((resolve) => child.once('exit', () => resolve()));
-      child.once('exit', (code, signal) => {
-        if (proc === child) {
-          proc = undefined;
-          opts.log.error({ code, signal, stderr: stderr.trim() }, 'nginx exited');
-        }
-      });
-      await waitForPort(connectHostFor(site.listenIp), site.httpPort, () => proc === undefined).catch(async (err: Error) => {
-        throw new Error(`nginx did not start: ${err.message}; ${stderr.trim() || (await tail(errorLog))}`);
-      });
-      opts.log.info({ pid: child.pid, conf: confPath, port: site.httpPort }, 'nginx started');
-    },
-    async reload(site) {
-      await writeConf(site);
-      await check(opts.binary, ['-t', '-q', '-c', confPath, '-p', opts.runDirectory, '-e', errorLog]);
-      proc?.kill('SIGHUP');
-      opts.log.info({ rateBytesPerSecond: site.ratesByConnections[1] }, 'nginx reloaded');
-    },
-    async reopenLogs() {
-      proc?.kill('SIGUSR1');
-    },
-    async stop() {
-      const child = proc;
-      if (!child) return;
-      proc = undefined;
-      child.kill('SIGQUIT'); // graceful: finish the responses in flight
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-      opts.log.info('nginx stopped');
-    },
-  };
 }
 
 export function systemNginx(opts: { binary: string; confPath: string; log: Logger }): Nginx {
@@ -131,9 +147,14 @@ async function check(binary: string, args: string[]): Promise<void> {
   try {
     await run(binary, args);
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`nginx refused the generated config: ${(e.stderr ?? e.message).trim()}`);
+    throw new Error(`nginx refused the generated config: ${execErrorText(err).trim()}`);
   }
+}
+
+/** What a failed execFile says: its stderr when it ran, else the error's message. */
+function execErrorText(err: unknown): string {
+  if (isRecord(err) && typeof err.stderr === 'string') return err.stderr;
+  return messageOf(err);
 }
 
 async function tail(file: string): Promise<string> {

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import { escapeHtml } from '../../../shared/src/html.js';
 import type { Logger } from '../../../shared/src/log.js';
+import { messageOf } from '../../../shared/src/protocol/errors.js';
 import { EARLIEST_PLAUSIBLE_MS } from '../../../shared/src/plausible-time.js';
 
 export type StatusCode =
@@ -94,7 +95,7 @@ export class BoxStatus {
     const snapshot = this.snapshot();
     this.writing = this.writing
       .then(() => this.write(snapshot))
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'status page not written'));
+      .catch((err: unknown) => this.log.warn({ err: messageOf(err) }, 'status page not written'));
   }
 
   snapshot(): StatusSnapshot {
@@ -108,7 +109,8 @@ export class BoxStatus {
 
   private async write(s: StatusSnapshot): Promise<void> {
     const { ADDRESSES: _hidden, ...forStrangers } = s;
-    for (const [view, snapshot] of [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]] as const) {
+    const views: Array<[folder: string, snapshot: Omit<StatusSnapshot, 'ADDRESSES'>]> = [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]];
+    for (const [view, snapshot] of views) {
       await writeFileAtomic(path.join(this.dir, view, 'status.json'), `${JSON.stringify(snapshot, null, 2)}\n`);
       await writeFileAtomic(path.join(this.dir, view, 'index.html'), page(snapshot));
     }
@@ -118,8 +120,8 @@ export class BoxStatus {
 function addresses(): string[] {
   return Object.values(os.networkInterfaces())
     .flat()
-    .filter((a) => a !== undefined && !a.internal)
-    .map((a) => (a as os.NetworkInterfaceInfo).address);
+    .filter((a): a is os.NetworkInterfaceInfo => a !== undefined && !a.internal)
+    .map((a) => a.address);
 }
 
 function page(s: StatusSnapshot): string {

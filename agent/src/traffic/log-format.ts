@@ -3,6 +3,8 @@
  * line (escape=json makes any URI safe to embed); `rid` is nginx's $request_id, 32 random hex digits,
  * so every served request has an id the entrance can count once.
  */
+import { isRecord } from '../../../shared/src/protocol/json.js';
+
 export const LOG_FORMAT_NAME = 'dandelion';
 
 export const LOG_FORMAT =
@@ -34,9 +36,12 @@ export function parseAccessLogLine(line: string): AccessLogLine | undefined {
   } catch {
     return undefined;
   }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
-  const str = (k: string): string | undefined => (typeof r[k] === 'string' ? (r[k] as string) : undefined);
+  if (!isRecord(v)) return undefined;
+  const r = v;
+  const str = (k: string): string | undefined => {
+    const value = r[k];
+    return typeof value === 'string' ? value : undefined;
+  };
   const rid = str('rid');
   const uri = str('uri');
   const status = Number(str('status'));

@@ -1,0 +1,61 @@
+/**
+ * Where others reach this box: the address publishers and viewers use (BOX_CLIENT_IP, else the public
+ * address the entrance reported, else the bind address), the ports (known once bound), and the URLs
+ * built from them. The envelope of every message the box sends carries them.
+ */
+import { connectHostFor, hostPort } from '../../../shared/src/bind-address.js';
+import type { Envelope } from '../../../shared/src/protocol/index.js';
+import { boxHttpUrl } from '../../../shared/src/viewer-url.js';
+
+export interface BoxAddressOptions {
+  boxId: string;
+  /** BOX_CLIENT_IP: the address set by the operator ('' when none). */
+  fixedIp: string;
+  /** BOX_SERVER_IP: the bind address, the last resort. */
+  serverIp: string;
+  boxPort: number;
+  httpPort: number;
+}
+
+export class BoxAddress {
+  /** The publishers' WebSocket port (BOX_PORT, or the one picked for 0). */
+  boxPort: number;
+  /** nginx's viewer port (BOX_HTTP_PORT, or the one picked for 0). */
+  httpPort: number;
+  private publicIp: string | undefined;
+
+  constructor(private readonly o: BoxAddressOptions) {
+    this.boxPort = o.boxPort;
+    this.httpPort = o.httpPort;
+  }
+
+  /** True when the operator fixed the address, so what the entrance reports changes nothing. */
+  get fixed(): boolean {
+    return this.o.fixedIp !== '';
+  }
+
+  clientIp(): string {
+    return this.o.fixedIp || this.publicIp || connectHostFor(this.o.serverIp);
+  }
+
+  connectWs(): string {
+    return `ws://${hostPort(this.clientIp(), this.boxPort)}/dandelion/${this.o.boxId}/ws/`;
+  }
+
+  /** Where viewers fetch this box's files: HTTP_URL + <publisher-id>/<FILE_PATH> (extension field). */
+  httpUrl(): string {
+    return boxHttpUrl(this.clientIp(), this.httpPort);
+  }
+
+  envelope(): Envelope {
+    return { ID: this.o.boxId, IP: this.clientIp(), PORT: this.boxPort, TYPE: 'BOX' };
+  }
+
+  /** Takes the address an entrance saw; says whether it is the first one learnt or a change. */
+  learnPublicIp(ip: string | undefined): 'first' | 'changed' | undefined {
+    if (ip === undefined || ip === this.publicIp) return undefined;
+    const first = this.publicIp === undefined;
+    this.publicIp = ip;
+    return first ? 'first' : 'changed';
+  }
+}

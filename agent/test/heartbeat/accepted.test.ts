@@ -1,0 +1,62 @@
+// What an accepted EXCHANGE does, with plain parts and a status page in a test folder: the status says
+// registered (or which port to forward), the aggregates the EXCHANGE carried are acknowledged, a first
+// public address is announced on every link, a changed one also starts a capacity test, and with
+// BOX_CLIENT_IP set nothing is announced.
+import t from 'tap';
+import { silentLogger } from '../../../shared/src/log.js';
+import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import { exchangeAccepted } from '../../src/heartbeat/accepted.js';
+import { BoxAddress } from '../../src/heartbeat/box-address.js';
+import { BoxStatus } from '../../src/status/box-status.js';
+
+const URL = 'ws://entrance.example/dandelion/ws/';
+const reply = (extra: Partial<ExchangeReply> = {}): ExchangeReply => ({
+  ID: 'entrance-e', IP: '192.0.2.1', PORT: 8080, TYPE: 'ENTRANCE', COMMAND: 'EXCHANGE', MESSAGE: 'ACCEPTED', ENTRANCE_URLS: [], ...extra,
+});
+const sent = (ids: string[] = []): BoxExchange => ({
+  ID: 'box-acc', IP: '127.0.0.1', PORT: 7071, TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: 'ws://127.0.0.1:7071/dandelion/box-acc/ws/',
+  ...(ids.length ? { TRAFFIC_AGGREGATES: ids.map((ID) => ({ ID, PUBLISHER: '', FILE: '', REQUESTS: 1, BYTES: 1, FROM: 1, TO: 2 })) } : {}),
+});
+
+function setup(t: { testdir(): string }, fixedIp = '') {
+  const address = new BoxAddress({ boxId: 'box-acc', fixedIp, serverIp: '127.0.0.1', boxPort: 7071, httpPort: 7072 });
+  const boxStatus = new BoxStatus('box-acc', t.testdir(), silentLogger());
+  const calls = { acknowledged: [] as string[][], beats: 0, remeasured: 0 };
+  const accepted = exchangeAccepted({
+    address, boxStatus, log: silentLogger(),
+    acknowledge: async (ids) => void calls.acknowledged.push(ids),
+    beatAll: () => void (calls.beats += 1),
+    remeasure: () => void (calls.remeasured += 1),
+  });
+  return { address, boxStatus, calls, accepted };
+}
+
+t.test('registered; aggregates acknowledged; the public address learnt, then changed', async (t) => {
+  const { address, boxStatus, calls, accepted } = setup(t);
+  await accepted(reply(), sent(['a1', 'a2']), URL);
+  t.same(boxStatus.current, { code: 'registered', detail: `registered with ${URL}` });
+  t.same(calls.acknowledged, [['a1', 'a2']]);
+  t.equal(calls.beats, 0, 'no address reported: nothing to announce');
+
+  await accepted(reply({ PUBLIC_IP: '203.0.113.7' }), sent(), URL);
+  t.equal(address.clientIp(), '203.0.113.7');
+  t.same(calls, { acknowledged: [['a1', 'a2']], beats: 1, remeasured: 0 }, 'first address: announced, no new capacity test; an EXCHANGE without aggregates acknowledges nothing');
+  await accepted(reply({ PUBLIC_IP: '203.0.113.7' }), sent(), URL);
+  t.equal(calls.beats, 1, 'the same address is no news');
+  await accepted(reply({ PUBLIC_IP: '198.51.100.1' }), sent(), URL);
+  t.same({ beats: calls.beats, remeasured: calls.remeasured }, { beats: 2, remeasured: 1 }, 'changed: announced and measured again');
+});
+
+t.test('an entrance that cannot reach the viewer port says which port to forward', async (t) => {
+  const { boxStatus, accepted } = setup(t);
+  await accepted(reply({ PUBLIC_IP: '203.0.113.7', REACHABLE: false }), sent(), URL);
+  t.equal(boxStatus.current.code, 'ports-unreachable');
+  t.match(boxStatus.current.detail, /cannot reach http:\/\/127\.0\.0\.1:7072\/ at 203\.0\.113\.7: forward BOX_HTTP_PORT 7072/);
+});
+
+t.test('with BOX_CLIENT_IP nothing is announced', async (t) => {
+  const { calls, accepted } = setup(t, 'box.example.net');
+  await accepted(reply({ PUBLIC_IP: '203.0.113.7' }), sent(), URL);
+  await accepted(reply({ PUBLIC_IP: '198.51.100.1' }), sent(), URL);
+  t.same({ beats: calls.beats, remeasured: calls.remeasured }, { beats: 0, remeasured: 1 }, 'a changed line is still measured');
+});
