@@ -7,7 +7,7 @@ import { silentLogger } from '../../../shared/src/log.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { exchangeAccepted } from '../../src/heartbeat/accepted.js';
 import { BoxAddress } from '../../src/heartbeat/box-address.js';
-import { BoxStatus } from '../../src/status/box-status.js';
+import { boxStatusForTest } from '../../../test/helpers/box-status.js';
 
 const URL = 'ws://entrance.example/dandelion/ws/';
 const reply = (extra: Partial<ExchangeReply> = {}): ExchangeReply => ({
@@ -18,9 +18,9 @@ const sent = (ids: string[] = []): BoxExchange => ({
   ...(ids.length ? { TRAFFIC_AGGREGATES: ids.map((ID) => ({ ID, PUBLISHER: '', FILE: '', REQUESTS: 1, BYTES: 1, FROM: 1, TO: 2 })) } : {}),
 });
 
-function setup(t: { testdir(): string }, fixedIp = '') {
+function setup(t: { teardown(fn: () => Promise<void>): void }, fixedIp = '') {
   const address = new BoxAddress({ boxId: 'box-acc', fixedIp, serverIp: '127.0.0.1', boxPort: 7071, httpPort: 7072 });
-  const boxStatus = new BoxStatus('box-acc', t.testdir(), silentLogger());
+  const boxStatus = boxStatusForTest(t, 'box-acc');
   const calls = { acknowledged: [] as string[][], beats: 0, remeasured: 0 };
   const accepted = exchangeAccepted({
     address, boxStatus, log: silentLogger(),

@@ -4,17 +4,13 @@
 // says the box is not enrolled; with a token the box enrols (a small HTTP stand-in for the entrance's
 // enrolment endpoints) and retries at once, or says why the token was refused.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import { silentLogger } from '../../../shared/src/log.js';
 import { listenOn } from '../../../shared/src/listen.js';
 import { BoxCredentials } from '../../src/enrolment/credentials.js';
 import { EntranceLinks, MAX_ENTRANCES, REVOKED_RETRY_MS, TOKEN_REFUSED_RETRY_MS, retryAfterRefusal } from '../../src/heartbeat/entrance-links.js';
-import { BoxStatus } from '../../src/status/box-status.js';
+import { boxStatusForTest } from '../../../test/helpers/box-status.js';
 
 const BOX_ID = 'box-links';
 const TOKEN = 'dlt_testtoken';
@@ -33,15 +29,8 @@ async function enrolmentStandIn(t: { teardown(fn: () => unknown): void }, status
   return `ws://127.0.0.1:${port}/dandelion/ws/`;
 }
 
-// Each BoxStatus writes its files in the background: its folder is removed only after those writes settle,
-// or the removal races a write still creating lan/ (ENOTEMPTY).
 function deps(t: { teardown(fn: () => Promise<void>): void }, credentials: BoxCredentials | undefined) {
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'dandelion-links-'));
-  const boxStatus = new BoxStatus(BOX_ID, folder, silentLogger());
-  t.teardown(async () => {
-    await boxStatus.flush();
-    await rm(folder, { recursive: true, force: true });
-  });
+  const boxStatus = boxStatusForTest(t, BOX_ID);
   return { credentials: () => credentials, boxStatus, log: silentLogger() };
 }
 
