@@ -2,25 +2,14 @@
 // method in the table reach their handler (query ignored), '*' answers every method, an unknown path
 // is 404 E_NOT_FOUND (with the server's own wording when given), a known path with another method is
 // 405 E_BAD_REQUEST with `allow` listing the table's methods, and names of Object's prototype are no routes.
-import http from 'node:http';
 import t from 'tap';
 import { createGuardedServer } from '../src/http-guard.js';
 import type { RequestHandler } from '../src/http-guard.js';
 import { createRouter } from '../src/http-router.js';
 import { listenOn } from '../src/listen.js';
 import { silentLogger } from '../src/log.js';
+import { httpRequest } from '../../test/helpers/http-request.js';
 
-function request(port: number, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const answer = (text: string): RequestHandler => (req, res, url) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
@@ -40,17 +29,17 @@ t.test('routes by path and method, refuses the rest with a code', async (t) => {
     '/any': { '*': answer('any') },
   }));
 
-  t.match(await request(port, 'GET', '/items?q=1'), { status: 200, body: 'list GET 1' }, 'the query does not change the route');
-  t.match(await request(port, 'POST', '/items'), { status: 200, body: 'add POST ' });
-  for (const method of ['GET', 'DELETE', 'PATCH']) t.match(await request(port, method, '/any'), { status: 200, body: `any ${method} ` }, `'*' answers ${method}`);
+  t.match(await httpRequest(port, 'GET', '/items?q=1'), { status: 200, body: 'list GET 1' }, 'the query does not change the route');
+  t.match(await httpRequest(port, 'POST', '/items'), { status: 200, body: 'add POST ' });
+  for (const method of ['GET', 'DELETE', 'PATCH']) t.match(await httpRequest(port, method, '/any'), { status: 200, body: `any ${method} ` }, `'*' answers ${method}`);
 
-  const wrong = await request(port, 'DELETE', '/items');
+  const wrong = await httpRequest(port, 'DELETE', '/items');
   t.equal(wrong.status, 405);
   t.equal(wrong.headers.allow, 'GET, POST', 'allow lists the methods the path has');
   t.same(JSON.parse(wrong.body), { ERROR: 'method not allowed', ERROR_CODE: 'E_BAD_REQUEST' });
 
   for (const path of ['/', '/items/', '/item', '/__proto__', '/constructor', '/toString']) {
-    const missing = await request(port, 'GET', path);
+    const missing = await httpRequest(port, 'GET', path);
     t.equal(missing.status, 404, `${path} is no route`);
     t.same(JSON.parse(missing.body), { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' });
     t.equal(missing.headers['cache-control'], 'no-store');
@@ -59,7 +48,7 @@ t.test('routes by path and method, refuses the rest with a code', async (t) => {
 
 t.test('the 404 says what the server serves when told', async (t) => {
   const port = await serve(t, createRouter({ '/metrics': { GET: answer('m') } }, { notFound: { ERROR: 'only /metrics here', ERROR_CODE: 'E_NOT_FOUND' } }));
-  const missing = await request(port, 'GET', '/');
+  const missing = await httpRequest(port, 'GET', '/');
   t.equal(missing.status, 404);
   t.same(JSON.parse(missing.body), { ERROR: 'only /metrics here', ERROR_CODE: 'E_NOT_FOUND' });
 });
@@ -69,8 +58,8 @@ t.test('a handler that throws costs its one request under the guard', async (t) 
     '/fail': { GET: () => { throw new Error('handler failure'); } },
     '/ok': { GET: answer('ok') },
   }));
-  const failed = await request(port, 'GET', '/fail');
+  const failed = await httpRequest(port, 'GET', '/fail');
   t.equal(failed.status, 500);
   t.match(JSON.parse(failed.body), { ERROR_CODE: 'E_INTERNAL' });
-  t.match(await request(port, 'GET', '/ok'), { status: 200, body: 'ok GET ' }, 'the server answers afterwards');
+  t.match(await httpRequest(port, 'GET', '/ok'), { status: 200, body: 'ok GET ' }, 'the server answers afterwards');
 });

@@ -8,18 +8,8 @@ import { Counter, Gauge } from 'prom-client';
 import { ListenError, listenOn } from '../src/listen.js';
 import { silentLogger } from '../src/log.js';
 import { METRICS_PATH, METRICS_PREFIX, createMetricsRegistry, startMetricsServer } from '../src/metrics.js';
+import { httpRequest } from '../../test/helpers/http-request.js';
 
-function request(port: number, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 t.test('each registry is its own, with the process metrics on it, every name prefixed', async (t) => {
   const a = createMetricsRegistry();
@@ -54,30 +44,30 @@ t.test('the metrics server answers GET and HEAD /metrics, refuses the rest with 
   t.teardown(() => server.stop());
   t.ok(server.port > 0, 'port 0 picked a free port');
 
-  const get = await request(server.port, 'GET', METRICS_PATH);
+  const get = await httpRequest(server.port, 'GET', METRICS_PATH);
   t.equal(get.status, 200);
   t.match(get.headers['content-type'], /^text\/plain/);
   t.equal(get.headers['cache-control'], 'no-store');
   t.match(get.body, /^dandelion_test_queue 7$/m);
-  const head = await request(server.port, 'HEAD', METRICS_PATH);
+  const head = await httpRequest(server.port, 'HEAD', METRICS_PATH);
   t.equal(head.status, 200);
   t.equal(head.body, '', 'HEAD has no body');
   t.ok(Number(head.headers['content-length']) > 0, 'HEAD says how long GET would be');
 
-  const post = await request(server.port, 'POST', METRICS_PATH);
+  const post = await httpRequest(server.port, 'POST', METRICS_PATH);
   t.equal(post.status, 405);
   t.equal(post.headers.allow, 'GET, HEAD');
   t.match(JSON.parse(post.body), { ERROR_CODE: 'E_BAD_REQUEST' });
-  const elsewhere = await request(server.port, 'GET', '/');
+  const elsewhere = await httpRequest(server.port, 'GET', '/');
   t.equal(elsewhere.status, 404);
   t.match(JSON.parse(elsewhere.body), { ERROR_CODE: 'E_NOT_FOUND' });
 
   failing = true;
-  const failed = await request(server.port, 'GET', METRICS_PATH);
+  const failed = await httpRequest(server.port, 'GET', METRICS_PATH);
   t.equal(failed.status, 500, 'a number that cannot be read is not served stale');
   t.match(failed.body, /metrics not collected: redis went away/);
   failing = false;
-  t.equal((await request(server.port, 'GET', METRICS_PATH)).status, 200, 'and the server answers afterwards');
+  t.equal((await httpRequest(server.port, 'GET', METRICS_PATH)).status, 200, 'and the server answers afterwards');
 });
 
 t.test('stop closes a kept-alive scrape connection too', async (t) => {
@@ -94,7 +84,7 @@ t.test('stop closes a kept-alive scrape connection too', async (t) => {
   const began = Date.now();
   await server.stop();
   t.ok(Date.now() - began < 4_000, 'did not wait for the idle connection to time out');
-  await t.rejects(request(server.port, 'GET', METRICS_PATH), { code: 'ECONNREFUSED' });
+  await t.rejects(httpRequest(server.port, 'GET', METRICS_PATH), { code: 'ECONNREFUSED' });
 });
 
 t.test('a port already taken is a ListenError naming METRICS_PORT', async (t) => {

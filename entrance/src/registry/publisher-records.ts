@@ -20,6 +20,22 @@ import { defineScripts } from '../../../shared/src/redis-scripts.js';
 /** Expired entries removed per call; the rest go with the next SEARCH or background pass. */
 const PRUNE_BATCH = 100;
 
+/**
+ * Lua defining pruneOldest(forget): calls forget(id) for the members of the sorted set `index` scored
+ * before `cutoff` (a batch at a time, so one call stays short), then for the oldest beyond `cap`. Both
+ * scripts below keep an index by last-seen time this way; `forget` removes what a member stands for.
+ */
+function pruneOldestLua(index: string, cutoff: string, cap: string): string {
+  return `
+local function pruneOldest(forget)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ${index}, '-inf', '(' .. ${cutoff}, 'LIMIT', 0, ${PRUNE_BATCH})) do forget(id) end
+  local over = redis.call('ZCARD', ${index}) - tonumber(${cap})
+  if over > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', ${index}, 0, over - 1)) do forget(id) end
+  end
+end`;
+}
+
 /*
  * This entrance's records. KEYS: publishers hash, publishersSeen. ARGV: publisher ID ('' to only
  * prune), now, JSON {LAST_SEEN, IP}, cutoff (older is expired), cap. Hash fields missing from the
@@ -34,15 +50,11 @@ if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
   local adopted = tonumber(ARGV[2]) - 0.001 -- just before the publisher searching now, which must survive the cap
   for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[2], 'NX', adopted, id) end
 end
-local function drop(ids)
-  for _, id in ipairs(ids) do
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-  end
-end
-drop(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4], 'LIMIT', 0, ${PRUNE_BATCH}))
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
-if over > 0 then drop(redis.call('ZRANGE', KEYS[2], 0, over - 1)) end
+${pruneOldestLua('KEYS[2]', 'ARGV[4]', 'ARGV[5]')}
+pruneOldest(function(id)
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end)
 return 0`;
 
 /*
@@ -74,16 +86,12 @@ if ARGV[1] ~= '' then
   redis.call('SADD', KEYS[2], ARGV[3])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 end
-local function retire(ids)
-  for _, id in ipairs(ids) do
-    redis.call('DEL', ARGV[7] .. id)
-    redis.call('SREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
-  end
-end
-retire(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5], 'LIMIT', 0, ${PRUNE_BATCH}))
-local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6])
-if over > 0 then retire(redis.call('ZRANGE', KEYS[3], 0, over - 1)) end
+${pruneOldestLua('KEYS[3]', 'ARGV[5]', 'ARGV[6]')}
+pruneOldest(function(id)
+  redis.call('DEL', ARGV[7] .. id)
+  redis.call('SREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end)
 return delta`;
 
 interface PublisherScripts {
