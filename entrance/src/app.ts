@@ -2,11 +2,10 @@
  * Builds the entrance (HTTP server, WebSocket endpoint, registry, background sweep) without listening,
  * so tests start the whole app in-process on a free port. main.ts adds config, signals and exit codes.
  */
-import { listenOn } from '../../shared/src/listen.js';
 import { connectHostFor, hostPort } from '../../shared/src/bind-address.js';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createGuardedServer, refuseUpgrade } from '../../shared/src/http-guard.js';
+import { refuseUpgrade } from '../../shared/src/http-guard.js';
 import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
@@ -21,7 +20,7 @@ import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-b
 import type { PeerContext } from '../../shared/src/ws-server.js';
 import { handleExchange } from './handlers/exchange.js';
 import { handleSearch } from './handlers/search.js';
-import { createHttpHandler } from './http.js';
+import { createEntranceHttp } from './http/server.js';
 import { createEntranceMetrics } from './metrics.js';
 import { BoxRegistry } from './registry/registry.js';
 import { Fleet } from './dashboard/fleet.js';
@@ -98,8 +97,8 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const wsPath = `${config.BASE_URL.replace(/\/+$/, '')}/${config.WEBSOCKET_URL.replace(/^\/+|\/+$/g, '')}`;
   const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
   const dashboard = createDashboard(state, deps.now);
-  const handleHttp = createHttpHandler(state, dashboard, gate);
-  const server = createGuardedServer({ log, onRequest: handleHttp, onUpgrade: upgrade });
+  const web = createEntranceHttp({ state, dashboard, gate, wsPath, onUpgrade: upgrade });
+  const server = web.server;
 
   // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
   // a small compressed frame would grow past every byte budget.
@@ -209,7 +208,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       await challenges.load();
       await subscriber.connect();
       await subscriber.subscribe(enrolmentKeys().revokedChannel);
-      const port = await listenOn(server, config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
+      const port = await web.listen(config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
       own = ownInfoFor(config, id, port);
       await tick();
       scheduleTick();
@@ -222,10 +221,8 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       if (timer) clearTimeout(timer);
       stopKeepAlive();
       dashboard.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await closeAll(wss, 'entrance shutting down');
-      server.closeAllConnections();
-      await closed;
+      await web.close();
       subscriber.disconnect();
     },
   };
