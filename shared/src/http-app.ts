@@ -155,6 +155,9 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     // A schema says what a value is; a number sent where a string belongs is refused, not converted.
     ajv: { customOptions: { coerceTypes: false } },
     schemaErrorFormatter: describeSchemaErrors,
+    // Errors fastify meets before any route runs (a path parameter with broken percent-encoding) are
+    // answered here, not by the error handler: they get the same body all the same.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => sendRefusalReply(reply, refusalFor(err)),
     bodyLimit: opts.bodyLimit,
   });
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {

@@ -146,6 +146,7 @@ t.test('a body over the limit closes its connection; `unrouted` decides what no 
     return req.body;
   });
   web.app.get('/sort', { schema: { querystring: { type: 'object', properties: { sort: { type: 'string', enum: ['ID', 'CPU', ''] } } } } }, async () => ({ OK: true }));
+  web.app.get('/item/:id', async () => ({ OK: true }));
   const port = await web.listen('127.0.0.1', 0, KEYS);
   t.teardown(() => web.close());
 
@@ -172,6 +173,9 @@ t.test('a body over the limit closes its connection; `unrouted` decides what no 
   t.match(put.headers, /\r\nallow: GET/i);
   t.equal(errorCodeOf(put), 'E_BAD_REQUEST');
 
+  const broken = await sendRaw(port, rawGet('/item/%zz'));
+  t.equal(broken.status, 400, 'a path parameter with broken percent-encoding is the client\'s 400');
+  t.equal(errorCodeOf(broken), 'E_BAD_REQUEST', 'with the same body as every refusal');
   const res = await fetch(`http://127.0.0.1:${port}/sort?sort=NAME`);
   t.equal(res.status, 400);
   t.same(await res.json(), { ERROR: 'sort must be one of ID, CPU', ERROR_CODE: 'E_FORMAT' }, 'named by the field, the empty default left out');
