@@ -55,6 +55,7 @@ t.test('broken percent-encoding in an API path is the client\'s 400, not a 500',
   for (const path of ['/api/boxes/%zz', '/api/boxes/%E0%A4%A/history']) {
     const res = await fetch(`${base}${path}`, { headers });
     t.equal(res.status, 400, `${path}: 400`);
+    t.equal(((await res.json()) as { ERROR_CODE?: string }).ERROR_CODE, 'E_BAD_REQUEST', `${path}: with its ERROR_CODE`);
   }
   const forget = await fetch(`${base}/api/boxes/%zz/forget`, { method: 'POST', headers });
   t.equal(forget.status, 400, 'POST /api/boxes/%zz/forget: 400');

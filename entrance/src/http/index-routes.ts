@@ -32,7 +32,7 @@ export function indexRoutes(state: EntranceState, basePath: string) {
       await state.redis.ping();
       return { OK: true };
     } catch (err) {
-      return reply.code(503).send({ OK: false, ERROR: `redis: ${err instanceof Error ? err.message : String(err)}` });
+      return reply.code(503).send({ OK: false, ERROR: `redis: ${err instanceof Error ? err.message : String(err)}`, ERROR_CODE: 'E_INTERNAL' });
     }
   }
 

@@ -23,6 +23,7 @@ export function unrouted(method: string): HttpError {
 
 /** Answer every method but `allowed` at `url` with 405 and an Allow header naming them. */
 export function refuseOtherMethods(app: FastifyInstance, url: string, allowed: readonly string[], opts: { message?: string; headers?: Record<string, string> } = {}): void {
+  // supportedMethods is fastify's own list of the methods its router takes, typed only as strings.
   const others = app.supportedMethods.filter((m) => !allowed.includes(m)) as HTTPMethods[];
   const refusal = (): never => {
     throw methodNotAllowed(allowed.join(', '), opts.message, opts.headers);

@@ -32,10 +32,9 @@ const BOX_ACTIONS = ['revoke', 'restore', 'forget'] as const;
 const TOKEN_REVOKE = '/api/tokens/:id(^[0-9a-f]{12}$)/revoke';
 const POST_ONLY = { message: 'POST only' } as const;
 
-export function enrolmentApi(deps: EnrolmentApiDeps) {
-  const { store, log } = deps;
-
-  async function createToken(app: FastifyInstance): Promise<void> {
+/** POST /api/tokens: a new fleet token (its secret shown this once). */
+function createToken({ store, log }: EnrolmentApiDeps) {
+  return async (app: FastifyInstance): Promise<void> => {
     takeJsonObjectBodies(app, { emptyBody: 'empty object' });
     app.addHook('onRequest', requireCsrf);
     // No body at all is the defaults, as an empty one is.
@@ -56,10 +55,12 @@ export function enrolmentApi(deps: EnrolmentApiDeps) {
       log.info({ user: principalOf(request).username, token: created.info.ID, uses: maxUses }, 'fleet token created');
       return reply.code(201).send({ TOKEN: created.token, ...created.info });
     });
-  }
+  };
+}
 
-  /** Changes named by their path: the body is not read. */
-  async function changes(app: FastifyInstance): Promise<void> {
+/** Changes named by their path (revoke a token; revoke, restore or forget a box): the body is not read. */
+function changes({ store, log }: EnrolmentApiDeps) {
+  return async (app: FastifyInstance): Promise<void> => {
     ignoreBodies(app);
     app.addHook('onRequest', requireCsrf);
     app.post<{ Params: { id: string } }>(TOKEN_REVOKE, async (request) => {
@@ -78,15 +79,18 @@ export function enrolmentApi(deps: EnrolmentApiDeps) {
         return { ID: id, ACTION: verb };
       });
     }
-  }
+  };
+}
 
+export function enrolmentApi(deps: EnrolmentApiDeps) {
+  const { store } = deps;
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/api/enrolment', { exposeHeadRoute: false }, async () => {
       const [boxes, pending, tokens] = await Promise.all([store.listBoxes(), store.listPending(), store.listTokens()]);
       return { REQUIRE_ENROLMENT: deps.requireEnrolment, BOXES: boxes, PENDING: pending, TOKENS: tokens };
     });
-    await app.register(createToken);
-    await app.register(changes);
+    await app.register(createToken(deps));
+    await app.register(changes(deps));
     // Outside requireCsrf: the wrong method is told so before any token is checked.
     for (const url of ['/api/tokens', TOKEN_REVOKE, ...BOX_ACTIONS.map((verb) => `/api/boxes/:id/${verb}`)]) refuseOtherMethods(app, url, ['POST'], POST_ONLY);
   };
