@@ -13,7 +13,7 @@ import { startAgent } from '../../test/helpers/agent.js';
 import { LIMITS_ENV, checkAddressLimits } from '../../test/helpers/address-limits.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import type { TestPeer } from '../../test/helpers/ws-client.js';
-import { connectRaw, frameStart, preMasked } from '../../test/helpers/raw-ws.js';
+import { connectRaw, preMasked } from '../../test/helpers/raw-ws.js';
 import type { RawWs } from '../../test/helpers/raw-ws.js';
 import { NODE_AGENT, rssMiB, startAgentProcess } from '../../bench/src/agent-process.js';
 

@@ -4,7 +4,6 @@
 // the files it sent expire) and at most MAX_PUBLISHER_RECORDS are kept, the oldest dropped first, so a
 // flood of new IDs neither fills the box's Redis nor locks a real publisher out.
 import t from 'tap';
-import type { Redis } from 'ioredis';
 import { AGENT_SCHEMA } from '../../shared/src/config/schemas.js';
 import { encodeFrame, MAX_TTL_SECONDS } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';

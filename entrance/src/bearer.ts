@@ -6,7 +6,7 @@
  * wrong tokens gets "busy" (429) instead of eating the entrance's memory.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { verifyPassword } from '../../shared/src/password.js';
 
 /** How long a token that passed the scrypt check is accepted without checking it again. */
@@ -16,12 +16,17 @@ const MAX_VERIFYING = 2;
 
 export type BearerVerdict = 'ok' | 'refused' | 'busy';
 
+/** What a token check reads of a request (a Node request and a fastify request both have it). */
+export interface WithHeaders {
+  headers: IncomingHttpHeaders;
+}
+
 /** The token of an `Authorization: Bearer` header, or undefined when the request has none. */
-export function bearerTokenOf(req: IncomingMessage): string | undefined {
+export function bearerTokenOf(req: WithHeaders): string | undefined {
   return /^Bearer +(\S{1,512}) *$/i.exec(req.headers.authorization ?? '')?.[1];
 }
 
-export function createBearerCheck(hashes: readonly string[], now: () => number = Date.now): (req: IncomingMessage) => Promise<BearerVerdict> {
+export function createBearerCheck(hashes: readonly string[], now: () => number = Date.now): (req: WithHeaders) => Promise<BearerVerdict> {
   const passed = new Map<string, number>(); // SHA-256 of the token → accepted until (ms)
   const checking = new Map<string, Promise<boolean>>();
   const verify = async (token: string): Promise<boolean> => {

@@ -9,15 +9,15 @@
  * Without it /metrics is closed (403, saying which key to set) unless METRICS_PUBLIC is true: it names
  * every publisher and the fleet's figures, which a stranger on the internet has no business reading.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../shared/src/log.js';
-import { METRICS_PREFIX as P, createMetricsRegistry, sendMetrics } from '../../shared/src/metrics.js';
+import { HttpError } from '../../shared/src/http-app.js';
+import { METRICS_PREFIX as P, createMetricsRegistry } from '../../shared/src/metrics.js';
 import { createBearerCheck } from './bearer.js';
 import type { BoxRegistry } from './registry/registry.js';
-import { sendJson } from './respond.js';
 import type { FoldResult } from './traffic/fold.js';
 import { trafficPublishers, trafficTotals } from './traffic/read.js';
 
@@ -48,12 +48,11 @@ export interface EntranceMetrics {
   refused(code: string): void;
   /** An EXCHANGE's TRAFFIC_AGGREGATES were folded. */
   folded(result: FoldResult): void;
-  /** Answer GET /metrics, checking the token when METRICS_TOKEN is set. */
-  serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Refuse a scrape that may not read the metrics (closed, no or a wrong token, too many checks at once); http/metrics-routes.ts serves the rest. */
+  authorize(req: { headers: IncomingHttpHeaders }): Promise<void>;
 }
 
 export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetrics {
-  const { log } = deps;
   const registry = createMetricsRegistry();
   const registers = [registry];
   fleetGauges(registers, deps);
@@ -76,27 +75,19 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
     folded(result) {
       for (const r of FOLD_RESULTS) if (result[r] > 0) aggregates.inc({ result: r }, result[r]);
     },
-    async serve(req, res) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.setHeader('allow', 'GET, HEAD');
-        return sendJson(res, 405, { ERROR: 'method not allowed' });
-      }
+    async authorize(req) {
       if (closed) {
-        return sendJson(res, 403, {
-          ERROR: '/metrics is closed: set METRICS_TOKEN (a hash from `dandelion hash-password`) and scrape with "Authorization: Bearer <token>", or set METRICS_PUBLIC: true to open it to anyone',
-          ERROR_CODE: 'E_FORBIDDEN',
-        });
+        throw new HttpError(
+          403,
+          'E_FORBIDDEN',
+          '/metrics is closed: set METRICS_TOKEN (a hash from `dandelion hash-password`) and scrape with "Authorization: Bearer <token>", or set METRICS_PUBLIC: true to open it to anyone',
+        );
       }
       const verdict = checkToken ? await checkToken(req) : 'ok';
-      if (verdict === 'busy') {
-        res.setHeader('retry-after', '1');
-        return sendJson(res, 429, { ERROR: 'too many token checks at once; try again' });
-      }
+      if (verdict === 'busy') throw new HttpError(429, 'E_BUSY', 'too many token checks at once; try again', { 'retry-after': '1' });
       if (verdict === 'refused') {
-        res.setHeader('www-authenticate', 'Bearer realm="dandelion metrics"');
-        return sendJson(res, 401, { ERROR: 'send "Authorization: Bearer <token>" with the token whose hash is METRICS_TOKEN' });
+        throw new HttpError(401, 'E_AUTH', 'send "Authorization: Bearer <token>" with the token whose hash is METRICS_TOKEN', { 'www-authenticate': 'Bearer realm="dandelion metrics"' });
       }
-      await sendMetrics(registry, req, res, log);
     },
   };
 }

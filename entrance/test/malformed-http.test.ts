@@ -18,8 +18,8 @@ t.test('unparseable requests and upgrades are refused; the entrance goes on', as
   const { url } = await startEntrance(t, { redisUrl: redis.url });
   const port = Number(new URL(url).port);
 
-  // Its own 404 for a plain request carries no ERROR_CODE yet; the upgrade refusal does.
-  await checkMalformedRefused(t, [{ name: 'ENTRANCE_PORT', port, upgradeNotFoundCode: 'E_NOT_FOUND' }]);
+  // Its 404s carry their ERROR_CODE, for a plain request and for an upgrade.
+  await checkMalformedRefused(t, [{ name: 'ENTRANCE_PORT', port, requestNotFoundCode: 'E_NOT_FOUND', upgradeNotFoundCode: 'E_NOT_FOUND' }]);
   const elsewhere = await sendRaw(port, rawUpgrade('/somewhere/else/'));
   t.equal(elsewhere.status, 404, 'an upgrade to another path: 404');
   t.equal(errorCodeOf(elsewhere), 'E_NOT_FOUND', 'with its ERROR_CODE');
@@ -55,6 +55,7 @@ t.test('broken percent-encoding in an API path is the client\'s 400, not a 500',
   for (const path of ['/api/boxes/%zz', '/api/boxes/%E0%A4%A/history']) {
     const res = await fetch(`${base}${path}`, { headers });
     t.equal(res.status, 400, `${path}: 400`);
+    t.equal(((await res.json()) as { ERROR_CODE?: string }).ERROR_CODE, 'E_BAD_REQUEST', `${path}: with its ERROR_CODE`);
   }
   const forget = await fetch(`${base}/api/boxes/%zz/forget`, { method: 'POST', headers });
   t.equal(forget.status, 400, 'POST /api/boxes/%zz/forget: 400');

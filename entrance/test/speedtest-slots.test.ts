@@ -4,35 +4,20 @@
 // WebSocket upgrade, have reserved slots that anonymous clients holding every other slot cannot take.
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import t from 'tap';
 import { BoxCredentials } from '../../agent/src/enrolment/credentials.js';
 import { measureCapacity, SpeedTestError } from '../../agent/src/bandwidth/speed-test.js';
 import { AUTH_HEADERS } from '../../shared/src/enrolment/codec.js';
 import { silentLogger } from '../../shared/src/log.js';
-import { NO_PROXIES } from '../../shared/src/peer-address.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { EnrolmentStore } from '../src/enrolment/store.js';
-import { createSpeedTest, SPEEDTEST_LIMITS } from '../src/speedtest.js';
-import type { SpeedTestLimits } from '../src/speedtest.js';
+import { SPEEDTEST_LIMITS } from '../src/speedtest/limits.js';
+import { startSpeedTest } from '../../test/helpers/speed-test.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
 
 const MAX = SPEEDTEST_LIMITS.maxBytes;
-
-/** A speed test alone on a loopback port, with limits a test can make short. */
-async function standalone(t: { teardown(fn: () => unknown): void }, limits: Partial<SpeedTestLimits>): Promise<{ base: string; port: number }> {
-  const speedTest = createSpeedTest({ basePath: '/dandelion', trustedProxies: NO_PROXIES, log: silentLogger(), limits });
-  const server = http.createServer((req, res) => void speedTest.handle(req, res, new URL(req.url ?? '/', 'http://x')));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as AddressInfo;
-  return { base: `http://127.0.0.1:${port}/dandelion/speedtest/`, port };
-}
 
 /** A raw connection that sent `head`; `closed` resolves when the server ends it. */
 function rawClient(port: number, head: string, localAddress = '127.0.0.1'): { sock: net.Socket; closed: Promise<void>; received(): string } {
@@ -71,7 +56,7 @@ const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
 t.test('a download that is not read and an upload that trickles are cut; their slots are given back', async (t) => {
   // Floor 100 kB/s over 300 ms windows; the deadline (60 s) is far beyond the test, so only the floor
   // can cut. One test per address, so an address admitted again proves its own test was released.
-  const { base, port } = await standalone(t, { maxRunning: 2, maxRunningPerIp: 1, minBytesPerSecond: 100_000, rateWindowMs: 300, maxMs: 60_000 });
+  const { base, port } = await startSpeedTest(t, { maxRunning: 2, maxRunningPerIp: 1, minBytesPerSecond: 100_000, rateWindowMs: 300, maxMs: 60_000 });
 
   const stalled = stalledDownload(port, '127.0.0.2');
   const trickle = rawClient(port, 'POST /dandelion/speedtest/upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\n', '127.0.0.3');

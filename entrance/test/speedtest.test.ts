@@ -2,13 +2,11 @@
 // bodies and wrong methods with a 4xx, runs at most one test per client address and four in all
 // (429 with retry-after), cuts off a stalled test at its deadline, and keeps serving after each refusal.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { silentLogger } from '../../shared/src/log.js';
-import { NO_PROXIES } from '../../shared/src/peer-address.js';
-import { createSpeedTest, SPEEDTEST_LIMITS } from '../src/speedtest.js';
+import { SPEEDTEST_LIMITS } from '../src/speedtest/limits.js';
+import { startSpeedTest } from '../../test/helpers/speed-test.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
 
@@ -224,14 +222,7 @@ t.test('one test per address and four in all; others get 429 with retry-after', 
 
 t.test('a stalled download is cut off at the deadline and its slot given back', async (t) => {
   // Built without the entrance so the deadline can be short; the entrance uses SPEEDTEST_LIMITS.
-  const speedTest = createSpeedTest({ basePath: '/dandelion', trustedProxies: NO_PROXIES, log: silentLogger(), limits: { maxMs: 200 } });
-  const server = http.createServer((req, res) => speedTest.handle(req, res, new URL(req.url ?? '/', 'http://x')));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dandelion/speedtest/`;
+  const { base } = await startSpeedTest(t, { maxMs: 200 });
   const stalled = await new Promise<http.IncomingMessage>((resolve, reject) => {
     http.get(`${base}download?bytes=${MAX}`, { agent: false }, resolve).on('error', reject);
   });

@@ -14,7 +14,7 @@
  * two routes; it has http-router.ts instead. Nothing the agent imports may import this file.
  */
 import Fastify from 'fastify';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type http from 'node:http';
 import { createGuardedServer } from './http-guard.js';
 import type { Refusal, UpgradeHandler } from './http-guard.js';
@@ -86,6 +86,8 @@ export function refusalFor(err: unknown): RefusalAnswer {
   if (isFastifyError(err)) {
     if (err.validation) return { status: 400, body: { ERROR: err.message, ERROR_CODE: 'E_FORMAT' }, headers: {} };
     const status = err.statusCode ?? 500;
+    // The rest of a body over its limit is never read: the connection closes once the answer is out.
+    if (status === 413) return { status, body: { ERROR: err.message, ERROR_CODE: 'E_TOO_BIG' }, headers: { connection: 'close' } };
     if (status >= 400 && status < 500) return { status, body: { ERROR: err.message, ERROR_CODE: codeOfStatus(status) }, headers: {} };
   }
   return { status: 500, body: INTERNAL, headers: {} };
@@ -104,6 +106,22 @@ export function sendRefusalReply(reply: FastifyReply, answer: RefusalAnswer): Fa
     .send(answer.body);
 }
 
+/**
+ * What a schema refusal says: the first problem, named by the field a client sent (`sort must be one
+ * of ID, CPU`), not by ajv's path into the request (`querystring/sort must be equal to one of the
+ * allowed values`).
+ */
+export function describeSchemaErrors(errors: FastifySchemaValidationError[], where: string): Error {
+  const [first] = errors;
+  if (!first) return new Error(`the ${where} does not match its schema`);
+  const field = first.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const { allowedValues, missingProperty } = first.params;
+  if (first.keyword === 'required' && typeof missingProperty === 'string') return new Error(`${missingProperty} is required in the ${where}`);
+  // An empty value in an enum stands for "the default" and is not worth naming.
+  if (first.keyword === 'enum' && Array.isArray(allowedValues)) return new Error(`${field} must be one of ${allowedValues.filter((v) => v !== '').join(', ')}`);
+  return new Error(`${field || `the ${where}`} ${first.message ?? 'does not match its schema'}`);
+}
+
 export interface HttpAppOptions {
   log: Logger;
   /** WebSocket upgrades, answered by `ws` beside fastify (fastify does not see them). */
@@ -116,6 +134,8 @@ export interface HttpAppOptions {
    * files, so a name that cannot be decoded is one more name nothing has.
    */
   undecodablePath?: 'bad-request' | 'not-found';
+  /** The error a request no route takes is refused with; without it, 404 E_NOT_FOUND. */
+  unrouted?: (request: FastifyRequest) => Error;
 }
 
 const UNDECODABLE: Record<NonNullable<HttpAppOptions['undecodablePath']>, RefusalAnswer> = {
@@ -146,6 +166,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     logger: false,
     // A schema says what a value is; a number sent where a string belongs is refused, not converted.
     ajv: { customOptions: { coerceTypes: false } },
+    schemaErrorFormatter: describeSchemaErrors,
     bodyLimit: opts.bodyLimit,
     // What fastify refuses before routing (a path that does not decode, a parameter over its length)
     // leaves with the same body as every other refusal, not fastify's own.
@@ -158,10 +179,13 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     if (answer.status >= 500) log.error({ err, method: req.method, target: req.url.slice(0, 200) }, 'request handler failed');
     else log.debug({ status: answer.status, code: answer.body.ERROR_CODE, target: req.url.slice(0, 200) }, 'request refused');
     if (reply.sent || reply.raw.headersSent) return void reply.raw.destroy();
+    // A refusal that closes the connection does so as soon as it is written: Node would otherwise read
+    // (and discard) the rest of the refused body to keep the connection, which is the traffic refused.
+    if (answer.headers.connection === 'close') reply.raw.once('finish', () => req.raw.socket.destroy());
     return sendRefusalReply(reply, answer);
   });
-  app.setNotFoundHandler((_req: FastifyRequest, reply: FastifyReply) =>
-    sendRefusalReply(reply, { status: 404, body: { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' }, headers: {} }),
+  app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) =>
+    sendRefusalReply(reply, opts.unrouted ? refusalFor(opts.unrouted(req)) : { status: 404, body: { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' }, headers: {} }),
   );
   if (!server) throw new Error('fastify did not build its server through serverFactory');
   const httpServer = server;

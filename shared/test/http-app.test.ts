@@ -1,8 +1,10 @@
 // The entrance's and the publisher's HTTP layer: one error handler turns every refusal into a status and
 // the {ERROR, ERROR_CODE} body (HttpError, ProtocolError, fastify's schema and body-size errors, anything
-// else as 500 E_INTERNAL); unknown paths are 404 E_NOT_FOUND; the guarded server below it still refuses
-// unparseable targets and passes upgrades to onUpgrade; a path whose percent-encoding does not decode is
-// 400 E_BAD_REQUEST, or 404 E_NOT_FOUND where the app says paths name files; a taken port names its config key.
+// else as 500 E_INTERNAL); unknown paths are 404 E_NOT_FOUND, or what `unrouted` says; a body over its
+// limit is refused and its connection closed, the rest unread; a schema refusal names the field; the
+// guarded server below it still refuses unparseable targets and passes upgrades to onUpgrade; a path whose
+// percent-encoding does not decode is 400 E_BAD_REQUEST, or 404 E_NOT_FOUND where the app says paths name
+// files; a taken port names its config key.
 import t from 'tap';
 import type { Test } from 'tap';
 import net from 'node:net';
@@ -12,6 +14,7 @@ import { refuseUpgrade } from '../../shared/src/http-guard.js';
 import { ListenError } from '../../shared/src/listen.js';
 import { ProtocolError } from '../../shared/src/protocol/errors.js';
 import { errorCodeOf, rawGet, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
+import { describeSchemaErrors } from '../../shared/src/http-app.js';
 
 const KEYS = { port: 'TEST_PORT', host: 'TEST_IP' };
 
@@ -145,4 +148,58 @@ t.test('refusalFor: one mapping from errors to answers', async (t) => {
   for (const [code, status] of Object.entries(STATUS_OF_CODE)) {
     t.ok(status >= 400 && status < 600, `${code} maps to an error status (${status})`);
   }
+});
+
+t.test('a body over the limit closes its connection; `unrouted` decides what no route takes', async (t) => {
+  const web = createHttpApp({
+    log: silentLogger(),
+    bodyLimit: 64,
+    unrouted: (request) => (request.method === 'GET' ? new HttpError(404, 'E_NOT_FOUND', 'nothing here') : new HttpError(405, 'E_BAD_REQUEST', 'GET only', { allow: 'GET' })),
+  });
+  let bodiesRead = 0;
+  web.app.post('/echo', async (req) => {
+    bodiesRead += 1;
+    return req.body;
+  });
+  web.app.get('/sort', { schema: { querystring: { type: 'object', properties: { sort: { type: 'string', enum: ['ID', 'CPU', ''] } } } } }, async () => ({ OK: true }));
+  web.app.get('/item/:id', async () => ({ OK: true }));
+  const port = await web.listen('127.0.0.1', 0, KEYS);
+  t.teardown(() => web.close());
+
+  // Declared too large: answered from the headers, then the connection is closed with the body unsent.
+  const declared = await sendRaw(port, `POST /echo HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"a":`);
+  t.equal(declared.status, 413);
+  t.equal(errorCodeOf(declared), 'E_TOO_BIG');
+  t.match(declared.headers, /\r\nconnection: close/i, 'the answer says the connection closes');
+  const closedByServer = await new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write('POST /echo HTTP/1.1\r\nHost: t\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"a":'));
+    socket.on('error', () => undefined); // intentional: a reset is a close too
+    socket.resume();
+    socket.once('close', () => resolve(true));
+    setTimeout(() => resolve(false), 10_000).unref();
+  });
+  t.ok(closedByServer, 'the server closes the connection, the body still unsent');
+  t.equal(bodiesRead, 0, 'no handler ran');
+
+  const missing = await sendRaw(port, rawGet('/nothing'));
+  t.equal(missing.status, 404);
+  t.same(JSON.parse(missing.body), { ERROR: 'nothing here', ERROR_CODE: 'E_NOT_FOUND' });
+  const put = await sendRaw(port, 'PUT /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\ncontent-length: 0\r\n\r\n');
+  t.equal(put.status, 405, 'unrouted chose 405 for another method');
+  t.match(put.headers, /\r\nallow: GET/i);
+  t.equal(errorCodeOf(put), 'E_BAD_REQUEST');
+
+  const broken = await sendRaw(port, rawGet('/item/%zz'));
+  t.equal(broken.status, 400, 'a path parameter with broken percent-encoding is the client\'s 400');
+  t.equal(errorCodeOf(broken), 'E_BAD_REQUEST', 'with the same body as every refusal');
+  const res = await fetch(`http://127.0.0.1:${port}/sort?sort=NAME`);
+  t.equal(res.status, 400);
+  t.same(await res.json(), { ERROR: 'sort must be one of ID, CPU', ERROR_CODE: 'E_FORMAT' }, 'named by the field, the empty default left out');
+});
+
+t.test('describeSchemaErrors: the first problem, in the words of the field', async (t) => {
+  t.equal(describeSchemaErrors([{ keyword: 'required', instancePath: '', schemaPath: '#/required', params: { missingProperty: 'ID' }, message: "must have required property 'ID'" }], 'body').message, 'ID is required in the body');
+  t.equal(describeSchemaErrors([{ keyword: 'minLength', instancePath: '/TOKEN', schemaPath: '#/properties/TOKEN/minLength', params: { limit: 1 }, message: 'must NOT have fewer than 1 characters' }], 'body').message, 'TOKEN must NOT have fewer than 1 characters');
+  t.equal(describeSchemaErrors([{ keyword: 'type', instancePath: '', schemaPath: '#/type', params: { type: 'object' }, message: 'must be object' }], 'body').message, 'the body must be object');
+  t.equal(describeSchemaErrors([], 'querystring').message, 'the querystring does not match its schema');
 });

@@ -1,5 +1,5 @@
 /**
- * The box's capacity test against its entrance (the endpoint is entrance/src/speedtest.ts): download
+ * The box's capacity test against its entrance (the endpoint is entrance/src/speedtest/routes.ts): download
  * N bytes, then upload N bytes, each timed here from the request to the last byte or the reply.
  * A failure is thrown as a SpeedTestError naming the direction, the URL and what went wrong; the
  * caller logs it and keeps the figures it had.

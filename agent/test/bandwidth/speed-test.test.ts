@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { measureCapacity, mbitPerSecond, speedTestBaseUrl } from '../../src/bandwidth/speed-test.js';
-import { SPEEDTEST_LIMITS } from '../../../entrance/src/speedtest.js';
+import { SPEEDTEST_LIMITS } from '../../../entrance/src/speedtest/limits.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { startRedis } from '../../../test/helpers/redis.js';
 

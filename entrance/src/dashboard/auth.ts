@@ -13,17 +13,13 @@
  * few scrypt runs (16 MiB each), not hundreds.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../../../shared/src/password.js';
 import { clientBlockOf } from '../../../shared/src/peer-address.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { bearerTokenOf, createBearerCheck } from '../bearer.js';
-import type { BearerVerdict } from '../bearer.js';
-import { readBodyText } from '../respond.js';
-
-export const SESSION_COOKIE = 'dandelion_session';
-export const LOGIN_CSRF_COOKIE = 'dandelion_login_csrf';
+import type { BearerVerdict, WithHeaders } from '../bearer.js';
+import { SESSION_COOKIE } from './cookies.js';
 /** Login attempts one client may have counted in FAILED_LOGIN_WINDOW_MS (a right one clears them). */
 export const MAX_FAILED_LOGINS = 10;
 export const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
@@ -65,15 +61,12 @@ export interface Principal {
   sessionId: string | undefined;
 }
 
-export function cookiesOf(req: IncomingMessage): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
+/** A request as authenticate() reads it: its headers, and its cookies as @fastify/cookie parsed them. */
+export interface Credentials extends WithHeaders {
+  cookies: Record<string, string | undefined>;
 }
 
+/** Whether two secrets (CSRF tokens) are equal, in time that does not tell how much of them matched. */
 export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -90,7 +83,7 @@ export interface AuthDeps {
 }
 
 export class Auth {
-  private readonly checkToken: (req: IncomingMessage) => Promise<BearerVerdict>;
+  private readonly checkToken: (req: WithHeaders) => Promise<BearerVerdict>;
   private readonly redis: Redis & CountCapable;
   private dummyHash: Promise<string> | undefined;
   /** Checks running now, by client and by user name (entries only while non-zero), and in all. */
@@ -164,13 +157,13 @@ export class Auth {
    * The caller, from its bearer token or session cookie; undefined when neither is valid, 'busy' when
    * too many token checks are running (the caller answers 429).
    */
-  async authenticate(req: IncomingMessage): Promise<Principal | 'busy' | undefined> {
+  async authenticate(req: Credentials): Promise<Principal | 'busy' | undefined> {
     if (bearerTokenOf(req) !== undefined) {
       const verdict = await this.checkToken(req);
       if (verdict === 'busy') return 'busy';
       return verdict === 'ok' ? { username: 'api-token', csrf: undefined, sessionId: undefined } : undefined;
     }
-    const sessionId = cookiesOf(req).get(SESSION_COOKIE);
+    const sessionId = req.cookies[SESSION_COOKIE];
     if (!sessionId || !/^[0-9a-f]{64}$/.test(sessionId)) return undefined;
     const session = await this.deps.redis.hgetall(this.deps.keys.session(sessionId));
     if (!session.USERNAME || !session.CSRF) return undefined;
@@ -184,31 +177,4 @@ function decrement(counts: Map<string, number>, key: string): void {
   const n = (counts.get(key) ?? 1) - 1;
   if (n <= 0) counts.delete(key);
   else counts.set(key, n);
-}
-
-/** `Secure` (sent back over TLS only) when the page was served over TLS; plain-HTTP development keeps working. */
-const secureFlag = (secure: boolean): string => (secure ? '; Secure' : '');
-
-export function sessionCookie(sessionId: string, maxAgeSeconds: number, secure: boolean): string {
-  return `${SESSION_COOKIE}=${sessionId}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.ceil(maxAgeSeconds)}${secureFlag(secure)}`;
-}
-
-export function clearedSessionCookie(secure: boolean): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secureFlag(secure)}`;
-}
-
-/** The login form's CSRF cookie (Path /dashboard/, an hour); `undefined` value clears it. */
-export function loginCsrfCookie(csrf: string | undefined, secure: boolean): string {
-  return `${LOGIN_CSRF_COOKIE}=${csrf ?? ''}; Path=/dashboard/; HttpOnly; SameSite=Strict; Max-Age=${csrf === undefined ? 0 : 3600}${secureFlag(secure)}`;
-}
-
-/** Read a small urlencoded form body (login, logout); larger bodies are refused. */
-export async function readForm(req: IncomingMessage, maxBytes = 8 * 1024): Promise<URLSearchParams | undefined> {
-  const text = await readBodyText(req, maxBytes);
-  return text === undefined ? undefined : new URLSearchParams(text);
-}
-
-export function redirect(res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void {
-  res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
-  res.end();
 }

@@ -6,17 +6,14 @@
  * An upgrade without those headers is anonymous: publishers always connect that way, and boxes may only
  * with REQUIRE_ENROLMENT false. No secret crosses the wire after enrolment, and a nonce works once.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from '../../../shared/src/http-app.js';
 import type { ErrorCode } from '../../../shared/src/protocol/errors.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
-import { AUTH_HEADERS, CHALLENGE_PATH, ENROL_PATH, connectPayload, enrolPayload, keyFingerprint, parseFleetToken, parsePublicKey, verifyPayload } from '../../../shared/src/enrolment/codec.js';
-import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
+import { AUTH_HEADERS, ENROL_PATH, connectPayload, enrolPayload, keyFingerprint, parseFleetToken, parsePublicKey, verifyPayload } from '../../../shared/src/enrolment/codec.js';
 import type { Logger } from '../../../shared/src/log.js';
-import { readBodyText, sendJson } from '../respond.js';
 import type { Challenges } from './challenge.js';
 import type { EnrolmentStore } from './store.js';
-
-const MAX_ENROL_BODY = 8 * 1024;
 
 export type UpgradeAuth = { ok: true; boxId?: string } | { ok: false; status: number; code: ErrorCode; message: string };
 
@@ -29,71 +26,57 @@ export interface GateDeps {
   log: Logger;
 }
 
+/** An enrolment request: every field a non-empty string (enrolment/routes.ts's schema says so). */
+export interface EnrolRequest {
+  ID: string;
+  PUBLIC_KEY: string;
+  TOKEN: string;
+  NONCE: string;
+  SIGNATURE: string;
+}
+
+/** What a box is told when it enrolled. */
+export interface Enrolled {
+  ID: string;
+  ENROLLED: true;
+  DETAIL: string;
+  FINGERPRINT: string;
+}
+
 export class EnrolmentGate {
-  private readonly challengePath: string;
   private readonly enrolPath: string;
 
   constructor(private readonly deps: GateDeps) {
-    this.challengePath = `${deps.wsPath}/${CHALLENGE_PATH}`;
     this.enrolPath = `${deps.wsPath}/${ENROL_PATH}`;
   }
 
-  owns(pathname: string): boolean {
-    return pathname === this.challengePath || pathname === this.enrolPath;
+  /** A single-use nonce for the next enrolment or upgrade, and whether this entrance requires enrolment. */
+  challenge(): { NONCE: string; EXPIRES_IN: number; REQUIRE_ENROLMENT: boolean } {
+    const { nonce, expiresIn } = this.deps.challenges.issue();
+    return { NONCE: nonce, EXPIRES_IN: expiresIn, REQUIRE_ENROLMENT: this.deps.requireEnrolment };
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, pathname: string, remoteIp: string): Promise<void> {
-    if (pathname === this.challengePath) {
-      if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
-      const { nonce, expiresIn } = this.deps.challenges.issue();
-      // The Date header doubles as a time source for a box whose clock still says 1970.
-      return sendJson(res, 200, { NONCE: nonce, EXPIRES_IN: expiresIn, REQUIRE_ENROLMENT: this.deps.requireEnrolment });
-    }
-    if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-    const body = await readBodyText(req, MAX_ENROL_BODY);
-    if (body === undefined) {
-      // Answer first, then drop the connection: the rest of the body is never read.
-      res.setHeader('connection', 'close');
-      res.on('finish', () => req.destroy());
-      return sendJson(res, 413, { ERROR: `an enrolment request is at most ${MAX_ENROL_BODY} bytes`, ERROR_CODE: 'E_TOO_BIG' });
-    }
-    const outcome = await this.enrol(body, remoteIp);
-    sendJson(res, outcome.status, outcome.body);
-  }
-
-  private async enrol(text: string, remoteIp: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    const refuse = (status: number, code: ErrorCode, error: string) => ({ status, body: { ERROR: error, ERROR_CODE: code } });
-    let doc: unknown;
-    try {
-      doc = parseJsonSafe(text);
-    } catch {
-      doc = undefined; // refused just below
-    }
-    if (!isRecord(doc)) return refuse(400, 'E_FORMAT', 'the body must be a JSON object');
-    const fields: Record<string, string> = {};
-    for (const key of ['ID', 'PUBLIC_KEY', 'TOKEN', 'NONCE', 'SIGNATURE']) {
-      const v = doc[key];
-      if (typeof v !== 'string' || v === '') return refuse(400, 'E_FORMAT', `${key} must be a non-empty string`);
-      fields[key] = v;
-    }
-    const { ID: boxId, PUBLIC_KEY: publicKey, TOKEN: token, NONCE: nonce, SIGNATURE: signature } = fields as Record<'ID' | 'PUBLIC_KEY' | 'TOKEN' | 'NONCE' | 'SIGNATURE', string>;
-    if (!isIdOf(boxId, 'BOX')) return refuse(400, 'E_ID', 'ID must be a box ID (box-…)');
+  /** Enrol a box's key with a fleet token, or throw the refusal the box is told. */
+  async enrol(request: EnrolRequest, remoteIp: string): Promise<Enrolled> {
+    const refuse = (status: number, code: ErrorCode, error: string): HttpError => new HttpError(status, code, error);
+    const { ID: boxId, PUBLIC_KEY: publicKey, TOKEN: token, NONCE: nonce, SIGNATURE: signature } = request;
+    if (!isIdOf(boxId, 'BOX')) throw refuse(400, 'E_ID', 'ID must be a box ID (box-…)');
     const key = parsePublicKey(publicKey);
-    if (!key) return refuse(400, 'E_FORMAT', 'PUBLIC_KEY must be an Ed25519 public key: base64 of its SPKI DER');
+    if (!key) throw refuse(400, 'E_FORMAT', 'PUBLIC_KEY must be an Ed25519 public key: base64 of its SPKI DER');
     const parsedToken = parseFleetToken(token);
-    if (!parsedToken) return refuse(403, 'E_TOKEN', 'TOKEN is not a fleet token (dlt_…)');
+    if (!parsedToken) throw refuse(403, 'E_TOKEN', 'TOKEN is not a fleet token (dlt_…)');
     const nonceCheck = await this.deps.challenges.redeem(nonce);
-    if (nonceCheck !== 'ok') return refuse(401, 'E_AUTH', `NONCE ${nonceCheck}: fetch a fresh challenge`);
-    if (!verifyPayload(key, enrolPayload(boxId, nonce, publicKey), signature)) return refuse(401, 'E_AUTH', 'SIGNATURE does not match PUBLIC_KEY');
+    if (nonceCheck !== 'ok') throw refuse(401, 'E_AUTH', `NONCE ${nonceCheck}: fetch a fresh challenge`);
+    if (!verifyPayload(key, enrolPayload(boxId, nonce, publicKey), signature)) throw refuse(401, 'E_AUTH', 'SIGNATURE does not match PUBLIC_KEY');
     const result = await this.deps.store.enrol({ boxId, publicKey, ...parsedToken, ip: remoteIp });
     const fingerprint = keyFingerprint(publicKey);
     if (!result.ok) {
       this.deps.log.warn({ box: boxId, ip: remoteIp, reason: result.detail, fingerprint }, 'enrolment refused');
       if (result.code === 'E_TOKEN') await this.deps.store.notePending({ ID: boxId, IP: remoteIp, REASON: result.detail, FINGERPRINT: fingerprint });
-      return refuse(403, result.code, result.detail);
+      throw refuse(403, result.code, result.detail);
     }
     this.deps.log.info({ box: boxId, ip: remoteIp, token: parsedToken.tokenId, fingerprint, detail: result.detail }, 'box enrolled');
-    return { status: 200, body: { ID: boxId, ENROLLED: true, DETAIL: result.detail, FINGERPRINT: fingerprint } };
+    return { ID: boxId, ENROLLED: true, DETAIL: result.detail, FINGERPRINT: fingerprint };
   }
 
   /** Decide an upgrade from its headers: an authenticated box, an anonymous peer, or a refusal. */
@@ -127,9 +110,4 @@ export class EnrolmentGate {
     }
     return { ok: true, boxId };
   }
-}
-
-function methodNotAllowed(res: ServerResponse, allow: string): void {
-  res.setHeader('allow', allow);
-  sendJson(res, 405, { ERROR: 'method not allowed' });
 }
