@@ -100,67 +100,83 @@ export function refuseUpgrade(socket: Duplex, status: number, body: Refusal, hea
 
 /** An http.Server whose handlers run under the guard described at the top of this file. */
 export function createGuardedServer(opts: GuardedServerOptions): http.Server {
-  const { log, onRequest, onUpgrade } = opts;
   const server = http.createServer();
-  const target = (req: IncomingMessage): string | undefined => req.url?.slice(0, LOGGED_TARGET_CHARS);
-
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const url = parseRequestTarget(req.url);
-    if (!url) {
-      log.debug({ peer: req.socket.remoteAddress, target: target(req) }, 'request-target refused');
-      return sendRefusal(res, 400, BAD_TARGET, { connection: 'close' });
-    }
-    contain(
-      () => onRequest(req, res, url),
-      (err) => {
-        log.error({ err, method: req.method, target: target(req) }, 'request handler failed');
-        if (!res.headersSent) sendRefusal(res, 500, { ERROR: 'internal error; try again', ERROR_CODE: 'E_INTERNAL' });
-        else res.destroy();
-      },
-    );
-  });
-
-  if (onUpgrade) {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on('error', (err: Error) => log.debug({ err: err.message, peer: req.socket.remoteAddress }, 'upgrade socket error'));
-      const url = parseRequestTarget(req.url);
-      if (!url) {
-        log.debug({ peer: req.socket.remoteAddress, target: target(req) }, 'upgrade request-target refused');
-        return refuseUpgrade(socket, 400, BAD_TARGET);
-      }
-      contain(
-        () => onUpgrade(req, socket, head, url),
-        (err) => {
-          log.error({ err, target: target(req) }, 'upgrade handler failed');
-          socket.destroy();
-        },
-      );
-    });
-  }
-
+  server.on('request', guardRequests(opts.log, opts.onRequest));
+  if (opts.onUpgrade) server.on('upgrade', guardUpgrades(opts.log, opts.onUpgrade));
   // CONNECT is no upgrade we serve; without a listener Node would drop the socket without a word.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => undefined); // intentional: the socket is refused and destroyed just below
     refuseUpgrade(socket, 405, { ERROR: 'CONNECT is not served here', ERROR_CODE: 'E_BAD_REQUEST' });
   });
+  server.on('clientError', refuseMalformed(opts.log));
+  // Before listening, listenOn reports errors (port taken) to its caller; afterwards nobody else would.
+  server.once('listening', () => {
+    server.on('error', (err: Error) => opts.log.error({ err }, 'server error'));
+  });
+  return server;
+}
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+function loggedTarget(req: IncomingMessage): string | undefined {
+  return req.url?.slice(0, LOGGED_TARGET_CHARS);
+}
+
+function guardRequests(log: Logger, onRequest: RequestHandler) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = parseRequestTarget(req.url);
+    if (!url) {
+      log.debug({ peer: req.socket.remoteAddress, target: loggedTarget(req) }, 'request-target refused');
+      return sendRefusal(res, 400, BAD_TARGET, { connection: 'close' });
+    }
+    contain(
+      () => onRequest(req, res, url),
+      (err) => {
+        log.error({ err, method: req.method, target: loggedTarget(req) }, 'request handler failed');
+        if (!res.headersSent) sendRefusal(res, 500, { ERROR: 'internal error; try again', ERROR_CODE: 'E_INTERNAL' });
+        else res.destroy();
+      },
+    );
+  };
+}
+
+function guardUpgrades(log: Logger, onUpgrade: UpgradeHandler) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (err: Error) => log.debug({ err: err.message, peer: req.socket.remoteAddress }, 'upgrade socket error'));
+    const url = parseRequestTarget(req.url);
+    if (!url) {
+      log.debug({ peer: req.socket.remoteAddress, target: loggedTarget(req) }, 'upgrade request-target refused');
+      return refuseUpgrade(socket, 400, BAD_TARGET);
+    }
+    contain(
+      () => onUpgrade(req, socket, head, url),
+      (err) => {
+        log.error({ err, target: loggedTarget(req) }, 'upgrade handler failed');
+        socket.destroy();
+      },
+    );
+  };
+}
+
+/** Bytes Node's parser refused: one refusal with the same JSON body, unless an answer is already under way. */
+function refuseMalformed(log: Logger) {
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
     // A response already under way cannot be followed by another one; a reset peer reads nothing.
-    const answering = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
-    if (err.code === 'ECONNRESET' || answering || !socket.writable) {
+    if (err.code === 'ECONNRESET' || answerUnderWay(socket) || !socket.writable) {
       socket.destroy();
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     log.debug({ code: err.code, status }, 'malformed request refused');
     refuseUpgrade(socket, status, { ERROR: `the request is not valid HTTP/1.1 (${err.code ?? 'unreadable'})`, ERROR_CODE: 'E_BAD_REQUEST' });
-  });
+  };
+}
 
-  // Before listening, listenOn reports errors (port taken) to its caller; afterwards nobody else would.
-  server.once('listening', () => {
-    server.on('error', (err: Error) => log.error({ err }, 'server error'));
-  });
-  return server;
+/**
+ * Whether a response on this socket has sent its headers. Node keeps the response being written as the
+ * socket's `_httpMessage`: not public API, but the only way to know, and read here without trusting its shape.
+ */
+function answerUnderWay(socket: Duplex): boolean {
+  const message: unknown = Reflect.get(socket, '_httpMessage');
+  return message instanceof http.ServerResponse && message.headersSent;
 }
 
 /** Run `fn`; a synchronous throw or a rejected promise goes to `onError`, never further. */
