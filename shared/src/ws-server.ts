@@ -9,7 +9,7 @@
  * (byte-budget.ts): every byte read is counted from the moment it arrives until its frame is handled.
  * A socket over budget is closed with 1013 and stops being read; its queued frames are dropped.
  */
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ByteBudget } from './byte-budget.js';
 import { Close, ProtocolError, decodeText, encodeMessage, errorReply, isProtocolError } from './protocol/index.js';
@@ -97,8 +97,8 @@ export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: Message
 
 /** ws keeps the upgraded net.Socket as `_socket` (absent from its typings); the budget counts what arrives on it. */
 function rawSocketOf(ws: WebSocket): Duplex {
-  const socket = (ws as unknown as { _socket?: Duplex })._socket;
-  if (socket === undefined || socket === null) throw new Error('ws no longer exposes its socket as _socket');
+  const socket: unknown = Reflect.get(ws, '_socket');
+  if (!(socket instanceof Duplex)) throw new Error('ws no longer exposes its socket as _socket');
   return socket;
 }
 

@@ -20,6 +20,7 @@ import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { bearerTokenOf, createBearerCheck } from '../bearer.js';
 import type { BearerVerdict, WithHeaders } from '../bearer.js';
 import { SESSION_COOKIE } from './cookies.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 /** Login attempts one client may have counted in FAILED_LOGIN_WINDOW_MS (a right one clears them). */
 export const MAX_FAILED_LOGINS = 10;
 export const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
@@ -93,8 +94,7 @@ export class Auth {
 
   constructor(private readonly deps: AuthDeps) {
     this.checkToken = createBearerCheck(deps.apiTokens, deps.now);
-    if (!('dandelionLoginAttempt' in deps.redis)) deps.redis.defineCommand('dandelionLoginAttempt', { numberOfKeys: 1, lua: COUNT_ATTEMPT_SCRIPT });
-    this.redis = deps.redis as Redis & CountCapable;
+    this.redis = defineScripts<CountCapable>(deps.redis, { dandelionLoginAttempt: { numberOfKeys: 1, lua: COUNT_ATTEMPT_SCRIPT } });
   }
 
   private now(): number {
