@@ -37,6 +37,16 @@ export class HttpError extends Error {
   }
 }
 
+/** A refusal for a path or name nothing here answers: 404 E_NOT_FOUND. */
+export function notFound(message = 'not found'): HttpError {
+  return new HttpError(404, 'E_NOT_FOUND', message);
+}
+
+/** A refusal for a method the path does not take: 405 E_BAD_REQUEST with `Allow` naming those it does. */
+export function methodNotAllowed(allow: string, message = 'method not allowed', headers: Record<string, string> = {}): HttpError {
+  return new HttpError(405, 'E_BAD_REQUEST', message, { ...headers, allow });
+}
+
 /** The HTTP status a protocol error code ends a request with, when no HttpError says otherwise. */
 export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   E_FORMAT: 400,
@@ -157,7 +167,13 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
   let server: http.Server | undefined;
   const app = Fastify({
     serverFactory(handler) {
-      server = createGuardedServer({ log, onRequest: (req, res) => handler(req, res), onUpgrade });
+      const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, url: URL): void => {
+        // Route on the target as the guard read it: dot segments resolved, and a proxy's absolute-form
+        // target (`GET http://host/metrics`) reduced to its path, which fastify's router would not match.
+        req.url = `${url.pathname}${url.search}`;
+        handler(req, res);
+      };
+      server = createGuardedServer({ log, onRequest, onUpgrade });
       return server;
     },
     // The guarded server answers malformed bytes already; a second answer on the same socket would be garbage.

@@ -9,7 +9,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import net from 'node:net';
 import { silentLogger } from '../../shared/src/log.js';
-import { createHttpApp, HttpError, refusalFor, STATUS_OF_CODE } from '../../shared/src/http-app.js';
+import { createHttpApp, HttpError, methodNotAllowed, notFound, refusalFor, STATUS_OF_CODE } from '../../shared/src/http-app.js';
 import { refuseUpgrade } from '../../shared/src/http-guard.js';
 import { ListenError } from '../../shared/src/listen.js';
 import { ProtocolError } from '../../shared/src/protocol/errors.js';
@@ -95,6 +95,10 @@ t.test('the guarded server below fastify still refuses broken targets and passes
   const garbage = await sendRaw(port, 'NOT HTTP AT ALL\r\n\r\n');
   t.equal(garbage.status, 400, 'bytes that are no request get one answer');
   t.equal(garbage.text.match(/^HTTP\/1\.1 \d{3}/gm)?.length, 1, 'exactly one, not a second from fastify');
+  const absolute = await sendRaw(port, rawGet('http://proxy.example/fine'));
+  t.equal(absolute.status, 200, "a proxy's absolute-form target is routed by its path");
+  const dotted = await sendRaw(port, rawGet('/nothing/../fine'));
+  t.equal(dotted.status, 200, 'dot segments are resolved before routing, as a browser would');
 
   const upgrade = await sendRaw(port, rawUpgrade('/socket'));
   t.equal(upgrade.status, 404);
@@ -145,6 +149,8 @@ t.test('refusalFor: one mapping from errors to answers', async (t) => {
   t.equal(refusalFor(new ProtocolError('E_DISK_FULL', 'full')).status, 507);
   t.equal(refusalFor(new ProtocolError('E_RATE', 'slow')).status, 429);
   t.equal(refusalFor('a string thrown').status, 500);
+  t.same(refusalFor(notFound()), { status: 404, body: { ERROR: 'not found', ERROR_CODE: 'E_NOT_FOUND' }, headers: {} }, 'notFound');
+  t.same(refusalFor(methodNotAllowed('GET, HEAD')), { status: 405, body: { ERROR: 'method not allowed', ERROR_CODE: 'E_BAD_REQUEST' }, headers: { allow: 'GET, HEAD' } }, 'methodNotAllowed names what is allowed');
   for (const [code, status] of Object.entries(STATUS_OF_CODE)) {
     t.ok(status >= 400 && status < 600, `${code} maps to an error status (${status})`);
   }

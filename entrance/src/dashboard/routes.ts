@@ -17,7 +17,7 @@ import { eventsApi } from './routes/events.js';
 import { pages } from './routes/pages.js';
 import { staticFiles } from './routes/static-files.js';
 import { fleetSummary } from './summary.js';
-import { methodNotAllowed, notFound } from '../http/refusals.js';
+import { methodNotAllowed, notFound } from '../../../shared/src/http-app.js';
 import { ignoreBodies } from '../http/json-body.js';
 
 /**

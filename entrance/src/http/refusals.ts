@@ -3,15 +3,8 @@
  * (shared/src/http-app.ts), so each carries its status, ERROR and ERROR_CODE the same way everywhere.
  */
 import type { FastifyInstance, HTTPMethods } from 'fastify';
-import { HttpError } from '../../../shared/src/http-app.js';
-
-export function notFound(message = 'not found'): HttpError {
-  return new HttpError(404, 'E_NOT_FOUND', message);
-}
-
-export function methodNotAllowed(allow: string, message = 'method not allowed', headers: Record<string, string> = {}): HttpError {
-  return new HttpError(405, 'E_BAD_REQUEST', message, { ...headers, allow });
-}
+import { methodNotAllowed, notFound } from '../../../shared/src/http-app.js';
+import type { HttpError } from '../../../shared/src/http-app.js';
 
 /**
  * A request no route takes: GET and HEAD find nothing (404); any other method is refused (405), since

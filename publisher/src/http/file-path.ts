@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { isProtocolError, normaliseFilePath } from '../../../shared/src/protocol/index.js';
-import { notFound } from './reply.js';
+import { notFound } from '../../../shared/src/http-app.js';
 
 /** A route such as `/origin/*`: the rest of the path names the file. */
 export interface FileRoute {

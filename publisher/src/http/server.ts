@@ -14,7 +14,7 @@ import fastifyCookie from '@fastify/cookie';
 import type { FastifyRequest } from 'fastify';
 import type http from 'node:http';
 import path from 'node:path';
-import { HttpError, createHttpApp } from '../../../shared/src/http-app.js';
+import { createHttpApp, methodNotAllowed } from '../../../shared/src/http-app.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { FileIndex } from '../upload/file-index.js';
 import { createOriginStats, originRoutes } from './routes/origin.js';
@@ -57,7 +57,7 @@ export function createWebServer(deps: WebDeps): WebServer {
   const { app } = web;
   void app.register(fastifyCookie); // loaded when listen() readies the app
   app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'E_BAD_REQUEST', 'method not allowed', { allow: 'GET, HEAD' });
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
   });
 
   pageRoutes(app, { publisherId: deps.publisherId });

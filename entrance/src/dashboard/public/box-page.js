@@ -10,7 +10,7 @@ import { badge } from './cells.js';
 import { drawChart } from './chart.js';
 import { fmtBytes, fmtNum, fmtText, isNum } from './format.js';
 import { COLUMNS } from './fleet-table.js';
-import { loadTrafficInto } from './traffic.js';
+import { fillRangeSelect, loadTrafficInto } from './traffic.js';
 
 /** The box shown (null on the fleet view); `seq` drops answers for a box no longer shown. */
 const boxPage = { id: null, seq: 0, range: 'hour' };
@@ -120,6 +120,7 @@ export function closeBox() {
 }
 
 export function wireBoxPage() {
+  fillRangeSelect($('#box-traffic-range'));
   $('#box-traffic-range').addEventListener('change', (ev) => {
     boxPage.range = ev.target.value;
     if (boxPage.id) loadBoxTraffic(boxPage.id).catch((err) => report('traffic', err));

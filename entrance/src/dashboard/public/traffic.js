@@ -12,10 +12,15 @@ import { shownBoxIds } from './fleet-table.js';
 import { shownPublisherIds } from './publishers.js';
 
 const RANGES = {
-  hour: { resolution: 'minute', span: 3600, step: 60 },
-  day: { resolution: 'hour', span: 86400, step: 3600 },
-  month: { resolution: 'day', span: 30 * 86400, step: 86400 },
+  hour: { label: 'last hour, per minute', resolution: 'minute', span: 3600, step: 60 },
+  day: { label: 'last day, per hour', resolution: 'hour', span: 86400, step: 3600 },
+  month: { label: 'last 30 days, per day', resolution: 'day', span: 30 * 86400, step: 86400 },
 };
+
+/** Fills a range <select> with the ranges above, so both charts offer the same ones. */
+export function fillRangeSelect(select) {
+  select.replaceChildren(...Object.entries(RANGES).map(([value, r]) => h('option', { value }, r.label)));
+}
 
 /** Fetches /api/traffic for the scope and range and draws its bytes into `svg`. */
 export async function loadTrafficInto(svg, { scope, id, range }) {
@@ -65,6 +70,7 @@ export function wireTraffic() {
     traffic.id = ev.target.value.trim();
     reload();
   });
+  fillRangeSelect($('#traffic-range'));
   $('#traffic-range').addEventListener('change', (ev) => {
     traffic.range = ev.target.value;
     reload();

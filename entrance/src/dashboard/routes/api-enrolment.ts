@@ -11,7 +11,8 @@ import { isIdOf } from '../../../../shared/src/protocol/index.js';
 import type { EnrolmentStore } from '../../enrolment/store.js';
 import { parseDuration, parseUses } from '../../enrolment/token-limits.js';
 import { ignoreBodies, takeJsonObjectBodies } from '../../http/json-body.js';
-import { notFound, refuseOtherMethods } from '../../http/refusals.js';
+import { notFound } from '../../../../shared/src/http-app.js';
+import { refuseOtherMethods } from '../../http/refusals.js';
 import { principalOf, requireCsrf } from './api-guard.js';
 
 export interface EnrolmentApiDeps {

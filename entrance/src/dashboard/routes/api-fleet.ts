@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { HttpError } from '../../../../shared/src/http-app.js';
 import { isIdOf } from '../../../../shared/src/protocol/index.js';
 import { numberQuery } from '../../http/query.js';
-import { notFound } from '../../http/refusals.js';
+import { notFound } from '../../../../shared/src/http-app.js';
 import type { BoxRegistry } from '../../registry/registry.js';
 import { publishersOfBox, trafficSeries } from '../../traffic/read.js';
 import type { TrafficScope } from '../../traffic/read.js';

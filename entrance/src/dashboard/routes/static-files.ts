@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { notFound } from '../../http/refusals.js';
+import { notFound } from '../../../../shared/src/http-app.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 export const PUBLIC_DIR = path.join(REPO_ROOT, 'entrance', 'src', 'dashboard', 'public');

@@ -18,7 +18,7 @@ import { openRegularFile } from '../../upload/regular-file.js';
 import { filePathOf } from '../file-path.js';
 import type { FileRoute } from '../file-path.js';
 import { contentTypeOf, isSegment } from '../media-types.js';
-import { notFound } from '../reply.js';
+import { notFound } from '../../../../shared/src/http-app.js';
 
 /** What the origin served since the publisher started: reported with SEARCH, on /stats and as metrics. */
 export interface OriginStats {

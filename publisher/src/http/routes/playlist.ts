@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from '../../../../shared/src/http-app.js';
+import { HttpError, notFound } from '../../../../shared/src/http-app.js';
 import type { Logger } from '../../../../shared/src/log.js';
 import { socketAddressOf } from '../../../../shared/src/peer-address.js';
 import { messageOf } from '../../../../shared/src/protocol/index.js';
@@ -15,7 +15,6 @@ import { readRegularFile } from '../../upload/regular-file.js';
 import { filePathOf } from '../file-path.js';
 import type { FileRoute } from '../file-path.js';
 import { PLAYLIST_TYPE } from '../media-types.js';
-import { notFound } from '../reply.js';
 import { viewerIdOf } from '../viewer-cookie.js';
 import type { Viewers } from '../viewers.js';
 
