@@ -227,6 +227,11 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
       const api = await fetchInPage(page, chart.src);
       t.same((api.body as { POINTS: Array<{ bytes: number }> }).POINTS.map((p) => p.bytes), chart.points, 'the same numbers as /api/traffic?scope=box');
     }
+    const ranges = (selector: string) => page.$$eval(`${selector} option`, (options) => options.map((o) => (o as HTMLOptionElement).value));
+    t.same(await ranges('#box-traffic-range'), ['hour', 'day', 'month'], 'the box chart offers an hour, a day and 30 days');
+    t.same(await ranges('#traffic-range'), await ranges('#box-traffic-range'), 'the same ranges as the fleet chart');
+    await page.selectOption('#box-traffic-range', 'day');
+    t.ok(await eventually(() => chartOf(page, '#box-traffic-chart').then((c) => /resolution=hour/.test(c.src ?? ''))), 'choosing "last day" redraws the box chart per hour');
     await page.screenshot({ path: path.join(shots, 'dashboard-box.png'), fullPage: true });
     await page.click('a.back');
     await page.waitForSelector('#fleet-view:not([hidden])');
