@@ -1,9 +1,8 @@
 /**
  * The memory peers can make a process hold, counted in bytes: what arrived on a WebSocket and has not
  * been handled yet (the frame ws is still receiving, frames queued behind the one being handled, and that
- * one). Counting frames, as before, let one socket queue 24 frames of 40 MiB and took a box from 97 MiB to
- * over 1 GiB; bytes bound memory whatever the frame sizes (as ws's bufferedAmount and nginx's
- * client_max_body_size do).
+ * one). Counting bytes, not frames, bounds memory whatever the frame sizes (as ws's bufferedAmount and
+ * nginx's client_max_body_size do): a frame count alone would let one socket queue 24 frames of 40 MiB.
  *
  * Two limits: each socket holds at most `socketBytes` (one largest frame and its header at the box, so a
  * publisher may pipeline frames only up to that), and all sockets together at most `totalBytes`. A socket

@@ -1,7 +1,7 @@
 /**
  * Every Redis key Dandelion uses is built here and nowhere else. The original's namespaces
  * (`{ID}:BOX_SET`, `{ID}:EXCHANGE:<box_id>` …, where {ID} is the role's own ID) are wire contract:
- * tools written against the original read them. Keys this rewrite adds are marked "extension".
+ * tools written against the original read them, so those are only ever added to, never renamed.
  */
 
 /** Keys of an entrance with ID `me`. */
