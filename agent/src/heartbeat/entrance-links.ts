@@ -116,6 +116,11 @@ export async function retryAfterRefusal(
     return REVOKED_RETRY_MS;
   }
   if (result.code === 'E_UNREACHABLE') return undefined;
+  if (result.code === 'E_PENDING') {
+    // A re-flashed card: the ID is enrolled with the old card's key; an operator approves this one, then the next try enrols.
+    deps.boxStatus.set('awaiting-approval', `${url}: waiting for an operator to approve this box's new key ${credentials.fingerprint} (dandelion entrance box approve): ${result.reason}`);
+    return TOKEN_REFUSED_RETRY_MS;
+  }
   deps.boxStatus.set('token-refused', `${url}: ${result.reason}`);
   return TOKEN_REFUSED_RETRY_MS;
 }
