@@ -62,6 +62,7 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   E_TOKEN: 403,
   E_REVOKED: 403,
   E_PENDING: 409,
+  E_ADDRESS: 400,
   E_SHUTTING_DOWN: 503,
   E_BUSY: 503,
   E_RATE: 429,
