@@ -65,7 +65,7 @@ export class VouchedAddresses {
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS);
     });
-    const found = await Promise.race([this.resolve(name).catch(() => [] as string[]), timeout]).finally(() => clearTimeout(timer));
+    const found = await Promise.race([this.resolve(name).catch((): string[] => []), timeout]).finally(() => clearTimeout(timer));
     if (found === undefined) return undefined;
     const addresses = found.map(normaliseIp).filter((a) => net.isIP(a) !== 0);
     this.cache.delete(name);
