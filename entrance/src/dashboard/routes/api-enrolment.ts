@@ -34,15 +34,19 @@ const BOX_ACTIONS = ['revoke', 'restore', 'forget'] as const;
 const TOKEN_REVOKE = '/api/tokens/:id(^[0-9a-f]{12}$)/revoke';
 const POST_ONLY = { message: 'POST only' } as const;
 
+/** A POST behind the CSRF check whose JSON object body may be left out: no body at all is `{}`, as an empty one is. */
+function optionalJsonBodyAfterCsrf(app: FastifyInstance): void {
+  takeJsonObjectBodies(app, { emptyBody: 'empty object' });
+  app.addHook('onRequest', requireCsrf);
+  app.addHook('preValidation', async (request) => {
+    request.body ??= {};
+  });
+}
+
 /** POST /api/tokens: a new fleet token (its secret shown this once). */
 function createToken({ store, log }: EnrolmentApiDeps) {
   return async (app: FastifyInstance): Promise<void> => {
-    takeJsonObjectBodies(app, { emptyBody: 'empty object' });
-    app.addHook('onRequest', requireCsrf);
-    // No body at all is the defaults, as an empty one is.
-    app.addHook('preValidation', async (request) => {
-      request.body ??= {};
-    });
+    optionalJsonBodyAfterCsrf(app);
     app.post<{ Body: TokenBody }>('/api/tokens', { bodyLimit: MAX_TOKEN_BODY, schema: { body: TOKEN_BODY } }, async (request, reply) => {
       const body = request.body;
       let expiresInSeconds: number;
@@ -93,11 +97,7 @@ const APPROVE_BODY = { type: 'object', properties: { FINGERPRINT: { type: 'strin
  */
 function approveNewKey({ store, log }: EnrolmentApiDeps) {
   return async (app: FastifyInstance): Promise<void> => {
-    takeJsonObjectBodies(app, { emptyBody: 'empty object' });
-    app.addHook('onRequest', requireCsrf);
-    app.addHook('preValidation', async (request) => {
-      request.body ??= {};
-    });
+    optionalJsonBodyAfterCsrf(app);
     app.post<{ Params: { id: string }; Body: { FINGERPRINT?: string } }>(APPROVE, { bodyLimit: MAX_TOKEN_BODY, schema: { body: APPROVE_BODY } }, async (request) => {
       const { id } = request.params;
       if (!isIdOf(id, 'BOX')) throw new HttpError(400, 'E_ID', 'not a box ID');
