@@ -51,6 +51,9 @@ t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, asy
 
   const browser = await launchBrowser(t);
   const page = await browser.newPage();
+  const consoleLines: string[] = [];
+  page.on('console', (m) => void consoleLines.push(`${m.type()}: ${m.text()}`.slice(0, 300)));
+  page.on('pageerror', (e) => void consoleLines.push(`pageerror: ${e.message}`.slice(0, 300)));
   await page.goto(`${pub.base}/?src=index.m3u8`);
   await page.evaluate(() => {
     const w = window as unknown as { samples: Array<{ at: number; ct: number; paused: boolean }> };
@@ -60,6 +63,19 @@ t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, asy
   });
   const started = await eventually(() => page.evaluate(() => (document.querySelector('video') as HTMLVideoElement).currentTime > 0.5), 40_000, 250);
   t.ok(started, 'playback started');
+  if (!started) {
+    // What the player saw, so a failure on another machine can be read from CI's log alone.
+    const seen = await page.evaluate(() => {
+      const video = document.querySelector('video') as HTMLVideoElement;
+      const w = window as unknown as { dandelion: { served: unknown[]; errors: unknown[] } };
+      const buffered = Array.from({ length: video.buffered.length }, (_, i) => [video.buffered.start(i), video.buffered.end(i)]);
+      return { readyState: video.readyState, networkState: video.networkState, paused: video.paused, mediaError: video.error?.code,
+        buffered, status: document.getElementById('status')?.textContent, served: w.dandelion.served.slice(-10), errors: w.dandelion.errors.slice(-20) };
+    });
+    t.comment(`player state: ${JSON.stringify(seen).slice(0, 3000)}`);
+    t.comment(`page console: ${consoleLines.slice(-30).join(' | ')}`);
+    return;
+  }
 
   await sleep(20_000);
   const before = (await page.evaluate(() => (window as unknown as { samples: Sample[] }).samples)) as Sample[];

@@ -76,9 +76,28 @@ export async function inspectFile(file: string, rule: FileRule): Promise<Stats> 
   return st;
 }
 
+/**
+ * Checks and opens in a row: an encoder that writes a temp file and renames it over the playlist (ffmpeg's
+ * `-hls_flags temp_file`) can swap the file between the check and the open every second or two.
+ */
+const OPEN_ATTEMPTS = 5;
+
 /** Open `file` for reading under `rule`; the caller closes the handle. */
 export async function openRegularFile(file: string, rule: FileRule): Promise<{ handle: FileHandle; size: number }> {
-  const absolute = path.resolve(file);
+  for (let attempt = 1; ; attempt++) {
+    const opened = await openChecked(path.resolve(file), rule);
+    if (opened !== 'replaced') return opened;
+    if (attempt === OPEN_ATTEMPTS) {
+      throw new FileRefused('E_NOT_REGULAR', `${path.resolve(file)} was replaced ${OPEN_ATTEMPTS} times while it was opened`);
+    }
+  }
+}
+
+/**
+ * One check and open; 'replaced' when another regular file took the name in between (renamed over it), so
+ * the caller checks the new one. Anything else in its place is refused.
+ */
+async function openChecked(absolute: string, rule: FileRule): Promise<{ handle: FileHandle; size: number } | 'replaced'> {
   const checked = await inspectFile(absolute, rule);
   const noFollow = rule.kind === 'named' ? 0 : constants.O_NOFOLLOW;
   let handle: FileHandle;
@@ -89,16 +108,17 @@ export async function openRegularFile(file: string, rule: FileRule): Promise<{ h
     if (errnoOf(err) === 'ELOOP') throw new FileRefused('E_SYMLINK', `${absolute} is a symbolic link; only regular files are sent or served`);
     throw err;
   }
+  let opened: Stats;
   try {
-    const opened = await handle.stat();
-    if (!opened.isFile() || opened.ino !== checked.ino || opened.dev !== checked.dev) {
-      throw new FileRefused('E_NOT_REGULAR', `${absolute} changed while it was opened; not a regular file now`);
-    }
-    return { handle, size: opened.size };
+    opened = await handle.stat();
   } catch (err) {
     await handle.close();
     throw err;
   }
+  if (opened.isFile() && opened.ino === checked.ino && opened.dev === checked.dev) return { handle, size: opened.size };
+  await handle.close();
+  if (!opened.isFile()) throw new FileRefused('E_NOT_REGULAR', `${absolute} changed while it was opened; not a regular file now`);
+  return 'replaced';
 }
 
 /** The whole content of `file` under `rule`. */

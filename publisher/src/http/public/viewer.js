@@ -80,14 +80,26 @@ function play(src) {
       timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
       errorRetry: { maxNumRetry: 3, retryDelayMs: 200, maxRetryDelayMs: 1000 } } },
   });
+  const video = document.getElementById('video');
+  const playlist = '/hls/' + src.replace(/^\/+/, '');
   hls.on(Hls.Events.ERROR, function (_e, data) {
-    window.dandelion.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
-    if (data.fatal && data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
-    else if (data.fatal && data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+    window.dandelion.errors.push({ at: Math.round(performance.now()), type: data.type, details: data.details, fatal: data.fatal });
+    if (!data.fatal) return;
+    // A live page stays up: a playlist that failed before it was ever parsed is asked for again (startLoad
+    // alone would not), a failed load resumes (a "media sequence mismatch" after a lost box too), and a
+    // media error gets hls.js's own recovery.
+    if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR || data.details === Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT
+      || data.details === Hls.ErrorDetails.MANIFEST_PARSING_ERROR) setTimeout(function () { hls.loadSource(playlist); }, 1000);
+    else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+    else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
   });
-  hls.on(Hls.Events.MANIFEST_PARSED, function () { statusEl.textContent = 'playing ' + src; });
-  hls.loadSource('/hls/' + src.replace(/^\/+/, ''));
-  hls.attachMedia(document.getElementById('video'));
+  hls.on(Hls.Events.MANIFEST_PARSED, function () {
+    statusEl.textContent = 'playing ' + src;
+    // The autoplay attribute waits for enough data and may be refused silently; asking once says why.
+    video.play().catch(function (err) { window.dandelion.errors.push({ type: 'play', details: String(err && err.name) }); });
+  });
+  hls.loadSource(playlist);
+  hls.attachMedia(video);
   window.dandelion.hls = hls;
 }
 
