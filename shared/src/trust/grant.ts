@@ -12,10 +12,10 @@ import { createHash, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIdOf } from '../protocol/messages.js';
 import { isRecord, parseJsonSafe } from '../protocol/json.js';
+import { Limits } from '../protocol/fields.js';
 
 const GRANT_PURPOSE = 'dandelion-grant-v1\n';
-/** A grant is a few hundred bytes; anything far longer is not one and is not parsed. */
-export const MAX_GRANT_CHARS = 2048;
+export const MAX_GRANT_CHARS = Limits.grantChars;
 /** A box whose clock runs this far behind the entrance's still takes a grant issued "in the future". */
 const CLOCK_SKEW_SECONDS = 300;
 
