@@ -24,7 +24,7 @@ import { loadOrCreateBoxKey } from './enrolment/box-key.js';
 import { BoxCredentials } from './enrolment/credentials.js';
 import { createExpirySweeper } from './expiry/sweeper.js';
 import type { ExpirySweeper } from './expiry/sweeper.js';
-import { exchangeAccepted } from './heartbeat/accepted.js';
+import { exchangeAccepted, exchangeRefused } from './heartbeat/accepted.js';
 import { BoxAddress } from './heartbeat/box-address.js';
 import { EntranceLinks } from './heartbeat/entrance-links.js';
 import { ExchangeBuilder } from './heartbeat/exchange.js';
@@ -211,6 +211,7 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     credentials: () => parts().held.credentials,
     boxStatus: own.boxStatus,
     onAccepted: (reply, sent, url) => accepted(reply, sent, url),
+    onRefused: exchangeRefused({ address: own.address, log }),
   });
   const capacityTests = new CapacityTests({
     fixed: config.BANDWIDTH_UP > 0, schedule: config.BANDWIDTH_TEST_CRON, bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024),

@@ -1,6 +1,7 @@
 // A real agent against an entrance that requires enrolment: with a fleet token it generates its key
 // (0600), enrols and registers by itself, and its LAN status page says so; without a token, or revoked,
-// its status page says why it is not registered; its key and ID survive a restart without enrolling again.
+// its status page says why it is not registered (a re-flashed card: it waits for an operator); its key and
+// ID survive a restart without enrolling again.
 import { statSync } from 'node:fs';
 import t from 'tap';
 import { newBoxKey, parseFleetToken, publicKeyText } from '../../shared/src/enrolment/codec.js';
@@ -83,6 +84,21 @@ t.test('without a token, or with a used-up one, the status page says why', async
     return s?.STATUS === 'token-refused' ? s : undefined;
   });
   t.match(refused?.DETAIL, /used up/, 'token refused: used up');
+
+  // A re-flashed card: its ID is enrolled with the old card's key, and a token alone does not replace it.
+  const spare = await store.createToken({ expiresInSeconds: 600, maxUses: 5 });
+  const spareToken = parseFleetToken(spare.token);
+  if (!spareToken) throw new Error('token not parsed');
+  const oldKey = publicKeyText(newBoxKey());
+  t.ok((await store.enrol({ boxId: 'box-reflashed', publicKey: oldKey, ip: '127.0.0.1', ...spareToken })).ok, 'the old card enrolled');
+  const reflashed = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-reflashed', env: { DANDELION_ENROLMENT_TOKEN: spare.token } });
+  const waiting = await eventually(async () => {
+    const s = await statusOf(reflashed.httpBase);
+    return s?.STATUS === 'awaiting-approval' ? s : undefined;
+  });
+  t.match(waiting?.DETAIL, /waiting for an operator to approve this box's new key/, 'the status page says it waits for an operator');
+  t.equal((await store.boxRecord('box-reflashed'))?.publicKey, oldKey, 'the enrolled key is unchanged');
+  t.ok((await store.listBoxes()).find((b) => b.ID === 'box-reflashed')?.REQUESTED, 'the entrance holds its request for an operator');
 
   const down = await startAgent(t, { redisUrl: redis.url, entranceUrls: ['ws://127.0.0.1:9/dandelion/ws/'] });
   const unreachable = await eventually(async () => {

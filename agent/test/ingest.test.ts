@@ -35,8 +35,10 @@ t.test('publish, store, serve through nginx, expire', async (t) => {
   t.equal((await r.hgetall(`${box.boxId}:SUBSCRIBE:publisher-tester`)).ID, 'publisher-tester', 'publisher kept in {ID}:SUBSCRIBE');
 
   const content = randomBytes(300_000);
+  const sentAt = Date.now() / 1000;
   publisher.sendRaw(encodeFrame({ FILE_PATH: '/live/seg-1.ts', TTL: 2 }, content), true);
   const ack = await publisher.next();
+  const ackedAt = Date.now() / 1000;
   t.same({ COMMAND: ack.COMMAND, FILE_PATH: ack.FILE_PATH, MESSAGE: ack.MESSAGE, SIZE: ack.SIZE, SHA256: ack.SHA256 },
     { COMMAND: 'FILE', FILE_PATH: '/live/seg-1.ts', MESSAGE: 'ACCEPTED', SIZE: content.length, SHA256: sha(content) });
   t.equal(ack.ID, box.boxId, 'the reply carries the box envelope');
@@ -55,7 +57,9 @@ t.test('publish, store, serve through nginx, expire', async (t) => {
   t.equal(playlist.headers.get('content-type'), 'application/vnd.apple.mpegurl');
 
   const score = Number(await r.zscore(`${box.boxId}:EXPIRE_FILES`, 'publisher-tester/live/seg-1.ts'));
-  t.ok(score > Date.now() / 1000 && score <= Date.now() / 1000 + 2, 'deadline from the TTL header');
+  // The deadline is set while the file is stored: between sending it and its reply, plus the TTL
+  // (bounded by those two moments, not by the clock now, which a loaded machine may have moved on).
+  t.ok(score >= sentAt + 2 && score <= ackedAt + 2, `deadline from the TTL header (${score - sentAt} s after sending)`);
   t.ok(await eventually(async () => (await fetch(url)).status === 404), 'gone from nginx after its TTL');
   // The sweeper unlinks the file before it removes the entry: nginx's 404 can come first.
   t.ok(await eventually(async () => (await r.zscore(`${box.boxId}:EXPIRE_FILES`, 'publisher-tester/live/seg-1.ts')) === null), 'entry removed');

@@ -18,6 +18,7 @@ import { createEntranceMetrics } from './metrics.js';
 import { createOwnIdentity } from './own-info.js';
 import type { OwnIdentity } from './own-info.js';
 import { Reachability } from './reachability.js';
+import { VouchedAddresses } from './handlers/vouched-address.js';
 import { createBackgroundPass } from './registry/background-pass.js';
 import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
@@ -59,6 +60,7 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
     traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
+    vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
     ...who, config, redis, keys, registry, enrolment, metrics, log,

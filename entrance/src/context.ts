@@ -18,6 +18,7 @@ import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
+import type { VouchedAddresses } from './handlers/vouched-address.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -33,6 +34,8 @@ export interface HandlerContext extends EntranceIdentity {
   traffic: TrafficFolder;
   /** Whether boxes' viewer ports answer at their public address. */
   reachability: Reachability;
+  /** Whether the URLs a box announces name the box itself. */
+  vouchedAddresses: VouchedAddresses;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
   enrolment: EnrolmentStore;
   /** Prometheus counters the handlers feed, served at /metrics. */

@@ -24,7 +24,7 @@ ${EXIT_CODES_HELP}
 `;
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseRoleArgs(args, { json: { type: 'boolean' }, expires: { type: 'string' }, uses: { type: 'string' }, note: { type: 'string' } });
+  const opts = parseRoleArgs(args, { json: { type: 'boolean' }, expires: { type: 'string' }, uses: { type: 'string' }, note: { type: 'string' }, fingerprint: { type: 'string' } });
   if (opts.help) {
     process.stdout.write(ENTRANCE_HELP);
     return;

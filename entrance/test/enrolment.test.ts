@@ -1,11 +1,8 @@
 // Enrolment against a real entrance and Redis with REQUIRE_ENROLMENT on: fleet tokens (good, expired,
 // used up, revoked), the signed challenge at the upgrade (good, replayed, wrong key), revocation taking
 // effect on the open socket and the next heartbeat, re-flashing, and anonymous peers.
-import { generateKeyPairSync } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
 import t from 'tap';
-import { WebSocket } from 'ws';
-import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../shared/src/enrolment/codec.js';
+import { AUTH_HEADERS, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../shared/src/enrolment/codec.js';
 import { silentLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { EnrolmentStore } from '../src/enrolment/store.js';
@@ -13,76 +10,10 @@ import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { searchRequest } from '../../test/helpers/messages.js';
-
-const newKey = (): KeyObject => generateKeyPairSync('ed25519').privateKey;
+import { ask, challenge, enrol, newKey, signedHeaders, upgrade } from '../../test/helpers/enrolment.js';
 
 function exchange(boxId: string): Record<string, unknown> {
   return { ID: boxId, IP: '127.0.0.1', PORT: 7071, TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: `ws://127.0.0.1:7071/dandelion/${boxId}/ws/` };
-}
-
-async function challenge(wsUrl: string): Promise<string> {
-  const res = await fetch(enrolmentUrl(wsUrl, 'challenge'));
-  const body = (await res.json()) as { NONCE: string };
-  return body.NONCE;
-}
-
-async function enrol(wsUrl: string, boxId: string, key: KeyObject, token: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const nonce = await challenge(wsUrl);
-  const publicKey = publicKeyText(key);
-  const res = await fetch(enrolmentUrl(wsUrl, 'enrol'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ID: boxId, PUBLIC_KEY: publicKey, TOKEN: token, NONCE: nonce, SIGNATURE: signPayload(key, enrolPayload(boxId, nonce, publicKey)) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function signedHeaders(wsUrl: string, boxId: string, key: KeyObject): Promise<Record<string, string>> {
-  const nonce = await challenge(wsUrl);
-  return { [AUTH_HEADERS.box]: boxId, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signPayload(key, connectPayload(boxId, nonce)) };
-}
-
-type Upgrade = { ok: true; ws: WebSocket; next(): Promise<Record<string, unknown>>; closed: Promise<number> } | { ok: false; status: number; body: Record<string, unknown> };
-
-/** Open a socket with `headers`; either it opens, or the entrance's refusal (status and JSON body). */
-function upgrade(wsUrl: string, headers: Record<string, string>): Promise<Upgrade> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl, { headers });
-    const queue: Array<Record<string, unknown>> = [];
-    const waiters: Array<(m: Record<string, unknown>) => void> = [];
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as Record<string, unknown>;
-      const w = waiters.shift();
-      if (w) w(m);
-      else queue.push(m);
-    });
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    ws.on('unexpected-response', (_req, res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        ws.terminate();
-        resolve({ ok: false, status: res.statusCode ?? 0, body: JSON.parse(text || '{}') as Record<string, unknown> });
-      });
-    });
-    ws.on('error', (err) => {
-      if (ws.readyState !== WebSocket.CLOSED) reject(err);
-    });
-    ws.on('open', () =>
-      resolve({
-        ok: true,
-        ws,
-        closed,
-        next: () => new Promise((r) => (queue.length ? r(queue.shift() as Record<string, unknown>) : waiters.push(r))),
-      }),
-    );
-  });
-}
-
-async function ask(u: Upgrade, msg: Record<string, unknown>): Promise<Record<string, unknown>> {
-  if (!u.ok) throw new Error(`upgrade refused: ${u.status}`);
-  u.ws.send(JSON.stringify(msg));
-  return u.next();
 }
 
 t.test('enrolment and the signed upgrade', async (t) => {
@@ -215,9 +146,12 @@ t.test('enrolment and the signed upgrade', async (t) => {
     await store.setRevoked('box-a', false);
   });
 
-  await t.test('re-flashing: the same box ID with a new key enrols with a token; the old key stops working', async (t) => {
+  await t.test('re-flashing: the same box ID with a new key waits for an operator; once approved it enrols and the old key stops working', async (t) => {
     const keyA2 = newKey();
-    t.equal((await enrol(url, 'box-a', keyA2, token)).body.DETAIL, 'enrolled');
+    const waiting = await enrol(url, 'box-a', keyA2, token);
+    t.same([waiting.status, waiting.body.ERROR_CODE], [409, 'E_PENDING'], 'a fleet token alone does not replace an enrolled key');
+    t.equal((await store.approve('box-a')).ok, true, 'the operator approves');
+    t.equal((await enrol(url, 'box-a', keyA2, token)).body.DETAIL, 'approved');
     const old = await upgrade(url, await signedHeaders(url, 'box-a', keyA));
     t.equal(old.ok ? 0 : old.status, 401, 'the old card\'s key is refused');
     const fresh = await upgrade(url, await signedHeaders(url, 'box-a', keyA2));

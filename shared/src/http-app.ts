@@ -61,6 +61,8 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   E_AUTH: 401,
   E_TOKEN: 403,
   E_REVOKED: 403,
+  E_PENDING: 409,
+  E_ADDRESS: 400,
   E_SHUTTING_DOWN: 503,
   E_BUSY: 503,
   E_RATE: 429,

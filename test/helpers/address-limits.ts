@@ -13,12 +13,15 @@ export const LIMITS_ENV = { DANDELION_MAX_SOCKETS_PER_IP: '3', DANDELION_MAX_HAN
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function checkAddressLimits(t: Test, url: string, valid: unknown): Promise<void> {
-  const answers = await Promise.all(Array.from({ length: 15 }, () => tryUpgrade(url)));
+  // 30 at once: even if a loaded machine spreads them over three seconds, at most 20 fit the rate.
+  const answers = await Promise.all(Array.from({ length: 30 }, () => tryUpgrade(url)));
   const refused = answers.filter((a) => a.status === 429);
+  const rateRefusals = refused.filter((a) => 'body' in a && /E_RATE/.test(a.body));
   t.ok(answers.filter((a) => a.status === 101).length >= 3, 'a burst of one second\'s worth is let through');
-  t.ok(refused.length >= 5, `the rest of a burst of 15 handshakes is refused (${refused.length} were)`);
-  t.match(JSON.parse(refused[0] && 'body' in refused[0] ? refused[0].body : '{}'), { ERROR: /handshakes/, ERROR_CODE: 'E_RATE' }, 'with 429 E_RATE');
-  t.match(refused[0]?.headers['retry-after'], /^\d+$/, 'and Retry-After');
+  t.ok(refused.length >= 10, `the rest of a burst of 30 handshakes is refused (${refused.length} were)`);
+  const first = rateRefusals[0];
+  t.match(JSON.parse(first && 'body' in first ? first.body : '{}'), { ERROR: /handshakes/, ERROR_CODE: 'E_RATE' }, 'with 429 E_RATE');
+  t.match(first?.headers['retry-after'], /^\d+$/, 'and Retry-After');
   // Let the bucket refill before counting sockets.
   await sleep(1200);
 

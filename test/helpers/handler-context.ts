@@ -16,6 +16,7 @@ import { BoxRegistry } from '../../entrance/src/registry/registry.js';
 import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { Reachability } from '../../entrance/src/reachability.js';
+import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
@@ -45,6 +46,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
     traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, log, now }),
     reachability: new Reachability(now),
+    vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
     metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };

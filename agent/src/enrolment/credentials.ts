@@ -5,7 +5,7 @@
  * original protocol had. The challenge reply's Date header also tells how wrong the box's clock is.
  */
 import type { KeyObject } from 'node:crypto';
-import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
+import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, keyFingerprint, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
 import { messageOf } from '../../../shared/src/protocol/errors.js';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 
@@ -32,6 +32,11 @@ export class BoxCredentials {
 
   get hasToken(): boolean {
     return this.token !== undefined;
+  }
+
+  /** The key's short name, as the entrance's operator sees it: shown on the status page while it waits for approval. */
+  get fingerprint(): string {
+    return keyFingerprint(this.publicKey);
   }
 
   /** Headers proving this box's key for one upgrade, or undefined for an entrance without enrolment. */

@@ -5,7 +5,7 @@
  * capacity is measured again (it may be another line now).
  */
 import type { Logger } from '../../../shared/src/log.js';
-import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { BoxStatus } from '../status/box-status.js';
 import type { BoxAddress } from './box-address.js';
 
@@ -35,5 +35,23 @@ export function exchangeAccepted(deps: AcceptedDeps): (reply: ExchangeReply, sen
     log.info({ publicIp: reply.PUBLIC_IP }, learnt === 'first' ? 'public address learnt from the entrance' : 'public address changed');
     if (!address.fixed) deps.beatAll();
     if (learnt === 'changed') deps.remeasure();
+  };
+}
+
+/**
+ * An entrance refused an EXCHANGE because its URLs do not name the address the box's socket comes from
+ * (E_ADDRESS): a box that did not know its public address yet (it starts with its bind address) takes
+ * the one the refusal names, and its next EXCHANGE announces it. A fixed BOX_CLIENT_IP is the operator's
+ * to correct, so it is only logged.
+ */
+export function exchangeRefused(deps: Pick<AcceptedDeps, 'address' | 'log'>): (reply: ErrorReply, url: string) => void {
+  const { address, log } = deps;
+  return (reply, url) => {
+    if (reply.ERROR_CODE !== 'E_ADDRESS') return;
+    if (address.fixed) {
+      log.error({ entrance: url, publicIp: reply.PUBLIC_IP }, 'BOX_CLIENT_IP is not the address the entrance sees this box connect from');
+      return;
+    }
+    if (address.learnPublicIp(reply.PUBLIC_IP) !== undefined) log.info({ entrance: url, publicIp: reply.PUBLIC_IP }, 'public address learnt from a refused EXCHANGE');
   };
 }

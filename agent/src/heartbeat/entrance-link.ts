@@ -9,7 +9,7 @@
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
 import { decodeText, encodeMessage, isRecord, messageOf, parseJsonSafe } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
 export interface LinkDeps {
@@ -18,6 +18,8 @@ export interface LinkDeps {
   buildExchange(): Promise<BoxExchange>;
   /** The entrance accepted `sent`. */
   onAccepted(reply: ExchangeReply, sent: BoxExchange, url: string): void | Promise<void>;
+  /** The entrance refused the EXCHANGE (it closes the socket; the link reconnects with its backoff). */
+  onRefused?(reply: ErrorReply, url: string): void;
   log: Logger;
   maxReplyBytes?: number;
   backoff?: Backoff;
@@ -174,6 +176,7 @@ export class EntranceLink {
       } else if (decoded.kind === 'ERROR') {
         this.healthy = false;
         this.deps.log.error({ entrance: this.deps.url, error: decoded.msg.ERROR, code: decoded.msg.ERROR_CODE }, 'entrance refused the EXCHANGE');
+        this.deps.onRefused?.(decoded.msg, this.deps.url);
       } else {
         this.deps.log.warn({ entrance: this.deps.url, kind: decoded.kind }, 'unexpected message from the entrance');
       }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { BoxCredentials, EnrolResult } from '../enrolment/credentials.js';
 import type { BoxStatus } from '../status/box-status.js';
 import { EntranceLink } from './entrance-link.js';
@@ -23,6 +23,8 @@ export interface EntranceLinksDeps {
   buildExchange(): Promise<BoxExchange>;
   /** An entrance accepted `sent`; the entrances its reply names are added before this is called. */
   onAccepted(reply: ExchangeReply, sent: BoxExchange, url: string): Promise<void>;
+  /** An entrance refused an EXCHANGE (E_ADDRESS tells the address to announce). */
+  onRefused?(reply: ErrorReply, url: string): void;
   /** The box's key and token, once loaded at start. */
   credentials(): BoxCredentials | undefined;
   boxStatus: BoxStatus;
@@ -44,6 +46,7 @@ export class EntranceLinks {
         for (const learnt of reply.ENTRANCE_URLS) this.add(learnt);
         await deps.onAccepted(reply, sent, from);
       },
+      onRefused: (reply, from) => deps.onRefused?.(reply, from),
       upgradeHeaders: (u) => deps.credentials()?.upgradeHeaders(u) ?? Promise.resolve(undefined),
       onUpgradeRefused: (u, status, body) => retryAfterRefusal({ url: u, status, body }, deps),
       onUnreachable: (u, reason) => {
@@ -116,6 +119,11 @@ export async function retryAfterRefusal(
     return REVOKED_RETRY_MS;
   }
   if (result.code === 'E_UNREACHABLE') return undefined;
+  if (result.code === 'E_PENDING') {
+    // A re-flashed card: the ID is enrolled with the old card's key; an operator approves this one, then the next try enrols.
+    deps.boxStatus.set('awaiting-approval', `${url}: waiting for an operator to approve this box's new key ${credentials.fingerprint} (dandelion entrance box approve): ${result.reason}`);
+    return TOKEN_REFUSED_RETRY_MS;
+  }
   deps.boxStatus.set('token-refused', `${url}: ${result.reason}`);
   return TOKEN_REFUSED_RETRY_MS;
 }

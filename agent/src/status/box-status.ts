@@ -24,6 +24,7 @@ export type StatusCode =
   | 'entrance-unreachable'
   | 'not-enrolled' // the entrance requires enrolment and the config has no ENROLMENT_TOKEN
   | 'token-refused'
+  | 'awaiting-approval' // the ID is enrolled with another key (a re-flashed card): an operator must approve this one
   | 'revoked'
   | 'ports-unreachable' // registered, but the entrance cannot reach the viewer port from outside
   | 'registered';

@@ -1,11 +1,13 @@
 // What an accepted EXCHANGE does, with plain parts and a status page in a test folder: the status says
 // registered (or which port to forward), the aggregates the EXCHANGE carried are acknowledged, a first
 // public address is announced on every link, a changed one also starts a capacity test, and with
-// BOX_CLIENT_IP set nothing is announced.
+// BOX_CLIENT_IP set nothing is announced. An EXCHANGE refused with E_ADDRESS teaches the box the address
+// the refusal names, as the entrance encoded it.
 import t from 'tap';
 import { silentLogger } from '../../../shared/src/log.js';
+import { ProtocolError, decodeText, encodeMessage, errorReply } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
-import { exchangeAccepted } from '../../src/heartbeat/accepted.js';
+import { exchangeAccepted, exchangeRefused } from '../../src/heartbeat/accepted.js';
 import { BoxAddress } from '../../src/heartbeat/box-address.js';
 import { boxStatusForTest } from '../../../test/helpers/box-status.js';
 
@@ -59,4 +61,24 @@ t.test('with BOX_CLIENT_IP nothing is announced', async (t) => {
   await accepted(reply({ PUBLIC_IP: '203.0.113.7' }), sent(), URL);
   await accepted(reply({ PUBLIC_IP: '198.51.100.1' }), sent(), URL);
   t.same({ beats: calls.beats, remeasured: calls.remeasured }, { beats: 0, remeasured: 1 }, 'a changed line is still measured');
+});
+
+t.test('an E_ADDRESS refusal teaches a box without BOX_CLIENT_IP the address to announce', async (t) => {
+  const own = { ID: 'entrance-e', IP: '192.0.2.1', PORT: 8080, TYPE: 'ENTRANCE' as const };
+  const refusal = (code: 'E_ADDRESS' | 'E_FORMAT') => {
+    const decoded = decodeText(encodeMessage(errorReply(own, new ProtocolError(code, 'CONNECT_WS: host 127.0.0.1 is not the address this box connects from', 4000, { PUBLIC_IP: '203.0.113.7' }), 'EXCHANGE')));
+    if (decoded.kind !== 'ERROR') throw new Error(`decoded as ${decoded.kind}`);
+    return decoded.msg;
+  };
+  const address = new BoxAddress({ boxId: 'box-acc', fixedIp: '', serverIp: '0.0.0.0', boxPort: 7071, httpPort: 7072 });
+  const refused = exchangeRefused({ address, log: silentLogger() });
+  refused(refusal('E_FORMAT'), URL);
+  t.equal(address.clientIp(), '127.0.0.1', 'another refusal changes nothing');
+  refused(refusal('E_ADDRESS'), URL);
+  t.equal(address.clientIp(), '203.0.113.7', 'the address the entrance sees');
+  t.equal(address.connectWs(), 'ws://203.0.113.7:7071/dandelion/box-acc/ws/', 'announced in the next EXCHANGE');
+
+  const fixed = new BoxAddress({ boxId: 'box-acc', fixedIp: 'box.example.net', serverIp: '0.0.0.0', boxPort: 7071, httpPort: 7072 });
+  exchangeRefused({ address: fixed, log: silentLogger() })(refusal('E_ADDRESS'), URL);
+  t.equal(fixed.clientIp(), 'box.example.net', 'BOX_CLIENT_IP is the operator\'s to correct');
 });

@@ -60,6 +60,12 @@ t.test('enrolment with the token', async (t) => {
   t.equal(await retryAfterRefusal({ url: await enrolmentStandIn(t, 403, { ERROR: 'revoked', ERROR_CODE: 'E_REVOKED' }), ...refused }, revoked), REVOKED_RETRY_MS);
   t.equal(revoked.boxStatus.current.code, 'revoked');
 
+  const waiting = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const waitingUrl = await enrolmentStandIn(t, 409, { ERROR: 'this box ID is enrolled with another key', ERROR_CODE: 'E_PENDING' });
+  t.equal(await retryAfterRefusal({ url: waitingUrl, ...refused }, waiting), TOKEN_REFUSED_RETRY_MS, 'a new key for an enrolled ID: wait for the operator, then try again');
+  t.equal(waiting.boxStatus.current.code, 'awaiting-approval');
+  t.match(waiting.boxStatus.current.detail, /waiting for an operator to approve this box's new key/);
+
   const gone = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
   t.equal(await retryAfterRefusal({ url: 'ws://127.0.0.1:9/dandelion/ws/', ...refused }, gone), undefined, 'entrance unreachable during enrolment: the usual backoff');
   t.equal(gone.boxStatus.current.code, 'starting', 'and no verdict on the status page');

@@ -20,19 +20,21 @@ export const ENROLMENT_HELP = `Enrolment (docs/enrolment.md):
   dandelion entrance box revoke ID     refuse the box from its next heartbeat on
   dandelion entrance box restore ID    undo a revocation
   dandelion entrance box forget ID     drop its key: it must enrol again with a token
+  dandelion entrance box approve ID [--fingerprint SHA256:…]
+                                       re-flashed box: approve the new key it asked to enrol with
   Each takes --config FILE (for REDIS_*) and --json.`;
 
 const when = (s: number): string => (s > 0 ? new Date(s * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : 'never');
 
-type IdCommand = 'token revoke' | 'box revoke' | 'box restore' | 'box forget';
+type IdCommand = 'token revoke' | 'box revoke' | 'box restore' | 'box forget' | 'box approve';
 type ListCommand = 'token create' | 'token list' | 'box list';
-const ID_COMMANDS: readonly IdCommand[] = ['token revoke', 'box revoke', 'box restore', 'box forget'];
+const ID_COMMANDS: readonly IdCommand[] = ['token revoke', 'box revoke', 'box restore', 'box forget', 'box approve'];
 const LIST_COMMANDS: readonly ListCommand[] = ['token create', 'token list', 'box list'];
 
 /** One checked command line: what to do, and the ID for the commands that act on one. */
 type EnrolmentRequest =
   | { command: ListCommand; json: boolean; expires: number; uses: number; note: string }
-  | { command: IdCommand; json: boolean; id: string };
+  | { command: IdCommand; json: boolean; id: string; fingerprint?: string };
 
 /** Checks the words and options before anything connects to Redis, so a typo costs no connection. */
 export function parseEnrolmentCommand(words: string[], values: Record<string, unknown>): EnrolmentRequest {
@@ -43,6 +45,7 @@ export function parseEnrolmentCommand(words: string[], values: Record<string, un
   if (idCommand !== undefined) {
     if (arg === undefined) throw new UsageError(`entrance ${key}: name the ${noun === 'box' ? 'box' : 'token'} ID`);
     if (noun === 'box' && !isIdOf(arg, 'BOX')) throw new UsageError(`entrance ${key}: "${arg}" is not a box ID (box-…)`);
+    if (idCommand === 'box approve' && typeof values.fingerprint === 'string') return { command: idCommand, json, id: arg, fingerprint: values.fingerprint };
     return { command: idCommand, json, id: arg };
   }
   const command = LIST_COMMANDS.find((c) => c === key);
@@ -77,7 +80,7 @@ export async function enrolmentCommand(config: EntranceConfig, words: string[], 
 }
 
 async function runEnrolmentCommand(store: EnrolmentStore, request: EnrolmentRequest, out: (obj: unknown, text: string) => void): Promise<void> {
-  if ('id' in request) return changeOne(store, request.command, request.id, out);
+  if ('id' in request) return changeOne(store, request, out);
   switch (request.command) {
     case 'token create': {
       const { token, info } = await store.createToken({ expiresInSeconds: request.expires, maxUses: request.uses, note: request.note });
@@ -91,14 +94,14 @@ async function runEnrolmentCommand(store: EnrolmentStore, request: EnrolmentRequ
       const [boxes, pending] = await Promise.all([store.listBoxes(), store.listPending()]);
       const lines = [
         ...boxes.map((b) => `${b.ID}  ${b.STATE.toUpperCase()}  ${b.FINGERPRINT}  token ${b.TOKEN}  since ${when(b.STATE === 'revoked' ? (b.REVOKED_AT ?? 0) : b.ENROLLED_AT)}`),
-        ...pending.map((p) => `${p.ID}  PENDING  ${p.IP}  ${p.REASON}  seen ${when(p.SEEN)}`),
+        ...pending.map((p) => `${p.ID}  PENDING  ${p.IP}  ${p.REASON}${p.FINGERPRINT ? `  ${p.FINGERPRINT}` : ''}  seen ${when(p.SEEN)}`),
       ];
       return out({ BOXES: boxes, PENDING: pending }, lines.join('\n') || '(no boxes)');
     }
   }
 }
 
-async function changeOne(store: EnrolmentStore, command: IdCommand, id: string, out: (obj: unknown, text: string) => void): Promise<void> {
+async function changeOne(store: EnrolmentStore, { command, id, fingerprint }: Extract<EnrolmentRequest, { id: string }>, out: (obj: unknown, text: string) => void): Promise<void> {
   switch (command) {
     case 'token revoke':
       if (!(await store.revokeToken(id))) throw new UsageError(`entrance token revoke: no token ${id}`);
@@ -112,5 +115,10 @@ async function changeOne(store: EnrolmentStore, command: IdCommand, id: string, 
     case 'box forget':
       if (!(await store.forget(id))) throw new UsageError(`entrance box forget: ${id} never enrolled`);
       return out({ ID: id, FORGOTTEN: true }, `${id} forgotten: it must enrol again with a fleet token`);
+    case 'box approve': {
+      const approved = await store.approve(id, fingerprint);
+      if (!approved.ok) throw new UsageError(`entrance box approve: ${id}: ${approved.reason}`);
+      return out({ ID: id, APPROVED: approved.fingerprint }, `${id}: new key ${approved.fingerprint} approved; it enrols at the box's next attempt, and the old key stops working then`);
+    }
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Where boxes prove who they are (docs/enrolment.md):
  *   GET  <ws path>/challenge  → {NONCE, EXPIRES_IN}: a single-use nonce;
- *   POST <ws path>/enrol      {ID, PUBLIC_KEY, TOKEN, NONCE, SIGNATURE}: a fleet token enrols the key;
+ *   POST <ws path>/enrol      {ID, PUBLIC_KEY, TOKEN, NONCE, SIGNATURE[, ROTATION_SIGNATURE]}: a fleet token enrols
+ *                             the key; a new key for an enrolled ID needs the old key's ROTATION_SIGNATURE or an
+ *                             operator's approval (until then it is refused 409 E_PENDING and listed as pending);
  *   the WebSocket upgrade with X-Dandelion-Box/-Nonce/-Signature proves the box holds its enrolled key.
  * An upgrade without those headers is anonymous: publishers always connect that way, and boxes may only
  * with REQUIRE_ENROLMENT false. No secret crosses the wire after enrolment, and a nonce works once.
@@ -10,7 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../../../shared/src/http-app.js';
 import type { ErrorCode } from '../../../shared/src/protocol/errors.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
-import { AUTH_HEADERS, ENROL_PATH, connectPayload, enrolPayload, keyFingerprint, parseFleetToken, parsePublicKey, verifyPayload } from '../../../shared/src/enrolment/codec.js';
+import { AUTH_HEADERS, ENROL_PATH, connectPayload, enrolPayload, keyFingerprint, parseFleetToken, parsePublicKey, rotatePayload, verifyPayload } from '../../../shared/src/enrolment/codec.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { Challenges } from './challenge.js';
 import type { EnrolmentStore } from './store.js';
@@ -33,7 +35,12 @@ export interface EnrolRequest {
   TOKEN: string;
   NONCE: string;
   SIGNATURE: string;
+  /** The enrolled (old) key's signature over rotatePayload: a key rotation, which needs no operator. */
+  ROTATION_SIGNATURE?: string;
 }
+
+/** The reason a re-flashed box (or a hijack attempt) is listed as pending. */
+export const NEW_KEY_REASON = 're-flashed box: new key for an enrolled ID (approve the new key, or forget the box)';
 
 /** What a box is told when it enrolled. */
 export interface Enrolled {
@@ -68,15 +75,33 @@ export class EnrolmentGate {
     const nonceCheck = await this.deps.challenges.redeem(nonce);
     if (nonceCheck !== 'ok') throw refuse(401, 'E_AUTH', `NONCE ${nonceCheck}: fetch a fresh challenge`);
     if (!verifyPayload(key, enrolPayload(boxId, nonce, publicKey), signature)) throw refuse(401, 'E_AUTH', 'SIGNATURE does not match PUBLIC_KEY');
-    const result = await this.deps.store.enrol({ boxId, publicKey, ...parsedToken, ip: remoteIp });
+    const rotatedFrom = request.ROTATION_SIGNATURE === undefined ? undefined : await this.rotationSigner(boxId, nonce, publicKey, request.ROTATION_SIGNATURE);
+    const result = await this.deps.store.enrol({ boxId, publicKey, ...parsedToken, ip: remoteIp, ...(rotatedFrom === undefined ? {} : { rotatedFrom }) });
     const fingerprint = keyFingerprint(publicKey);
     if (!result.ok) {
       this.deps.log.warn({ box: boxId, ip: remoteIp, reason: result.detail, fingerprint }, 'enrolment refused');
       if (result.code === 'E_TOKEN') await this.deps.store.notePending({ ID: boxId, IP: remoteIp, REASON: result.detail, FINGERPRINT: fingerprint });
+      if (result.code === 'E_PENDING') {
+        await this.deps.store.notePending({ ID: boxId, IP: remoteIp, REASON: NEW_KEY_REASON, FINGERPRINT: fingerprint });
+        throw refuse(409, 'E_PENDING', result.detail);
+      }
       throw refuse(403, result.code, result.detail);
     }
     this.deps.log.info({ box: boxId, ip: remoteIp, token: parsedToken.tokenId, fingerprint, detail: result.detail }, 'box enrolled');
     return { ID: boxId, ENROLLED: true, DETAIL: result.detail, FINGERPRINT: fingerprint };
+  }
+
+  /**
+   * The enrolled key that signed this rotation, or a refusal: a rotation signature that the box's enrolled
+   * key did not make is a forgery (or a stale key) and is refused outright rather than queued for an operator.
+   */
+  private async rotationSigner(boxId: string, nonce: string, newKey: string, signature: string): Promise<string> {
+    const record = await this.deps.store.boxRecord(boxId);
+    const oldKey = record === undefined ? undefined : parsePublicKey(record.publicKey);
+    if (record === undefined || oldKey === undefined || !verifyPayload(oldKey, rotatePayload(boxId, nonce, newKey), signature)) {
+      throw new HttpError(401, 'E_AUTH', 'ROTATION_SIGNATURE is not the enrolled key\'s signature over the new key');
+    }
+    return record.publicKey;
   }
 
   /** Decide an upgrade from its headers: an authenticated box, an anonymous peer, or a refusal. */

@@ -17,7 +17,7 @@ const nonEmpty = { type: 'string', minLength: 1 } as const;
 const ENROL_BODY = {
   type: 'object',
   required: ['ID', 'PUBLIC_KEY', 'TOKEN', 'NONCE', 'SIGNATURE'],
-  properties: { ID: nonEmpty, PUBLIC_KEY: nonEmpty, TOKEN: nonEmpty, NONCE: nonEmpty, SIGNATURE: nonEmpty },
+  properties: { ID: nonEmpty, PUBLIC_KEY: nonEmpty, TOKEN: nonEmpty, NONCE: nonEmpty, SIGNATURE: nonEmpty, ROTATION_SIGNATURE: nonEmpty },
 } as const;
 
 export function enrolmentRoutes(gate: EnrolmentGate, wsPath: string, trustedProxies: TrustedProxies) {

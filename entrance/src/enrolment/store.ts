@@ -31,6 +31,8 @@ export interface EnrolledBox {
   ENROLLED_AT: number;
   REVOKED_AT?: number;
   IP: string;
+  /** A new key that asked to enrol under this ID (a re-flashed card, or a hijack): who, when, and whether an operator approved it. */
+  REQUESTED?: { FINGERPRINT: string; AT: number; IP: string; APPROVED: boolean };
 }
 
 export interface PendingBox {
@@ -41,27 +43,61 @@ export interface PendingBox {
   FINGERPRINT?: string;
 }
 
-export type EnrolOutcome = { ok: true; detail: 'enrolled' | 'already enrolled' } | { ok: false; code: 'E_TOKEN' | 'E_REVOKED'; detail: string };
+/** How an enrolment went: a new box, the same key again, or a new key for an enrolled ID (rotated by the old key, or approved). */
+export type EnrolDetail = 'enrolled' | 'already enrolled' | 'rotated' | 'approved';
+export type EnrolOutcome = { ok: true; detail: EnrolDetail } | { ok: false; code: 'E_TOKEN' | 'E_REVOKED' | 'E_PENDING'; detail: string };
+
+/** What an operator's approval of a box's new key did. */
+export type ApproveOutcome = { ok: true; fingerprint: string } | { ok: false; reason: 'no such box' | 'no new key waits for approval' | 'another key asks now' };
+
+const ENROL_DETAILS: readonly EnrolDetail[] = ['enrolled', 'already enrolled', 'rotated', 'approved'];
+const REFUSAL_CODES = ['E_TOKEN', 'E_REVOKED', 'E_PENDING'] as const;
 
 /** Pending boxes kept for the dashboard; the oldest are dropped beyond this, so strangers cannot grow it without bound. */
 const MAX_PENDING = 1000;
 
+// KEYS: token, box, boxes, pending. ARGV: secret hash, now, box ID, public key, token ID, ip, the old key a
+// rotation signature was verified with ('' for none), the revocation channel.
+// A new key for an enrolled ID enrols only when the old key signed it (ARGV[7] is still the stored key) or an
+// operator approved that very key (APPROVED_KEY); otherwise it is kept as the box's REQUESTED_KEY and refused
+// E_PENDING, so a fleet token alone never takes over an enrolled box. Only a successful enrolment of a new
+// key takes a token use.
 const ENROL_SCRIPT = `
 local t = redis.call('HMGET', KEYS[1], 'SECRET_HASH', 'EXPIRES', 'MAX_USES', 'USES', 'REVOKED')
 if not t[1] or t[1] ~= ARGV[1] then return {'E_TOKEN', 'unknown fleet token'} end
 if t[5] == '1' then return {'E_TOKEN', 'fleet token revoked'} end
 local now = tonumber(ARGV[2])
 if tonumber(t[2]) > 0 and tonumber(t[2]) <= now then return {'E_TOKEN', 'fleet token expired'} end
-local b = redis.call('HMGET', KEYS[2], 'STATE', 'PUBLIC_KEY')
+local b = redis.call('HMGET', KEYS[2], 'STATE', 'PUBLIC_KEY', 'APPROVED_KEY')
 if b[1] == 'revoked' then return {'E_REVOKED', 'this box was revoked by an operator'} end
 if b[1] == 'enrolled' and b[2] == ARGV[4] then return {'OK', 'already enrolled'} end
 if tonumber(t[4]) >= tonumber(t[3]) then return {'E_TOKEN', 'fleet token used up'} end
+local how = 'enrolled'
+if b[1] == 'enrolled' then
+  if ARGV[7] ~= '' and ARGV[7] == b[2] then how = 'rotated'
+  elseif b[3] == ARGV[4] then how = 'approved'
+  else
+    redis.call('HSET', KEYS[2], 'REQUESTED_KEY', ARGV[4], 'REQUESTED_AT', ARGV[2], 'REQUESTED_IP', ARGV[6])
+    return {'E_PENDING', 'this box ID is enrolled with another key: an operator must approve the new key (or the old key sign its rotation)'}
+  end
+end
 redis.call('HINCRBY', KEYS[1], 'USES', 1)
 redis.call('HSET', KEYS[2], 'PUBLIC_KEY', ARGV[4], 'STATE', 'enrolled', 'TOKEN', ARGV[5], 'ENROLLED_AT', ARGV[2], 'IP', ARGV[6])
-redis.call('HDEL', KEYS[2], 'REVOKED_AT')
+redis.call('HDEL', KEYS[2], 'REVOKED_AT', 'APPROVED_KEY', 'REQUESTED_KEY', 'REQUESTED_AT', 'REQUESTED_IP')
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HDEL', KEYS[4], ARGV[3])
-return {'OK', 'enrolled'}
+if how ~= 'enrolled' then redis.call('PUBLISH', ARGV[8], ARGV[3]) end
+return {'OK', how}
+`;
+
+// KEYS: box. ARGV[1]: the requested key the operator's fingerprint named; approved only if it still is the request.
+const APPROVE_SCRIPT = `
+local b = redis.call('HMGET', KEYS[1], 'STATE', 'REQUESTED_KEY')
+if not b[1] then return 'NO_BOX' end
+if not b[2] then return 'NO_REQUEST' end
+if b[2] ~= ARGV[1] then return 'CHANGED' end
+redis.call('HSET', KEYS[1], 'APPROVED_KEY', b[2])
+return 'OK'
 `;
 
 export class EnrolmentStore {
@@ -118,7 +154,8 @@ export class EnrolmentStore {
     return true;
   }
 
-  async enrol(opts: { boxId: string; publicKey: string; tokenId: string; secretHash: string; ip: string }): Promise<EnrolOutcome> {
+  /** `rotatedFrom`: the enrolled key a rotation signature was verified with; it counts only while that key is still the box's. */
+  async enrol(opts: { boxId: string; publicKey: string; tokenId: string; secretHash: string; ip: string; rotatedFrom?: string }): Promise<EnrolOutcome> {
     const k = this.keys;
     const [code, detail = ''] = texts(await this.redis.eval(
       ENROL_SCRIPT,
@@ -133,10 +170,28 @@ export class EnrolmentStore {
       opts.publicKey,
       opts.tokenId,
       opts.ip,
+      opts.rotatedFrom ?? '',
+      k.revokedChannel,
     ));
-    if (code === 'OK') return { ok: true, detail: detail === 'enrolled' ? 'enrolled' : 'already enrolled' };
-    return { ok: false, code: code === 'E_REVOKED' ? 'E_REVOKED' : 'E_TOKEN', detail };
+    if (code === 'OK') return { ok: true, detail: ENROL_DETAILS.find((d) => d === detail) ?? 'enrolled' };
+    return { ok: false, code: REFUSAL_CODES.find((c) => c === code) ?? 'E_TOKEN', detail };
   }
+
+  /**
+   * An operator approves the new key a re-flashed box last asked to enrol with: the box's next enrolment
+   * with that key succeeds (and the old key stops working then). `expectedFingerprint`, when given, must be
+   * the requested key's, so a request that changed since the operator looked is not approved blindly.
+   */
+  async approve(boxId: string, expectedFingerprint = ''): Promise<ApproveOutcome> {
+    const requested = (await this.redis.hget(this.keys.box(boxId), 'REQUESTED_KEY')) ?? '';
+    if (requested !== '' && expectedFingerprint !== '' && keyFingerprint(requested) !== expectedFingerprint) return { ok: false, reason: 'another key asks now' };
+    const code = await this.redis.eval(APPROVE_SCRIPT, 1, this.keys.box(boxId), requested);
+    if (code === 'NO_BOX') return { ok: false, reason: 'no such box' };
+    if (code === 'NO_REQUEST') return { ok: false, reason: 'no new key waits for approval' };
+    if (code !== 'OK') return { ok: false, reason: 'another key asks now' };
+    return { ok: true, fingerprint: keyFingerprint(requested) };
+  }
+
 
   /** The box's stored key and state, or undefined when it never enrolled (or was forgotten). */
   async boxRecord(boxId: string): Promise<{ publicKey: string; state: BoxEnrolmentState } | undefined> {
@@ -187,6 +242,9 @@ export class EnrolmentStore {
         IP: h.IP ?? '',
       };
       if (h.REVOKED_AT) box.REVOKED_AT = Number(h.REVOKED_AT);
+      if (h.REQUESTED_KEY) {
+        box.REQUESTED = { FINGERPRINT: keyFingerprint(h.REQUESTED_KEY), AT: Number(h.REQUESTED_AT ?? 0), IP: h.REQUESTED_IP ?? '', APPROVED: h.APPROVED_KEY === h.REQUESTED_KEY };
+      }
       return [box];
     });
   }

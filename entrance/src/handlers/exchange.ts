@@ -15,6 +15,7 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   // The decoder already refused aggregates the counters cannot take (decodeTrafficAggregate), so a
   // refused EXCHANGE stores nothing.
   await checkEnrolment(msg.ID, peer, ctx);
+  await checkAnnouncedUrls(msg, peer, ctx);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
   // Independent writes: sent together, so a heartbeat costs one round trip for both.
@@ -34,6 +35,24 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   const reachable = ctx.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
   if (reachable !== undefined) reply.REACHABLE = reachable;
   return reply;
+}
+
+/**
+ * CONNECT_WS and HTTP_URL are what publishers and viewers are sent to: each must name the box itself (the
+ * address its socket comes from, or a name resolving there), or the EXCHANGE is refused and nothing of it
+ * stored. The refusal tells the box that address, so a box that did not know its public address yet (it
+ * starts with its bind address) uses it from its next EXCHANGE on.
+ */
+async function checkAnnouncedUrls(msg: BoxExchange, peer: Peer, ctx: HandlerContext): Promise<void> {
+  const announced: Array<[key: string, url: unknown]> = [['CONNECT_WS', msg.CONNECT_WS], ['HTTP_URL', msg.HTTP_URL]];
+  for (const [key, url] of announced) {
+    if (typeof url !== 'string') continue;
+    const why = await ctx.vouchedAddresses.refusal(url, peer.remoteIp);
+    if (why !== undefined) {
+      const replyFields = peer.remoteIp ? { PUBLIC_IP: peer.remoteIp } : {};
+      throw new ProtocolError('E_ADDRESS', `${key}: ${why}; announce the address the entrance sees (PUBLIC_IP) or a name resolving to it`, Close.PROTOCOL, replyFields);
+    }
+  }
 }
 
 /**

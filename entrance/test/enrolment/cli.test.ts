@@ -10,6 +10,8 @@ t.test('well-formed commands become typed requests', async (t) => {
   t.same(parseEnrolmentCommand(['box', 'list'], {}), { command: 'box list', json: false, expires: 0, uses: 0, note: '' });
   t.same(parseEnrolmentCommand(['box', 'revoke', 'box-abc'], { json: true }), { command: 'box revoke', json: true, id: 'box-abc' });
   t.same(parseEnrolmentCommand(['token', 'revoke', 'tok123'], {}), { command: 'token revoke', json: false, id: 'tok123' });
+  t.same(parseEnrolmentCommand(['box', 'approve', 'box-abc'], { fingerprint: 'SHA256:abc' }), { command: 'box approve', json: false, id: 'box-abc', fingerprint: 'SHA256:abc' });
+  t.same(parseEnrolmentCommand(['box', 'approve', 'box-abc'], {}), { command: 'box approve', json: false, id: 'box-abc' }, 'the fingerprint is optional');
 });
 
 t.test('malformed commands are usage errors that say what is wrong', async (t) => {
@@ -20,6 +22,7 @@ t.test('malformed commands are usage errors that say what is wrong', async (t) =
   refused(['box', 'frobnicate'], {}, /unknown command "box frobnicate"/, 'an unknown verb');
   refused([], {}, /unknown command ""/, 'no words');
   refused(['box', 'forget'], {}, /name the box ID/, 'a missing box ID');
+  refused(['box', 'approve'], {}, /name the box ID/, 'approve without a box ID');
   refused(['token', 'revoke'], {}, /name the token ID/, 'a missing token ID');
   refused(['box', 'restore', 'publisher-x'], {}, /"publisher-x" is not a box ID/, 'an ID of the wrong kind');
   refused(['box', 'list', 'nonsense'], {}, /"nonsense" is not a box ID/, 'a stray argument to box list');

@@ -57,6 +57,14 @@ export function enrolPayload(boxId: string, nonce: string, publicKey: string): B
   return Buffer.from(`dandelion-enrol-v1\n${boxId}\n${nonce}\n${publicKey}`, 'utf8');
 }
 
+/**
+ * What a box's OLD key signs to hand its ID to a new key (key rotation): sent as ROTATION_SIGNATURE beside
+ * an enrolment of `newPublicKey`, with the same nonce, it re-enrols an enrolled ID without an operator.
+ */
+export function rotatePayload(boxId: string, nonce: string, newPublicKey: string): Buffer {
+  return Buffer.from(`dandelion-rotate-v1\n${boxId}\n${nonce}\n${newPublicKey}`, 'utf8');
+}
+
 export function newBoxKey(): KeyObject {
   return generateKeyPairSync('ed25519').privateKey;
 }

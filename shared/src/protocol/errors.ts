@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'E_AUTH', // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID
   'E_TOKEN', // a fleet token that is unknown, expired, used up or revoked
   'E_REVOKED', // the box's enrolment was revoked by an operator
+  'E_ADDRESS', // a box's CONNECT_WS or HTTP_URL names a host that is not the address its socket comes from
+  'E_PENDING', // a new key for an enrolled box ID: it waits for an operator's approval (or the old key's signature)
   'E_SHUTTING_DOWN', // the receiver is stopping and takes no new work
   'E_BUSY', // the receiver holds all it may (bytes in flight, sockets from one address); try again later
   'E_RATE', // too many WebSocket handshakes a second from one address; slow down
@@ -52,6 +54,8 @@ export class ProtocolError extends Error {
     readonly code: ErrorCode,
     detail: string,
     readonly close: number = Close.PROTOCOL,
+    /** Fields the ERROR reply carries besides ERROR and ERROR_CODE (E_ADDRESS: the PUBLIC_IP the box should use). */
+    readonly replyFields: Readonly<{ PUBLIC_IP?: string }> = {},
   ) {
     super(detail);
   }

@@ -185,6 +185,8 @@ export interface ErrorReply extends Envelope {
   COMMAND?: Command;
   ERROR: string;
   ERROR_CODE?: ErrorCode;
+  /** Extension, with E_ADDRESS: the address the entrance sees the box's socket come from. */
+  PUBLIC_IP?: string;
 }
 
 export type Decoded =
@@ -498,12 +500,13 @@ function decodeErrorReply(rec: Record<string, unknown>, env: Envelope, command: 
   if (command !== undefined && isOneOf(COMMANDS, command)) msg.COMMAND = command;
   const code = optionalString(rec, 'ERROR_CODE', 32);
   if (code !== undefined && isErrorCode(code)) msg.ERROR_CODE = code;
+  if (!isEmpty(rec.PUBLIC_IP)) msg.PUBLIC_IP = toHost(rec.PUBLIC_IP, 'PUBLIC_IP');
   return msg;
 }
 
 /** What a receiver answers to a message it refused: its own info, the original's ERROR text, and the code. */
 export function errorReply(own: Envelope, err: ProtocolError, command?: Command): ErrorReply {
-  const reply: ErrorReply = { ...own, ERROR: `Wrong format in your message: ${err.message}`, ERROR_CODE: err.code };
+  const reply: ErrorReply = { ...own, ...err.replyFields, ERROR: `Wrong format in your message: ${err.message}`, ERROR_CODE: err.code };
   if (err.code === 'E_INTERNAL') reply.ERROR = `Internal error: ${err.message}`;
   if (command !== undefined) reply.COMMAND = command;
   return reply;

@@ -1,6 +1,6 @@
 /*
- * The enrolment panel, from /api/enrolment: enrolled, revoked and pending boxes with Revoke, Restore and
- * Forget buttons, the fleet tokens, and the form that creates one (its secret is shown once).
+ * The enrolment panel, from /api/enrolment: enrolled, revoked and pending boxes with Revoke, Restore,
+ * Forget and (for a re-flashed box's new key) Approve buttons, the fleet tokens, and the form that creates one (its secret is shown once).
  */
 import { $, h } from './dom.js';
 import { api, post } from './api.js';
@@ -10,15 +10,25 @@ import { DASH, fmtWhen } from './format.js';
 
 const enc = encodeURIComponent;
 
-/** A button that POSTs to `path` (after a confirmation when `confirmText` is given), then reloads the panel. */
-function actionButton(label, path, confirmText) {
+/** A button that POSTs `body` to `path` (after a confirmation when `confirmText` is given), then reloads the panel. */
+function actionButton(label, path, confirmText, body) {
   const b = h('button', { type: 'button', class: 'button small', 'data-action': path }, label);
   b.addEventListener('click', () => {
     if (confirmText && !window.confirm(confirmText)) return;
     b.disabled = true;
-    post(path).then(loadEnrolment, (err) => report(label, err)).finally(() => { b.disabled = false; });
+    post(path, body).then(loadEnrolment, (err) => report(label, err)).finally(() => { b.disabled = false; });
   });
   return b;
+}
+
+/** A re-flashed box's new key waiting for the operator: the fingerprint it will be approved by, and the button. */
+function requestCell(b) {
+  const r = b.REQUESTED;
+  if (!r) return [];
+  if (r.APPROVED) return [' ', h('span', { class: 'note' }, `new key ${r.FINGERPRINT} approved; waiting for the box`)];
+  return [' ', actionButton('Approve new key', `boxes/${enc(b.ID)}/approve`,
+    `Approve the new key ${r.FINGERPRINT} for ${b.ID} (asked from ${r.IP})? Only if this box was re-flashed: the old key stops working.`,
+    { FINGERPRINT: r.FINGERPRINT })];
 }
 
 function enrolledRow(b) {
@@ -31,7 +41,7 @@ function enrolledRow(b) {
     h('td', {}, fmtWhen(revoked ? b.REVOKED_AT : b.ENROLLED_AT)),
     h('td', {}, revoked
       ? [actionButton('Restore', `boxes/${enc(b.ID)}/restore`), ' ', actionButton('Forget', `boxes/${enc(b.ID)}/forget`, `Forget ${b.ID}? It will need a fleet token to come back.`)]
-      : actionButton('Revoke', `boxes/${enc(b.ID)}/revoke`, `Revoke ${b.ID}? It is refused from its next heartbeat on.`)));
+      : [actionButton('Revoke', `boxes/${enc(b.ID)}/revoke`, `Revoke ${b.ID}? It is refused from its next heartbeat on.`), ...requestCell(b)]));
 }
 
 function pendingRow(p) {

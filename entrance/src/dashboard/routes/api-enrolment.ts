@@ -1,7 +1,8 @@
 /**
  * Enrolment through the API: GET /api/enrolment lists boxes (enrolled, revoked, pending) and tokens;
  * POST /api/tokens makes a token (shown once); POST /api/tokens/<id>/revoke and
- * /api/boxes/<id>/(revoke|restore|forget) change one. Every change is POST only (405 otherwise) and,
+ * /api/boxes/<id>/(revoke|restore|forget) change one; POST /api/boxes/<id>/approve {FINGERPRINT?} approves
+ * the new key a re-flashed box asked to enrol with. Every change is POST only (405 otherwise) and,
  * from a logged-in operator, needs the session's CSRF token (requireCsrf).
  */
 import type { FastifyInstance } from 'fastify';
@@ -83,6 +84,34 @@ function changes({ store, log }: EnrolmentApiDeps) {
   };
 }
 
+const APPROVE = '/api/boxes/:id/approve';
+const APPROVE_BODY = { type: 'object', properties: { FINGERPRINT: { type: 'string', maxLength: 100 } } } as const;
+
+/**
+ * POST /api/boxes/<id>/approve: the operator approves the new key a re-flashed box asked to enrol with.
+ * FINGERPRINT (optional) is the key the operator saw; a request that changed since is refused 409.
+ */
+function approveNewKey({ store, log }: EnrolmentApiDeps) {
+  return async (app: FastifyInstance): Promise<void> => {
+    takeJsonObjectBodies(app, { emptyBody: 'empty object' });
+    app.addHook('onRequest', requireCsrf);
+    app.addHook('preValidation', async (request) => {
+      request.body ??= {};
+    });
+    app.post<{ Params: { id: string }; Body: { FINGERPRINT?: string } }>(APPROVE, { bodyLimit: MAX_TOKEN_BODY, schema: { body: APPROVE_BODY } }, async (request) => {
+      const { id } = request.params;
+      if (!isIdOf(id, 'BOX')) throw new HttpError(400, 'E_ID', 'not a box ID');
+      const approved = await store.approve(id, request.body.FINGERPRINT ?? '');
+      if (!approved.ok) {
+        if (approved.reason === 'no such box') throw notFound('that box never enrolled');
+        throw new HttpError(409, 'E_PENDING', approved.reason);
+      }
+      log.info({ user: principalOf(request).username, box: id, fingerprint: approved.fingerprint }, 'new box key approved');
+      return { ID: id, ACTION: 'approve', FINGERPRINT: approved.fingerprint };
+    });
+  };
+}
+
 export function enrolmentApi(deps: EnrolmentApiDeps) {
   const { store } = deps;
   return async (app: FastifyInstance): Promise<void> => {
@@ -92,7 +121,8 @@ export function enrolmentApi(deps: EnrolmentApiDeps) {
     });
     await app.register(createToken(deps));
     await app.register(changes(deps));
+    await app.register(approveNewKey(deps));
     // Outside requireCsrf: the wrong method is told so before any token is checked.
-    for (const url of ['/api/tokens', TOKEN_REVOKE, ...BOX_ACTIONS.map((verb) => `/api/boxes/:id/${verb}`)]) refuseOtherMethods(app, url, ['POST'], POST_ONLY);
+    for (const url of ['/api/tokens', TOKEN_REVOKE, APPROVE, ...BOX_ACTIONS.map((verb) => `/api/boxes/:id/${verb}`)]) refuseOtherMethods(app, url, ['POST'], POST_ONLY);
   };
 }
