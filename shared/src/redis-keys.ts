@@ -125,6 +125,18 @@ export function enrolmentKeys() {
 }
 export type EnrolmentKeys = ReturnType<typeof enrolmentKeys>;
 
+/** Extension. Fleet-wide keys of trust: what every entrance on this Redis signs grants with. */
+export function trustKeys() {
+  const p = 'dandelion:TRUST:';
+  return {
+    /** Hash: key ID → JSON {PUBLIC_KEY, PRIVATE_KEY, CREATED, RETIRED?} of one fleet signing key (trust/fleet-keys.ts). */
+    fleetKeys: `${p}FLEET_KEYS`,
+    /** String: the key ID grants are signed with now (SET NX by the first entrance, replaced on rotation). */
+    currentFleetKey: `${p}FLEET_KEY_CURRENT`,
+  } as const;
+}
+export type TrustKeys = ReturnType<typeof trustKeys>;
+
 /** Extension. How finely traffic is bucketed in time. */
 export type TrafficResolution = 'minute' | 'hour' | 'day';
 const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute: 'MINUTE', hour: 'HOUR', day: 'DAY' };

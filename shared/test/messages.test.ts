@@ -71,3 +71,29 @@ t.test('refusals carry codes', async (t) => {
   const many = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`K${i}`, 1]));
   t.throws(() => decodeMessage({ ...box, ...many }), { code: 'E_TOO_BIG' });
 });
+
+t.test('trust extensions: GRANT in SEARCH replies and PUBLISH, FLEET_KEYS and REVOKED_PUBLISHERS in EXCHANGE replies', async (t) => {
+  const entrance = { ID: 'entrance-1', IP: 'e.example', PORT: 443, TYPE: 'ENTRANCE' };
+  const publisher = { ID: 'publisher-1', IP: '10.0.0.1', TYPE: 'PUBLISHER' };
+  const publish = decodeMessage({ ...publisher, COMMAND: 'PUBLISH', GRANT: 'body.signature' });
+  if (publish.kind !== 'PUBLISH') throw new Error('kind');
+  t.equal(publish.msg.GRANT, 'body.signature', 'PUBLISH carries its grant');
+  const bare = decodeMessage({ ...publisher, COMMAND: 'PUBLISH' });
+  t.equal(bare.kind === 'PUBLISH' ? bare.msg.GRANT : 'kind', undefined, "an original publisher's PUBLISH has none");
+  t.throws(() => decodeMessage({ ...publisher, COMMAND: 'PUBLISH', GRANT: 'x'.repeat(2049) }), { code: 'E_TOO_BIG' });
+
+  const search = decodeMessage({ ...entrance, COMMAND: 'SEARCH', BOX_SET: {}, ENTRANCE_URLS: [], GRANT: 'g.s' });
+  t.equal(search.kind === 'SEARCH_REPLY' ? search.msg.GRANT : 'kind', 'g.s', 'a SEARCH reply carries the grant');
+
+  const key = 'MCowBQYDK2VwAyEA' + 'A'.repeat(43) + '=';
+  const reply = decodeMessage({ ...entrance, COMMAND: 'EXCHANGE', MESSAGE: 'ACCEPTED', FLEET_KEYS: { k1: key }, REVOKED_PUBLISHERS: ['publisher-bad'] });
+  if (reply.kind !== 'EXCHANGE_REPLY') throw new Error('kind');
+  t.same(reply.msg.FLEET_KEYS, { k1: key });
+  t.same(reply.msg.REVOKED_PUBLISHERS, ['publisher-bad']);
+  const exchangeReply = (extra: Record<string, unknown>) => () => decodeMessage({ ...entrance, COMMAND: 'EXCHANGE', MESSAGE: 'ACCEPTED', ...extra });
+  t.throws(exchangeReply({ FLEET_KEYS: { 'a/b': key } }), { code: 'E_FORMAT' }, 'a key ID with a slash');
+  t.throws(exchangeReply({ FLEET_KEYS: { k1: 'not base64!' } }), { code: 'E_FORMAT' }, 'a key that is not base64');
+  t.throws(exchangeReply({ FLEET_KEYS: Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, key])) }), { code: 'E_TOO_BIG' }, 'more than 8 keys');
+  t.throws(exchangeReply({ REVOKED_PUBLISHERS: ['box-1'] }), { code: 'E_ID' }, 'a revoked ID that is no publisher');
+  t.throws(exchangeReply({ REVOKED_PUBLISHERS: 'publisher-1' }), { code: 'E_FORMAT' }, 'not a list');
+});

@@ -13,6 +13,12 @@ export const Limits = {
   urlChars: 2048,
   keyChars: 200,
   keysPerMessage: 1024,
+  /** A grant (trust/grant.ts) is a few hundred characters; anything far longer is not one. */
+  grantChars: 2048,
+  /** Fleet public keys an EXCHANGE reply lists: the current one and those whose grants may still be live. */
+  fleetKeys: 8,
+  /** Revoked publishers an EXCHANGE reply lists. */
+  revokedPublishers: 1000,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */

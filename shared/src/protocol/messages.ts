@@ -127,6 +127,8 @@ export interface SearchRequest extends Envelope {
 export interface PublishRequest extends Envelope {
   TYPE: 'PUBLISHER';
   COMMAND: 'PUBLISH';
+  /** Extension: the grant from the publisher's last SEARCH reply, which the box checks offline (trust/grant.ts). */
+  GRANT?: string;
 }
 
 /** Entrance → box. PUBLIC_IP (extension) is the box's address as the entrance sees it. */
@@ -139,6 +141,10 @@ export interface ExchangeReply extends Envelope {
   PUBLIC_IP?: string;
   /** Extension: whether the entrance reached the box's HTTP_URL port at PUBLIC_IP (absent: not known yet). */
   REACHABLE?: boolean;
+  /** Extension: the fleet public keys grants may be signed with, by key ID. */
+  FLEET_KEYS?: Record<string, string>;
+  /** Extension: publishers an operator revoked: their grants are refused and their files removed. */
+  REVOKED_PUBLISHERS?: string[];
 }
 
 /** A box as a SEARCH reply lists it: its stored exchange plus RANK (1 = best; extension). */
@@ -151,6 +157,8 @@ export interface SearchReply extends Envelope {
   URL?: string;
   BOX_SET: Record<string, RankedBox>;
   ENTRANCE_URLS: string[];
+  /** Extension: a grant for the searching publisher to show the boxes in BOX_SET (trust/grant.ts). */
+  GRANT?: string;
 }
 
 /** Box → publisher. */
@@ -213,7 +221,7 @@ export function decodeMessage(value: unknown): Decoded {
     case 'EXCHANGE/ENTRANCE': return { kind: 'EXCHANGE_REPLY', msg: decodeExchangeReply(value, env) };
     case 'SEARCH/PUBLISHER': return { kind: 'SEARCH', msg: decodeSearchRequest(value, env) };
     case 'SEARCH/ENTRANCE': return { kind: 'SEARCH_REPLY', msg: decodeSearchReply(value, env) };
-    case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: { ...env, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' } };
+    case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: decodePublishRequest(value, env) };
     case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
   }
@@ -409,7 +417,40 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   if (url !== undefined) msg.URL = url;
   if (!isEmpty(rec.PUBLIC_IP)) msg.PUBLIC_IP = toHost(rec.PUBLIC_IP, 'PUBLIC_IP');
   if (typeof rec.REACHABLE === 'boolean') msg.REACHABLE = rec.REACHABLE;
+  const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
+  if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
+  if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
   return msg;
+}
+
+function decodePublishRequest(rec: Record<string, unknown>, env: Envelope): PublishRequest {
+  const msg: PublishRequest = { ...env, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
+  const grant = optionalString(rec, 'GRANT', Limits.grantChars);
+  if (grant !== undefined && grant !== '') msg.GRANT = grant;
+  return msg;
+}
+
+/** FLEET_KEYS: key ID → public key text (base64 SPKI); the keys themselves are parsed where they are used. */
+function decodeFleetKeys(rec: Record<string, unknown>): Record<string, string> {
+  const entries = Object.entries(rec);
+  if (entries.length > Limits.fleetKeys) throw new ProtocolError('E_TOO_BIG', `FLEET_KEYS lists more than ${Limits.fleetKeys} keys`);
+  const out: Record<string, string> = {};
+  for (const [keyId] of entries) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(keyId)) throw new ProtocolError('E_FORMAT', 'FLEET_KEYS key IDs are 1-64 letters, digits, _ or -');
+    const text = requireString(rec, keyId, 200);
+    if (!/^[A-Za-z0-9+/]+=*$/.test(text)) throw new ProtocolError('E_FORMAT', `FLEET_KEYS.${keyId} must be a base64 public key`);
+    out[keyId] = text;
+  }
+  return out;
+}
+
+function decodePublisherIds(value: unknown, key: string): string[] {
+  if (!Array.isArray(value)) throw new ProtocolError('E_FORMAT', `${key} must be a list`);
+  if (value.length > Limits.revokedPublishers) throw new ProtocolError('E_TOO_BIG', `${key} has more than ${Limits.revokedPublishers} IDs`);
+  return value.map((id, i) => {
+    if (typeof id !== 'string' || !isIdOf(id, 'PUBLISHER')) throw new ProtocolError('E_ID', `${key}[${i}] must be a publisher ID`);
+    return id;
+  });
 }
 
 function decodeSearchReply(rec: Record<string, unknown>, env: Envelope): SearchReply {
@@ -432,6 +473,8 @@ function decodeSearchReply(rec: Record<string, unknown>, env: Envelope): SearchR
   };
   const url = optionalString(rec, 'URL', Limits.urlChars);
   if (url !== undefined) msg.URL = url;
+  const grant = optionalString(rec, 'GRANT', Limits.grantChars);
+  if (grant !== undefined && grant !== '') msg.GRANT = grant;
   return msg;
 }
 
