@@ -20,8 +20,8 @@ import { buildInfo } from '../../shared/src/version.js';
 import { ViewerBudget } from './bandwidth/budget.js';
 import { CapacityTests } from './bandwidth/capacity-tests.js';
 import { MIN_RELOAD_INTERVAL_MS } from './bandwidth/policy.js';
-import { loadOrCreateBoxKey } from './enrolment/box-key.js';
-import { BoxCredentials } from './enrolment/credentials.js';
+import { loadOrCreatePeerKey } from '../../shared/src/enrolment/peer-key.js';
+import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { createExpirySweeper } from './expiry/sweeper.js';
 import type { ExpirySweeper } from './expiry/sweeper.js';
 import { exchangeAccepted, exchangeRefused } from './heartbeat/accepted.js';
@@ -118,7 +118,7 @@ interface Parts {
   exchange: ExchangeBuilder;
   links: EntranceLinks;
   capacityTests: CapacityTests;
-  held: { credentials?: BoxCredentials; metricsServer?: MetricsServer };
+  held: { credentials?: PeerCredentials; metricsServer?: MetricsServer };
 }
 
 function agentPaths(config: AgentConfig): AgentPaths {
@@ -276,8 +276,8 @@ function statusOf(p: Parts): AgentStatus {
 async function startParts(p: Parts): Promise<AgentStatus> {
   const { config, log, address } = p;
   await mkdir(p.paths.runDirectory, { recursive: true });
-  const key = await loadOrCreateBoxKey(config.KEY_FILE || path.join(p.paths.runDirectory, 'box-key.pem'), log.child({ mod: 'enrolment' }));
-  p.held.credentials = new BoxCredentials(p.boxId, key, config.ENROLMENT_TOKEN);
+  const key = await loadOrCreatePeerKey(config.KEY_FILE || path.join(p.paths.runDirectory, 'box-key.pem'), log.child({ mod: 'enrolment' }));
+  p.held.credentials = new PeerCredentials(p.boxId, key, config.ENROLMENT_TOKEN);
   p.boxStatus.publish();
   await p.store.init();
   await p.sweeper.reconcile();

@@ -96,9 +96,12 @@ export async function main(args: string[]): Promise<void> {
     const live = path.join(dir, 'live');
     rmSync(live, { recursive: true, force: true });
     mkdirSync(live, { recursive: true });
+    // The publisher gets an account as a real one does: the entrance answers only publishers with one.
+    const { stdout: accountJson } = await execFileP(BIN, ['entrance', 'publisher', 'create', 'demo', '--config', entranceConfig, '--json']);
+    const publisherToken = (JSON.parse(accountJson) as { TOKEN: string }).TOKEN;
     const publisherConfig = path.join(dir, 'publisher.yaml');
     writeFileSync(publisherConfig, [
-      'ID: publisher-demo', `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'PUBLISHER_HTTP_IP: 127.0.0.1', 'PUBLISHER_HTTP_PORT: 0',
+      'ID: publisher-demo', `ENROLMENT_TOKEN: ${publisherToken}`, `REDIS_URL: unix://${socket}`, `ENTRANCE_URLS: ["${wsUrl}"]`, 'PUBLISHER_HTTP_IP: 127.0.0.1', 'PUBLISHER_HTTP_PORT: 0',
       `PUBLISHER_WATCH_DIRECTORY: ${live}`, `RUN_DIRECTORY: ${path.join(dir, 'publisher')}`, 'PUBLISHER_PING_ENTRANCE_FREQ: 5', 'MIN_HTTP_PEERS: 3', 'REPLICAS: 2', 'FILE_TTL: 60', 'METRICS_PORT: 0',
       'GEOIP: {CITY: Taipei, COUNTRY: TW, LOC: "25.04,121.51"}', '',
     ].join('\n'));

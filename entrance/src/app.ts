@@ -47,7 +47,9 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const { keys, metrics, enrolment } = services;
 
   const wsPath = websocketPath(config);
-  const gate = new EnrolmentGate({ store: enrolment, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, wsPath, log: log.child({ mod: 'enrolment' }) });
+  const gate = new EnrolmentGate({
+    store: enrolment, publishers: services.publisherAccounts, challenges, requireEnrolment: config.REQUIRE_ENROLMENT, requirePublisherAuth: config.REQUIRE_PUBLISHER_AUTH, wsPath, log: log.child({ mod: 'enrolment' }),
+  });
   // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
   // a small compressed frame would grow past every byte budget.
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_MESSAGE_BYTES, perMessageDeflate: false });
@@ -63,9 +65,9 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   const upgrade = createUpgradeHandler({
     wsPath, gate, addresses, wss, trustedProxies: services.trustedProxies, metrics, log: socketLog,
     accepting: () => accepting,
-    onConnection(ws, remoteIp, boxId) {
+    onConnection(ws, remoteIp, peerId) {
       wss.emit('connection', ws);
-      acceptPeer(ws, remoteIp, boxId);
+      acceptPeer(ws, remoteIp, peerId);
     },
   });
   const dashboard = createDashboard(services, deps.now);

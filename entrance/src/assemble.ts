@@ -19,6 +19,8 @@ import { createOwnIdentity } from './own-info.js';
 import type { OwnIdentity } from './own-info.js';
 import { Reachability } from './reachability.js';
 import { VouchedAddresses } from './handlers/vouched-address.js';
+import { SearchRate } from './handlers/search-rate.js';
+import { PublisherAccounts } from './publishers/accounts.js';
 import { createBackgroundPass } from './registry/background-pass.js';
 import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
@@ -54,16 +56,18 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
+  const publisherAccounts = new PublisherAccounts(redis, deps.now);
   const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
+    ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, metrics,
+    searchRate: new SearchRate(deps.now),
     traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, metrics, log,
+    ...who, config, redis, keys, registry, enrolment, publisherAccounts, metrics, log,
     fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),

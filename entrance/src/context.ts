@@ -19,12 +19,14 @@ import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
+import type { SearchRate } from './handlers/search-rate.js';
+import type { PublisherAccounts } from './publishers/accounts.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
 /** What EXCHANGE and SEARCH use: what they write, the counters they feed, and the URLs they tell peers. */
 export interface HandlerContext extends EntranceIdentity {
-  config: Pick<EntranceConfig, 'REQUIRE_ENROLMENT' | 'AMOUNT_OF_BOXES_PER_REQUEST'>;
+  config: Pick<EntranceConfig, 'REQUIRE_ENROLMENT' | 'REQUIRE_PUBLISHER_AUTH' | 'AMOUNT_OF_BOXES_PER_REQUEST'>;
   registry: BoxRegistry;
   /** The dashboard's record of each box (summary, history), written on every EXCHANGE. */
   summaries: BoxSummaries;
@@ -38,6 +40,10 @@ export interface HandlerContext extends EntranceIdentity {
   vouchedAddresses: VouchedAddresses;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
   enrolment: EnrolmentStore;
+  /** Publisher accounts (fleet-wide): who may SEARCH. */
+  publisherAccounts: PublisherAccounts;
+  /** SEARCHes each publisher may still make now. */
+  searchRate: SearchRate;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
 }
@@ -53,6 +59,7 @@ export interface EntranceServices extends EntranceIdentity {
   /** The dashboard's view of the publishers. */
   publishers: Publishers;
   enrolment: EnrolmentStore;
+  publisherAccounts: PublisherAccounts;
   metrics: EntranceMetrics;
   log: Logger;
   /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */

@@ -6,9 +6,10 @@ import { connectRedis } from '../../shared/src/redis.js';
 import { createEntrance } from './app.js';
 import { resolveEntranceId } from './identity.js';
 import { ENROLMENT_HELP, enrolmentCommand } from './enrolment/cli.js';
+import { PUBLISHER_HELP, publisherCommand } from './publishers/cli.js';
 
 export const ENTRANCE_HELP = `Usage: dandelion entrance [--config FILE]
-       dandelion entrance token|box … [--config FILE] [--json]
+       dandelion entrance token|box|publisher … [--config FILE] [--json]
 
 Runs an entrance: the registry of boxes (in Redis) that boxes report to with EXCHANGE and that
 publishers ask with SEARCH, on ws://ENTRANCE_IP:ENTRANCE_PORT/dandelion/ws/, with its index page
@@ -20,16 +21,19 @@ Options:
 
 ${ENROLMENT_HELP}
 
+${PUBLISHER_HELP}
+
 ${EXIT_CODES_HELP}
 `;
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseRoleArgs(args, { json: { type: 'boolean' }, expires: { type: 'string' }, uses: { type: 'string' }, note: { type: 'string' }, fingerprint: { type: 'string' } });
+  const opts = parseRoleArgs(args, { json: { type: 'boolean' }, expires: { type: 'string' }, uses: { type: 'string' }, note: { type: 'string' }, fingerprint: { type: 'string' }, 'quota-gb': { type: 'string' } });
   if (opts.help) {
     process.stdout.write(ENTRANCE_HELP);
     return;
   }
   const { config, warnings } = loadConfigForRole('entrance', opts.configFile);
+  if (opts.positionals[0] === 'publisher') return publisherCommand(config, opts.positionals, opts.values);
   if (opts.positionals.length > 0) return enrolmentCommand(config, opts.positionals, opts.values);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'entrance' });
   for (const warning of warnings) log.warn(warning);

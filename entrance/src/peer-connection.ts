@@ -1,5 +1,5 @@
 /**
- * A peer's socket once upgraded: a box that proved its key is watched for revocation, and every
+ * A peer's socket once upgraded: a box or publisher that proved its key is watched for revocation, and every
  * message is decoded, bounded and answered through handlers/dispatch.ts by the shared message loop.
  */
 import type { WebSocket } from 'ws';
@@ -18,12 +18,12 @@ export interface PeerConnectionDeps {
   log: Logger;
 }
 
-/** Returns what to call with each upgraded socket, its peer's address and the box it authenticated as (if any). */
-export function createPeerConnections(deps: PeerConnectionDeps): (ws: WebSocket, remoteIp: string, boxId: string | undefined) => void {
+/** Returns what to call with each upgraded socket, its peer's address and the box or publisher it authenticated as (if any). */
+export function createPeerConnections(deps: PeerConnectionDeps): (ws: WebSocket, remoteIp: string, peerId: string | undefined) => void {
   const { ctx, log } = deps;
-  return (ws, remoteIp, boxId) => {
-    log.debug({ peer: remoteIp, box: boxId }, 'peer connected');
-    if (boxId !== undefined) deps.revocations.track(ws, boxId);
+  return (ws, remoteIp, peerId) => {
+    log.debug({ peer: remoteIp, as: peerId }, 'peer connected');
+    if (peerId !== undefined) deps.revocations.track(ws, peerId);
     attachMessageLoop(
       ws,
       remoteIp,
@@ -34,7 +34,7 @@ export function createPeerConnections(deps: PeerConnectionDeps): (ws: WebSocket,
         onRefused: (code) => ctx.metrics.refused(code),
         budget: deps.budget,
       },
-      boxId,
+      peerId,
     );
   };
 }

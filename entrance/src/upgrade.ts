@@ -26,8 +26,8 @@ export interface UpgradeDeps {
   log: Logger;
   /** False once the entrance is stopping: new sockets are refused with 503. */
   accepting(): boolean;
-  /** A socket is open: `boxId` is set when the peer proved an enrolled box key. */
-  onConnection(ws: WebSocket, remoteIp: string, boxId: string | undefined): void;
+  /** A socket is open: `peerId` is set when the peer proved an enrolled box's or publisher's key. */
+  onConnection(ws: WebSocket, remoteIp: string, peerId: string | undefined): void;
 }
 
 const SHUTTING_DOWN = { ERROR: 'entrance shutting down', ERROR_CODE: 'E_SHUTTING_DOWN' } as const;
@@ -44,13 +44,13 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       .authenticateUpgrade(req, remoteIp)
       .then((auth) => {
         if (!auth.ok) {
-          log.info({ peer: remoteIp, box: req.headers['x-dandelion-box'], code: auth.code, reason: auth.message }, 'upgrade refused');
+          log.info({ peer: remoteIp, box: req.headers['x-dandelion-box'], publisher: req.headers['x-dandelion-publisher'], code: auth.code, reason: auth.message }, 'upgrade refused');
           deps.metrics.refused(auth.code);
           return refuseUpgrade(socket, auth.status, { ERROR: auth.message, ERROR_CODE: auth.code });
         }
         // The credential check took a while: the entrance may have begun stopping meanwhile.
         if (!deps.accepting()) return refuseUpgrade(socket, 503, SHUTTING_DOWN);
-        wss.handleUpgrade(req, socket, head, (ws) => deps.onConnection(ws, remoteIp, auth.boxId));
+        wss.handleUpgrade(req, socket, head, (ws) => deps.onConnection(ws, remoteIp, auth.peerId));
       })
       .catch((err: unknown) => {
         log.error({ err, peer: remoteIp }, 'could not check the upgrade');

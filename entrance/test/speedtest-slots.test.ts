@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { BoxCredentials } from '../../agent/src/enrolment/credentials.js';
+import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { measureCapacity, SpeedTestError } from '../../agent/src/bandwidth/speed-test.js';
 import { AUTH_HEADERS } from '../../shared/src/enrolment/codec.js';
 import { silentLogger } from '../../shared/src/log.js';
@@ -93,11 +93,11 @@ t.test('a download that is not read and an upload that trickles are cut; their s
 });
 
 /** Enrol `boxId` with a fleet token through the entrance's own endpoint, as the agent does. */
-async function enrolledBox(redisUrl: string, wsUrl: string, boxId: string): Promise<BoxCredentials> {
+async function enrolledBox(redisUrl: string, wsUrl: string, boxId: string): Promise<PeerCredentials> {
   const client = await connectRedis({ REDIS_URL: redisUrl, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
   const { token } = await new EnrolmentStore(client).createToken({ expiresInSeconds: 600, maxUses: 1 });
   client.disconnect();
-  const creds = new BoxCredentials(boxId, generateKeyPairSync('ed25519').privateKey, token);
+  const creds = new PeerCredentials(boxId, generateKeyPairSync('ed25519').privateKey, token);
   const result = await creds.enrol(wsUrl);
   if (!result.ok) throw new Error(`enrolment failed: ${result.code} ${result.reason}`);
   return creds;

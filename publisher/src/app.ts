@@ -20,6 +20,7 @@ import { createWebServer } from './http/server.js';
 import type { WebServer } from './http/server.js';
 import { Viewers, openGeoDatabase } from './http/viewers.js';
 import { createPublisherMetrics } from './metrics.js';
+import { publisherCredentials } from './identity.js';
 import type { ReplicatorHooks } from './metrics.js';
 import { FileIndex } from './upload/file-index.js';
 import { Replicator } from './upload/replicator.js';
@@ -83,6 +84,7 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
     periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
     request,
     onBoxes: (boxSet) => pool.update(boxSet),
+    credentials: publisherCredentials(config, publisherId, log.child({ mod: 'enrolment' })),
     log: log.child({ mod: 'search' }),
   });
   const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }), ...deps.replicatorHooks });

@@ -1,12 +1,11 @@
 /** `dandelion publisher`: argv → config → Redis → identity → publisher → start → signal trap; and `push`. */
-import path from 'node:path';
 import { EXIT_CODES_HELP, UsageError, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
 import { trapSignals } from '../../shared/src/lifecycle.js';
 import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
-import { resolveStoredId } from '../../shared/src/stored-id.js';
 import { createPublisher, createPublisherCore } from './app.js';
 import { pushFiles } from './push.js';
+import { resolvePublisherId } from './identity.js';
 
 export const PUBLISHER_HELP = `Usage: dandelion publisher [--config FILE]
        dandelion publisher push FILE... [--ttl SECONDS] [--config FILE]
@@ -45,11 +44,9 @@ export async function main(args: string[]): Promise<void> {
   }
   const log = createLogger({ level: sub === 'push' && config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, role: 'publisher' });
   for (const warning of warnings) log.warn(warning);
+  const publisherId = await resolvePublisherId(config);
   const redis = await connectRedis(config, log).catch((err: Error) => {
     throw new Error(`cannot reach Redis: ${err.message}`);
-  });
-  const publisherId = await resolveStoredId('PUBLISHER', config.ID, path.join(config.RUN_DIRECTORY, 'publisher-id')).catch((err: Error) => {
-    throw new Error(`RUN_DIRECTORY: cannot keep the publisher ID: ${err.message}`);
   });
 
   if (sub === 'push') {

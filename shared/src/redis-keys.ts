@@ -119,11 +119,32 @@ export function enrolmentKeys() {
     boxes: `${p}BOXES`,
     /** Hash: box ID → JSON {SEEN, IP, REASON, FINGERPRINT} of a box that tried and is not (yet) enrolled. */
     pending: `${p}PENDING`,
-    /** Pub/sub channel: a box ID whose enrolment was revoked or forgotten; entrances drop its sockets. */
+    /** Pub/sub channel: a box or publisher ID whose enrolment was revoked, forgotten or given a new key; entrances drop its sockets. */
     revokedChannel: `${p}REVOKED`,
   } as const;
 }
 export type EnrolmentKeys = ReturnType<typeof enrolmentKeys>;
+
+/**
+ * Extension. Keys of publisher accounts (entrance/src/publishers/accounts.ts). Fleet-wide, like enrolment: an
+ * account made through one entrance admits the publisher at every entrance sharing the Redis. Enrolment's
+ * challenges and its revocation channel serve publishers too (enrolmentKeys).
+ */
+export function publisherAccountKeys() {
+  const p = 'dandelion:PUBLISHER:';
+  return {
+    /**
+     * Hash {SECRET_HASH, QUOTA_BYTES, CREATED, STATE: created|enrolled|revoked, PUBLIC_KEY, ENROLLED_AT, IP, REVOKED_AT}:
+     * one publisher's account, by its publisher ID.
+     */
+    account: (publisherId: string) => `${p}ACCOUNT:${publisherId}`,
+    /** Sorted set: publisher ID → creation time of its account. */
+    accounts: `${p}ACCOUNTS`,
+    /** Set: IDs of revoked publishers (what boxes are told to refuse). */
+    revoked: `${p}REVOKED`,
+  } as const;
+}
+export type PublisherAccountKeys = ReturnType<typeof publisherAccountKeys>;
 
 /** Extension. Fleet-wide keys of trust: what every entrance on this Redis signs grants with. */
 export function trustKeys() {

@@ -26,7 +26,7 @@ export interface PeerContext {
   ws: WebSocket;
   /** The peer's address as this server sees it. */
   remoteIp: string;
-  /** The box ID this socket proved at its upgrade (signed challenge); undefined for an anonymous peer. */
+  /** The box or publisher ID this socket proved at its upgrade (signed challenge); undefined for an anonymous peer. */
   authenticatedId?: string;
 }
 

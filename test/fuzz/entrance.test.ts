@@ -7,7 +7,7 @@
 // shrunk input, and the child's stack trace.
 import t from 'tap';
 import { newBoxKey } from '../../shared/src/enrolment/codec.js';
-import { BoxCredentials } from '../../agent/src/enrolment/credentials.js';
+import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { boxExchange, searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
@@ -47,7 +47,7 @@ async function entrance(t: Tap) {
   const r = redis.client();
   const { token } = await new EnrolmentStore(r).createToken({ expiresInSeconds: 3600, maxUses: 1 });
   const boxId = 'box-fuzzvalid';
-  const credentials = new BoxCredentials(boxId, newBoxKey(), token);
+  const credentials = new PeerCredentials(boxId, newBoxKey(), token);
   t.same(await credentials.enrol(url), { ok: true }, 'the valid box enrols');
 
   async function validRound(t: Tap, when: string): Promise<void> {

@@ -1,12 +1,12 @@
 /**
- * A box's side of enrolment for tests, against a real entrance: fetch a challenge, enrol a key with a
+ * A box's (or publisher's) side of enrolment for tests, against a real entrance: fetch a challenge, enrol a key with a
  * fleet token (optionally with the old key's rotation signature), and open a socket with a signed
  * challenge, seeing either the open socket or the entrance's refusal (status and JSON body).
  */
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPairSync } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, publicKeyText, rotatePayload, signPayload } from '../../shared/src/enrolment/codec.js';
+import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, idHeaderFor, publicKeyText, rotatePayload, signPayload } from '../../shared/src/enrolment/codec.js';
 
 export const newKey = (): KeyObject => generateKeyPairSync('ed25519').privateKey;
 
@@ -28,7 +28,7 @@ export async function enrol(wsUrl: string, boxId: string, key: KeyObject, token:
 
 export async function signedHeaders(wsUrl: string, boxId: string, key: KeyObject): Promise<Record<string, string>> {
   const nonce = await challenge(wsUrl);
-  return { [AUTH_HEADERS.box]: boxId, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signPayload(key, connectPayload(boxId, nonce)) };
+  return { [idHeaderFor(boxId)]: boxId, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signPayload(key, connectPayload(boxId, nonce)) };
 }
 
 export type Upgrade = { ok: true; ws: WebSocket; next(): Promise<Record<string, unknown>>; closed: Promise<number> } | { ok: false; status: number; body: Record<string, unknown> };

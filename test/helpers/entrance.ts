@@ -8,6 +8,7 @@ import { connectRedis } from '../../shared/src/redis.js';
 import { createEntrance } from '../../entrance/src/app.js';
 import type { Entrance } from '../../entrance/src/app.js';
 import { resolveEntranceId } from '../../entrance/src/identity.js';
+import { rememberEntrance } from './publisher-account.js';
 
 export interface RunningEntrance {
   entrance: Entrance;
@@ -36,6 +37,8 @@ export async function startEntrance(
   const id = await resolveEntranceId(config.ID, runDirectory);
   const entrance = createEntrance({ config, id, redis, log, ...(opts.now ? { now: opts.now } : {}) });
   const { url } = await entrance.listen();
+  // So startPublisher makes its account where this entrance looks (REQUIRE_PUBLISHER_AUTH is on by default).
+  rememberEntrance(url, config.REDIS_URL ?? opts.redisUrl);
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;

@@ -17,6 +17,8 @@ import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { Reachability } from '../../entrance/src/reachability.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
+import { SearchRate } from '../../entrance/src/handlers/search-rate.js';
+import { PublisherAccounts } from '../../entrance/src/publishers/accounts.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
@@ -25,7 +27,7 @@ export interface TestHandlerContext {
   clock: { now: number };
 }
 
-export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean } = {}): TestHandlerContext {
+export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean } = {}): TestHandlerContext {
   const id = opts.id ?? 'entrance-test';
   const clock = { now: 1_700_000_000_000 };
   const now = (): number => clock.now;
@@ -40,7 +42,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     id,
     ownInfo: identity.ownInfo,
     entranceUrls: identity.entranceUrls,
-    config: { REQUIRE_ENROLMENT: opts.requireEnrolment ?? false, AMOUNT_OF_BOXES_PER_REQUEST: 10 },
+    config: { REQUIRE_ENROLMENT: opts.requireEnrolment ?? false, REQUIRE_PUBLISHER_AUTH: opts.requirePublisherAuth ?? false, AMOUNT_OF_BOXES_PER_REQUEST: 10 },
     registry,
     summaries: new BoxSummaries({ redis, keys, historyDays: opts.historyDays ?? 7, now }),
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
@@ -48,6 +50,8 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     reachability: new Reachability(now),
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
+    publisherAccounts: new PublisherAccounts(redis, now),
+    searchRate: new SearchRate(now),
     metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };
   return { ctx, identity, keys, clock };

@@ -1,4 +1,8 @@
-/** A publisher built in-process on a free loopback port, its config read through the real loader. */
+/**
+ * A publisher built in-process on a free loopback port, its config read through the real loader. It gets an
+ * account at its entrances and its token as ENROLMENT_TOKEN, as an operator would give it (publisher-account.ts);
+ * `account: false` starts one without, as an original publisher.
+ */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +12,7 @@ import type { Logger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createPublisher } from '../../publisher/src/app.js';
 import type { Publisher } from '../../publisher/src/app.js';
+import { publisherToken } from './publisher-account.js';
 
 export interface RunningPublisher {
   publisher: Publisher;
@@ -20,7 +25,7 @@ export interface RunningPublisher {
 
 export async function startPublisher(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger },
+  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger; account?: boolean },
 ): Promise<RunningPublisher> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-publisher-'));
   const id = opts.id ?? 'publisher-test';
@@ -35,6 +40,7 @@ export async function startPublisher(
     DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
     // No metrics server unless the test asks for one: several run in one process.
     DANDELION_METRICS_PORT: '0',
+    ...(opts.account === false ? {} : { DANDELION_ENROLMENT_TOKEN: await publisherToken(id, opts.entranceUrls, opts.redisUrl) }),
     ...opts.env,
   };
   const { config } = loadRoleConfig('publisher', undefined, configEnv);

@@ -78,7 +78,7 @@ export function speedTestBaseUrl(entranceWsUrl: string): URL {
  * Measure the link between this box and the entrance whose socket URL is given: download, then
  * upload, `bytes` each way. Each direction must finish within `timeoutMs` (default 60 s); `signal`
  * aborts the whole measurement. `authHeaders` gives the signed headers of the WebSocket upgrade
- * (BoxCredentials.upgradeHeaders, a fresh single-use challenge each call): with them an enrolled box
+ * (PeerCredentials.upgradeHeaders, a fresh single-use challenge each call): with them an enrolled box
  * gets the entrance's reserved slots; they are fetched before each direction's clock starts. Throws SpeedTestError; a `bytes` that is not an integer ≥ 1 is a
  * RangeError and a URL that is not ws(s)/http(s) a TypeError (the entrance caps `bytes` at 64 MiB
  * and refuses more, which is E_REFUSED).

@@ -8,7 +8,8 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeMessage, isRecord, messageOf, parseJsonSafe } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
+import { refusalBody } from '../../../shared/src/enrolment/peer-credentials.js';
 import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
@@ -102,7 +103,7 @@ export class EntranceLink {
     let refused = false;
     ws.on('unexpected-response', (_req, res) => {
       refused = true;
-      void readSmallJson(res).then(async (body) => {
+      void refusalBody(res).then(async (body) => {
         this.deps.log.warn({ entrance: this.deps.url, status: res.statusCode, error: body.ERROR, code: body.ERROR_CODE }, 'entrance refused the connection');
         this.nextDelayMs = await this.deps.onUpgradeRefused?.(this.deps.url, res.statusCode ?? 0, body).catch(() => undefined);
         ws.terminate();
@@ -185,28 +186,4 @@ export class EntranceLink {
     }
     if (awaiting) this.schedule();
   }
-}
-
-/** A refused upgrade's JSON body (the entrance's {ERROR, ERROR_CODE}); {} when there is none. */
-function readSmallJson(res: import('node:http').IncomingMessage): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => {
-      clearTimeout(timer);
-      try {
-        const v = parseJsonSafe(Buffer.concat(chunks).toString('utf8'));
-        resolve(isRecord(v) ? v : {});
-      } catch {
-        resolve({}); // no JSON body: the status code alone speaks
-      }
-    };
-    const timer = setTimeout(done, 5_000);
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= 16 * 1024) chunks.push(c);
-    });
-    res.on('end', done);
-    res.on('error', done);
-  });
 }

@@ -7,7 +7,7 @@
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
-import type { BoxCredentials, EnrolResult } from '../enrolment/credentials.js';
+import type { PeerCredentials, EnrolResult } from '../../../shared/src/enrolment/peer-credentials.js';
 import type { BoxStatus } from '../status/box-status.js';
 import { EntranceLink } from './entrance-link.js';
 
@@ -26,7 +26,7 @@ export interface EntranceLinksDeps {
   /** An entrance refused an EXCHANGE (E_ADDRESS tells the address to announce). */
   onRefused?(reply: ErrorReply, url: string): void;
   /** The box's key and token, once loaded at start. */
-  credentials(): BoxCredentials | undefined;
+  credentials(): PeerCredentials | undefined;
   boxStatus: BoxStatus;
   log: Logger;
 }

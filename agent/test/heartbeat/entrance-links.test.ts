@@ -8,7 +8,7 @@ import http from 'node:http';
 import t from 'tap';
 import { silentLogger } from '../../../shared/src/log.js';
 import { listenOn } from '../../../shared/src/listen.js';
-import { BoxCredentials } from '../../src/enrolment/credentials.js';
+import { PeerCredentials } from '../../../shared/src/enrolment/peer-credentials.js';
 import { EntranceLinks, MAX_ENTRANCES, REVOKED_RETRY_MS, TOKEN_REFUSED_RETRY_MS, retryAfterRefusal } from '../../src/heartbeat/entrance-links.js';
 import { boxStatusForTest } from '../../../test/helpers/box-status.js';
 
@@ -29,14 +29,14 @@ async function enrolmentStandIn(t: { teardown(fn: () => unknown): void }, status
   return `ws://127.0.0.1:${port}/dandelion/ws/`;
 }
 
-function deps(t: { teardown(fn: () => Promise<void>): void }, credentials: BoxCredentials | undefined) {
+function deps(t: { teardown(fn: () => Promise<void>): void }, credentials: PeerCredentials | undefined) {
   const boxStatus = boxStatusForTest(t, BOX_ID);
   return { credentials: () => credentials, boxStatus, log: silentLogger() };
 }
 
 t.test('refusals that need no enrolment', async (t) => {
   const url = 'ws://entrance.example/dandelion/ws/';
-  const d = deps(t, new BoxCredentials(BOX_ID, key, undefined));
+  const d = deps(t, new PeerCredentials(BOX_ID, key, undefined));
   t.equal(await retryAfterRefusal({ url, status: 403, body: { ERROR: 'this box is revoked', ERROR_CODE: 'E_REVOKED' } }, d), REVOKED_RETRY_MS);
   t.same(d.boxStatus.current, { code: 'revoked', detail: `${url}: this box is revoked` });
   t.equal(await retryAfterRefusal({ url, status: 503, body: {} }, d), undefined, 'another status: the usual backoff');
@@ -48,25 +48,25 @@ t.test('refusals that need no enrolment', async (t) => {
 
 t.test('enrolment with the token', async (t) => {
   const refused = { status: 401, body: { ERROR: 'unknown box', ERROR_CODE: 'E_AUTH' } };
-  const ok = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const ok = deps(t, new PeerCredentials(BOX_ID, key, TOKEN));
   t.equal(await retryAfterRefusal({ url: await enrolmentStandIn(t, 200, {}), ...refused }, ok), 0, 'enrolled: connect again at once');
 
-  const bad = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const bad = deps(t, new PeerCredentials(BOX_ID, key, TOKEN));
   const badUrl = await enrolmentStandIn(t, 403, { ERROR: 'token expired', ERROR_CODE: 'E_TOKEN' });
   t.equal(await retryAfterRefusal({ url: badUrl, ...refused }, bad), TOKEN_REFUSED_RETRY_MS);
   t.same(bad.boxStatus.current, { code: 'token-refused', detail: `${badUrl}: token expired` });
 
-  const revoked = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const revoked = deps(t, new PeerCredentials(BOX_ID, key, TOKEN));
   t.equal(await retryAfterRefusal({ url: await enrolmentStandIn(t, 403, { ERROR: 'revoked', ERROR_CODE: 'E_REVOKED' }), ...refused }, revoked), REVOKED_RETRY_MS);
   t.equal(revoked.boxStatus.current.code, 'revoked');
 
-  const waiting = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const waiting = deps(t, new PeerCredentials(BOX_ID, key, TOKEN));
   const waitingUrl = await enrolmentStandIn(t, 409, { ERROR: 'this box ID is enrolled with another key', ERROR_CODE: 'E_PENDING' });
   t.equal(await retryAfterRefusal({ url: waitingUrl, ...refused }, waiting), TOKEN_REFUSED_RETRY_MS, 'a new key for an enrolled ID: wait for the operator, then try again');
   t.equal(waiting.boxStatus.current.code, 'awaiting-approval');
   t.match(waiting.boxStatus.current.detail, /waiting for an operator to approve this box's new key/);
 
-  const gone = deps(t, new BoxCredentials(BOX_ID, key, TOKEN));
+  const gone = deps(t, new PeerCredentials(BOX_ID, key, TOKEN));
   t.equal(await retryAfterRefusal({ url: 'ws://127.0.0.1:9/dandelion/ws/', ...refused }, gone), undefined, 'entrance unreachable during enrolment: the usual backoff');
   t.equal(gone.boxStatus.current.code, 'starting', 'and no verdict on the status page');
 });

@@ -13,6 +13,7 @@ import { fleetApi } from './routes/api-fleet.js';
 import { enrolmentApi } from './routes/api-enrolment.js';
 import { requireOperator } from './routes/api-guard.js';
 import { publishersApi } from './routes/api-publishers.js';
+import { publisherAccountsApi } from './routes/api-publisher-accounts.js';
 import { eventsApi } from './routes/events.js';
 import { pages } from './routes/pages.js';
 import { staticFiles } from './routes/static-files.js';
@@ -50,14 +51,15 @@ export function createDashboard(services: EntranceServices, now: () => number = 
 
   /** /api/: the operator check first, then the routers; what none of them takes is refused after the check. */
   async function api(app: FastifyInstance): Promise<void> {
-    ignoreBodies(app); // only POST /api/tokens reads a body (api-enrolment.ts gives it its parser)
+    ignoreBodies(app); // only the POSTs that create something read a body (their routers give them a parser)
     app.addHook('onRequest', requireOperator(auth));
     await app.register(fleetApi({ redis, fleet, registry: services.registry, summary, now }));
     await app.register(publishersApi(publishers));
     await app.register(eventsApi(live));
     await app.register(enrolmentApi({ store: services.enrolment, requireEnrolment: config.REQUIRE_ENROLMENT, log: services.log }));
+    await app.register(publisherAccountsApi({ accounts: services.publisherAccounts, requirePublisherAuth: config.REQUIRE_PUBLISHER_AUTH, log: services.log }));
     const unknown = async (request: FastifyRequest): Promise<never> => {
-      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment changes are POSTed; the rest of the API is read-only');
+      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment and publisher-account changes are POSTed; the rest of the API is read-only');
       throw notFound('no such API');
     };
     app.all('/api', unknown);

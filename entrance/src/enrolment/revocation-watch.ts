@@ -1,13 +1,13 @@
 /**
  * Revocations made through any entrance sharing this Redis reach this one at once: revoking or
- * forgetting a box publishes its ID (store.ts), and this entrance then closes the sockets that box
- * authenticated here and drops it from the registry. The check on every heartbeat
- * (handlers/exchange.ts) covers a message missed while the subscription was down.
+ * forgetting a box (store.ts) or revoking a publisher (publishers/accounts.ts) publishes its ID, and this
+ * entrance then closes the sockets that peer authenticated here (and drops a box from the registry). The
+ * check on every heartbeat and every SEARCH (handlers/) covers a message missed while the subscription was down.
  */
 import type { Redis } from 'ioredis';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { Close } from '../../../shared/src/protocol/index.js';
+import { Close, isIdOf } from '../../../shared/src/protocol/index.js';
 import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
 import type { BoxRegistry } from '../registry/registry.js';
 
@@ -18,7 +18,7 @@ export interface RevocationWatchDeps {
 }
 
 export class RevocationWatch {
-  /** Sockets of authenticated boxes, by box ID. */
+  /** Sockets of authenticated boxes and publishers, by their ID. */
   private readonly boxSockets = new Map<string, Set<WebSocket>>();
   /** A subscribed connection can run no other command, so it is a second one. */
   private readonly subscriber: Redis;
@@ -38,7 +38,7 @@ export class RevocationWatch {
     this.subscriber.disconnect();
   }
 
-  /** Close `ws` when box `boxId`'s enrolment is revoked; forgotten once the socket closes. */
+  /** Close `ws` when the enrolment of `boxId` (a box or a publisher) is revoked; forgotten once the socket closes. */
   track(ws: WebSocket, boxId: string): void {
     const set = this.boxSockets.get(boxId) ?? new Set<WebSocket>();
     set.add(ws);
@@ -51,6 +51,7 @@ export class RevocationWatch {
 
   private revoked(boxId: string): void {
     for (const ws of this.boxSockets.get(boxId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
+    if (!isIdOf(boxId, 'BOX')) return;
     this.deps.registry.remove(boxId).catch((err: unknown) => this.deps.log.warn({ err, box: boxId }, 'could not drop a revoked box from the registry'));
   }
 }

@@ -11,7 +11,7 @@ export function dispatch(decoded: Decoded, peer: Peer, ctx: HandlerContext): Pro
     case 'EXCHANGE':
       return handleExchange(decoded.msg, peer, ctx);
     case 'SEARCH':
-      return handleSearch(decoded.msg, ctx);
+      return handleSearch(decoded.msg, peer, ctx);
     default:
       throw new ProtocolError('E_COMMAND', `an entrance answers EXCHANGE from boxes and SEARCH from publishers, not ${decoded.kind}`);
   }

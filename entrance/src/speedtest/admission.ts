@@ -12,6 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../../../shared/src/http-app.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { remoteIpOf } from '../../../shared/src/peer-address.js';
+import { isIdOf } from '../../../shared/src/protocol/index.js';
 import type { TrustedProxies } from '../../../shared/src/peer-address.js';
 import type { UpgradeAuth } from '../enrolment/gate.js';
 import type { SpeedTestLimits } from './limits.js';
@@ -52,7 +53,8 @@ export function createAdmission(deps: AdmissionDeps): (request: FastifyRequest, 
       throw new HttpError(auth.status, auth.code, auth.message, CLOSE);
     }
     if (req.socket.destroyed) return undefined; // gone while its credentials were checked: 'close' has passed
-    const box = auth.boxId;
+    // Reserved slots are for boxes measuring their link; a publisher that proved its key is a stranger here.
+    const box = auth.peerId !== undefined && isIdOf(auth.peerId, 'BOX') ? auth.peerId : undefined;
     // A box takes a reserved slot first, then an anonymous one: boxes never wait for strangers.
     const slots = box !== undefined && boxes.busy(ip) === undefined ? boxes : anonymous;
     const why = slots.busy(ip);

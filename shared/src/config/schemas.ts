@@ -6,6 +6,7 @@
  */
 import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import { isPasswordHash } from '../password.js';
+import { parsePublisherToken } from '../enrolment/codec.js';
 import { checkAddressOrCidr } from '../peer-address.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
@@ -152,7 +153,7 @@ export const PROVISION_SCHEMA = {
 export type ProvisionConfig = ConfigOf<typeof PROVISION_SCHEMA>;
 
 export const PUBLISHER_SCHEMA = {
-  ID: optionalStr('This publisher\'s ID (publisher-…). Default: generated at first start and kept in RUN_DIRECTORY/publisher-id.', idOf('PUBLISHER')),
+  ID: optionalStr('This publisher\'s ID (publisher-…). Default: the one its ENROLMENT_TOKEN is for, else generated at first start and kept in RUN_DIRECTORY/publisher-id.', idOf('PUBLISHER')),
   ...COMMON_SCHEMA,
   ENTRANCE_URLS: list('Entrance WebSocket URLs the publisher starts from; more are learnt from replies.', ['ws://127.0.0.1:7071/dandelion/ws/'], checkWsUrl),
   MIN_HTTP_PEERS: num('Boxes the publisher keeps connections to (the best ranked).', 20, { min: 1, max: 1000, integer: true }),
@@ -166,7 +167,8 @@ export const PUBLISHER_SCHEMA = {
   HOLD_BACK: num('Seconds a new live segment waits for its REPLICAS confirmations before the rewritten playlist lists it anyway, pointing at the origin.', 1, { min: 0, max: 60 }),
   FILE_TTL: num('Seconds boxes keep a file from the watched folder (files pushed or queued carry their own TTL).', 120, { min: 1, max: 7 * 24 * 3600 }),
   SEND_TIMEOUT: num('Seconds to wait for a box\'s reply to one file before trying another box.', 15, { min: 1, max: 600 }),
-  RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID).', '/var/lib/dandelion/publisher'),
+  ENROLMENT_TOKEN: optionalStr('Publisher token (from `dandelion entrance publisher create NAME`) the publisher presents once, with its public key, to enrol; afterwards the key (RUN_DIRECTORY/publisher-key.pem) alone authenticates it. Its ID is then publisher-NAME.', (s) => (parsePublisherToken(s) ? undefined : 'must be a publisher token as printed by `dandelion entrance publisher create` (dlp_…)')),
+  RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID, its key).', '/var/lib/dandelion/publisher'),
   GEOIP: record('The publisher\'s place {…, LOC: "lat,lon"}, sent with SEARCH so the entrance ranks nearby boxes first.', decodeGeoIp),
   GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank.'),
 } satisfies Schema;

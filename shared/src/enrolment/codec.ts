@@ -1,7 +1,8 @@
 /**
- * The one definition of what enrolment puts on the wire, shared by the entrance and the agent (docs/enrolment.md):
- * the fleet token's shape, the headers a box proves its key with at the WebSocket upgrade, the exact bytes it
- * signs, and how its Ed25519 public key is written. Each signed text starts with its purpose, so a signature
+ * The one definition of what enrolment puts on the wire, shared by the entrance, the agent and the publisher
+ * (docs/enrolment.md): the shapes of fleet tokens (boxes) and publisher tokens, the headers a peer proves its key
+ * with at the WebSocket upgrade, the exact bytes it signs, and how its Ed25519 public key is written. Boxes and
+ * publishers enrol and connect the same way; only the token that admits them differs. Each signed text starts with its purpose, so a signature
  * made to connect can never be replayed as one made to enrol, or the other way round.
  */
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
@@ -11,14 +12,28 @@ import type { KeyObject } from 'node:crypto';
 export const TOKEN_PREFIX = 'dlt_';
 const TOKEN_RE = /^dlt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
-/** Headers of an authenticated upgrade. Lower case, as Node hands them to the server. */
+/**
+ * Publisher tokens look like `dlp_<name>_<43 base64url: secret>`: the account's publisher ID is `publisher-<name>`,
+ * so a publisher knows its ID from its token. Only the secret's SHA-256 is stored.
+ */
+export const PUBLISHER_TOKEN_PREFIX = 'dlp_';
+// The secret has a fixed length, so the name ends where the last 44 characters begin, '_' in either or not.
+const PUBLISHER_TOKEN_RE = /^dlp_([A-Za-z0-9_.-]{1,64})_([A-Za-z0-9_-]{43})$/;
+
+/** Headers of an authenticated upgrade. Lower case, as Node hands them to the server. A peer names itself in one of `box` and `publisher`. */
 export const AUTH_HEADERS = {
   box: 'x-dandelion-box',
+  publisher: 'x-dandelion-publisher',
   nonce: 'x-dandelion-nonce',
   signature: 'x-dandelion-signature',
 } as const;
 
-/** Below the entrance's WebSocket path: GET …/challenge hands out a nonce, POST …/enrol enrols a box. */
+/** The header a peer with this ID names itself in. */
+export function idHeaderFor(peerId: string): typeof AUTH_HEADERS.box | typeof AUTH_HEADERS.publisher {
+  return peerId.startsWith('publisher-') ? AUTH_HEADERS.publisher : AUTH_HEADERS.box;
+}
+
+/** Below the entrance's WebSocket path: GET …/challenge hands out a nonce, POST …/enrol enrols a box or a publisher. */
 export const CHALLENGE_PATH = 'challenge';
 export const ENROL_PATH = 'enrol';
 
@@ -42,17 +57,30 @@ export function parseFleetToken(token: string): { tokenId: string; secretHash: s
   return { tokenId, secretHash: hashSecret(secret) };
 }
 
+/** A publisher token for account `publisherId` (publisher-<name>). */
+export function newPublisherToken(publisherId: string): { token: string; secretHash: string } {
+  const secret = randomBytes(32).toString('base64url');
+  return { token: `${PUBLISHER_TOKEN_PREFIX}${publisherId.slice('publisher-'.length)}_${secret}`, secretHash: hashSecret(secret) };
+}
+
+/** The publisher ID a publisher token is for and its secret's hash, or undefined when it is not a publisher token. */
+export function parsePublisherToken(token: string): { publisherId: string; secretHash: string } | undefined {
+  const [, name, secret] = PUBLISHER_TOKEN_RE.exec(token) ?? [];
+  if (name === undefined || secret === undefined) return undefined;
+  return { publisherId: `publisher-${name}`, secretHash: hashSecret(secret) };
+}
+
 // A 256-bit random secret needs no slow hash: nobody can guess it, and SHA-256 stops a Redis dump from being a token list.
 function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-/** What a box signs to open a socket as `boxId`. */
-export function connectPayload(boxId: string, nonce: string): Buffer {
-  return Buffer.from(`dandelion-connect-v1\n${boxId}\n${nonce}`, 'utf8');
+/** What a peer signs to open a socket as `peerId` (the ID's prefix says whether a box or a publisher). */
+export function connectPayload(peerId: string, nonce: string): Buffer {
+  return Buffer.from(`dandelion-connect-v1\n${peerId}\n${nonce}`, 'utf8');
 }
 
-/** What a box signs to enrol `publicKey` as `boxId`: proof that it holds the private half. */
+/** What a peer signs to enrol `publicKey` as `boxId` (or a publisher ID): proof that it holds the private half. */
 export function enrolPayload(boxId: string, nonce: string, publicKey: string): Buffer {
   return Buffer.from(`dandelion-enrol-v1\n${boxId}\n${nonce}\n${publicKey}`, 'utf8');
 }

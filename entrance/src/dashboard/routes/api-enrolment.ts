@@ -35,7 +35,7 @@ const TOKEN_REVOKE = '/api/tokens/:id(^[0-9a-f]{12}$)/revoke';
 const POST_ONLY = { message: 'POST only' } as const;
 
 /** A POST behind the CSRF check whose JSON object body may be left out: no body at all is `{}`, as an empty one is. */
-function optionalJsonBodyAfterCsrf(app: FastifyInstance): void {
+export function optionalJsonBodyAfterCsrf(app: FastifyInstance): void {
   takeJsonObjectBodies(app, { emptyBody: 'empty object' });
   app.addHook('onRequest', requireCsrf);
   app.addHook('preValidation', async (request) => {

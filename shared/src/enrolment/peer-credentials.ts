@@ -1,13 +1,15 @@
 /**
- * The box's side of enrolment (docs/enrolment.md): before each WebSocket upgrade it fetches a challenge
- * and signs it; when the entrance says the box is not enrolled it presents ENROLMENT_TOKEN once with its
- * public key. Entrances that predate enrolment (no challenge endpoint) get a plain upgrade, as the
- * original protocol had. The challenge reply's Date header also tells how wrong the box's clock is.
+ * A peer's side of enrolment (docs/enrolment.md), the same for a box and a publisher: before each WebSocket
+ * upgrade it fetches a challenge and signs it; when the entrance says the peer is not enrolled it presents
+ * ENROLMENT_TOKEN (a box's fleet token, a publisher's account token) once with its public key. Entrances
+ * that predate enrolment (no challenge endpoint) get a plain upgrade, as the original protocol had. The
+ * challenge reply's Date header also tells how wrong the peer's clock is.
  */
 import type { KeyObject } from 'node:crypto';
-import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, keyFingerprint, publicKeyText, signPayload } from '../../../shared/src/enrolment/codec.js';
-import { messageOf } from '../../../shared/src/protocol/errors.js';
-import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
+import type { IncomingMessage } from 'node:http';
+import { AUTH_HEADERS, connectPayload, idHeaderFor, enrolPayload, enrolmentUrl, keyFingerprint, publicKeyText, signPayload } from '../enrolment/codec.js';
+import { messageOf } from '../protocol/errors.js';
+import { isRecord, parseJsonSafe } from '../protocol/json.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -17,13 +19,14 @@ export class EntranceHttpError extends Error {
   override name = 'EntranceHttpError';
 }
 
-export class BoxCredentials {
+export class PeerCredentials {
   private readonly publicKey: string;
-  /** Entrance clock minus box clock (ms), from the last challenge's Date header. */
+  /** Entrance clock minus this peer's clock (ms), from the last challenge's Date header. */
   clockSkewMs: number | undefined;
 
   constructor(
-    private readonly boxId: string,
+    /** A box ID or a publisher ID. */
+    private readonly peerId: string,
     private readonly key: KeyObject,
     private readonly token: string | undefined,
   ) {
@@ -34,19 +37,19 @@ export class BoxCredentials {
     return this.token !== undefined;
   }
 
-  /** The key's short name, as the entrance's operator sees it: shown on the status page while it waits for approval. */
+  /** The key's short name, as the entrance's operator sees it (a box shows it on its status page while it waits for approval). */
   get fingerprint(): string {
     return keyFingerprint(this.publicKey);
   }
 
-  /** Headers proving this box's key for one upgrade, or undefined for an entrance without enrolment. */
+  /** Headers proving this peer's key for one upgrade, or undefined for an entrance without enrolment. */
   async upgradeHeaders(wsUrl: string): Promise<Record<string, string> | undefined> {
     const nonce = await this.challenge(wsUrl);
     if (nonce === undefined) return undefined;
     return {
-      [AUTH_HEADERS.box]: this.boxId,
+      [idHeaderFor(this.peerId)]: this.peerId,
       [AUTH_HEADERS.nonce]: nonce,
-      [AUTH_HEADERS.signature]: signPayload(this.key, connectPayload(this.boxId, nonce)),
+      [AUTH_HEADERS.signature]: signPayload(this.key, connectPayload(this.peerId, nonce)),
     };
   }
 
@@ -55,11 +58,11 @@ export class BoxCredentials {
     const nonce = await this.challenge(wsUrl);
     if (nonce === undefined) return { ok: false, code: 'E_FORMAT', reason: 'the entrance has no enrolment endpoint' };
     const body = JSON.stringify({
-      ID: this.boxId,
+      ID: this.peerId,
       PUBLIC_KEY: this.publicKey,
       TOKEN: this.token,
       NONCE: nonce,
-      SIGNATURE: signPayload(this.key, enrolPayload(this.boxId, nonce, this.publicKey)),
+      SIGNATURE: signPayload(this.key, enrolPayload(this.peerId, nonce, this.publicKey)),
     });
     const res = await request(enrolmentUrl(wsUrl, 'enrol'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const reply = await jsonOf(res);
@@ -108,4 +111,28 @@ async function jsonOf(res: Response): Promise<Record<string, unknown>> {
   } catch {
     return {}; // not JSON: the status code alone speaks
   }
+}
+
+/** A refused upgrade's JSON body (the entrance's {ERROR, ERROR_CODE}); {} when there is none. */
+export function refusalBody(res: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      try {
+        const v = parseJsonSafe(Buffer.concat(chunks).toString('utf8'));
+        resolve(isRecord(v) ? v : {});
+      } catch {
+        resolve({}); // no JSON body: the status code alone speaks
+      }
+    };
+    const timer = setTimeout(done, 5_000);
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 16 * 1024) chunks.push(c);
+    });
+    res.on('end', done);
+    res.on('error', done);
+  });
 }
