@@ -10,7 +10,7 @@ import { EnrolmentStore } from '../src/enrolment/store.js';
 import { VouchedAddresses, systemResolve } from '../src/handlers/vouched-address.js';
 import { ask, enrol, newKey, signedHeaders, upgrade } from '../../test/helpers/enrolment.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 
@@ -19,7 +19,7 @@ const ELSEWHERE = '198.51.100.66';
 
 t.test('a box announces only URLs that lead to itself', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_REQUIRE_ENROLMENT: 'true', DANDELION_TRUSTED_PROXIES: '127.0.0.1' } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_REQUIRE_ENROLMENT: 'true', DANDELION_TRUSTED_PROXIES: '127.0.0.1' } });
   const url = entrance.url;
   const client = await connectRedis({ REDIS_URL: redis.url, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
   t.teardown(() => client.disconnect());

@@ -14,7 +14,7 @@ import { startEntrance } from '../../test/helpers/entrance.js';
 import { LIMITS_ENV, checkAddressLimits } from '../../test/helpers/address-limits.js';
 import { track } from '../../test/helpers/children.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { connectRaw, frameStart, preMasked } from '../../test/helpers/raw-ws.js';
 import type { RawWs } from '../../test/helpers/raw-ws.js';
 import { rssMiB } from '../../bench/src/agent-process.js';
@@ -41,7 +41,7 @@ async function entranceProcess(t: { teardown(fn: () => unknown): void; testdir()
   const redis = await startRedis(t);
   const dir = t.testdir();
   const file = path.join(dir, 'entrance.yaml');
-  const all = { ENTRANCE_IP: '127.0.0.1', ENTRANCE_PORT: '0', REDIS_URL: redis.url, RUN_DIRECTORY: dir, REQUIRE_ENROLMENT: 'false', ...settings };
+  const all = { ENTRANCE_IP: '127.0.0.1', ENTRANCE_PORT: '0', REDIS_URL: redis.url, RUN_DIRECTORY: dir, REQUIRE_ENROLMENT: 'false', REQUIRE_PUBLISHER_AUTH: 'false', ...settings };
   writeFileSync(file, Object.entries(all).map(([k, v]) => `${k}: ${v}\n`).join(''));
   const p = spawn(BIN, ['entrance', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(p);
@@ -120,7 +120,7 @@ t.test('all sockets together hold at most MAX_BUFFERED_MB: the biggest holder is
 
 t.test('sockets and handshakes per address; no permessage-deflate', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: LIMITS_ENV });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, ...LIMITS_ENV } });
   const url = entrance.url;
   await checkAddressLimits(t, url, boxExchange('box-one'));
 });

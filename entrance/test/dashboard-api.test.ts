@@ -10,7 +10,7 @@ import { hashPassword, verifyPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/dandelion');
 
@@ -50,7 +50,7 @@ t.test('login, sessions, tokens and the API', async (t) => {
   const users = JSON.stringify([{ USERNAME: 'ops', PASSWORD_HASH: await hashPassword('operator-pass') }]);
   const tokens = JSON.stringify([await hashPassword('script-token-123')]);
   let now = 1_790_000_000_000;
-  const { url } = await startEntrance(t, { redisUrl: redis.url, now: () => now, env: { DANDELION_DASHBOARD_USERS: users, DANDELION_API_TOKENS: tokens, DANDELION_BOX_STALE_TIME: '10' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, now: () => now, env: { ...ORIGINAL_PUBLISHERS, DANDELION_DASHBOARD_USERS: users, DANDELION_API_TOKENS: tokens, DANDELION_BOX_STALE_TIME: '10' } });
   const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
 
   t.equal((await fetch(`${base}/api/boxes`)).status, 401, 'no session, no token: 401');
@@ -139,7 +139,7 @@ t.test('enrolment through the API: tokens, pending, revoke, restore, forget; CSR
   const redis = await startRedis(t);
   const users = JSON.stringify([{ USERNAME: 'ops', PASSWORD_HASH: await hashPassword('operator-pass') }]);
   const tokens = JSON.stringify([await hashPassword('script-token-123')]);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_DASHBOARD_USERS: users, DANDELION_API_TOKENS: tokens, DANDELION_REQUIRE_ENROLMENT: 'true' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_DASHBOARD_USERS: users, DANDELION_API_TOKENS: tokens, DANDELION_REQUIRE_ENROLMENT: 'true' } });
   const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
   const bearer = { authorization: 'Bearer script-token-123', 'content-type': 'application/json' };
 

@@ -9,7 +9,7 @@ import { EnrolmentStore } from '../src/enrolment/store.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { searchRequest } from '../../test/helpers/messages.js';
+import { searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { ask, challenge, enrol, newKey, signedHeaders, upgrade } from '../../test/helpers/enrolment.js';
 
 function exchange(boxId: string): Record<string, unknown> {
@@ -18,7 +18,7 @@ function exchange(boxId: string): Record<string, unknown> {
 
 t.test('enrolment and the signed upgrade', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_REQUIRE_ENROLMENT: 'true' } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_REQUIRE_ENROLMENT: 'true' } });
   const url = entrance.url;
   const client = await connectRedis({ REDIS_URL: redis.url, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
   t.teardown(() => client.disconnect());
@@ -165,7 +165,7 @@ t.test('enrolment and the signed upgrade', async (t) => {
 
 t.test('without REQUIRE_ENROLMENT original boxes register, but nobody may speak for an enrolled one', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const client = await connectRedis({ REDIS_URL: redis.url, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
   t.teardown(() => client.disconnect());
   const store = new EnrolmentStore(client);

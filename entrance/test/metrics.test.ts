@@ -9,7 +9,7 @@ import { hashPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { eventually } from '../../test/helpers/agent.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { sampleValue, scrape } from '../../test/helpers/prometheus.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { TOKEN_CACHE_MS, createBearerCheck } from '../src/bearer.js';
@@ -44,7 +44,7 @@ const metricsUrl = (wsUrl: string): string => `${new URL(wsUrl).origin.replace(/
 
 t.test('counts exactly what boxes and publishers sent', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_METRICS_PUBLIC: 'true' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_METRICS_PUBLIC: 'true' } });
   const endpoint = metricsUrl(url);
 
   const before = await scrape(endpoint);
@@ -116,7 +116,7 @@ t.test('counts exactly what boxes and publishers sent', async (t) => {
 t.test('METRICS_TOKEN: 401 without or with a wrong token, 200 with the right one', async (t) => {
   const token = 'scrape-me-7f3a';
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_METRICS_TOKEN: await hashPassword(token) } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_METRICS_TOKEN: await hashPassword(token) } });
   const endpoint = metricsUrl(url);
 
   const none = await scrape(endpoint);
@@ -135,7 +135,7 @@ t.test('METRICS_TOKEN: 401 without or with a wrong token, 200 with the right one
 
 t.test('neither METRICS_TOKEN nor METRICS_PUBLIC: /metrics is closed and says which key to set', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const closed = await scrape(metricsUrl(url));
   t.equal(closed.status, 403, 'closed by default');
   t.notMatch(closed.text, /dandelion_/, 'no metrics in the refusal');
@@ -148,7 +148,7 @@ t.test('neither METRICS_TOKEN nor METRICS_PUBLIC: /metrics is closed and says wh
 
 t.test('METRICS_TOKEN wins over METRICS_PUBLIC', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_METRICS_TOKEN: await hashPassword('scrape-token-9'), DANDELION_METRICS_PUBLIC: 'true' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_METRICS_TOKEN: await hashPassword('scrape-token-9'), DANDELION_METRICS_PUBLIC: 'true' } });
   t.equal((await scrape(metricsUrl(url))).status, 401, 'no token: 401 although METRICS_PUBLIC is true');
   t.equal((await scrape(metricsUrl(url), { authorization: 'Bearer scrape-token-9' })).status, 200);
 });

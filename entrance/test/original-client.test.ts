@@ -5,6 +5,7 @@ import t from 'tap';
 import { WebSocket } from 'ws';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
 function once(url: string, msg: unknown): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -20,7 +21,7 @@ function once(url: string, msg: unknown): Promise<Record<string, unknown>> {
 
 t.test('original-style box and publisher', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ENTRANCE_OTHER_URLS: 'ws://10.0.0.2:7071/dandelion/ws/' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_ENTRANCE_OTHER_URLS: 'ws://10.0.0.2:7071/dandelion/ws/' } });
   const box = 'box-0123456789abcdef0123456789abcdef';
   const exchange = {
     ID: box, IP: '127.0.0.1', PORT: '7071', TYPE: 'BOX', COMMAND: 'EXCHANGE',
@@ -41,12 +42,13 @@ t.test('original-style box and publisher', async (t) => {
   const set = search.BOX_SET as Record<string, Record<string, unknown>>;
   t.same(Object.keys(set), [box]);
   t.equal(set[box]?.CONNECT_WS, exchange.CONNECT_WS);
-  t.equal(set[box]?.['MEM-AVAIL'], 512000000);
+  t.equal(set[box]?.['DISK-AVAIL'], 20, 'capacity readings come back as numbers');
+  t.equal(set[box]?.['MEM-AVAIL'], undefined, 'readings a publisher does not need stay at the entrance');
 });
 
 t.test('ENTRANCE_URLS added to the Redis set at run time are told to peers', async (t) => {
   const redis = await startRedis(t);
-  const { url, id, entrance } = await startEntrance(t, { redisUrl: redis.url });
+  const { url, id, entrance } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   await redis.client().sadd(`${id}:ENTRANCE_URLS`, 'wss://entrance-2.example/dandelion/ws/');
   await entrance.tick();
   const reply = await once(url, { ID: 'publisher-abc', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'SEARCH' });

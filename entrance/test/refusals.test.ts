@@ -4,7 +4,7 @@ import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
 const cases: Array<{ name: string; send: string | Buffer; binary?: boolean; code: string; close: number }> = [
   { name: 'not JSON', send: '{"ID": "box-1", ', code: 'E_FORMAT', close: 4000 },
@@ -35,7 +35,7 @@ const cases: Array<{ name: string; send: string | Buffer; binary?: boolean; code
 
 t.test('each malformed message is refused and the socket closed; others keep being served', async (t) => {
   const redis = await startRedis(t);
-  const { url, id } = await startEntrance(t, { redisUrl: redis.url });
+  const { url, id } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const healthy = await connectPeer(url);
   t.teardown(() => healthy.close());
   for (const c of cases) {
@@ -55,7 +55,7 @@ t.test('each malformed message is refused and the socket closed; others keep bei
 
 t.test('an oversized frame is refused with close code 1009', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_MAX_MESSAGE_BYTES: '8192' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_MAX_MESSAGE_BYTES: '8192' } });
   const bad = await connectPeer(url);
   bad.send(boxExchange('box-big', Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`K${i}`, 'z'.repeat(100)]))));
   t.equal((await bad.closed).code, 1009);
@@ -66,7 +66,7 @@ t.test('an oversized frame is refused with close code 1009', async (t) => {
 
 t.test('prototype-poisoning keys are dropped, not merged', async (t) => {
   const redis = await startRedis(t);
-  const { url, id } = await startEntrance(t, { redisUrl: redis.url });
+  const { url, id } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await connectPeer(url);
   t.teardown(() => box.close());
   const raw = JSON.stringify(boxExchange('box-proto')).replace(/}$/, ',"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}}}');
@@ -79,6 +79,6 @@ t.test('prototype-poisoning keys are dropped, not merged', async (t) => {
 
 t.test('unknown paths are refused before the upgrade', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   await t.rejects(connectPeer(url.replace('/dandelion/ws/', '/elsewhere/')), /404/);
 });

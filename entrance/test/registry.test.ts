@@ -4,11 +4,11 @@ import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
 t.test('a box registers and is stored under the original keys', async (t) => {
   const redis = await startRedis(t);
-  const { url, id } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '120' } });
+  const { url, id } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '120' } });
   const box = await connectPeer(url);
   t.teardown(() => box.close());
   const before = Date.now() / 1000;
@@ -33,7 +33,7 @@ t.test('a box registers and is stored under the original keys', async (t) => {
 t.test('every heartbeat on one socket is answered and refreshes the stored exchange', async (t) => {
   const redis = await startRedis(t);
   let now = 1_000_000_000_000;
-  const { url, id } = await startEntrance(t, { redisUrl: redis.url, now: () => now });
+  const { url, id } = await startEntrance(t, { redisUrl: redis.url, now: () => now, env: ORIGINAL_PUBLISHERS });
   const box = await connectPeer(url);
   t.teardown(() => box.close());
   t.equal((await box.ask(boxExchange('box-beat', { 'CPU-USR': 50, 'OLD-FIELD': 'x' }))).MESSAGE, 'ACCEPTED');
@@ -53,7 +53,7 @@ t.test('a silent box is hidden at read time and removed by the sweep', async (t)
   const { url, id, entrance } = await startEntrance(t, {
     redisUrl: redis.url,
     now: () => now,
-    env: { DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '60', DANDELION_ENTRANCE_SWEEP_FREQ: '60' },
+    env: { ...ORIGINAL_PUBLISHERS, DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '60', DANDELION_ENTRANCE_SWEEP_FREQ: '60' },
   });
   const box = await connectPeer(url);
   const publisher = await connectPeer(url);
@@ -82,7 +82,7 @@ t.test('the sweep runs by itself', async (t) => {
   const redis = await startRedis(t);
   const { url, id } = await startEntrance(t, {
     redisUrl: redis.url,
-    env: { DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '1', DANDELION_ENTRANCE_SWEEP_FREQ: '0.2' },
+    env: { ...ORIGINAL_PUBLISHERS, DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '1', DANDELION_ENTRANCE_SWEEP_FREQ: '0.2' },
   });
   const box = await connectPeer(url);
   t.teardown(() => box.close());
@@ -96,13 +96,13 @@ t.test('the sweep runs by itself', async (t) => {
 
 t.test('a restarted entrance keeps its ID and its boxes', async (t) => {
   const redis = await startRedis(t);
-  const first = await startEntrance(t, { redisUrl: redis.url });
+  const first = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await connectPeer(first.url);
   await box.ask(boxExchange('box-stays'));
   await box.close();
   await first.stop();
 
-  const second = await startEntrance(t, { redisUrl: redis.url, runDirectory: first.runDirectory });
+  const second = await startEntrance(t, { redisUrl: redis.url, runDirectory: first.runDirectory, env: ORIGINAL_PUBLISHERS });
   t.equal(second.id, first.id, 'same generated ID');
   const publisher = await connectPeer(second.url);
   t.teardown(() => publisher.close());
@@ -112,16 +112,17 @@ t.test('a restarted entrance keeps its ID and its boxes', async (t) => {
 
 t.test('GEOIP goes through Redis and comes back as an object', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await connectPeer(url);
   const publisher = await connectPeer(url);
   t.teardown(() => Promise.all([box.close(), publisher.close()]));
   const geo = { IP: '203.0.113.9', HOSTNAME: 'h.example', COUNTRY: 'TW', CITY: 'Taipei', REGION: 'Taipei City', ORG: 'AS3462 HiNet', LOC: '25.0478,121.5319' };
-  await box.ask(boxExchange('box-geo', { GEOIP: geo, 'CPU-USR': '12.5', 'LOADAVG-1': '0.25' }));
+  await box.ask(boxExchange('box-geo', { GEOIP: geo, 'BANDWIDTH-IDLE-UP': '12.5', 'DISK-AVAIL': '0.25' }));
   const found = (await publisher.ask(searchRequest())).BOX_SET as Record<string, Record<string, unknown>>;
   const stored = found['box-geo'] as Record<string, unknown>;
-  t.same(stored.GEOIP, geo, 'nested object intact');
-  t.equal(stored['CPU-USR'], 12.5, 'numeric strings come back as numbers');
-  t.equal(stored['LOADAVG-1'], 0.25);
+  // SEARCH tells a publisher the place to city level only (handlers/search-listing.ts).
+  t.same(stored.GEOIP, { COUNTRY: 'TW', CITY: 'Taipei', REGION: 'Taipei City', LOC: '25.0,121.5' }, 'nested object intact, to city level');
+  t.equal(stored['BANDWIDTH-IDLE-UP'], 12.5, 'numeric strings come back as numbers');
+  t.equal(stored['DISK-AVAIL'], 0.25);
   t.equal(stored.RANK, 1);
 });

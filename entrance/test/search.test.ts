@@ -4,7 +4,7 @@ import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { capacityScore, compareCandidates } from '../src/registry/ranking.js';
 import type { BoxExchange } from '../../shared/src/protocol/index.js';
 
@@ -15,7 +15,7 @@ const PARIS = '48.85,2.35';
 
 t.test('nearest band first, then spare upload, then free disk, limited and ranked', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '4' } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '4' } });
   const box = await connectPeer(url);
   const publisher = await connectPeer(url);
   t.teardown(() => Promise.all([box.close(), publisher.close()]));
@@ -51,7 +51,7 @@ t.test('capacity score orders by spare upload, then disk', async (t) => {
 
 t.test('a full fleet answers with exactly AMOUNT_OF_BOXES_PER_REQUEST boxes', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url }); // default 20
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS }); // default 20
   const box = await connectPeer(url);
   const publisher = await connectPeer(url);
   t.teardown(() => Promise.all([box.close(), publisher.close()]));

@@ -12,7 +12,7 @@ import { entranceKeys, trafficKeys } from '../../shared/src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { searchRequest } from '../../test/helpers/messages.js';
+import { searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
 const TOKEN = 'stranger-keys-token';
 
@@ -20,7 +20,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, env: Record<strin
   const redis = await startRedis(t);
   const entrance = await startEntrance(t, {
     redisUrl: redis.url,
-    env: { DANDELION_API_TOKENS: JSON.stringify([await hashPassword(TOKEN)]), ...env },
+    env: { ...ORIGINAL_PUBLISHERS, DANDELION_API_TOKENS: JSON.stringify([await hashPassword(TOKEN)]), ...env },
     ...(now ? { now } : {}),
   });
   const base = entrance.url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
@@ -129,7 +129,7 @@ t.test('records an earlier version kept for ever are indexed, then expire and ar
   }
   await tx.exec();
   const token = TOKEN;
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ID: id, DANDELION_ENTRANCE_SWEEP_FREQ: '60', DANDELION_MAX_PUBLISHER_RECORDS: '30', DANDELION_API_TOKENS: JSON.stringify([await hashPassword(token)]) } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_ID: id, DANDELION_ENTRANCE_SWEEP_FREQ: '60', DANDELION_MAX_PUBLISHER_RECORDS: '30', DANDELION_API_TOKENS: JSON.stringify([await hashPassword(token)]) } });
   const peer = await connectPeer(entrance.url);
   t.teardown(() => peer.close());
   await peer.ask(searchRequest('publisher-new', { ORIGIN_BYTES: 5, ORIGIN_SINCE: 1 }));

@@ -36,6 +36,8 @@ async function entrance(t: Tap) {
     role: 'entrance',
     env: dandelionEnv({
       ENTRANCE_IP: '127.0.0.1', ENTRANCE_PORT: port, REDIS_URL: redis.url, RUN_DIRECTORY: tempDir('dandelion-fuzz-entrance-'), LOG_LEVEL: 'warn', REQUIRE_ENROLMENT: true,
+      // The publisher here is an original client (no account): the fuzz reaches SEARCH as one would.
+      REQUIRE_PUBLISHER_AUTH: false,
       // All the fuzz comes from 127.0.0.1: the per-address limits (tested on their own) would refuse it
       // before it reached what it fuzzes.
       MAX_SOCKETS_PER_IP: 100_000, MAX_HANDSHAKES_PER_SECOND_PER_IP: 100_000,
@@ -63,7 +65,8 @@ async function entrance(t: Tap) {
 
   async function warmUp(): Promise<void> {
     const peer = await connectPeer(url);
-    for (let i = 0; i < 300; i++) await peer.ask(searchRequest('publisher-fuzzvalid'));
+    // One ID each: SEARCH is rate-limited per publisher, and a warm-up that was refused would warm nothing.
+    for (let i = 0; i < 300; i++) await peer.ask(searchRequest(`publisher-fuzzwarm-${i}`));
     await peer.close();
     for (let i = 0; i < 20; i++) {
       const box = await connectPeer(url, { headers: (await credentials.upgradeHeaders(url)) ?? {} });

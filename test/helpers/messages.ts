@@ -17,3 +17,6 @@ export function boxExchange(id: string, extra: Record<string, unknown> = {}): Re
 export function searchRequest(id = 'publisher-test', extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { ID: id, IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'SEARCH', ...extra };
 }
+
+/** Entrance env for tests whose publishers are original clients (no account, no key): REQUIRE_PUBLISHER_AUTH off. */
+export const ORIGINAL_PUBLISHERS: Readonly<Record<string, string>> = { DANDELION_REQUIRE_PUBLISHER_AUTH: 'false' };
