@@ -13,6 +13,7 @@ import { createLogger } from '../../shared/src/log.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { track } from '../../test/helpers/children.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { publisherToken } from '../../test/helpers/publisher-account.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 import { startRedis } from '../../test/helpers/redis.js';
 
@@ -208,6 +209,7 @@ t.test('push: a link the operator names is followed; a FIFO is refused at once a
   const env = {
     ...process.env,
     DANDELION_ID: 'publisher-push',
+    DANDELION_ENROLMENT_TOKEN: await publisherToken('publisher-push', [entrance.url], redis.url),
     DANDELION_REDIS_URL: redis.url,
     DANDELION_ENTRANCE_URLS: JSON.stringify([entrance.url]),
     DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
