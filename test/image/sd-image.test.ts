@@ -23,6 +23,7 @@ import { hashPassword } from '../../shared/src/password.js';
 import { eventually } from '../helpers/agent.js';
 import { track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
+import { publisherToken } from '../helpers/publisher-account.js';
 import { searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
@@ -134,6 +135,8 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   };
   const publisherDir = path.join(WORK, 'publisher');
   mkdirSync(publisherDir, { recursive: true });
+  // The entrance answers only publishers with an account, as an operator would make one.
+  const publisherEnrolmentToken = await publisherToken(PUBLISHER_ID, [entrance.url], redis.url);
   /** `dandelion publisher push`, loopback-only, against the host's entrance URL and this test's Redis. */
   const push = (file: string) => {
     const proc = spawn(path.join(ROOT, 'bin', 'dandelion'), ['publisher', 'push', file, '--ttl', '7200'], {
@@ -141,6 +144,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
         ...process.env,
         NODE_OPTIONS: `--import=${GUARD}`,
         DANDELION_ID: PUBLISHER_ID,
+        DANDELION_ENROLMENT_TOKEN: publisherEnrolmentToken,
         DANDELION_REDIS_URL: redis.url,
         DANDELION_ENTRANCE_URLS: JSON.stringify([hostEntranceUrl]),
         DANDELION_REPLICAS: '1',
