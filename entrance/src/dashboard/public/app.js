@@ -5,7 +5,7 @@
  *
  * This module wires the others together and routes between the fleet view (#/) and a box's page
  * (#/box/<id>). Each part of the page has its own module: summary.js (header), fleet-table.js, map.js,
- * traffic.js and chart.js, publishers.js, enrolment.js, box-page.js, live.js (events).
+ * traffic.js and chart.js, publishers.js, enrolment.js, publisher-accounts.js, box-page.js, live.js (events).
  *
  * For tests, each chart's <svg> carries data-points (JSON of the numbers it drew) and data-src (the
  * /api/ URL they came from), and window.dandelion (report.js) keeps the events received and the errors met.
@@ -20,6 +20,7 @@ import { drawCountries, loadMap, wireMapTip } from './map.js';
 import { loadTraffic, wireTraffic } from './traffic.js';
 import { loadPublishers } from './publishers.js';
 import { loadEnrolment, wireEnrolment } from './enrolment.js';
+import { loadPublisherAccounts, wirePublisherAccounts } from './publisher-accounts.js';
 import { closeBox, openBox, wireBoxPage } from './box-page.js';
 import { connectEvents } from './live.js';
 
@@ -43,6 +44,7 @@ function refreshFleet() {
     loadTraffic().catch((err) => report('traffic', err)),
     loadPublishers().catch((err) => report('publishers', err)),
     loadEnrolment().catch((err) => report('enrolment', err)),
+    loadPublisherAccounts().catch((err) => report('publisher accounts', err)),
   ]);
 }
 
@@ -62,6 +64,7 @@ async function start() {
   wireTable();
   wireTraffic();
   wireEnrolment();
+  wirePublisherAccounts();
   wireMapTip();
   wireBoxPage();
   window.addEventListener('hashchange', route);
