@@ -5,11 +5,11 @@ import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { searchRequest } from '../../test/helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, searchRequest } from '../../test/helpers/messages.js';
 
 t.test('registration with all fields', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await startAgent(t, {
     redisUrl: redis.url,
     entranceUrls: [entrance.url],

@@ -24,7 +24,7 @@ import { eventually } from '../helpers/agent.js';
 import { track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { publisherToken } from '../helpers/publisher-account.js';
-import { searchRequest } from '../helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
 import { GUEST_HOST_ADDRESS, QemuBox } from './qemu-box.js';
@@ -71,6 +71,8 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
       DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]),
       DANDELION_ENTRANCE_EXPIRE_BOX_TIME: String(EXPIRE_BOX_S),
       DANDELION_REQUIRE_ENROLMENT: String(ENROL),
+      // The watcher below SEARCHes as an original client (no account); the publisher that pushes has one.
+      ...ORIGINAL_PUBLISHERS,
     },
   });
   const hostEntranceUrl = `ws://127.0.0.1:${entrancePort}/dandelion/ws/`;
@@ -113,7 +115,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   t.teardown(() => search.close());
   const boxesNow = async (): Promise<string[]> => {
     if (search.ws.readyState !== search.ws.OPEN) search = await connectPeer(hostEntranceUrl);
-    const reply = await Promise.race([search.ask(searchRequest(PUBLISHER_ID)), sleep(10_000).then(() => undefined)]);
+    const reply = await Promise.race([search.ask(searchRequest('publisher-image-watch')), sleep(10_000).then(() => undefined)]);
     if (!reply) search.ws.terminate();
     return Object.keys((reply?.BOX_SET ?? {}) as Record<string, unknown>);
   };
