@@ -19,14 +19,14 @@ export interface RevocationWatchDeps {
 
 export class RevocationWatch {
   /** Sockets of authenticated boxes and publishers, by their ID. */
-  private readonly boxSockets = new Map<string, Set<WebSocket>>();
+  private readonly peerSockets = new Map<string, Set<WebSocket>>();
   /** A subscribed connection can run no other command, so it is a second one. */
   private readonly subscriber: Redis;
 
   constructor(private readonly deps: RevocationWatchDeps) {
     this.subscriber = deps.redis.duplicate({ lazyConnect: true });
     this.subscriber.on('error', (err: Error) => deps.log.debug({ err: err.message }, 'revocation subscriber error'));
-    this.subscriber.on('message', (_channel: string, boxId: string) => this.revoked(boxId));
+    this.subscriber.on('message', (_channel: string, peerId: string) => this.revoked(peerId));
   }
 
   async start(): Promise<void> {
@@ -38,20 +38,20 @@ export class RevocationWatch {
     this.subscriber.disconnect();
   }
 
-  /** Close `ws` when the enrolment of `boxId` (a box or a publisher) is revoked; forgotten once the socket closes. */
-  track(ws: WebSocket, boxId: string): void {
-    const set = this.boxSockets.get(boxId) ?? new Set<WebSocket>();
+  /** Close `ws` when the enrolment of `peerId` (a box or a publisher) is revoked; forgotten once the socket closes. */
+  track(ws: WebSocket, peerId: string): void {
+    const set = this.peerSockets.get(peerId) ?? new Set<WebSocket>();
     set.add(ws);
-    this.boxSockets.set(boxId, set);
+    this.peerSockets.set(peerId, set);
     ws.once('close', () => {
       set.delete(ws);
-      if (set.size === 0 && this.boxSockets.get(boxId) === set) this.boxSockets.delete(boxId);
+      if (set.size === 0 && this.peerSockets.get(peerId) === set) this.peerSockets.delete(peerId);
     });
   }
 
-  private revoked(boxId: string): void {
-    for (const ws of this.boxSockets.get(boxId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
-    if (!isIdOf(boxId, 'BOX')) return;
-    this.deps.registry.remove(boxId).catch((err: unknown) => this.deps.log.warn({ err, box: boxId }, 'could not drop a revoked box from the registry'));
+  private revoked(peerId: string): void {
+    for (const ws of this.peerSockets.get(peerId) ?? []) ws.close(Close.REVOKED, 'enrolment revoked');
+    if (!isIdOf(peerId, 'BOX')) return;
+    this.deps.registry.remove(peerId).catch((err: unknown) => this.deps.log.warn({ err, box: peerId }, 'could not drop a revoked box from the registry'));
   }
 }
