@@ -207,8 +207,8 @@ export function trafficKeys() {
     /** Set: publishers that reported origin traffic (those `originSeen` lists). */
     originPublishers: `${p}ORIGIN:PUBLISHERS`,
     /**
-     * Sorted set: publisher → time of its last origin report (seconds). SEARCH needs no credentials, so a
-     * publisher silent for PUBLISHER_RECORD_DAYS, or the oldest beyond MAX_PUBLISHER_RECORDS, is retired:
+     * Sorted set: publisher → time of its last origin report (seconds). SEARCH may come without credentials
+     * (REQUIRE_PUBLISHER_AUTH false), so a publisher silent for PUBLISHER_RECORD_DAYS, or the oldest beyond MAX_PUBLISHER_RECORDS, is retired:
      * its `origin` hash and its place in `originPublishers` go; its bytes stay in `originTotal`.
      */
     originSeen: `${p}ORIGIN:SEEN`,

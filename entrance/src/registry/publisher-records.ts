@@ -4,8 +4,8 @@
  * the offload ratio is what boxes served ÷ everything viewers fetched. A publisher that restarts reports
  * a new ORIGIN_SINCE and its count starts again from zero.
  *
- * SEARCH needs no credentials, so every record written for a publisher is bounded: a publisher silent
- * for PUBLISHER_RECORD_DAYS is dropped, and at most MAX_PUBLISHER_RECORDS are kept (the one seen longest
+ * SEARCH may come without credentials (REQUIRE_PUBLISHER_AUTH false), so every record written for a
+ * publisher is bounded: a publisher silent for PUBLISHER_RECORD_DAYS is dropped, and at most MAX_PUBLISHER_RECORDS are kept (the one seen longest
  * ago dropped first), both for this entrance's records and for the fleet-wide origin counters. A dropped
  * publisher's origin bytes stay in the fleet's total (dandelion:TRAFFIC:ORIGIN:TOTAL), so the offload
  * ratio does not move. The dashboard reads them through dashboard/publishers.ts.
