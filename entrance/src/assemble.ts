@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
-import { entranceKeys } from '../../shared/src/redis-keys.js';
+import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
 import { Publishers } from './dashboard/publishers.js';
@@ -25,6 +25,8 @@ import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
 import { BoxRegistry } from './registry/registry.js';
 import { createTrafficFolder } from './traffic/fold.js';
+import { FleetKeys } from './trust/fleet-keys.js';
+import { GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
 
 export interface PartsDeps {
   config: EntranceConfig;
@@ -55,9 +57,11 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
   const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
+  const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH, ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
+    ...who, config, registry, summaries, publisherRecords, enrolment, metrics, trust,
     traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),

@@ -19,6 +19,7 @@ import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
+import type { PublisherTrust } from './trust/publisher-trust.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -38,6 +39,8 @@ export interface HandlerContext extends EntranceIdentity {
   vouchedAddresses: VouchedAddresses;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
   enrolment: EnrolmentStore;
+  /** Grants for SEARCH replies; fleet keys and revoked publishers for EXCHANGE replies. */
+  trust: PublisherTrust;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
 }

@@ -133,6 +133,8 @@ export function trustKeys() {
     fleetKeys: `${p}FLEET_KEYS`,
     /** String: the key ID grants are signed with now (SET NX by the first entrance, replaced on rotation). */
     currentFleetKey: `${p}FLEET_KEY_CURRENT`,
+    /** Set: IDs of revoked publishers, told to boxes in EXCHANGE replies (REVOKED_PUBLISHERS) so they refuse them and delete their files. */
+    revokedPublishers: `${p}REVOKED_PUBLISHERS`,
   } as const;
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;

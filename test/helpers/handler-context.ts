@@ -17,6 +17,9 @@ import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { Reachability } from '../../entrance/src/reachability.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
+import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
+import { GRANT_SECONDS, PublisherTrust } from '../../entrance/src/trust/publisher-trust.js';
+import { trustKeys } from '../../shared/src/redis-keys.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
@@ -25,7 +28,7 @@ export interface TestHandlerContext {
   clock: { now: number };
 }
 
-export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean } = {}): TestHandlerContext {
+export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean } = {}): TestHandlerContext {
   const id = opts.id ?? 'entrance-test';
   const clock = { now: 1_700_000_000_000 };
   const now = (): number => clock.now;
@@ -48,6 +51,11 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     reachability: new Reachability(now),
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
+    trust: new PublisherTrust({
+      redis, keys: trustKeys(), required: opts.requirePublisherAuth ?? false,
+      fleetKeys: new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, now }),
+      now,
+    }),
     metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };
   return { ctx, identity, keys, clock };

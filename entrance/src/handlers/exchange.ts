@@ -34,6 +34,12 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
   const reachable = ctx.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
   if (reachable !== undefined) reply.REACHABLE = reachable;
+  // What the box checks PUBLISH grants with, offline; their absence tells it to take any PUBLISH.
+  const trust = await ctx.trust.boxFields();
+  if (trust !== undefined) {
+    reply.FLEET_KEYS = trust.FLEET_KEYS;
+    reply.REVOKED_PUBLISHERS = trust.REVOKED_PUBLISHERS;
+  }
   return reply;
 }
 

@@ -13,11 +13,15 @@ export async function handleSearch(msg: SearchRequest, ctx: HandlerContext): Pro
   }
   const boxSet: Record<string, RankedBox> = {};
   for (const box of boxes) boxSet[box.ID] = box;
-  return {
+  const reply: SearchReply = {
     ...ctx.ownInfo(),
     TYPE: 'ENTRANCE',
     COMMAND: 'SEARCH',
     BOX_SET: boxSet,
     ENTRANCE_URLS: ctx.entranceUrls(),
   };
+  // What lets the publisher store files on the boxes listed: they check it without asking back here.
+  const grant = await ctx.trust.grantFor(msg.ID);
+  if (grant !== undefined) reply.GRANT = grant;
+  return reply;
 }
