@@ -30,6 +30,8 @@ import type { FolderWatch } from './upload/watcher.js';
 /** Boxes take files up to 50 MiB by default (MAX_FILE_MB); larger frames are refused before sending. */
 const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 10_000;
+/** How often open sockets to boxes are sent the newest grant. */
+const GRANT_RENEW_MS = 60_000;
 
 export interface PublisherDeps {
   config: PublisherConfig;
@@ -56,7 +58,15 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   // What the entrance is told (geolocation, the dashboard): an address of this machine others can see, not loopback.
   const ip = isWildcardAddress(config.PUBLISHER_HTTP_IP) ? firstAddress() : config.PUBLISHER_HTTP_IP;
   const startedAt = Math.floor(Date.now() / 1000);
-  const hello = (): PublishRequest => ({ ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
+  // The newest grant from a SEARCH reply: every new socket's PUBLISH shows it, and open sockets are sent
+  // it every GRANT_RENEW_MS, well within a grant's life (10 min), rather than after every SEARCH.
+  let grant: string | undefined;
+  let renewedAt = Date.now();
+  const hello = (): PublishRequest => {
+    const msg: PublishRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
+    if (grant !== undefined) msg.GRANT = grant;
+    return msg;
+  };
   const index = new FileIndex(redis, keys);
   const pool = new BoxPool({
     redis, keys, hello, minPeers: config.MIN_HTTP_PEERS, sendTimeoutMs: config.SEND_TIMEOUT * 1000, maxFrameBytes: MAX_FRAME_BYTES + MAX_HEADER_BYTES,
@@ -83,6 +93,12 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
     periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
     request,
     onBoxes: (boxSet) => pool.update(boxSet),
+    onGrant: (fresh) => {
+      grant = fresh;
+      if (Date.now() - renewedAt < GRANT_RENEW_MS) return;
+      renewedAt = Date.now();
+      pool.renewGrant();
+    },
     log: log.child({ mod: 'search' }),
   });
   const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }), ...deps.replicatorHooks });

@@ -14,7 +14,11 @@ import { boxScore } from './ranking.js';
 
 export interface KnownBox {
   exchange: BoxExchange;
-  /** Where viewers fetch this box's files (HTTP_URL of its exchange), ending in '/'. */
+  /**
+   * Where viewers fetch this box's files, ending in '/': the HTTP_URL of its exchange as the entrance's
+   * SEARCH reply gave it, which the entrance checked names the box's own address. Never what the box says
+   * of itself on the publisher's socket: a box taken over could send viewers anywhere.
+   */
   httpUrl: string | undefined;
   conn: BoxConnection | undefined;
   /** When opening a socket last failed, to wait before trying this box again. */
@@ -77,6 +81,11 @@ export class BoxPool {
       this.maintaining = undefined;
     });
     return this.maintaining;
+  }
+
+  /** Send the current PUBLISH (with a fresh grant) on every open socket, before the one they showed expires. */
+  renewGrant(): void {
+    for (const b of this.boxes.values()) if (b.conn?.ready) b.conn.publishAgain(this.deps.hello());
   }
 
   /** Ready connections, best first. */
