@@ -1,0 +1,75 @@
+// The entrance's side of grants against a real Redis: with REQUIRE_PUBLISHER_AUTH a SEARCH reply carries
+// a grant for the searching publisher, signed by a key the boxes are told in EXCHANGE replies and the
+// enrolment answer, beside the revoked publishers; a revoked publisher gets no grant. Without it, none of
+// these fields, so boxes take any PUBLISH as before.
+import t from 'tap';
+import { parsePublicKey } from '../../../shared/src/enrolment/codec.js';
+import { trustKeys } from '../../../shared/src/redis-keys.js';
+import { verifyGrant } from '../../../shared/src/trust/grant.js';
+import { EnrolmentStore } from '../../src/enrolment/store.js';
+import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS } from '../../src/trust/publisher-trust.js';
+import { startEntrance } from '../../../test/helpers/entrance.js';
+import { startRedis } from '../../../test/helpers/redis.js';
+import { connectPeer } from '../../../test/helpers/ws-client.js';
+import { boxExchange, searchRequest } from '../../../test/helpers/messages.js';
+import { enrol, newKey } from '../../../test/helpers/enrolment.js';
+
+/** The reply's FLEET_KEYS as the key map verifyGrant takes. */
+function keyMap(fleetKeys: unknown): Map<string, ReturnType<typeof newKey>> {
+  const out = new Map<string, ReturnType<typeof newKey>>();
+  for (const [keyId, text] of Object.entries((fleetKeys ?? {}) as Record<string, string>)) {
+    const key = parsePublicKey(text);
+    if (key) out.set(keyId, key);
+  }
+  return out;
+}
+
+t.test('with REQUIRE_PUBLISHER_AUTH: grants in SEARCH, keys and revocations in EXCHANGE and enrolment', async (t) => {
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_REQUIRE_PUBLISHER_AUTH: 'true' } });
+  const r = redis.client();
+  await r.sadd(trustKeys().revokedPublishers, 'publisher-gone');
+
+  const box = await connectPeer(entrance.url);
+  t.teardown(() => box.close());
+  const accepted = await box.ask(boxExchange('box-g1'));
+  t.equal(accepted.MESSAGE, 'ACCEPTED');
+  const keys = keyMap(accepted.FLEET_KEYS);
+  t.equal(keys.size, 1, 'one fleet key, made by the first entrance to need it');
+  t.same(accepted.REVOKED_PUBLISHERS, ['publisher-gone']);
+
+  const publisher = await connectPeer(entrance.url);
+  t.teardown(() => publisher.close());
+  const reply = await publisher.ask(searchRequest('publisher-a'));
+  const now = Math.floor(Date.now() / 1000);
+  const check = verifyGrant(reply.GRANT, keys, now);
+  t.ok(check.ok, 'the grant verifies with the keys the box was told, offline');
+  if (check.ok) {
+    t.equal(check.grant.PUBLISHER, 'publisher-a');
+    t.equal(check.grant.QUOTA_BYTES, DEFAULT_GRANT_QUOTA_BYTES);
+    t.ok(Math.abs(check.grant.EXPIRES - now - GRANT_SECONDS) <= 5, 'lives GRANT_SECONDS');
+    t.notOk(verifyGrant(reply.GRANT, keys, check.grant.EXPIRES).ok, 'and not longer');
+  }
+  const gone = await publisher.ask(searchRequest('publisher-gone'));
+  t.equal(gone.GRANT, undefined, 'a revoked publisher gets no grant');
+
+  const { token } = await new EnrolmentStore(r).createToken({ expiresInSeconds: 600, maxUses: 1 });
+  const enrolled = await enrol(entrance.url, 'box-g2', newKey(), token);
+  t.equal(enrolled.status, 200);
+  t.same(Object.keys((enrolled.body.FLEET_KEYS ?? {}) as object), [...keys.keys()], 'the enrolment answer carries the keys to pin');
+});
+
+t.test('without REQUIRE_PUBLISHER_AUTH: no grants, no keys', async (t) => {
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_REQUIRE_PUBLISHER_AUTH: 'false' } });
+  const box = await connectPeer(entrance.url);
+  t.teardown(() => box.close());
+  const accepted = await box.ask(boxExchange('box-g3'));
+  t.equal(accepted.MESSAGE, 'ACCEPTED');
+  t.equal(accepted.FLEET_KEYS, undefined, 'the box is not told to check grants');
+  t.equal(accepted.REVOKED_PUBLISHERS, undefined);
+  const publisher = await connectPeer(entrance.url);
+  t.teardown(() => publisher.close());
+  t.equal((await publisher.ask(searchRequest('publisher-a'))).GRANT, undefined);
+  t.equal(await redis.client().exists(trustKeys().currentFleetKey), 0, 'no fleet key made');
+});
