@@ -6,9 +6,10 @@ import { connectRedis } from '../../shared/src/redis.js';
 import { createEntrance } from './app.js';
 import { resolveEntranceId } from './identity.js';
 import { ENROLMENT_HELP, enrolmentCommand } from './enrolment/cli.js';
+import { FLEET_KEY_HELP, fleetKeyCommand, isFleetKeyCommand } from './trust/cli.js';
 
 export const ENTRANCE_HELP = `Usage: dandelion entrance [--config FILE]
-       dandelion entrance token|box … [--config FILE] [--json]
+       dandelion entrance token|box|fleet-key … [--config FILE] [--json]
 
 Runs an entrance: the registry of boxes (in Redis) that boxes report to with EXCHANGE and that
 publishers ask with SEARCH, on ws://ENTRANCE_IP:ENTRANCE_PORT/dandelion/ws/, with its index page
@@ -20,6 +21,8 @@ Options:
 
 ${ENROLMENT_HELP}
 
+${FLEET_KEY_HELP}
+
 ${EXIT_CODES_HELP}
 `;
 
@@ -30,6 +33,7 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const { config, warnings } = loadConfigForRole('entrance', opts.configFile);
+  if (isFleetKeyCommand(opts.positionals)) return fleetKeyCommand(config, opts.positionals, opts.values);
   if (opts.positionals.length > 0) return enrolmentCommand(config, opts.positionals, opts.values);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'entrance' });
   for (const warning of warnings) log.warn(warning);

@@ -42,6 +42,12 @@ t.test('a granted publisher\'s files reach a box that checks grants', async (t) 
   const urls = await eventually(async () => ((await urlsOf(pub.base, 'live/seg1.ts')).length === 1 ? urlsOf(pub.base, 'live/seg1.ts') : undefined));
   t.same(urls, [`${box.httpBase}/${pub.id}/live/seg1.ts`], 'stored on the box');
   t.equal(sha(Buffer.from(await (await fetch(`${box.httpBase}/${pub.id}/live/seg1.ts`)).arrayBuffer())), sha(seg), 'and served by it');
+
+  // Renewing the grant on the open socket (every minute in service) leaves the files' replies in step.
+  for (let i = 0; i < 3; i++) pub.publisher.pool.renewGrant();
+  writeFileSync(path.join(pub.watchDirectory, 'live', 'seg2.ts'), randomBytes(20_000));
+  t.ok(await eventually(async () => (await urlsOf(pub.base, 'live/seg2.ts')).length === 1), 'a file after renewals is confirmed');
+  t.equal(pub.publisher.pool.ready().length, 1, 'on the same socket');
 });
 
 t.test('viewers go to the URL the entrance vouched for, not one the box names itself', async (t) => {

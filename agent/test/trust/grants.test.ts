@@ -114,6 +114,20 @@ t.test('a valid grant stores under its publisher, within its quota', async (t) =
   t.same(filesOnDisk(box).filter((f) => f.endsWith('.ts')).sort(), ['publisher-a/live/s1.ts', 'publisher-a/live/s3.ts', 'publisher-a/live/s4.ts']);
 });
 
+t.test('a grant that expires on an open socket: files refused until a fresh PUBLISH', async (t) => {
+  const { box, grant } = await setup(t);
+  const peer = await connectPeer(box.status.connectWs);
+  t.teardown(() => peer.close());
+  const expires = nowSeconds() + 2;
+  t.equal((await peer.ask(publish('publisher-a', await grant('publisher-a', { expires })))).MESSAGE, 'ACCEPTED');
+  await eventually(() => nowSeconds() >= expires, 5_000);
+  const late = await sendFile(peer, 'live/late.ts', Buffer.from('late'));
+  t.equal(late.ERROR_CODE, 'E_AUTH', `refused: ${String(late.ERROR)}`);
+  t.notOk(existsSync(path.join(box.baseDirectory, 'publisher-a/live/late.ts')), 'not written');
+  t.equal((await peer.ask(publish('publisher-a', await grant('publisher-a')))).MESSAGE, 'ACCEPTED');
+  t.equal((await sendFile(peer, 'live/late.ts', Buffer.from('late'))).MESSAGE, 'ACCEPTED', 'taken with the fresh grant');
+});
+
 t.test('a revoked publisher: its files deleted, its grants refused', async (t) => {
   const { r, box, grant } = await setup(t);
   for (const id of ['publisher-a', 'publisher-b']) {

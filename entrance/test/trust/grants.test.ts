@@ -2,11 +2,16 @@
 // a grant for the searching publisher, signed by a key the boxes are told in EXCHANGE replies and the
 // enrolment answer, beside the revoked publishers; a revoked publisher gets no grant. Without it, none of
 // these fields, so boxes take any PUBLISH as before.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { parsePublicKey } from '../../../shared/src/enrolment/codec.js';
 import { trustKeys } from '../../../shared/src/redis-keys.js';
 import { verifyGrant } from '../../../shared/src/trust/grant.js';
 import { EnrolmentStore } from '../../src/enrolment/store.js';
+import { FleetKeys } from '../../src/trust/fleet-keys.js';
 import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS } from '../../src/trust/publisher-trust.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { startRedis } from '../../../test/helpers/redis.js';
@@ -72,4 +77,21 @@ t.test('without REQUIRE_PUBLISHER_AUTH: no grants, no keys', async (t) => {
   t.teardown(() => publisher.close());
   t.equal((await publisher.ask(searchRequest('publisher-a'))).GRANT, undefined);
   t.equal(await redis.client().exists(trustKeys().currentFleetKey), 0, 'no fleet key made');
+});
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../bin/dandelion');
+
+t.test('dandelion entrance fleet-key rotate and list', async (t) => {
+  const redis = await startRedis(t);
+  const fleet = new FleetKeys({ redis: redis.client(), keys: trustKeys(), grantSeconds: GRANT_SECONDS });
+  const before = (await fleet.current()).keyId;
+  const run = async (...args: string[]): Promise<Record<string, unknown>> => {
+    const { stdout } = await promisify(execFile)(BIN, ['entrance', 'fleet-key', ...args, '--json'], { env: { ...process.env, DANDELION_REDIS_URL: redis.url } });
+    return JSON.parse(stdout) as Record<string, unknown>;
+  };
+  const rotated = await run('rotate');
+  t.not(rotated.CURRENT, before, 'a new key');
+  t.equal((await fleet.current()).keyId, rotated.CURRENT, 'grants are signed with it from now on');
+  t.same(await run('list'), { CURRENT: rotated.CURRENT, KEYS: [before, String(rotated.CURRENT)].sort() }, 'the retired key is still listed');
+  await t.rejects(run('frobnicate'), /unknown command "fleet-key frobnicate"/);
 });
