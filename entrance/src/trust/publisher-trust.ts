@@ -59,8 +59,9 @@ export class PublisherTrust {
   /** What a box is told to check grants with, or undefined when it is not to check them (it then takes any PUBLISH). */
   async boxFields(): Promise<BoxTrustFields | undefined> {
     if (!this.deps.required) return undefined;
-    await this.deps.fleetKeys.current(); // a fleet that never searched has no key yet: boxes must still pin one
-    const [keys, revoked] = await Promise.all([this.deps.fleetKeys.publicKeys(), this.deps.redis.smembers(this.deps.keys.revokedPublishers)]);
+    const [listed, revoked] = await Promise.all([this.deps.fleetKeys.publicKeys(), this.deps.redis.smembers(this.deps.keys.revokedPublishers)]);
+    // A fleet nobody searched yet has no key: make it, so boxes pin one before the first grant.
+    const keys = Object.keys(listed).length > 0 ? listed : await this.deps.fleetKeys.current().then(() => this.deps.fleetKeys.publicKeys());
     // The reply's decoder takes at most this many; the rest reach boxes once older revocations are forgotten.
     return { FLEET_KEYS: keys, REVOKED_PUBLISHERS: revoked.sort().slice(0, Limits.revokedPublishers) };
   }
