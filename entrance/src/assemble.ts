@@ -25,6 +25,7 @@ import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
 import { BoxRegistry } from './registry/registry.js';
 import { createTrafficFolder } from './traffic/fold.js';
+import { isKnownPublisher } from './traffic/known-publishers.js';
 import { FleetKeys } from './trust/fleet-keys.js';
 import { GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
 
@@ -56,13 +57,15 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  // Traffic is counted, and shown per publisher on /metrics, only for publishers this says are known.
+  const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
+  const metrics = createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
   const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH, ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
     ...who, config, registry, summaries, publisherRecords, enrolment, metrics, trust,
-    traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
+    traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };

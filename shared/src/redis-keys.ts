@@ -183,6 +183,16 @@ export function trafficKeys() {
     boxPublishers: (boxId: string) => `${p}BOX:${boxId}:PUBLISHERS`,
     /** Hash, no expiry: box ID → all-time bytes it served of this publisher's files. */
     publisherBoxes: (publisherId: string) => `${p}PUBLISHER:${publisherId}:BOXES`,
+    /**
+     * Hash, no expiry: box ID → bytes it reported beyond what its measured upload could carry (not
+     * counted anywhere else; traffic/plausible.ts). One field per box, saturating at 2^53.
+     */
+    fleetImplausible: `${p}FLEET:IMPLAUSIBLE`,
+    /**
+     * Hash, no expiry: box ID → bytes it reported for publishers the entrance does not know (not counted
+     * anywhere else; a warning sign, so not deduplicated: a redelivery adds again). Saturates at 2^53.
+     */
+    fleetUnknownPublisher: `${p}FLEET:UNKNOWN_PUBLISHER`,
     /** Hash {total, reported, since, seen}: bytes a publisher's own origin served (from its SEARCH reports). */
     origin: (publisherId: string) => `${p}ORIGIN:${publisherId}`,
     /** Set: publishers that reported origin traffic (those `originSeen` lists). */

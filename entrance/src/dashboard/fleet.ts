@@ -21,11 +21,14 @@ export interface BoxRow extends BoxSummary {
   BYTES_HOUR: number;
   BYTES_DAY: number;
   BYTES_TOTAL: number;
+  /** Bytes the box reported beyond what its measured upload could carry, all time (not in BYTES_*). */
+  IMPLAUSIBLE_BYTES: number;
 }
 
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
+  'IMPLAUSIBLE_BYTES',
 ] as const satisfies ReadonlyArray<keyof BoxRow>;
 export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
@@ -94,9 +97,20 @@ export class Fleet {
   }
 
   async rows(): Promise<BoxRow[]> {
-    const [rows, states, totals] = await Promise.all([this.summaries(), this.states(), this.deps.redis.hgetall(this.traffic.fleetBoxes)]);
+    const { redis } = this.deps;
+    const [rows, states, totals, implausible] = await Promise.all([
+      this.summaries(), this.states(), redis.hgetall(this.traffic.fleetBoxes), redis.hgetall(this.traffic.fleetImplausible),
+    ]);
     const nowS = this.now() / 1000;
-    return rows.map((r) => ({ ...r, STATE: states.get(r.ID) ?? 'offline', AGE: Math.max(0, Math.round(nowS - r.LAST_SEEN)), BYTES_HOUR: 0, BYTES_DAY: 0, BYTES_TOTAL: Number(totals[r.ID] ?? 0) }));
+    return rows.map((r) => ({
+      ...r,
+      STATE: states.get(r.ID) ?? 'offline',
+      AGE: Math.max(0, Math.round(nowS - r.LAST_SEEN)),
+      BYTES_HOUR: 0,
+      BYTES_DAY: 0,
+      BYTES_TOTAL: Number(totals[r.ID] ?? 0),
+      IMPLAUSIBLE_BYTES: Number(implausible[r.ID] ?? 0),
+    }));
   }
 
   private async fillBytes(rows: BoxRow[]): Promise<void> {

@@ -32,6 +32,7 @@ export const COLUMNS = [
   { key: 'BYTES_HOUR', label: 'This hour', fmt: fmtBytes, num: true, long: 'Served this clock hour' },
   { key: 'BYTES_DAY', label: 'Today', fmt: fmtBytes, num: true, long: 'Served today (UTC)' },
   { key: 'BYTES_TOTAL', label: 'Served total', fmt: fmtBytes, num: true, long: 'Served, all time' },
+  { key: 'IMPLAUSIBLE_BYTES', label: 'Implausible', fmt: fmtBytes, num: true, long: 'Reported beyond its measured upload (not counted), all time' },
 ];
 
 /** What the table asks for and what it last got; `seq` drops answers a newer request overtook. */
