@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
-import { entranceKeys } from '../../shared/src/redis-keys.js';
+import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
 import { Publishers } from './dashboard/publishers.js';
@@ -24,6 +24,7 @@ import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
 import { BoxRegistry } from './registry/registry.js';
+import { Quarantine } from './trust/quarantine.js';
 import { createTrafficFolder } from './traffic/fold.js';
 
 export interface PartsDeps {
@@ -55,16 +56,17 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
   const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  const quarantine = new Quarantine({ redis, keys, trust: trustKeys(), ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, metrics,
+    ...who, config, registry, summaries, publisherRecords, enrolment, quarantine, metrics,
     traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, metrics, log,
-    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
+    ...who, config, redis, keys, registry, enrolment, quarantine, metrics, log,
+    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
   };

@@ -19,6 +19,7 @@ import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
+import type { Quarantine } from './trust/quarantine.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -38,6 +39,8 @@ export interface HandlerContext extends EntranceIdentity {
   vouchedAddresses: VouchedAddresses;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
   enrolment: EnrolmentStore;
+  /** Boxes publishers caught serving altered files, which SEARCH leaves out (fleet-wide). */
+  quarantine: Quarantine;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
 }
@@ -53,6 +56,7 @@ export interface EntranceServices extends EntranceIdentity {
   /** The dashboard's view of the publishers. */
   publishers: Publishers;
   enrolment: EnrolmentStore;
+  quarantine: Quarantine;
   metrics: EntranceMetrics;
   log: Logger;
   /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */

@@ -133,6 +133,10 @@ export function trustKeys() {
     fleetKeys: `${p}FLEET_KEYS`,
     /** String: the key ID grants are signed with now (SET NX by the first entrance, replaced on rotation). */
     currentFleetKey: `${p}FLEET_KEY_CURRENT`,
+    /** Sorted set: box ID → until when (seconds since the epoch) it is left out of SEARCH, a publisher's audit having caught it. */
+    quarantine: `${p}QUARANTINE`,
+    /** Hash: box ID → JSON {REASON, PATH, PUBLISHER, AT, UNTIL} of its quarantine, for the dashboard. */
+    quarantineReasons: `${p}QUARANTINE:REASONS`,
   } as const;
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;

@@ -17,6 +17,8 @@ import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { Reachability } from '../../entrance/src/reachability.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
+import { Quarantine } from '../../entrance/src/trust/quarantine.js';
+import { trustKeys } from '../../shared/src/redis-keys.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
@@ -48,6 +50,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     reachability: new Reachability(now),
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
+    quarantine: new Quarantine({ redis, keys, trust: trustKeys(), now }),
     metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };
   return { ctx, identity, keys, clock };
