@@ -10,7 +10,7 @@ import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { connectHostFor, hostPort, isWildcardAddress } from '../../shared/src/bind-address.js';
 import { MAX_HEADER_BYTES, messageOf } from '../../shared/src/protocol/index.js';
-import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
+import type { PublishRequest, QuarantineReport, SearchRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
 import { publisherKeys } from '../../shared/src/redis-keys.js';
@@ -74,6 +74,8 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
       search.searchNow();
     },
   });
+  // What the SEARCH in flight (one at a time) told the entrance, marked told when its reply arrives.
+  let quarantineSent: QuarantineReport[] = [];
   const request = (): SearchRequest => {
     const msg: SearchRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
     if (config.GEOIP) msg.GEOIP = config.GEOIP;
@@ -83,15 +85,18 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
       msg.ORIGIN_BYTES = originBytes;
       msg.ORIGIN_SINCE = startedAt;
     }
-    const caught = quarantined.reports();
-    if (caught.length > 0) msg.QUARANTINE = caught;
+    quarantineSent = quarantined.untold();
+    if (quarantineSent.length > 0) msg.QUARANTINE = quarantineSent;
     return msg;
   };
   const search: SearchLoop = new SearchLoop({
     entranceUrls: config.ENTRANCE_URLS,
     periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
     request,
-    onBoxes: (boxSet) => pool.update(boxSet),
+    onBoxes: (boxSet) => {
+      quarantined.told(quarantineSent);
+      return pool.update(boxSet);
+    },
     log: log.child({ mod: 'search' }),
   });
   const replicator = new Replicator({

@@ -90,11 +90,38 @@ t.test('an audit catches a box that altered a segment, and the box is quarantine
   const list = (await (await fetch(`${base}/api/boxes?state=quarantined`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { BOXES: Array<{ ID: string }> };
   t.same(list.BOXES.map((b) => b.ID), [cheat.boxId], 'the fleet list filters quarantined boxes');
 
+  // What a SEARCH may say about quarantine is checked by the codec (a refused message ends its socket);
+  // a box the entrance does not know is ignored.
+  const askFresh = async (msg: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const peer = await connectPeer(entrance.url);
+    try {
+      return await peer.ask(msg);
+    } finally {
+      await peer.close();
+    }
+  };
+  t.match(await askFresh(searchRequest('publisher-other', { QUARANTINE: 'all of them' })), { ERROR_CODE: 'E_FORMAT' }, 'QUARANTINE that is not a list: E_FORMAT');
+  const many = Array.from({ length: 17 }, (_, i) => ({ BOX_ID: `box-x${i}`, REASON: 'r', PATH: 'p' }));
+  t.match(await askFresh(searchRequest('publisher-other', { QUARANTINE: many })), { ERROR_CODE: 'E_TOO_BIG' }, 'more than 16 entries: E_TOO_BIG');
+  t.match(await askFresh(searchRequest('publisher-other', { QUARANTINE: [{ BOX_ID: 'not-a-box', REASON: 'r', PATH: 'p' }] })), { ERROR_CODE: 'E_ID' }, 'a BOX_ID that is not one: E_ID');
+  t.match(await other.ask(searchRequest('publisher-other', { QUARANTINE: [{ BOX_ID: 'box-nobody', REASON: 'r', PATH: 'p' }] })), { COMMAND: 'SEARCH' }, 'an unknown box is answered as usual');
+  const listAgain = (await (await fetch(`${base}/api/boxes?state=quarantined`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { BOXES: Array<{ ID: string }> };
+  t.same(listAgain.BOXES.map((b) => b.ID), [cheat.boxId], '… and not recorded');
+  t.equal((await fetch(`${base}/api/boxes/${cheat.boxId}/unquarantine`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).status, 405, 'clearing is POST only');
+
   // A new segment goes only to boxes not quarantined.
   writeFileSync(path.join(pub.watchDirectory, 'live/seg1.ts'), randomBytes(50_000));
   await eventually(async () => (await urlsOf(pub.base, 'live/seg1.ts')).length >= 1);
   await new Promise((r) => setTimeout(r, 500));
   t.notOk((await urlsOf(pub.base, 'live/seg1.ts')).some((u) => u.startsWith(cheat.httpBase)), 'no new copy goes to the quarantined box');
+
+  // The operator clears it: SEARCH lists it again, and the publisher's later SEARCHes do not undo that.
+  const cleared = await fetch(`${base}/api/boxes/${cheat.boxId}/unquarantine`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` } });
+  t.equal(cleared.status, 200, 'an operator clears the quarantine');
+  await new Promise((r) => setTimeout(r, 1_500)); // three of the publisher's SEARCH periods
+  const listed = Object.keys(((await other.ask(searchRequest('publisher-other'))).BOX_SET ?? {}) as Record<string, unknown>);
+  t.ok(listed.includes(cheat.boxId), 'SEARCH lists the cleared box again');
+  t.ok(pub.publisher.quarantined.has(cheat.boxId), 'the publisher that saw the altered bytes still does not use it');
 });
 
 t.test('/hashes lists a playlist\'s segments; /report takes only a box and file it can check', async (t) => {
