@@ -109,7 +109,7 @@ t.test('the viewer page refuses a box\'s altered segments, keeps playing and rep
   t.ok(caught, 'the page caught an altered segment');
   const quarantined = await eventually(() => pub.publisher.quarantined.has(cheat.boxId), 20_000, 200);
   t.ok(quarantined, 'the publisher audited the reported box and quarantined it');
-  await sleep(10_000);
+  await sleep(12_000);
   clearInterval(alterer);
 
   const after = await seen();
