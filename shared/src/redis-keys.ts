@@ -137,6 +137,8 @@ export function trustKeys() {
     quarantine: `${p}QUARANTINE`,
     /** Hash: box ID → JSON {REASON, PATH, PUBLISHER, AT, UNTIL} of its quarantine, for the dashboard. */
     quarantineReasons: `${p}QUARANTINE:REASONS`,
+    /** String with a day's TTL: how many boxes one publisher quarantined since the key was made. */
+    quarantinedBy: (publisherId: string) => `${p}QUARANTINE:BY:${publisherId}`,
   } as const;
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;

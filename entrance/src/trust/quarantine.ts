@@ -7,7 +7,9 @@
  *
  * Only boxes this entrance knows are recorded (a made-up ID would grow Redis), and a box already
  * quarantined keeps its first record until it expires, so a publisher repeating its list in every
- * SEARCH does not extend it for ever.
+ * SEARCH does not extend it for ever. One publisher may quarantine at most MAX_PER_PUBLISHER_PER_DAY
+ * boxes a day: a publisher that lies cannot empty the fleet, and an honest one catching more than that
+ * is something for the operator to look at (the publisher itself still stops using every box it caught).
  */
 import type { Redis } from 'ioredis';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
@@ -16,6 +18,7 @@ import type { EntranceKeys, TrustKeys } from '../../../shared/src/redis-keys.js'
 
 /** How long a quarantined box stays out of SEARCH: a day, long enough for its operator to look. */
 export const QUARANTINE_SECONDS = 24 * 3600;
+export const MAX_PER_PUBLISHER_PER_DAY = 20;
 
 /** What the dashboard shows of a quarantined box. */
 export interface QuarantineRecord {
@@ -48,7 +51,9 @@ export class Quarantine {
     if (ids.length === 0) return [];
     const now = this.nowSeconds();
     const [known, until] = await Promise.all([redis.zmscore(keys.boxSet, ...ids), redis.zmscore(trust.quarantine, ...ids)]);
-    const fresh = ids.filter((_, i) => known[i] !== null && !(Number(until[i] ?? 0) > now));
+    const candidates = ids.filter((_, i) => known[i] !== null && !(Number(until[i] ?? 0) > now));
+    if (candidates.length === 0) return [];
+    const fresh = candidates.slice(0, await this.allowance(publisherId, candidates.length));
     if (fresh.length === 0) return [];
     const tx = redis.multi();
     for (const id of fresh) {
@@ -59,6 +64,14 @@ export class Quarantine {
     }
     await tx.exec();
     return fresh;
+  }
+
+  /** How many of `wanted` quarantines this publisher may still make today (and count them as made). */
+  private async allowance(publisherId: string, wanted: number): Promise<number> {
+    const key = this.deps.trust.quarantinedBy(publisherId);
+    const replies = await this.deps.redis.multi().incrby(key, wanted).expire(key, 86_400, 'NX').exec();
+    const total = Number(replies?.[0]?.[1] ?? Number.POSITIVE_INFINITY);
+    return Math.max(0, Math.min(wanted, MAX_PER_PUBLISHER_PER_DAY - (total - wanted)));
   }
 
   /** Boxes quarantined now, with their records; expired entries are dropped on the way. */

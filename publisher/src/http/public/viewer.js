@@ -92,6 +92,19 @@ function digest(data) {
   return Promise.resolve(sha256Hex(data));
 }
 
+/**
+ * Whether `data` is the publisher's file: {ok, expected, got}. A cached hash that does not match is
+ * asked for once more (a stream restarted under the same file names), so only a fresh answer condemns a box.
+ */
+function verify(file, playlistUrl, data) {
+  return Promise.all([expectedHash(file, playlistUrl), digest(data)]).then(function (both) {
+    const got = both[1];
+    if (both[0] === got || both[0] === undefined) return { ok: both[0] === got, expected: both[0], got: got };
+    hashes.delete(file);
+    return expectedHash(file, playlistUrl).then(function (expected) { return { ok: expected === got, expected: expected, got: got }; });
+  });
+}
+
 /** Tell the publisher which box copy did not match; it audits that box itself. */
 function report(file, url) {
   const entry = { path: file, url: url, status: null };
@@ -127,11 +140,11 @@ function failoverLoader(Base) {
           callbacks.onSuccess(response, stats, ctx, net);
         };
         if (server === 'origin' || file === null || !(response.data instanceof ArrayBuffer)) return deliver();
-        Promise.all([expectedHash(file, playlistUrl), digest(response.data)]).then(function (both) {
+        verify(file, playlistUrl, response.data).then(function (checked) {
           if (self.cancelled) return;
-          if (both[0] !== undefined && both[0] === both[1]) return deliver();
-          window.dandelion.rejected.push({ path: file, server: server, url: finalUrl, expected: both[0] || null, got: both[1] });
-          if (both[0] !== undefined) report(file, finalUrl);
+          if (checked.ok) return deliver();
+          window.dandelion.rejected.push({ path: file, server: server, url: finalUrl, expected: checked.expected || null, got: checked.got });
+          if (checked.expected !== undefined) report(file, finalUrl);
           retry('mismatch', finalUrl, function () { callbacks.onError({ code: 0, text: 'no copy matched the publisher\'s SHA-256' }, ctx, net, stats); });
         });
       },
