@@ -77,6 +77,9 @@ t.test('the viewer page refuses a box\'s altered segments, keeps playing and rep
   const consoleLines: string[] = [];
   page.on('console', (m) => void consoleLines.push(`${m.type()}: ${m.text()}`.slice(0, 300)));
   page.on('pageerror', (e) => void consoleLines.push(`pageerror: ${e.message}`.slice(0, 300)));
+  // As a page served over plain http from a public address is (not a secure context): no crypto.subtle,
+  // so the page checks segments with its own sha256.js.
+  await page.addInitScript(() => Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined }));
   await page.goto(`${pub.base}/?src=index.m3u8`);
   await page.evaluate(() => {
     const w = window as unknown as { samples: Sample[] };
@@ -98,6 +101,7 @@ t.test('the viewer page refuses a box\'s altered segments, keeps playing and rep
   if (!cheat) return;
   const cheatHost = `127.0.0.1:${cheat.status.httpPort}`;
   t.same(before.rejected, [], 'nothing was rejected while both boxes were honest');
+  t.equal(await page.evaluate(() => (window as unknown as { dandelion: { hasher: string } }).dandelion.hasher), 'sha256.js', 'without crypto.subtle the page hashes with sha256.js');
   const altered = new Set<string>();
   const folder = path.join(cheat.baseDirectory, pub.id);
   alterStoredSegments(folder, altered);

@@ -15,7 +15,9 @@ import { sha256Hex } from './sha256.js';
 const marker = '/' + document.body.dataset.publisherId + '/';
 const statusEl = document.getElementById('status');
 const served = [];
-window.dandelion = { served: served, errors: [], rejected: [], reports: [] };
+// A page over plain http on a public address is not a secure context: browsers give it no crypto.subtle.
+const subtle = window.crypto && window.crypto.subtle;
+window.dandelion = { served: served, errors: [], rejected: [], reports: [], hasher: subtle ? 'webcrypto' : 'sha256.js' };
 
 /** The watched-folder path a segment URL names (percent-encoded): a box URL is <box>/<publisher-id>/<path>, the origin's /origin/<path>. */
 function pathOf(url) {
@@ -88,7 +90,7 @@ function hex(buffer) {
 
 /** SHA-256 with WebCrypto where the page is a secure context (https, localhost), else sha256.js. */
 function digest(data) {
-  if (window.crypto && window.crypto.subtle) return window.crypto.subtle.digest('SHA-256', data).then(hex, function () { return sha256Hex(data); });
+  if (subtle) return subtle.digest('SHA-256', data).then(hex, function () { return sha256Hex(data); });
   return Promise.resolve(sha256Hex(data));
 }
 
