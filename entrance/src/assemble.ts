@@ -24,6 +24,7 @@ import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
 import { BoxRegistry } from './registry/registry.js';
+import { Quarantine } from './trust/quarantine.js';
 import { createTrafficFolder } from './traffic/fold.js';
 import { isKnownPublisher } from './traffic/known-publishers.js';
 import { FleetKeys } from './trust/fleet-keys.js';
@@ -62,16 +63,17 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const metrics = createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
   const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH, ...now });
+  const quarantine = new Quarantine({ redis, keys, trust: trustKeys(), ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, metrics, trust,
+    ...who, config, registry, summaries, publisherRecords, enrolment, quarantine, metrics, trust,
     traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, metrics, log,
-    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
+    ...who, config, redis, keys, registry, enrolment, quarantine, metrics, log,
+    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
   };

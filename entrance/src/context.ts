@@ -20,6 +20,7 @@ import type { EnrolmentStore } from './enrolment/store.js';
 import type { Reachability } from './reachability.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
 import type { PublisherTrust } from './trust/publisher-trust.js';
+import type { Quarantine } from './trust/quarantine.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -41,6 +42,8 @@ export interface HandlerContext extends EntranceIdentity {
   enrolment: EnrolmentStore;
   /** Grants for SEARCH replies; fleet keys and revoked publishers for EXCHANGE replies. */
   trust: PublisherTrust;
+  /** Boxes publishers caught serving altered files, which SEARCH leaves out (fleet-wide). */
+  quarantine: Quarantine;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
 }
@@ -56,6 +59,7 @@ export interface EntranceServices extends EntranceIdentity {
   /** The dashboard's view of the publishers. */
   publishers: Publishers;
   enrolment: EnrolmentStore;
+  quarantine: Quarantine;
   metrics: EntranceMetrics;
   log: Logger;
   /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */

@@ -135,6 +135,12 @@ export function trustKeys() {
     currentFleetKey: `${p}FLEET_KEY_CURRENT`,
     /** Set: IDs of revoked publishers, told to boxes in EXCHANGE replies (REVOKED_PUBLISHERS) so they refuse them and delete their files. */
     revokedPublishers: `${p}REVOKED_PUBLISHERS`,
+    /** Sorted set: box ID → until when (seconds since the epoch) it is left out of SEARCH, a publisher's audit having caught it. */
+    quarantine: `${p}QUARANTINE`,
+    /** Hash: box ID → JSON {REASON, PATH, PUBLISHER, AT, UNTIL} of its quarantine, for the dashboard. */
+    quarantineReasons: `${p}QUARANTINE:REASONS`,
+    /** String with a day's TTL: how many boxes one publisher quarantined since the key was made. */
+    quarantinedBy: (publisherId: string) => `${p}QUARANTINE:BY:${publisherId}`,
   } as const;
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;

@@ -20,6 +20,7 @@ import { Reachability } from '../../entrance/src/reachability.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
 import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
 import { GRANT_SECONDS, PublisherTrust } from '../../entrance/src/trust/publisher-trust.js';
+import { Quarantine } from '../../entrance/src/trust/quarantine.js';
 import { trustKeys } from '../../shared/src/redis-keys.js';
 
 export interface TestHandlerContext {
@@ -58,6 +59,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
       fleetKeys: new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, now }),
       now,
     }),
+    quarantine: new Quarantine({ redis, keys, trust: trustKeys(), now }),
     metrics: createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };
   return { ctx, identity, keys, clock };

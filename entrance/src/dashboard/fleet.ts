@@ -11,6 +11,7 @@ import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import { bucketStart } from '../traffic/fold.js';
 import { decodeBoxSummary, decodeHistoryPoint } from '../registry/box-summary.js';
 import type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
+import type { Quarantine, QuarantineRecord } from '../trust/quarantine.js';
 
 export type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 export type BoxState = 'online' | 'stale' | 'offline';
@@ -23,7 +24,12 @@ export interface BoxRow extends BoxSummary {
   BYTES_TOTAL: number;
   /** Bytes the box reported beyond what its measured upload could carry, all time (not in BYTES_*). */
   IMPLAUSIBLE_BYTES: number;
+  /** Set while a publisher's audit has the box out of SEARCH: why, which file, who, until when. */
+  QUARANTINE: QuarantineRecord | null;
 }
+
+/** A box list filter: by state, or the boxes quarantined now. */
+export type BoxFilter = BoxState | 'quarantined';
 
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
@@ -39,7 +45,7 @@ export interface ListQuery {
   sort: string;
   order: 'asc' | 'desc';
   q: string;
-  state: BoxState | undefined;
+  state: BoxFilter | undefined;
   page: number;
   perPage: number;
 }
@@ -48,6 +54,7 @@ export interface FleetDeps {
   redis: Redis;
   keys: EntranceKeys;
   staleSeconds: number;
+  quarantine: Quarantine;
   now?: () => number;
 }
 
@@ -98,8 +105,8 @@ export class Fleet {
 
   async rows(): Promise<BoxRow[]> {
     const { redis } = this.deps;
-    const [rows, states, totals, implausible] = await Promise.all([
-      this.summaries(), this.states(), redis.hgetall(this.traffic.fleetBoxes), redis.hgetall(this.traffic.fleetImplausible),
+    const [rows, states, totals, implausible, quarantined] = await Promise.all([
+      this.summaries(), this.states(), redis.hgetall(this.traffic.fleetBoxes), redis.hgetall(this.traffic.fleetImplausible), this.deps.quarantine.current(),
     ]);
     const nowS = this.now() / 1000;
     return rows.map((r) => ({
@@ -110,6 +117,7 @@ export class Fleet {
       BYTES_DAY: 0,
       BYTES_TOTAL: Number(totals[r.ID] ?? 0),
       IMPLAUSIBLE_BYTES: Number(implausible[r.ID] ?? 0),
+      QUARANTINE: quarantined.get(r.ID) ?? null,
     }));
   }
 
@@ -126,7 +134,8 @@ export class Fleet {
     let rows = await this.rows();
     const needle = q.q.trim().toLowerCase();
     if (needle) rows = rows.filter((r) => [r.ID, r.PUBLIC_IP, r.CITY, r.COUNTRY].some((v) => v?.toLowerCase().includes(needle)));
-    if (q.state) rows = rows.filter((r) => r.STATE === q.state);
+    if (q.state === 'quarantined') rows = rows.filter((r) => r.QUARANTINE !== null);
+    else if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);
     const key = SORT_KEYS.find((k) => k === q.sort) ?? 'ID';

@@ -11,6 +11,7 @@ import { createLiveEvents } from './live-events.js';
 import type { Publishers } from './publishers.js';
 import { fleetApi } from './routes/api-fleet.js';
 import { enrolmentApi } from './routes/api-enrolment.js';
+import { quarantineApi } from './routes/api-quarantine.js';
 import { requireOperator } from './routes/api-guard.js';
 import { publishersApi } from './routes/api-publishers.js';
 import { eventsApi } from './routes/events.js';
@@ -56,8 +57,9 @@ export function createDashboard(services: EntranceServices, now: () => number = 
     await app.register(publishersApi(publishers));
     await app.register(eventsApi(live));
     await app.register(enrolmentApi({ store: services.enrolment, requireEnrolment: config.REQUIRE_ENROLMENT, log: services.log }));
+    await app.register(quarantineApi({ quarantine: services.quarantine, log: services.log }));
     const unknown = async (request: FastifyRequest): Promise<never> => {
-      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment changes are POSTed; the rest of the API is read-only');
+      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment changes and quarantine clears are POSTed; the rest of the API is read-only');
       throw notFound('no such API');
     };
     app.all('/api', unknown);

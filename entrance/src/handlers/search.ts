@@ -7,6 +7,8 @@ export async function handleSearch(msg: SearchRequest, ctx: HandlerContext): Pro
   let boxes: RankedBox[];
   try {
     await ctx.publisherRecords.record(msg);
+    // Before the search, so a box the publisher just caught is already left out of its own reply.
+    if (msg.QUARANTINE) await ctx.quarantine.record(msg.ID, msg.QUARANTINE);
     boxes = await ctx.registry.search(msg.GEOIP, ctx.config.AMOUNT_OF_BOXES_PER_REQUEST);
   } finally {
     answered();

@@ -35,6 +35,8 @@ export interface PoolDeps {
   log: Logger;
   /** A socket to a box closed: its copies may be gone. */
   onBoxLost?(boxId: string): void;
+  /** Boxes never to use, whatever SEARCH says (an audit caught them altering files). */
+  isQuarantined?(boxId: string): boolean;
 }
 
 const RETRY_FAILED_BOX_MS = 10_000;
@@ -48,7 +50,7 @@ export class BoxPool {
 
   /** Take a SEARCH reply's BOX_SET as the current fleet. */
   async update(boxSet: Record<string, RankedBox>): Promise<void> {
-    const seen = new Set(Object.keys(boxSet));
+    const seen = new Set(Object.keys(boxSet).filter((id) => !this.deps.isQuarantined?.(id)));
     for (const [id, known] of this.boxes) {
       if (!seen.has(id)) {
         known.conn?.close();
@@ -58,6 +60,7 @@ export class BoxPool {
     }
     const tx = this.deps.redis.multi();
     for (const [id, exchange] of Object.entries(boxSet)) {
+      if (!seen.has(id)) continue;
       const known = this.boxes.get(id);
       if (known && known.exchange.CONNECT_WS !== exchange.CONNECT_WS) {
         this.deps.log.info({ box: id, from: known.exchange.CONNECT_WS, to: exchange.CONNECT_WS }, 'box moved; reconnecting');
@@ -93,6 +96,14 @@ export class BoxPool {
     return this.ranked()
       .map((b) => b.conn)
       .filter((c): c is BoxConnection => c !== undefined && c.ready);
+  }
+
+  /** Stop using a box at once: its socket closes and it is forgotten until SEARCH lists it again. */
+  drop(boxId: string): void {
+    const known = this.boxes.get(boxId);
+    if (!known) return;
+    this.boxes.delete(boxId);
+    known.conn?.close();
   }
 
   get(boxId: string): KnownBox | undefined {
