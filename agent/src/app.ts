@@ -13,7 +13,7 @@ import { freePort } from '../../shared/src/listen.js';
 import type { Logger } from '../../shared/src/log.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
-import type { BoxExchange } from '../../shared/src/protocol/index.js';
+import type { BoxExchange, ExchangeReply } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';
 import type { BoxKeys } from '../../shared/src/redis-keys.js';
 import { buildInfo } from '../../shared/src/version.js';
@@ -34,6 +34,7 @@ import { PathLocks } from './ingest/path-locks.js';
 import { createIngestServer } from './ingest/server.js';
 import type { IngestServer } from './ingest/server.js';
 import { FileStore } from './ingest/store.js';
+import { PublisherUsage } from './ingest/publisher-usage.js';
 import { createAgentMetrics } from './metrics.js';
 import type { AgentMetrics } from './metrics.js';
 import type { SiteOptions } from './nginx/config.js';
@@ -44,6 +45,7 @@ import type { Readings, ReadingsSource } from './platform/readings.js';
 import { BoxStatus } from './status/box-status.js';
 import { createTrafficTail } from './traffic/tail.js';
 import type { TrafficTail } from './traffic/tail.js';
+import { BoxTrust } from './trust/box-trust.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -108,6 +110,8 @@ interface Parts {
   address: BoxAddress;
   budget: ViewerBudget;
   boxStatus: BoxStatus;
+  trust: BoxTrust;
+  usage: PublisherUsage;
   store: FileStore;
   sweeper: ExpirySweeper;
   tail: TrafficTail;
@@ -145,25 +149,30 @@ function assemble(deps: AgentDeps): Parts {
     minReloadMs: deps.minReloadIntervalMs ?? MIN_RELOAD_INTERVAL_MS,
   });
   const boxStatus = new BoxStatus(boxId, paths.statusDirectory, log.child({ mod: 'status' }));
+  const trust = new BoxTrust({ file: path.join(paths.runDirectory, 'fleet-trust.json'), log: log.child({ mod: 'trust' }) });
   const parts: Parts = {
-    boxId, config, log, paths, address, budget, boxStatus,
-    ...assembleServing(deps, log, keys, paths, () => parts),
+    boxId, config, log, paths, address, budget, boxStatus, trust,
+    ...assembleServing(deps, log, keys, paths, trust, () => parts),
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
     held: {},
   };
   return parts;
 }
 
-type ServingParts = Pick<Parts, 'store' | 'sweeper' | 'tail' | 'nginx' | 'ingest' | 'metrics'>;
+type ServingParts = Pick<Parts, 'usage' | 'store' | 'sweeper' | 'tail' | 'nginx' | 'ingest' | 'metrics'>;
 
 /** The parts that take files and serve them: store, ingest, expiry sweep, access-log tail, nginx, metrics. */
-function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: AgentPaths, parts: () => Parts): ServingParts {
+function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: AgentPaths, trust: BoxTrust, parts: () => Parts): ServingParts {
   const { config, redis, boxId } = deps;
   const { baseDirectory, runDirectory } = paths;
   const maxFileBytes = Math.floor(config.MAX_FILE_MB * 1024 * 1024);
   const locks = new PathLocks();
-  const store = new FileStore({ redis, keys, baseDirectory, maxFileBytes, diskReserveBytes: config.DISK_RESERVE_MB * 1024 * 1024, locks });
-  const sweeper = createExpirySweeper({ redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }) });
+  const usage = new PublisherUsage();
+  const store = new FileStore({ redis, keys, baseDirectory, maxFileBytes, diskReserveBytes: config.DISK_RESERVE_MB * 1024 * 1024, locks, usage });
+  const sweeper = createExpirySweeper({
+    redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }),
+    onRemoved: (relativePath) => usage.removed(relativePath),
+  });
   const tail = createTrafficTail({ redis, keys, boxId, logPath: paths.accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }) });
   const nginx = config.NGINX === 'managed'
     ? managedNginx({ binary: config.NGINX_BINARY, runDirectory, log: log.child({ mod: 'nginx' }) })
@@ -178,13 +187,13 @@ function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: Age
     entranceLinks: () => ({ total: parts().links.size, healthy: parts().links.healthyCount() }),
   });
   const ingest = createIngestServer({
-    boxId, redis, keys, store, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own: () => parts().address.envelope(),
+    boxId, redis, keys, store, trust, maxFileBytes, defaultTtlSeconds: config.DEFAULT_TTL, own: () => parts().address.envelope(),
     publisherRecordTtlSeconds: config.PUBLISHER_RECORD_TTL, maxPublisherRecords: config.MAX_PUBLISHER_RECORDS, log: log.child({ mod: 'ingest' }),
     maxBufferedBytes: (config.MAX_BUFFERED_MB || 2 * config.MAX_FILE_MB) * 1024 * 1024,
     socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP,
     onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
   });
-  return { store, sweeper, tail, nginx, ingest, metrics };
+  return { usage, store, sweeper, tail, nginx, ingest, metrics };
 }
 
 type HeartbeatParts = Pick<Parts, 'sampler' | 'exchange' | 'links' | 'capacityTests'>;
@@ -210,7 +219,10 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     buildExchange: () => exchange.build(),
     credentials: () => parts().held.credentials,
     boxStatus: own.boxStatus,
-    onAccepted: (reply, sent, url) => accepted(reply, sent, url),
+    onAccepted: async (reply, sent, url) => {
+      await accepted(reply, sent, url);
+      await applyTrust(parts(), reply);
+    },
     onRefused: exchangeRefused({ address: own.address, log }),
   });
   const capacityTests = new CapacityTests({
@@ -229,6 +241,20 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     remeasure: () => void capacityTests.measureNow(),
   });
   return { sampler, exchange, links, capacityTests };
+}
+
+/**
+ * Take the fleet keys and revoked publishers an EXCHANGE reply carries, and delete what revoked publishers
+ * still hold here. Each reply names them all, so files a write in flight put down after a removal go with
+ * the next heartbeat.
+ */
+async function applyTrust(p: Parts, reply: ExchangeReply): Promise<void> {
+  for (const publisherId of await p.trust.learn(reply)) {
+    const paths = p.usage.pathsOf(publisherId);
+    if (paths.length === 0) continue;
+    await p.sweeper.removeNow(paths);
+    p.log.warn({ publisher: publisherId, files: paths.length }, 'revoked publisher: its files deleted');
+  }
 }
 
 /** The EXCHANGE's inputs besides readings and files held, as of now. */
@@ -277,11 +303,13 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   const { config, log, address } = p;
   await mkdir(p.paths.runDirectory, { recursive: true });
   const key = await loadOrCreatePeerKey(config.KEY_FILE || path.join(p.paths.runDirectory, 'box-key.pem'), log.child({ mod: 'enrolment' }));
-  p.held.credentials = new PeerCredentials(p.boxId, key, config.ENROLMENT_TOKEN);
+  p.held.credentials = new PeerCredentials(p.boxId, key, config.ENROLMENT_TOKEN, (fleetKeys) => p.trust.pin(fleetKeys));
   p.boxStatus.publish();
+  await p.trust.load();
   await p.store.init();
   await p.sweeper.reconcile();
   await p.sweeper.sweep();
+  await p.usage.load(p.paths.baseDirectory);
   address.boxPort = await p.ingest.listen(config.BOX_SERVER_IP, config.BOX_PORT);
   // Before nginx starts: a taken METRICS_PORT fails the start before there is a child to clean up.
   if (config.METRICS_PORT > 0) {

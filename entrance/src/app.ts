@@ -71,7 +71,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     },
   });
   const dashboard = createDashboard(services, deps.now);
-  const web = createEntranceHttp({ services, dashboard, gate, wsPath, onUpgrade: upgrade });
+  const web = createEntranceHttp({ services, dashboard, gate, wsPath, onUpgrade: upgrade, fleetKeys: async () => (await ctx.trust.boxFields())?.FLEET_KEYS });
 
   return {
     services,

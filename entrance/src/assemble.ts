@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
-import { entranceKeys } from '../../shared/src/redis-keys.js';
+import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
 import { Publishers } from './dashboard/publishers.js';
@@ -20,13 +20,17 @@ import type { OwnIdentity } from './own-info.js';
 import { Reachability } from './reachability.js';
 import { VouchedAddresses } from './handlers/vouched-address.js';
 import { SearchRate } from './handlers/search-rate.js';
-import { PublisherAccounts } from './publishers/accounts.js';
+import { PublisherAccounts, publisherAccount } from './publishers/accounts.js';
 import { createBackgroundPass } from './registry/background-pass.js';
 import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
 import { BoxRegistry } from './registry/registry.js';
+import { Quarantine } from './trust/quarantine.js';
 import { createTrafficFolder } from './traffic/fold.js';
+import { isKnownPublisher } from './traffic/known-publishers.js';
+import { FleetKeys } from './trust/fleet-keys.js';
+import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
 
 export interface PartsDeps {
   config: EntranceConfig;
@@ -56,19 +60,26 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
+  // Traffic is counted, and shown per publisher on /metrics, only for publishers this says are known.
+  const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
+  const metrics = createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const publisherAccounts = new PublisherAccounts(redis, deps.now);
-  const metrics = createEntranceMetrics({ redis, boxes: registry, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
+  const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
+  const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH,
+    // A grant carries the quota of the publisher's account.
+    quotaBytes: async (publisherId) => (await publisherAccount(redis, publisherId))?.quotaBytes ?? DEFAULT_GRANT_QUOTA_BYTES, ...now });
+  const quarantine = new Quarantine({ redis, keys, trust: trustKeys(), ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, metrics,
+    ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust,
     searchRate: new SearchRate(deps.now),
-    traffic: createTrafficFolder({ redis, config, log: log.child({ mod: 'traffic' }), ...now }),
+    traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, publisherAccounts, metrics, log,
-    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, ...now }),
+    ...who, config, redis, keys, registry, enrolment, publisherAccounts, quarantine, metrics, log,
+    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
   };

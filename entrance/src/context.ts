@@ -21,6 +21,8 @@ import type { Reachability } from './reachability.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
 import type { SearchRate } from './handlers/search-rate.js';
 import type { PublisherAccounts } from './publishers/accounts.js';
+import type { PublisherTrust } from './trust/publisher-trust.js';
+import type { Quarantine } from './trust/quarantine.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -44,6 +46,10 @@ export interface HandlerContext extends EntranceIdentity {
   publisherAccounts: PublisherAccounts;
   /** SEARCHes each publisher may still make now. */
   searchRate: SearchRate;
+  /** Grants for SEARCH replies; fleet keys and revoked publishers for EXCHANGE replies. */
+  trust: PublisherTrust;
+  /** Boxes publishers caught serving altered files, which SEARCH leaves out (fleet-wide). */
+  quarantine: Quarantine;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
 }
@@ -60,6 +66,7 @@ export interface EntranceServices extends EntranceIdentity {
   publishers: Publishers;
   enrolment: EnrolmentStore;
   publisherAccounts: PublisherAccounts;
+  quarantine: Quarantine;
   metrics: EntranceMetrics;
   log: Logger;
   /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */

@@ -7,9 +7,10 @@ import { createEntrance } from './app.js';
 import { resolveEntranceId } from './identity.js';
 import { ENROLMENT_HELP, enrolmentCommand } from './enrolment/cli.js';
 import { PUBLISHER_HELP, publisherCommand } from './publishers/cli.js';
+import { FLEET_KEY_HELP, fleetKeyCommand, isFleetKeyCommand } from './trust/cli.js';
 
 export const ENTRANCE_HELP = `Usage: dandelion entrance [--config FILE]
-       dandelion entrance token|box|publisher … [--config FILE] [--json]
+       dandelion entrance token|box|publisher|fleet-key … [--config FILE] [--json]
 
 Runs an entrance: the registry of boxes (in Redis) that boxes report to with EXCHANGE and that
 publishers ask with SEARCH, on ws://ENTRANCE_IP:ENTRANCE_PORT/dandelion/ws/, with its index page
@@ -23,6 +24,8 @@ ${ENROLMENT_HELP}
 
 ${PUBLISHER_HELP}
 
+${FLEET_KEY_HELP}
+
 ${EXIT_CODES_HELP}
 `;
 
@@ -34,6 +37,7 @@ export async function main(args: string[]): Promise<void> {
   }
   const { config, warnings } = loadConfigForRole('entrance', opts.configFile);
   if (opts.positionals[0] === 'publisher') return publisherCommand(config, opts.positionals, opts.values);
+  if (isFleetKeyCommand(opts.positionals)) return fleetKeyCommand(config, opts.positionals, opts.values);
   if (opts.positionals.length > 0) return enrolmentCommand(config, opts.positionals, opts.values);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'entrance' });
   for (const warning of warnings) log.warn(warning);

@@ -18,16 +18,28 @@ import { HttpError } from '../../shared/src/http-app.js';
 import { METRICS_PREFIX as P, createMetricsRegistry } from '../../shared/src/metrics.js';
 import { createBearerCheck } from './bearer.js';
 import type { BoxRegistry } from './registry/registry.js';
+import { MAX_LABEL_VALUES, boundedLabels } from './metric-labels.js';
 import type { FoldResult } from './traffic/fold.js';
-import { trafficPublishers, trafficTotals } from './traffic/read.js';
+import type { KnownPublisherCheck } from './traffic/known-publishers.js';
+import { NO_PUBLISHER, implausibleBoxes, trafficPublishers, trafficTotals, unknownPublisherBytes } from './traffic/read.js';
 
 /** SEARCH is a few Redis reads: milliseconds, rarely more than a second. */
 const SEARCH_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-const FOLD_RESULTS = ['counted', 'duplicates', 'stale', 'future'] as const;
+/** What became of an aggregate (a FoldResult field) and the `result` label it is counted under. */
+const FOLD_RESULTS: ReadonlyArray<readonly [keyof FoldResult, string]> = [
+  ['counted', 'counted'],
+  ['implausible', 'implausible'],
+  ['unknownPublisher', 'unknown_publisher'],
+  ['duplicates', 'duplicates'],
+  ['stale', 'stale'],
+  ['future', 'future'],
+];
 
 export interface EntranceMetricsDeps {
   redis: Redis;
   boxes: BoxRegistry;
+  /** Whether a publisher gets a series of its own (known-publishers.ts). */
+  isKnownPublisher: KnownPublisherCheck;
   /** WebSocket connections open now (boxes and publishers). */
   openSockets(): number;
   /** METRICS_TOKEN: the hash of the bearer token /metrics asks for. */
@@ -73,7 +85,9 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
     },
     refused: (code) => rejected.inc({ code }),
     folded(result) {
-      for (const r of FOLD_RESULTS) if (result[r] > 0) aggregates.inc({ result: r }, result[r]);
+      for (const [field, label] of FOLD_RESULTS) {
+        if (result[field] > 0) aggregates.inc({ result: label }, result[field]);
+      }
     },
     async authorize(req) {
       if (closed) {
@@ -129,13 +143,36 @@ function fleetGauges(registers: Registry[], deps: EntranceMetricsDeps): void {
   });
   new Gauge({
     name: `${P}publisher_served_bytes`,
-    help: 'Bytes of each publisher\'s files that boxes served to viewers, all time (publisher "-": requests that named no publisher).',
+    help: `Bytes of each known publisher's files that boxes served to viewers, all time (publisher "-": requests that named no publisher; "other": the smallest beyond ${MAX_LABEL_VALUES} series, and publishers no longer known).`,
     labelNames: ['publisher'] as const,
     registers,
     async collect() {
       const rows = await trafficPublishers(redis);
+      const known = await Promise.all(rows.map(({ publisher }) => publisher === NO_PUBLISHER || deps.isKnownPublisher(publisher)));
+      let other = 0;
+      const labelled: Array<[string, number]> = [];
+      rows.forEach(({ publisher, bytes }, i) => (known[i] ? labelled.push([publisher, bytes]) : (other += bytes)));
       this.reset();
-      for (const { publisher, bytes } of rows) this.set({ publisher }, bytes);
+      for (const [publisher, bytes] of boundedLabels(labelled, other)) this.set({ publisher }, bytes);
+    },
+  });
+  new Gauge({
+    name: `${P}box_implausible_bytes`,
+    help: `Bytes each box reported beyond what its measured upload could carry, all time: not counted as served (box "other": the smallest beyond ${MAX_LABEL_VALUES} series).`,
+    labelNames: ['box'] as const,
+    registers,
+    async collect() {
+      const rows = await implausibleBoxes(redis);
+      this.reset();
+      for (const [box, bytes] of boundedLabels(rows.map(({ box, bytes }) => [box, bytes]))) this.set({ box }, bytes);
+    },
+  });
+  new Gauge({
+    name: `${P}unknown_publisher_bytes`,
+    help: 'Bytes boxes reported for publishers the entrance does not know, all time: not counted as served (redeliveries included).',
+    registers,
+    async collect() {
+      this.set(await unknownPublisherBytes(redis));
     },
   });
 }
@@ -158,10 +195,10 @@ function messageCounters(registers: Registry[]) {
   });
   const aggregates = new Counter({
     name: `${P}traffic_aggregates_total`,
-    help: 'Traffic aggregates boxes sent, by what became of them: counted, duplicates (counted before), stale or future (outside the kept window, not counted).',
+    help: 'Traffic aggregates boxes sent, by what became of them: counted, implausible (beyond what the box\'s measured upload could carry: counted only up to it), unknown_publisher (for a publisher the entrance does not know: not counted), duplicates (counted before), stale or future (outside the kept window, not counted).',
     labelNames: ['result'] as const,
     registers,
   });
-  for (const result of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
+  for (const [, result] of FOLD_RESULTS) aggregates.inc({ result }, 0); // every result shows, at 0 until it happens
   return { heartbeats, searches, searchSeconds, rejected, aggregates };
 }

@@ -78,6 +78,8 @@ t.test('login, sessions, tokens and the API', async (t) => {
   const box = await connectPeer(url);
   const pub = await connectPeer(url);
   t.teardown(() => Promise.all([box.close(), pub.close()]));
+  // The publisher is known before its traffic arrives: traffic is counted only for known publishers.
+  t.equal((await pub.ask(searchRequest('publisher-p'))).COMMAND, 'SEARCH');
   for (let i = 0; i < 12; i++) {
     const extra: Record<string, unknown> = { 'CPU-IDLE': 90 - i, 'BANDWIDTH-IDLE-UP': i * 10, VERSION: '1.2.3' };
     if (i % 2 === 0) extra.GEOIP = { CITY: i < 6 ? 'Taipei' : 'Paris', COUNTRY: i < 6 ? 'TW' : 'FR', LOC: i < 6 ? '25.03,121.56' : '48.85,2.35' };

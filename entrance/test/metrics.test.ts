@@ -29,6 +29,8 @@ const ENTRANCE_METRICS = {
   dandelion_fleet_served_requests: 'GAUGE',
   dandelion_publisher_served_bytes: 'GAUGE',
   dandelion_traffic_aggregates_total: 'COUNTER',
+  dandelion_box_implausible_bytes: 'GAUGE',
+  dandelion_unknown_publisher_bytes: 'GAUGE',
   // prom-client's process metrics, prefixed too
   dandelion_process_cpu_seconds_total: 'COUNTER',
   dandelion_process_resident_memory_bytes: 'GAUGE',
@@ -62,6 +64,8 @@ t.test('counts exactly what boxes and publishers sent', async (t) => {
   const box2 = await connectPeer(url);
   const publisher = await connectPeer(url);
   t.teardown(() => Promise.all([box1.close(), box2.close(), publisher.close()]));
+  // First, so both publishers are known: traffic is counted only for publishers the entrance knows.
+  for (let i = 0; i < 4; i++) t.equal((await publisher.ask(searchRequest(i % 2 ? P2 : P1))).COMMAND, 'SEARCH');
   for (let i = 0; i < 3; i++) {
     const aggregates = i === 0 ? [agg('a1', P1, 1000, 1), agg('a2', P2, 500, 2)] : [];
     t.equal((await box1.ask(boxExchange('box-m1', { TRAFFIC_AGGREGATES: aggregates }))).MESSAGE, 'ACCEPTED');
@@ -70,7 +74,6 @@ t.test('counts exactly what boxes and publishers sent', async (t) => {
     // The same aggregate twice, as a box resends one the entrance's ACCEPTED did not reach: counted once.
     t.equal((await box2.ask(boxExchange('box-m2', { TRAFFIC_AGGREGATES: [agg('b1', P1, 250, 1)] }))).MESSAGE, 'ACCEPTED');
   }
-  for (let i = 0; i < 4; i++) t.equal((await publisher.ask(searchRequest(P1))).COMMAND, 'SEARCH');
 
   // Refusals: each socket is closed after its ERROR, so one fresh socket per message.
   const refusals = [
@@ -103,6 +106,9 @@ t.test('counts exactly what boxes and publishers sent', async (t) => {
   t.equal(sampleValue(m, 'dandelion_traffic_aggregates_total', { result: 'duplicates' }), 1);
   t.equal(sampleValue(m, 'dandelion_traffic_aggregates_total', { result: 'stale' }), 0);
   t.equal(sampleValue(m, 'dandelion_traffic_aggregates_total', { result: 'future' }), 0);
+  t.equal(sampleValue(m, 'dandelion_traffic_aggregates_total', { result: 'implausible' }), 0);
+  t.equal(sampleValue(m, 'dandelion_traffic_aggregates_total', { result: 'unknown_publisher' }), 0);
+  t.equal(sampleValue(m, 'dandelion_unknown_publisher_bytes'), 0);
   t.equal(
     await eventually(async () => sampleValue((await scrape(endpoint)).families, 'dandelion_websocket_connections') === 3),
     true,

@@ -10,10 +10,12 @@ import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { connectHostFor, hostPort, isWildcardAddress } from '../../shared/src/bind-address.js';
 import { MAX_HEADER_BYTES, messageOf } from '../../shared/src/protocol/index.js';
-import type { PublishRequest, SearchRequest } from '../../shared/src/protocol/index.js';
+import type { PublishRequest, QuarantineReport, SearchRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
 import { publisherKeys } from '../../shared/src/redis-keys.js';
+import { Auditor } from './audit/auditor.js';
+import { QuarantinedBoxes } from './audit/quarantined-boxes.js';
 import { BoxPool } from './boxes/pool.js';
 import { SearchLoop } from './boxes/search.js';
 import { createWebServer } from './http/server.js';
@@ -31,6 +33,8 @@ import type { FolderWatch } from './upload/watcher.js';
 /** Boxes take files up to 50 MiB by default (MAX_FILE_MB); larger frames are refused before sending. */
 const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 10_000;
+/** How often open sockets to boxes are sent the newest grant. */
+const GRANT_RENEW_MS = 60_000;
 
 export interface PublisherDeps {
   config: PublisherConfig;
@@ -41,6 +45,8 @@ export interface PublisherDeps {
   originBytes?: () => number;
   /** Told of every copy as the box answers it (metrics). */
   replicatorHooks?: ReplicatorHooks;
+  /** A confirmed copy is listed to viewers from now on (audits sample these). */
+  onCopyListed?(boxId: string, filePath: string): void;
 }
 
 export interface PublisherParts {
@@ -48,6 +54,7 @@ export interface PublisherParts {
   index: FileIndex;
   replicator: Replicator;
   search: SearchLoop;
+  quarantined: QuarantinedBoxes;
 }
 
 /** The parts every publisher command needs: finding boxes and sending to them. */
@@ -57,9 +64,19 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   // What the entrance is told (geolocation, the dashboard): an address of this machine others can see, not loopback.
   const ip = isWildcardAddress(config.PUBLISHER_HTTP_IP) ? firstAddress() : config.PUBLISHER_HTTP_IP;
   const startedAt = Math.floor(Date.now() / 1000);
-  const hello = (): PublishRequest => ({ ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
+  // The newest grant from a SEARCH reply: every new socket's PUBLISH shows it, and open sockets are sent
+  // it every GRANT_RENEW_MS, well within a grant's life (10 min), rather than after every SEARCH.
+  let grant: string | undefined;
+  let renewedAt = Date.now();
+  const hello = (): PublishRequest => {
+    const msg: PublishRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
+    if (grant !== undefined) msg.GRANT = grant;
+    return msg;
+  };
   const index = new FileIndex(redis, keys);
+  const quarantined = new QuarantinedBoxes();
   const pool = new BoxPool({
+    isQuarantined: (boxId) => quarantined.has(boxId),
     redis, keys, hello, minPeers: config.MIN_HTTP_PEERS, sendTimeoutMs: config.SEND_TIMEOUT * 1000, maxFrameBytes: MAX_FRAME_BYTES + MAX_HEADER_BYTES,
     log: log.child({ mod: 'boxes' }),
     onBoxLost: (boxId) => {
@@ -68,6 +85,8 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
       search.searchNow();
     },
   });
+  // What the SEARCH in flight (one at a time) told the entrance, marked told when its reply arrives.
+  let quarantineSent: QuarantineReport[] = [];
   const request = (): SearchRequest => {
     const msg: SearchRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
     if (config.GEOIP) msg.GEOIP = config.GEOIP;
@@ -77,22 +96,49 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
       msg.ORIGIN_BYTES = originBytes;
       msg.ORIGIN_SINCE = startedAt;
     }
+    quarantineSent = quarantined.untold();
+    if (quarantineSent.length > 0) msg.QUARANTINE = quarantineSent;
     return msg;
   };
   const search: SearchLoop = new SearchLoop({
     entranceUrls: config.ENTRANCE_URLS,
     periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
     request,
-    onBoxes: (boxSet) => pool.update(boxSet),
+    onBoxes: (boxSet) => {
+      quarantined.told(quarantineSent);
+      return pool.update(boxSet);
+    },
+    onGrant: (fresh) => {
+      grant = fresh;
+      if (Date.now() - renewedAt < GRANT_RENEW_MS) return;
+      renewedAt = Date.now();
+      pool.renewGrant();
+    },
     credentials: publisherCredentials(config, publisherId, log.child({ mod: 'enrolment' })),
     log: log.child({ mod: 'search' }),
   });
-  const replicator = new Replicator({ pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }), ...deps.replicatorHooks });
-  return { pool, index, replicator, search };
+  const replicator = new Replicator({
+    pool, index, publisherId, replicas: config.REPLICAS, log: log.child({ mod: 'replicate' }), ...deps.replicatorHooks,
+    ...(deps.onCopyListed ? { onCopyListed: deps.onCopyListed } : {}),
+  });
+  return { pool, index, replicator, search, quarantined };
+}
+
+/**
+ * A box an audit caught serving other bytes: out of the pool and every listing at once (playlists and
+ * /r/ stop naming it), and the next SEARCH, asked for now, tells the entrance.
+ */
+function quarantineBox(parts: PublisherParts, log: Logger, boxId: string, reason: string, path: string): void {
+  if (!parts.quarantined.add(boxId, reason, path)) return;
+  log.warn({ box: boxId, file: path, reason }, 'box quarantined');
+  parts.pool.drop(boxId);
+  void parts.index.dropBox(boxId).catch((err: unknown) => log.warn({ err }, 'could not forget a quarantined box'));
+  parts.search.searchNow();
 }
 
 export interface Publisher extends PublisherParts {
   queue: SendQueue;
+  auditor: Auditor;
   web: WebServer;
   start(): Promise<{ httpPort: number; viewerUrl: string; metricsPort: number | undefined }>;
   stop(): Promise<void>;
@@ -108,8 +154,15 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     filesKnown: () => index.size,
     origin: () => web?.origin,
   });
-  const parts = createPublisherCore({ ...deps, originBytes: () => web?.origin.bytes ?? 0, replicatorHooks: metrics.replicator });
+  const parts = createPublisherCore({
+    ...deps, originBytes: () => web?.origin.bytes ?? 0, replicatorHooks: metrics.replicator,
+    onCopyListed: (boxId, filePath) => auditor.sample(boxId, filePath),
+  });
   const { pool, index, replicator, search } = parts;
+  const auditor = new Auditor({
+    index, rate: config.AUDIT_RATE, log: log.child({ mod: 'audit' }),
+    onMismatch: (boxId, reason, path) => quarantineBox(parts, log, boxId, reason, path),
+  });
   const queue = new SendQueue({
     replicator, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
     onDelivered: (_task, delivery) => metrics.delivered(delivery.confirmed.length >= config.REPLICAS),
@@ -122,13 +175,14 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   return {
     ...parts,
     queue,
+    auditor,
     get web(): WebServer {
       if (!web) throw new Error('the publisher has not started');
       return web;
     },
     async start() {
       await mkdir(config.PUBLISHER_WATCH_DIRECTORY, { recursive: true });
-      web = await createViewerWeb(deps, parts);
+      web = await createViewerWeb(deps, parts, auditor);
       const httpPort = await web.listen(config.PUBLISHER_HTTP_IP, config.PUBLISHER_HTTP_PORT);
       if (config.METRICS_PORT > 0) {
         metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
@@ -148,6 +202,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       await watcher?.stop();
       await reader.stop();
       await search.stop();
+      auditor.stop();
       pool.stop();
       await web?.stop();
     },
@@ -155,7 +210,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 }
 
 /** The web server for viewers, its box order drawn from the pool (place and score) and GEOIP_DATABASE. */
-async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts): Promise<WebServer> {
+async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts, auditor: Auditor): Promise<WebServer> {
   const { config, log } = deps;
   const { pool, index } = parts;
   const viewers = new Viewers({
@@ -166,6 +221,7 @@ async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts): Prom
   return createWebServer({
     publisherId: deps.publisherId, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, index, viewers, replicasWanted: config.REPLICAS,
     holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
+    auditBox: (boxId, path) => void auditor.audit(boxId, path),
   });
 }
 

@@ -58,6 +58,7 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   E_PATH: 400,
   E_HANDSHAKE: 400,
   E_DISK_FULL: 507,
+  E_QUOTA: 507,
   E_AUTH: 401,
   E_TOKEN: 403,
   E_REVOKED: 403,

@@ -138,10 +138,8 @@ export function publisherAccountKeys() {
      * one publisher's account, by its publisher ID.
      */
     account: (publisherId: string) => `${p}ACCOUNT:${publisherId}`,
-    /** Sorted set: publisher ID → creation time of its account. */
+    /** Sorted set: publisher ID → creation time of its account. Revoked publishers are listed in trustKeys().revokedPublishers. */
     accounts: `${p}ACCOUNTS`,
-    /** Set: IDs of revoked publishers (what boxes are told to refuse). */
-    revoked: `${p}REVOKED`,
   } as const;
 }
 export type PublisherAccountKeys = ReturnType<typeof publisherAccountKeys>;
@@ -154,6 +152,14 @@ export function trustKeys() {
     fleetKeys: `${p}FLEET_KEYS`,
     /** String: the key ID grants are signed with now (SET NX by the first entrance, replaced on rotation). */
     currentFleetKey: `${p}FLEET_KEY_CURRENT`,
+    /** Set: IDs of revoked publishers, told to boxes in EXCHANGE replies (REVOKED_PUBLISHERS) so they refuse them and delete their files. */
+    revokedPublishers: `${p}REVOKED_PUBLISHERS`,
+    /** Sorted set: box ID → until when (seconds since the epoch) it is left out of SEARCH, a publisher's audit having caught it. */
+    quarantine: `${p}QUARANTINE`,
+    /** Hash: box ID → JSON {REASON, PATH, PUBLISHER, AT, UNTIL} of its quarantine, for the dashboard. */
+    quarantineReasons: `${p}QUARANTINE:REASONS`,
+    /** String with a day's TTL: how many boxes one publisher quarantined since the key was made. */
+    quarantinedBy: (publisherId: string) => `${p}QUARANTINE:BY:${publisherId}`,
   } as const;
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;
@@ -202,6 +208,16 @@ export function trafficKeys() {
     boxPublishers: (boxId: string) => `${p}BOX:${boxId}:PUBLISHERS`,
     /** Hash, no expiry: box ID → all-time bytes it served of this publisher's files. */
     publisherBoxes: (publisherId: string) => `${p}PUBLISHER:${publisherId}:BOXES`,
+    /**
+     * Hash, no expiry: box ID → bytes it reported beyond what its measured upload could carry (not
+     * counted anywhere else; traffic/plausible.ts). One field per box, saturating at 2^53.
+     */
+    fleetImplausible: `${p}FLEET:IMPLAUSIBLE`,
+    /**
+     * Hash, no expiry: box ID → bytes it reported for publishers the entrance does not know (not counted
+     * anywhere else; a warning sign, so not deduplicated: a redelivery adds again). Saturates at 2^53.
+     */
+    fleetUnknownPublisher: `${p}FLEET:UNKNOWN_PUBLISHER`,
     /** Hash {total, reported, since, seen}: bytes a publisher's own origin served (from its SEARCH reports). */
     origin: (publisherId: string) => `${p}ORIGIN:${publisherId}`,
     /** Set: publishers that reported origin traffic (those `originSeen` lists). */

@@ -12,6 +12,8 @@ import { startEntrance } from '../helpers/entrance.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { eventually, startAgent } from '../helpers/agent.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { searchRequest } from '../helpers/messages.js';
+import { connectPeer } from '../helpers/ws-client.js';
 
 const USER = 'ops';
 const PASSWORD = 'correct horse battery staple';
@@ -64,6 +66,11 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
   const { token } = await new EnrolmentStore(enrolmentRedis).createToken({ expiresInSeconds: 3600, maxUses: 2, note: 'e2e' });
   const taipei = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-taipei', env: { DANDELION_GEOIP: JSON.stringify(TAIPEI), DANDELION_ENROLMENT_TOKEN: token } });
   const lisbon = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-dash-lisbon', env: { DANDELION_GEOIP: JSON.stringify(LISBON), DANDELION_ENROLMENT_TOKEN: token } });
+
+  // The entrance counts traffic only for publishers it knows: this one searched there.
+  const publisher = await connectPeer(entrance.url);
+  t.equal((await publisher.ask(searchRequest(PUBLISHER))).COMMAND, 'SEARCH');
+  await publisher.close();
 
   // Viewer traffic on the Taipei box: files in a publisher's folder, fetched from its nginx. The
   // agent reads nginx's log and reports the bytes to the entrance, which counts them per minute.

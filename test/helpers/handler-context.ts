@@ -14,11 +14,16 @@ import { BoxSummaries } from '../../entrance/src/registry/box-summaries.js';
 import { PublisherRecords } from '../../entrance/src/registry/publisher-records.js';
 import { BoxRegistry } from '../../entrance/src/registry/registry.js';
 import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
+import { isKnownPublisher } from '../../entrance/src/traffic/known-publishers.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { Reachability } from '../../entrance/src/reachability.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
 import { SearchRate } from '../../entrance/src/handlers/search-rate.js';
 import { PublisherAccounts } from '../../entrance/src/publishers/accounts.js';
+import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
+import { GRANT_SECONDS, PublisherTrust } from '../../entrance/src/trust/publisher-trust.js';
+import { Quarantine } from '../../entrance/src/trust/quarantine.js';
+import { trustKeys } from '../../shared/src/redis-keys.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
@@ -38,6 +43,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     id,
   );
   const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, log, now });
+  const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
   const ctx: HandlerContext = {
     id,
     ownInfo: identity.ownInfo,
@@ -46,13 +52,19 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     registry,
     summaries: new BoxSummaries({ redis, keys, historyDays: opts.historyDays ?? 7, now }),
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
-    traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, log, now }),
+    traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, isKnownPublisher: knownPublisher, log, now }),
     reachability: new Reachability(now),
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
     publisherAccounts: new PublisherAccounts(redis, now),
     searchRate: new SearchRate(now),
-    metrics: createEntranceMetrics({ redis, boxes: registry, openSockets: () => 0, tokenHash: undefined, open: true, log }),
+    trust: new PublisherTrust({
+      redis, keys: trustKeys(), required: opts.requirePublisherAuth ?? false,
+      fleetKeys: new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, now }),
+      now,
+    }),
+    quarantine: new Quarantine({ redis, keys, trust: trustKeys(), now }),
+    metrics: createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: () => 0, tokenHash: undefined, open: true, log }),
   };
   return { ctx, identity, keys, clock };
 }

@@ -26,12 +26,16 @@ export interface SweeperDeps {
   locks: PathLocks;
   log: Logger;
   now?: () => number;
+  /** A file was deleted (the per-publisher byte count). */
+  onRemoved?(relativePath: string): void;
 }
 
 export interface ExpirySweeper {
   reconcile(): Promise<{ adopted: number; dropped: number }>;
   /** Delete every due file now; resolves with how many entries were removed. */
   sweep(): Promise<number>;
+  /** Delete these files now, as if they had expired (a revoked publisher's). */
+  removeNow(relativePaths: string[]): Promise<number>;
   /** Entries whose deadline has passed but are not deleted yet (for metrics). */
   backlog(): Promise<number>;
   start(): void;
@@ -55,6 +59,7 @@ export function createExpirySweeper(deps: SweeperDeps): ExpirySweeper {
           if (score === null || Number(score) > now() / 1000) return;
           await removeFile(root, entry, deps.log);
           await deps.redis.zrem(deps.keys.expireFiles, entry);
+          deps.onRemoved?.(entry);
           removed += 1;
         });
       }
@@ -67,6 +72,12 @@ export function createExpirySweeper(deps: SweeperDeps): ExpirySweeper {
   return {
     reconcile: () => reconcileWithDisk({ ...deps, root, now }),
     sweep,
+    async removeNow(relativePaths) {
+      if (relativePaths.length === 0) return 0;
+      // Due since the epoch: the sweep deletes them under their locks, as it does expired files.
+      await deps.redis.zadd(deps.keys.expireFiles, ...relativePaths.flatMap((p) => [0, p]));
+      return sweep();
+    },
     backlog: () => deps.redis.zcount(deps.keys.expireFiles, '-inf', now() / 1000),
     start() {
       const run = (): Promise<unknown> => {

@@ -23,6 +23,7 @@ import { LOOPBACK_PROXIES, remoteIpOf } from '../../../shared/src/peer-address.j
 import { AddressLimits } from '../../../shared/src/address-limits.js';
 import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../../shared/src/byte-budget.js';
 import type { FileStore } from './store.js';
+import type { BoxTrust } from '../trust/box-trust.js';
 import { createPublisherRecords } from './publisher-records.js';
 import { servePublisher } from './publisher-session.js';
 import type { SessionContext } from './publisher-session.js';
@@ -34,6 +35,8 @@ export interface IngestDeps {
   redis: Redis;
   keys: BoxKeys;
   store: FileStore;
+  /** What PUBLISH grants are checked against (fleet keys, revoked publishers). */
+  trust: BoxTrust;
   maxFileBytes: number;
   /** Bytes all publishers' sockets may hold together, received but not yet stored (raised to one frame if lower). */
   maxBufferedBytes: number;

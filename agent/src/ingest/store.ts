@@ -14,6 +14,7 @@ import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { errnoOf } from '../../../shared/src/protocol/index.js';
 import { viewerPath } from '../../../shared/src/viewer-url.js';
 import { PathLocks } from './path-locks.js';
+import type { PublisherUsage } from './publisher-usage.js';
 
 export const INCOMING_DIR = '.incoming';
 
@@ -24,6 +25,8 @@ export interface StoreDeps {
   maxFileBytes: number;
   diskReserveBytes: number;
   locks: PathLocks;
+  /** Bytes each publisher holds here: checked against a grant's quota, updated with every file. */
+  usage: PublisherUsage;
   now?: () => number;
 }
 
@@ -59,12 +62,16 @@ export class FileStore {
     await mkdir(this.incoming, { recursive: true, mode: 0o700 });
   }
 
-  /** `filePath` must already be normalised (checkFrameHeader). */
-  async write(publisherId: string, filePath: string, content: Buffer, ttlSeconds: number): Promise<Stored> {
+  /**
+   * `filePath` must already be normalised (checkFrameHeader). `quotaBytes` (0: none) bounds what the
+   * publisher holds here once this file replaces any copy at its path.
+   */
+  async write(publisherId: string, filePath: string, content: Buffer, ttlSeconds: number, quotaBytes = 0): Promise<Stored> {
     if (content.length > this.deps.maxFileBytes) {
       throw new ProtocolError('E_TOO_BIG', `file is ${content.length} bytes; this box takes at most ${this.deps.maxFileBytes}`);
     }
     const relativePath = viewerPath(publisherId, filePath);
+    this.checkQuota(publisherId, relativePath, content.length, quotaBytes);
     const target = resolveInside(this.root, relativePath);
     const fs = await statfs(this.root);
     const free = fs.bavail * fs.bsize;
@@ -78,6 +85,7 @@ export class FileStore {
       await this.deps.locks.run(relativePath, async () => {
         await this.deps.redis.zadd(this.deps.keys.expireFiles, this.now() / 1000 + ttlSeconds, relativePath);
         await renameIntoFolder(temp, target);
+        this.deps.usage.stored(relativePath, content.length);
       });
       await fsyncDir(path.dirname(target));
     } catch (err) {
@@ -89,6 +97,18 @@ export class FileStore {
       throw err;
     }
     return { size: content.length, sha256, relativePath };
+  }
+
+  /**
+   * E_QUOTA when the file would take its publisher past `quotaBytes`. Checked before the write, so files
+   * in flight together may pass it by at most what one socket holds unanswered.
+   */
+  private checkQuota(publisherId: string, relativePath: string, size: number, quotaBytes: number): void {
+    if (quotaBytes <= 0) return;
+    const held = this.deps.usage.heldBy(publisherId) - this.deps.usage.sizeOf(relativePath);
+    if (held + size > quotaBytes) {
+      throw new ProtocolError('E_QUOTA', `${publisherId} holds ${held} bytes here; ${size} more would pass its grant's quota of ${quotaBytes}`);
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import { bucketStart } from '../traffic/fold.js';
 import { decodeBoxSummary, decodeHistoryPoint } from '../registry/box-summary.js';
 import type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
+import type { Quarantine, QuarantineRecord } from '../trust/quarantine.js';
 
 export type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 export type BoxState = 'online' | 'stale' | 'offline';
@@ -21,11 +22,19 @@ export interface BoxRow extends BoxSummary {
   BYTES_HOUR: number;
   BYTES_DAY: number;
   BYTES_TOTAL: number;
+  /** Bytes the box reported beyond what its measured upload could carry, all time (not in BYTES_*). */
+  IMPLAUSIBLE_BYTES: number;
+  /** Set while a publisher's audit has the box out of SEARCH: why, which file, who, until when. */
+  QUARANTINE: QuarantineRecord | null;
 }
+
+/** A box list filter: by state, or the boxes quarantined now. */
+export type BoxFilter = BoxState | 'quarantined';
 
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
+  'IMPLAUSIBLE_BYTES',
 ] as const satisfies ReadonlyArray<keyof BoxRow>;
 export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
@@ -36,7 +45,7 @@ export interface ListQuery {
   sort: string;
   order: 'asc' | 'desc';
   q: string;
-  state: BoxState | undefined;
+  state: BoxFilter | undefined;
   page: number;
   perPage: number;
 }
@@ -45,6 +54,7 @@ export interface FleetDeps {
   redis: Redis;
   keys: EntranceKeys;
   staleSeconds: number;
+  quarantine: Quarantine;
   now?: () => number;
 }
 
@@ -94,9 +104,21 @@ export class Fleet {
   }
 
   async rows(): Promise<BoxRow[]> {
-    const [rows, states, totals] = await Promise.all([this.summaries(), this.states(), this.deps.redis.hgetall(this.traffic.fleetBoxes)]);
+    const { redis } = this.deps;
+    const [rows, states, totals, implausible, quarantined] = await Promise.all([
+      this.summaries(), this.states(), redis.hgetall(this.traffic.fleetBoxes), redis.hgetall(this.traffic.fleetImplausible), this.deps.quarantine.current(),
+    ]);
     const nowS = this.now() / 1000;
-    return rows.map((r) => ({ ...r, STATE: states.get(r.ID) ?? 'offline', AGE: Math.max(0, Math.round(nowS - r.LAST_SEEN)), BYTES_HOUR: 0, BYTES_DAY: 0, BYTES_TOTAL: Number(totals[r.ID] ?? 0) }));
+    return rows.map((r) => ({
+      ...r,
+      STATE: states.get(r.ID) ?? 'offline',
+      AGE: Math.max(0, Math.round(nowS - r.LAST_SEEN)),
+      BYTES_HOUR: 0,
+      BYTES_DAY: 0,
+      BYTES_TOTAL: Number(totals[r.ID] ?? 0),
+      IMPLAUSIBLE_BYTES: Number(implausible[r.ID] ?? 0),
+      QUARANTINE: quarantined.get(r.ID) ?? null,
+    }));
   }
 
   private async fillBytes(rows: BoxRow[]): Promise<void> {
@@ -112,7 +134,8 @@ export class Fleet {
     let rows = await this.rows();
     const needle = q.q.trim().toLowerCase();
     if (needle) rows = rows.filter((r) => [r.ID, r.PUBLIC_IP, r.CITY, r.COUNTRY].some((v) => v?.toLowerCase().includes(needle)));
-    if (q.state) rows = rows.filter((r) => r.STATE === q.state);
+    if (q.state === 'quarantined') rows = rows.filter((r) => r.QUARANTINE !== null);
+    else if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);
     const key = SORT_KEYS.find((k) => k === q.sort) ?? 'ID';

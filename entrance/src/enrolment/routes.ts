@@ -20,7 +20,11 @@ const ENROL_BODY = {
   properties: { ID: nonEmpty, PUBLIC_KEY: nonEmpty, TOKEN: nonEmpty, NONCE: nonEmpty, SIGNATURE: nonEmpty, ROTATION_SIGNATURE: nonEmpty },
 } as const;
 
-export function enrolmentRoutes(gate: EnrolmentGate, wsPath: string, trustedProxies: TrustedProxies) {
+/**
+ * `fleetKeys` gives the fleet public keys an enrolled box pins (undefined: the entrance has boxes take any
+ * PUBLISH), so a box checks grants from its first PUBLISH on, before its first EXCHANGE.
+ */
+export function enrolmentRoutes(gate: EnrolmentGate, wsPath: string, trustedProxies: TrustedProxies, fleetKeys: () => Promise<Record<string, string> | undefined>) {
   return async (app: FastifyInstance): Promise<void> => {
     takeJsonObjectBodies(app, { emptyBody: 'refused' });
     const challengePath = `${wsPath}/${CHALLENGE_PATH}`;
@@ -28,9 +32,11 @@ export function enrolmentRoutes(gate: EnrolmentGate, wsPath: string, trustedProx
     // The Date header doubles as a time source for a box whose clock still says 1970.
     app.get(challengePath, { exposeHeadRoute: false }, async (_request, reply) => reply.header('cache-control', 'no-store').send(gate.challenge()));
     refuseOtherMethods(app, challengePath, ['GET']);
-    app.post<{ Body: EnrolRequest }>(enrolPath, { bodyLimit: MAX_ENROL_BODY, schema: { body: ENROL_BODY } }, async (request, reply) =>
-      reply.header('cache-control', 'no-store').send(await gate.enrol(request.body, remoteIpOf(request.raw, trustedProxies))),
-    );
+    app.post<{ Body: EnrolRequest }>(enrolPath, { bodyLimit: MAX_ENROL_BODY, schema: { body: ENROL_BODY } }, async (request, reply) => {
+      const enrolled = await gate.enrol(request.body, remoteIpOf(request.raw, trustedProxies));
+      const keys = await fleetKeys();
+      return reply.header('cache-control', 'no-store').send(keys === undefined ? enrolled : { ...enrolled, FLEET_KEYS: keys });
+    });
     refuseOtherMethods(app, enrolPath, ['POST']);
   };
 }

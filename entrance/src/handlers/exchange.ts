@@ -2,7 +2,7 @@
  * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
  * entrances and its public address.
  */
-import { Close, ProtocolError } from '../../../shared/src/protocol/index.js';
+import { Close, ProtocolError, readingOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { HandlerContext } from '../context.js';
@@ -21,8 +21,9 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   // Independent writes: sent together, so a heartbeat costs one round trip for both.
   await Promise.all([ctx.registry.upsert(exchange, peer.remoteIp || undefined), ctx.summaries.record(exchange, peer.remoteIp || undefined)]);
   // Before ACCEPTED: the box drops its pending aggregates once accepted. If this throws, the box gets
-  // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives.
-  ctx.metrics.folded(await ctx.traffic.fold(msg.ID, aggregates));
+  // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives, and
+  // no more of it than the upload this EXCHANGE reports (the one just stored in its summary) could carry.
+  ctx.metrics.folded(await ctx.traffic.fold(msg.ID, aggregates, readingOf(msg, 'BANDWIDTH-UP')));
   ctx.metrics.heartbeat();
   const reply: ExchangeReply = {
     ...ctx.ownInfo(),
@@ -34,6 +35,12 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
   const reachable = ctx.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
   if (reachable !== undefined) reply.REACHABLE = reachable;
+  // What the box checks PUBLISH grants with, offline; their absence tells it to take any PUBLISH.
+  const trust = await ctx.trust.boxFields();
+  if (trust !== undefined) {
+    reply.FLEET_KEYS = trust.FLEET_KEYS;
+    reply.REVOKED_PUBLISHERS = trust.REVOKED_PUBLISHERS;
+  }
   return reply;
 }
 

@@ -21,19 +21,25 @@ export async function handleSearch(msg: SearchRequest, peer: Peer, ctx: HandlerC
   let boxes: RankedBox[];
   try {
     await ctx.publisherRecords.record(msg);
+    // Before the search, so a box the publisher just caught is already left out of its own reply.
+    if (msg.QUARANTINE) await ctx.quarantine.record(msg.ID, msg.QUARANTINE);
     boxes = await ctx.registry.search(msg.GEOIP, ctx.config.AMOUNT_OF_BOXES_PER_REQUEST);
   } finally {
     answered();
   }
   const boxSet: Record<string, RankedBox> = {};
   for (const box of boxes) boxSet[box.ID] = listedBox(box);
-  return {
+  const reply: SearchReply = {
     ...ctx.ownInfo(),
     TYPE: 'ENTRANCE',
     COMMAND: 'SEARCH',
     BOX_SET: boxSet,
     ENTRANCE_URLS: ctx.entranceUrls(),
   };
+  // What lets the publisher store files on the boxes listed: they check it without asking back here.
+  const grant = await ctx.trust.grantFor(msg.ID);
+  if (grant !== undefined) reply.GRANT = grant;
+  return reply;
 }
 
 /**

@@ -28,6 +28,8 @@ export interface EntranceHttpDeps {
   /** The WebSocket path without its trailing slash. */
   wsPath: string;
   onUpgrade: UpgradeHandler;
+  /** The fleet public keys the enrolment answer carries (undefined: boxes are not told to check grants). */
+  fleetKeys(): Promise<Record<string, string> | undefined>;
 }
 
 export function createEntranceHttp(deps: EntranceHttpDeps): HttpApp {
@@ -53,7 +55,7 @@ export function createEntranceHttp(deps: EntranceHttpDeps): HttpApp {
       authenticate: (req, ip) => gate.authenticateUpgrade(req, ip),
     }),
   );
-  void app.register(enrolmentRoutes(gate, wsPath, services.trustedProxies));
+  void app.register(enrolmentRoutes(gate, wsPath, services.trustedProxies, deps.fleetKeys));
   void app.register(dashboard.routes);
   return web;
 }

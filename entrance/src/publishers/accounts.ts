@@ -11,7 +11,7 @@
 import type { Redis } from 'ioredis';
 import { keyFingerprint, newPublisherToken } from '../../../shared/src/enrolment/codec.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
-import { enrolmentKeys, publisherAccountKeys } from '../../../shared/src/redis-keys.js';
+import { enrolmentKeys, publisherAccountKeys, trustKeys } from '../../../shared/src/redis-keys.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
 
@@ -124,12 +124,12 @@ export class PublisherAccounts {
     });
   }
 
-  /** False when there is no such account. Its open sockets close at every entrance on this Redis. */
+  /** False when there is no such account. Its open sockets close at every entrance on this Redis, and boxes are told (REVOKED_PUBLISHERS). */
   async revoke(publisherId: string): Promise<boolean> {
     const key = this.keys.account(publisherId);
     if (!(await this.redis.exists(key))) return false;
     await execOrThrow(
-      this.redis.multi().hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() }).sadd(this.keys.revoked, publisherId).publish(enrolmentKeys().revokedChannel, publisherId).exec(),
+      this.redis.multi().hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() }).sadd(trustKeys().revokedPublishers, publisherId).publish(enrolmentKeys().revokedChannel, publisherId).exec(),
     );
     return true;
   }
@@ -180,7 +180,7 @@ export async function publisherAccount(redis: Redis, publisherId: string): Promi
   return { id: publisherId, quotaBytes: Number(quota ?? 0), revoked: known === 'revoked' };
 }
 
-/** IDs of every revoked publisher (what boxes are told to refuse and clean up). */
+/** IDs of every revoked publisher (what boxes are told to refuse and clean up, trust/publisher-trust.ts). */
 export async function revokedPublisherIds(redis: Redis): Promise<string[]> {
-  return (await redis.smembers(publisherAccountKeys().revoked)).sort();
+  return (await redis.smembers(trustKeys().revokedPublishers)).sort();
 }

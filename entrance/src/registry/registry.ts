@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
+import { trustKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, textPairs, texts, textsOrNull } from '../../../shared/src/redis-replies.js';
@@ -17,6 +18,7 @@ import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
 
 const SWEEP_BATCH = 1000;
+const QUARANTINE_KEY = trustKeys().quarantine;
 /** Half the Earth's circumference: a GEOSEARCH radius that holds every box. */
 const WHOLE_EARTH_KM = 20040;
 /** Candidates fetched from each index for every box a SEARCH returns (expired ones and ranking need slack). */
@@ -197,18 +199,24 @@ export class BoxRegistry {
     return found;
   }
 
-  /** Capacities, and a filter at read time, so SEARCH never returns a box that expired since the last sweep. */
+  /**
+   * Capacities, and a filter at read time, so SEARCH never returns a box that expired since the last
+   * sweep, nor one a publisher's audit quarantined (trust/quarantine.ts) until that quarantine ends.
+   */
   private async scoreAndKeepLive(candidates: Map<string, Candidate>): Promise<Candidate[]> {
     const ids = [...candidates.keys()];
     if (ids.length === 0) return [];
-    const results = repliesOf(await this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).exec());
+    const results = repliesOf(
+      await this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).zmscore(QUARANTINE_KEY, ...ids).exec(),
+    );
     const scores = textsOrNull(results[0]);
     const expiries = textsOrNull(results[1]);
+    const quarantinedUntil = textsOrNull(results[2]);
     const nowSeconds = this.now() / 1000;
     const live: Candidate[] = [];
     [...candidates.values()].forEach((c, i) => {
       c.capacity = Number(scores[i] ?? 0);
-      if (Number(expiries[i] ?? 0) > nowSeconds) live.push(c);
+      if (Number(expiries[i] ?? 0) > nowSeconds && !(Number(quarantinedUntil[i] ?? 0) > nowSeconds)) live.push(c);
     });
     return live;
   }

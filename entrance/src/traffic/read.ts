@@ -95,6 +95,16 @@ export async function trafficPublishers(redis: Redis): Promise<Array<{ publisher
   return byBytes(await redis.hgetall(keys.fleetPublishers)).map(([publisher, bytes]) => ({ publisher, bytes }));
 }
 
+/** Every box that reported more than its measured upload could carry, with the bytes beyond it (all time), most first. */
+export async function implausibleBoxes(redis: Redis): Promise<Array<{ box: string; bytes: number }>> {
+  return byBytes(await redis.hgetall(keys.fleetImplausible)).map(([box, bytes]) => ({ box, bytes }));
+}
+
+/** Bytes boxes reported for publishers the entrance did not know (not counted), all boxes together. */
+export async function unknownPublisherBytes(redis: Redis): Promise<number> {
+  return Object.values(await redis.hgetall(keys.fleetUnknownPublisher)).reduce((sum, v) => sum + Number(v), 0);
+}
+
 function bucketKeyOf(q: SeriesQuery): (t: number) => string {
   switch (q.scope) {
     case 'fleet':

@@ -116,6 +116,14 @@ export class BoxConnection {
     });
   }
 
+  /**
+   * PUBLISH again on the open socket (a fresh grant). The box answers it in turn with the files, so its
+   * reply is told apart from theirs by kind; a refusal closes the socket, failing the sends in flight.
+   */
+  publishAgain(hello: PublishRequest): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeMessage(hello));
+  }
+
   close(): void {
     this.shutdown(new Error('closed by the publisher'));
   }
@@ -138,18 +146,27 @@ export class BoxConnection {
   }
 
   private onReply(text: string): void {
+    let reply: FileReply | undefined;
+    let failure: Error | undefined;
+    try {
+      const decoded = decodeText(text);
+      if (decoded.kind === 'PUBLISH_REPLY') return; // a renewed grant accepted: no file's reply
+      if (decoded.kind === 'ERROR' && decoded.msg.COMMAND === 'PUBLISH') {
+        this.opts.log.warn({ box: this.boxId, err: decoded.msg.ERROR, code: decoded.msg.ERROR_CODE }, 'box refused the renewed PUBLISH');
+        return; // the box closes the socket after it, failing the sends in flight
+      }
+      if (decoded.kind !== 'FILE_REPLY') throw new Error(decoded.kind === 'ERROR' ? decoded.msg.ERROR : `unexpected ${decoded.kind}`);
+      reply = decoded.msg;
+    } catch (err) {
+      failure = new Error(`${this.boxId}: ${messageOf(err)}`);
+    }
     const head = this.inFlight.shift();
     if (head) this.inFlightBytes -= head.frameBytes;
     while (this.waiting[0] && this.fits(this.waiting[0].frameBytes)) this.waiting.shift()?.go();
     this.armTimer();
     if (!head) return;
-    let reply: FileReply;
-    try {
-      const decoded = decodeText(text);
-      if (decoded.kind !== 'FILE_REPLY') throw new Error(decoded.kind === 'ERROR' ? decoded.msg.ERROR : `unexpected ${decoded.kind}`);
-      reply = decoded.msg;
-    } catch (err) {
-      head.reject(new Error(`${this.boxId}: ${messageOf(err)}`));
+    if (reply === undefined) {
+      head.reject(failure ?? new Error(`${this.boxId}: no reply`));
       return;
     }
     const ms = Math.max(1, Date.now() - head.startedAt);

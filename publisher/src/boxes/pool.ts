@@ -14,7 +14,11 @@ import { boxScore } from './ranking.js';
 
 export interface KnownBox {
   exchange: BoxExchange;
-  /** Where viewers fetch this box's files (HTTP_URL of its exchange), ending in '/'. */
+  /**
+   * Where viewers fetch this box's files, ending in '/': the HTTP_URL of its exchange as the entrance's
+   * SEARCH reply gave it, which the entrance checked names the box's own address. Never what the box says
+   * of itself on the publisher's socket: a box taken over could send viewers anywhere.
+   */
   httpUrl: string | undefined;
   conn: BoxConnection | undefined;
   /** When opening a socket last failed, to wait before trying this box again. */
@@ -31,6 +35,8 @@ export interface PoolDeps {
   log: Logger;
   /** A socket to a box closed: its copies may be gone. */
   onBoxLost?(boxId: string): void;
+  /** Boxes never to use, whatever SEARCH says (an audit caught them altering files). */
+  isQuarantined?(boxId: string): boolean;
 }
 
 const RETRY_FAILED_BOX_MS = 10_000;
@@ -44,7 +50,7 @@ export class BoxPool {
 
   /** Take a SEARCH reply's BOX_SET as the current fleet. */
   async update(boxSet: Record<string, RankedBox>): Promise<void> {
-    const seen = new Set(Object.keys(boxSet));
+    const seen = new Set(Object.keys(boxSet).filter((id) => !this.deps.isQuarantined?.(id)));
     for (const [id, known] of this.boxes) {
       if (!seen.has(id)) {
         known.conn?.close();
@@ -54,6 +60,7 @@ export class BoxPool {
     }
     const tx = this.deps.redis.multi();
     for (const [id, exchange] of Object.entries(boxSet)) {
+      if (!seen.has(id)) continue;
       const known = this.boxes.get(id);
       if (known && known.exchange.CONNECT_WS !== exchange.CONNECT_WS) {
         this.deps.log.info({ box: id, from: known.exchange.CONNECT_WS, to: exchange.CONNECT_WS }, 'box moved; reconnecting');
@@ -79,11 +86,24 @@ export class BoxPool {
     return this.maintaining;
   }
 
+  /** Send the current PUBLISH (with a fresh grant) on every open socket, before the one they showed expires. */
+  renewGrant(): void {
+    for (const b of this.boxes.values()) if (b.conn?.ready) b.conn.publishAgain(this.deps.hello());
+  }
+
   /** Ready connections, best first. */
   ready(): BoxConnection[] {
     return this.ranked()
       .map((b) => b.conn)
       .filter((c): c is BoxConnection => c !== undefined && c.ready);
+  }
+
+  /** Stop using a box at once: its socket closes and it is forgotten until SEARCH lists it again. */
+  drop(boxId: string): void {
+    const known = this.boxes.get(boxId);
+    if (!known) return;
+    this.boxes.delete(boxId);
+    known.conn?.close();
   }
 
   get(boxId: string): KnownBox | undefined {

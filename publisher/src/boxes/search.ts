@@ -1,7 +1,8 @@
 /**
  * SEARCH against the entrances, every PUBLISHER_PING_ENTRANCE_FREQ seconds, on one socket to one
  * entrance at a time. When that entrance fails (socket lost, no reply, an ERROR), the next known one is
- * tried; entrances named in replies' ENTRANCE_URLS are learnt. Each reply's BOX_SET goes to `onBoxes`.
+ * tried; entrances named in replies' ENTRANCE_URLS are learnt. Each reply's BOX_SET goes to `onBoxes`,
+ * its GRANT (what lets the publisher store files on those boxes) to `onGrant`.
  * Each upgrade proves the publisher's key (a freshly signed challenge, as a box's does); when the entrance
  * says the publisher is not enrolled it enrols with ENROLMENT_TOKEN and connects again at once.
  */
@@ -24,6 +25,8 @@ export interface SearchDeps {
   onBoxes(boxSet: Record<string, RankedBox>, entranceUrl: string): Promise<void>;
   /** The publisher's key and token; without them upgrades are anonymous. */
   credentials?: () => Promise<PeerCredentials>;
+  /** The grant a reply carried (before its boxes are taken, so the first PUBLISH to them shows it). */
+  onGrant?(grant: string): void;
   log: Logger;
 }
 
@@ -154,6 +157,7 @@ export class SearchLoop {
       if (decoded.kind !== 'SEARCH_REPLY') throw new Error(`unexpected ${decoded.kind} from the entrance`);
       this.backoff.reset();
       for (const u of decoded.msg.ENTRANCE_URLS) if (!this.urls.includes(u) && this.urls.length < MAX_ENTRANCES) this.urls.push(u);
+      if (decoded.msg.GRANT !== undefined) this.deps.onGrant?.(decoded.msg.GRANT);
       await this.deps.onBoxes(decoded.msg.BOX_SET, url);
       this.firstReply?.();
     } catch (err) {

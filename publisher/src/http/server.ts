@@ -7,7 +7,9 @@
  *   GET /files/<path>          JSON: the box URLs holding the file (replicas.ts)
  *   GET /r/<path>[?exclude=h]  302 to the best box holding it (not host h), else to the origin (replicas.ts)
  *   GET /stats                 JSON: bytes the origin served, files and boxes known (stats.ts)
- * Everything is read-only: any other method is 405. Every answer, refusals too, allows any origin, so a
+ *   GET /hashes/<path>.m3u8    JSON: the SHA-256 of each file the playlist names (hashes.ts)
+ *   POST /report               a viewer's page names a box copy that did not match; audited (report.ts)
+ * Everything else is read-only: any other method is 405. Every answer, refusals too, allows any origin, so a
  * player on another site can use the streams.
  */
 import fastifyCookie from '@fastify/cookie';
@@ -19,9 +21,11 @@ import type { Logger } from '../../../shared/src/log.js';
 import type { FileIndex } from '../upload/file-index.js';
 import { createOriginStats, originRoutes } from './routes/origin.js';
 import type { OriginStats } from './routes/origin.js';
+import { hashRoutes } from './routes/hashes.js';
 import { pageRoutes } from './routes/page.js';
 import { playlistRoutes } from './routes/playlist.js';
 import { replicaRoutes } from './routes/replicas.js';
+import { reportRoutes } from './routes/report.js';
 import { statsRoutes } from './routes/stats.js';
 import type { Viewers } from './viewers.js';
 
@@ -34,6 +38,8 @@ export interface WebDeps {
   holdBackMs: number;
   log: Logger;
   boxCount(): number;
+  /** A viewer reported a box copy that did not match: audit it. */
+  auditBox(boxId: string, path: string): void;
 }
 
 export interface WebServer {
@@ -57,6 +63,8 @@ export function createWebServer(deps: WebDeps): WebServer {
   const { app } = web;
   void app.register(fastifyCookie); // loaded when listen() readies the app
   app.addHook('onRequest', async (request: FastifyRequest) => {
+    // The one write: a viewer's report, which only ever starts an audit.
+    if (request.method === 'POST' && request.url === '/report') return;
     if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
   });
 
@@ -65,6 +73,8 @@ export function createWebServer(deps: WebDeps): WebServer {
   originRoutes(app, { root, stats: origin, log });
   playlistRoutes(app, { root, index, viewers, replicasWanted: deps.replicasWanted, holdBackMs: deps.holdBackMs, log });
   replicaRoutes(app, { index, viewers });
+  hashRoutes(app, { root, index });
+  reportRoutes(app, { index, auditBox: deps.auditBox });
 
   return {
     server: web.server,

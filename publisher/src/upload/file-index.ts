@@ -36,6 +36,16 @@ export class FileIndex {
     return f;
   }
 
+  /**
+   * Note the SHA-256 of the content about to be sent, before any box confirms it: what viewers check
+   * every box's copy against (/hashes/), and what audits compare with.
+   */
+  hashed(path: string, ttlSeconds: number, size: number, sha256: string): void {
+    const f = this.seen(path, ttlSeconds);
+    f.size = size;
+    f.sha256 = sha256;
+  }
+
   get(path: string): IndexedFile | undefined {
     const f = this.files.get(path);
     if (f && f.expiresAtMs <= this.now()) {

@@ -33,6 +33,8 @@ export interface ReplicatorDeps {
   onSent?(boxId: string, bytes: number): void;
   /** A box confirmed its copy (metrics). */
   onCopyConfirmed?(boxId: string, bytes: number): void;
+  /** A confirmed copy is now listed to viewers (audits sample these). */
+  onCopyListed?(boxId: string, filePath: string): void;
   /**
    * A copy failed (metrics): `code` is the box's ERROR_CODE when it refused the file, E_MISMATCH when it
    * confirmed other bytes, E_NO_URL when it gave no HTTP_URL, E_SEND when the socket failed or timed out.
@@ -47,7 +49,7 @@ export class Replicator {
   async deliver(filePath: string, content: Buffer, ttlSeconds: number, onSend?: (conn: BoxConnection) => void): Promise<Delivery> {
     const { pool, index, log } = this.deps;
     const sha256 = createHash('sha256').update(content).digest('hex');
-    index.seen(filePath, ttlSeconds);
+    index.hashed(filePath, ttlSeconds, content.length, sha256);
     const delivery: Delivery = { filePath, confirmed: [], failed: [] };
     const tried = new Set<string>();
     for (let round = 0; round < ROUNDS && delivery.confirmed.length < this.deps.replicas; round++) {
@@ -97,6 +99,7 @@ export class Replicator {
       if (!known?.httpUrl) return { code: 'E_NO_URL', reason: 'box has no HTTP_URL' };
       const url = viewerUrl(known.httpUrl, this.deps.publisherId, filePath);
       await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
+      this.deps.onCopyListed?.(conn.boxId, filePath);
       return undefined;
     } catch (err) {
       return { code: 'E_SEND', reason: messageOf(err) };

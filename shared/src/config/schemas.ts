@@ -170,6 +170,7 @@ export const PUBLISHER_SCHEMA = {
   ENROLMENT_TOKEN: optionalStr('Publisher token (from `dandelion entrance publisher create NAME`) the publisher presents once, with its public key, to enrol; afterwards the key (RUN_DIRECTORY/publisher-key.pem) alone authenticates it. Its ID is then publisher-NAME.', (s) => (parsePublisherToken(s) ? undefined : 'must be a publisher token as printed by `dandelion entrance publisher create` (dlp_…)')),
   RUN_DIRECTORY: str('Folder for the publisher\'s own state (its generated ID, its key).', '/var/lib/dandelion/publisher'),
   GEOIP: record('The publisher\'s place {…, LOC: "lat,lon"}, sent with SEARCH so the entrance ranks nearby boxes first.', decodeGeoIp),
+  AUDIT_RATE: num('Fraction of the copies boxes confirm that the publisher fetches back from the box, as a viewer would, a few seconds later and compares by SHA-256; a box serving other bytes is quarantined (no longer listed, reported to the entrance). A box a viewer reports is audited at once whatever this is. 0: no sampled audits.', 0.05, { min: 0, max: 1 }),
   GEOIP_DATABASE: optionalStr('A MaxMind-format city database (.mmdb) for viewers\' addresses, so each viewer is pointed at the nearest box. Empty: no lookup; boxes are chosen by rank.'),
 } satisfies Schema;
 export type PublisherConfig = ConfigOf<typeof PUBLISHER_SCHEMA>;

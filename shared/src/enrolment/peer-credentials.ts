@@ -29,6 +29,8 @@ export class PeerCredentials {
     private readonly peerId: string,
     private readonly key: KeyObject,
     private readonly token: string | undefined,
+    /** The fleet public keys an enrolment answer carries, for the box to pin (enrolment with grants). */
+    private readonly onFleetKeys?: (keys: Record<string, string>) => Promise<void>,
   ) {
     this.publicKey = publicKeyText(key);
   }
@@ -66,7 +68,11 @@ export class PeerCredentials {
     });
     const res = await request(enrolmentUrl(wsUrl, 'enrol'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const reply = await jsonOf(res);
-    if (res.ok) return { ok: true };
+    if (res.ok) {
+      const fleetKeys = stringRecordOf(reply.FLEET_KEYS);
+      if (fleetKeys !== undefined) await this.onFleetKeys?.(fleetKeys);
+      return { ok: true };
+    }
     return { ok: false, code: typeof reply.ERROR_CODE === 'string' ? reply.ERROR_CODE : `HTTP ${res.status}`, reason: typeof reply.ERROR === 'string' ? reply.ERROR.slice(0, 200) : res.statusText };
   }
 
@@ -99,6 +105,14 @@ function causeOf(err: unknown): string | undefined {
   const { code, message } = err.cause;
   if (typeof code === 'string') return code;
   return typeof message === 'string' ? message : undefined;
+}
+
+/** A JSON object of strings (FLEET_KEYS: key ID → public key text), or undefined; each key is checked where it is pinned. */
+function stringRecordOf(value: unknown): Record<string, string> | undefined {
+  if (!isRecord(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  return out;
 }
 
 /** The reply's JSON object, or {} when it is not one (bounded: replies here are tiny). */

@@ -12,7 +12,8 @@ export const ERROR_CODES = [
   'E_PATH', // a FILE_PATH that is empty, absolute-looking, climbs out or has forbidden characters
   'E_HANDSHAKE', // a file frame before the PUBLISH handshake on that socket
   'E_DISK_FULL', // storing the file would leave less than the box's disk reserve
-  'E_AUTH', // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID
+  'E_QUOTA', // storing the file would take the publisher past the bytes its grant lets it hold on this box
+  'E_AUTH', // the box has not proven an enrolled key (REQUIRE_ENROLMENT), or claims another box's ID; a PUBLISH without a valid grant
   'E_TOKEN', // a fleet token that is unknown, expired, used up or revoked
   'E_REVOKED', // the box's enrolment was revoked by an operator
   'E_ADDRESS', // a box's CONNECT_WS or HTTP_URL names a host that is not the address its socket comes from

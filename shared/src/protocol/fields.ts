@@ -19,6 +19,8 @@ export const Limits = {
   fleetKeys: 8,
   /** Revoked publishers an EXCHANGE reply lists. */
   revokedPublishers: 1000,
+  /** Why a publisher quarantined a box, as the dashboard shows it. */
+  quarantineReasonChars: 300,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */

@@ -121,7 +121,18 @@ export interface SearchRequest extends Envelope {
   /** Extension: bytes the publisher's origin served to viewers since ORIGIN_SINCE (its start, seconds). */
   ORIGIN_BYTES?: number;
   ORIGIN_SINCE?: number;
+  /** Extension: boxes this publisher caught serving other bytes than it sent (its own audit confirmed it). */
+  QUARANTINE?: QuarantineReport[];
 }
+
+/** One box a publisher quarantined: which, why, and the file whose copy did not match. */
+export interface QuarantineReport {
+  BOX_ID: string;
+  REASON: string;
+  PATH: string;
+}
+/** Most quarantined boxes one SEARCH may name; a publisher names its most recent ones. */
+export const MAX_QUARANTINE_PER_SEARCH = 16;
 
 /** Publisher → box: the handshake before files. */
 export interface PublishRequest extends Envelope {
@@ -396,7 +407,20 @@ function decodeSearchRequest(rec: Record<string, unknown>, env: Envelope): Searc
     msg.ORIGIN_BYTES = Math.floor(originBytes);
     msg.ORIGIN_SINCE = originSince;
   }
+  if (rec.QUARANTINE !== undefined && rec.QUARANTINE !== null) msg.QUARANTINE = decodeQuarantine(rec.QUARANTINE);
   return msg;
+}
+
+function decodeQuarantine(value: unknown): QuarantineReport[] {
+  if (!Array.isArray(value)) throw new ProtocolError('E_FORMAT', 'QUARANTINE must be a list');
+  if (value.length > MAX_QUARANTINE_PER_SEARCH) throw new ProtocolError('E_TOO_BIG', `QUARANTINE has more than ${MAX_QUARANTINE_PER_SEARCH} entries`);
+  return value.map((raw, i) => {
+    const where = `QUARANTINE[${i}]`;
+    if (!isRecord(raw)) throw new ProtocolError('E_FORMAT', `${where} must be an object`);
+    const BOX_ID = requireString(raw, 'BOX_ID', Limits.idChars);
+    if (!isIdOf(BOX_ID, 'BOX')) throw new ProtocolError('E_ID', `${where}.BOX_ID must be a box ID (box-…)`);
+    return { BOX_ID, REASON: requireString(raw, 'REASON', Limits.quarantineReasonChars), PATH: requireString(raw, 'PATH', Limits.urlChars) };
+  });
 }
 
 function decodeUrlList(value: unknown, key: string): string[] {

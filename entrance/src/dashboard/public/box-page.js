@@ -6,9 +6,9 @@ import { $, h, s } from './dom.js';
 import { API, api, qs } from './api.js';
 import { report } from './report.js';
 import { serverNow } from './clock.js';
-import { badge } from './cells.js';
+import { badge, quarantineBadge } from './cells.js';
 import { drawChart } from './chart.js';
-import { fmtBytes, fmtNum, fmtText, isNum } from './format.js';
+import { fmtBytes, fmtNum, fmtStamp, fmtText, isNum } from './format.js';
 import { COLUMNS } from './fleet-table.js';
 import { fillRangeSelect, loadTrafficInto } from './traffic.js';
 
@@ -48,9 +48,12 @@ export async function loadBox() {
   }
   if (seq !== boxPage.seq) return;
   const row = body.BOX ?? {};
-  $('#box-title').replaceChildren(`Box ${row.ID ?? id} `, badge(row.STATE));
+  $('#box-title').replaceChildren(`Box ${row.ID ?? id} `, badge(row.STATE), row.QUARANTINE ? ' ' : null, quarantineBadge(row.QUARANTINE));
   document.title = `${row.ID ?? id} · Dandelion`;
-  $('#box-details').replaceChildren(...DETAIL_FIELDS.flatMap((col) => [h('dt', {}, col.long ?? col.label), h('dd', { 'data-field': col.key }, col.fmt(row[col.key], row))]));
+  const quarantine = row.QUARANTINE
+    ? [h('dt', {}, 'Quarantined'), h('dd', { 'data-field': 'QUARANTINE' }, `${fmtText(row.QUARANTINE.REASON)}; file ${fmtText(row.QUARANTINE.PATH)}, found by ${fmtText(row.QUARANTINE.PUBLISHER)}, left out of SEARCH until ${fmtStamp(row.QUARANTINE.UNTIL)}`)]
+    : [];
+  $('#box-details').replaceChildren(...quarantine, ...DETAIL_FIELDS.flatMap((col) => [h('dt', {}, col.long ?? col.label), h('dd', { 'data-field': col.key }, col.fmt(row[col.key], row))]));
   const pubs = Array.isArray(body.PUBLISHERS) ? body.PUBLISHERS : [];
   $('#box-publishers').replaceChildren(...(pubs.length ? pubs.map((p) => h('li', {}, h('span', { class: 'mono' }, p.publisher), ' ', h('span', { class: 'muted' }, fmtBytes(p.bytes)))) : [h('li', { class: 'muted' }, 'none yet')]));
   renderExchange(body.EXCHANGE);

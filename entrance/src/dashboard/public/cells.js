@@ -1,4 +1,4 @@
-/* Small pieces several tables share: a state badge, a ticking age, a link to a box, an offload bar. */
+/* Small pieces several tables share: a state badge, a quarantine badge, a ticking age, a link to a box, an offload bar. */
 import { h } from './dom.js';
 import { serverNow } from './clock.js';
 import { DASH, fmtAgo, fmtRatio, fmtStamp, fmtText, isNum } from './format.js';
@@ -6,6 +6,12 @@ import { DASH, fmtAgo, fmtRatio, fmtStamp, fmtText, isNum } from './format.js';
 export function badge(state) {
   const st = ['online', 'stale', 'offline'].includes(state) ? state : 'unknown';
   return h('span', { class: `badge state-${st}` }, fmtText(state));
+}
+
+/** A box a publisher's audit caught serving altered files (left out of SEARCH until UNTIL): the badge says why on hover. */
+export function quarantineBadge(q) {
+  if (!q || typeof q !== 'object') return null;
+  return h('span', { class: 'badge state-quarantined', title: `${fmtText(q.REASON)} (${fmtText(q.PATH)}, by ${fmtText(q.PUBLISHER)}, until ${fmtStamp(q.UNTIL)})` }, 'quarantined');
 }
 
 /** "12 s ago", kept current by tickAges() from its data-last-seen. */

@@ -5,7 +5,7 @@
 import { $, h } from './dom.js';
 import { api, qs } from './api.js';
 import { report } from './report.js';
-import { ageEl, badge, boxLink } from './cells.js';
+import { ageEl, badge, boxLink, quarantineBadge } from './cells.js';
 import { fmtBytes, fmtDuration, fmtDurationShort, fmtLoc, fmtNum, fmtStamp, fmtText, fmtTime, isNum } from './format.js';
 
 const fmtMbitNum = (v) => fmtNum(v, isNum(v) && v < 10 ? 1 : 0);
@@ -13,7 +13,7 @@ const fmtMbitNum = (v) => fmtNum(v, isNum(v) && v < 10 ? 1 : 0);
 /** Every BoxRow field, in order; `fmt` turns the value into text or a node. The box page lists them too. */
 export const COLUMNS = [
   { key: 'ID', label: 'Box', fmt: (v) => boxLink(v) },
-  { key: 'STATE', label: 'State', fmt: (v) => badge(v) },
+  { key: 'STATE', label: 'State', fmt: (v, row) => [badge(v), row.QUARANTINE ? ' ' : null, quarantineBadge(row.QUARANTINE)] },
   { key: 'LAST_SEEN', label: 'Last seen', fmt: (v) => fmtTime(v), title: (v) => fmtStamp(v) },
   { key: 'AGE', label: 'Age', fmt: (_v, row) => ageEl(row.LAST_SEEN), num: true },
   { key: 'PUBLIC_IP', label: 'Public IP', fmt: fmtText, mono: true },
@@ -32,6 +32,7 @@ export const COLUMNS = [
   { key: 'BYTES_HOUR', label: 'This hour', fmt: fmtBytes, num: true, long: 'Served this clock hour' },
   { key: 'BYTES_DAY', label: 'Today', fmt: fmtBytes, num: true, long: 'Served today (UTC)' },
   { key: 'BYTES_TOTAL', label: 'Served total', fmt: fmtBytes, num: true, long: 'Served, all time' },
+  { key: 'IMPLAUSIBLE_BYTES', label: 'Implausible', fmt: fmtBytes, num: true, long: 'Reported beyond its measured upload (not counted), all time' },
 ];
 
 /** What the table asks for and what it last got; `seq` drops answers a newer request overtook. */

@@ -12,7 +12,7 @@ import type { BoxRegistry } from '../../registry/registry.js';
 import { publishersOfBox, trafficSeries } from '../../traffic/read.js';
 import type { TrafficScope } from '../../traffic/read.js';
 import { MAX_PER_PAGE, SORTABLE } from '../fleet.js';
-import type { BoxState, Fleet } from '../fleet.js';
+import type { BoxFilter, Fleet } from '../fleet.js';
 import type { FleetSummary } from '../summary.js';
 import { principalOf } from './api-guard.js';
 
@@ -25,7 +25,7 @@ export interface FleetApiDeps {
 }
 
 /** What the schemas below let through (query values are strings; an empty one means the default). */
-type BoxesQuery = { sort?: string; order?: 'asc' | 'desc' | ''; state?: BoxState | ''; q?: string; page?: string; per_page?: string };
+type BoxesQuery = { sort?: string; order?: 'asc' | 'desc' | ''; state?: BoxFilter | ''; q?: string; page?: string; per_page?: string };
 type TrafficQuery = { scope?: TrafficScope | ''; resolution?: 'minute' | 'hour' | 'day' | ''; id?: string; from?: string; to?: string };
 type HistoryQuery = { from?: string; to?: string };
 type BoxParams = { id: string };
@@ -34,7 +34,7 @@ type BoxParams = { id: string };
 const oneOf = (values: Iterable<string>) => ({ type: 'string', enum: [...values, ''] }) as const;
 const BOXES_QUERY = {
   type: 'object',
-  properties: { sort: oneOf(SORTABLE), order: oneOf(['asc', 'desc']), state: oneOf(['online', 'stale', 'offline']), q: { type: 'string' } },
+  properties: { sort: oneOf(SORTABLE), order: oneOf(['asc', 'desc']), state: oneOf(['online', 'stale', 'offline', 'quarantined']), q: { type: 'string' } },
 } as const;
 const TRAFFIC_QUERY = {
   type: 'object',

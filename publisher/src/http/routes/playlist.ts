@@ -39,7 +39,7 @@ export function playlistRoutes(app: FastifyInstance, deps: PlaylistDeps): void {
 }
 
 /** The playlist as the encoder wrote it: a regular file of the folder, read the same careful way as /origin/. */
-async function readPlaylist(root: string, file: string): Promise<string> {
+export async function readPlaylist(root: string, file: string): Promise<string> {
   try {
     return (await readRegularFile(path.join(root, file), { kind: 'inside', root })).toString('utf8');
   } catch {
