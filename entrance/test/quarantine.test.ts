@@ -6,14 +6,14 @@ import { hashPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, boxExchange, searchRequest } from '../../test/helpers/messages.js';
 import { MAX_PER_PUBLISHER_PER_DAY } from '../src/trust/quarantine.js';
 
 const TOKEN = 'quarantine-api-token';
 
 t.test('a publisher quarantines known boxes, up to its daily share', async (t) => {
   const redis = await startRedis(t);
-  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '100', DANDELION_API_TOKENS: JSON.stringify([await hashPassword(TOKEN)]) } });
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '100', DANDELION_API_TOKENS: JSON.stringify([await hashPassword(TOKEN)]) } });
   const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
   const box = await connectPeer(url);
   const liar = await connectPeer(url);

@@ -9,7 +9,7 @@ import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import type { TestPeer } from '../../test/helpers/ws-client.js';
-import { boxExchange, searchRequest } from '../../test/helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, boxExchange, searchRequest } from '../../test/helpers/messages.js';
 import {
   NO_PUBLISHER,
   boxesOfPublisher,
@@ -38,8 +38,9 @@ function agg(id: string, over: Partial<Agg> = {}): Agg {
  * An entrance that knows P1 and P2, so their traffic is counted (traffic for publishers an entrance does
  * not know is not: trust/believable-traffic.test.ts). Today a publisher is known once it SEARCHed there.
  */
-async function startCountingEntrance(...args: Parameters<typeof startEntrance>): ReturnType<typeof startEntrance> {
-  const entrance = await startEntrance(...args);
+async function startCountingEntrance(...[t, opts]: Parameters<typeof startEntrance>): ReturnType<typeof startEntrance> {
+  // P1 and P2 are original publishers here (no account): they search without credentials.
+  const entrance = await startEntrance(t, { ...opts, env: { ...ORIGINAL_PUBLISHERS, ...opts.env } });
   const publisher = await connectPeer(entrance.url);
   for (const id of [P1, P2]) await publisher.ask(searchRequest(id));
   await publisher.close();

@@ -15,14 +15,14 @@ import { eventually, startAgent } from '../../test/helpers/agent.js';
 import type { RunningAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
-import { searchRequest } from '../../test/helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, searchRequest } from '../../test/helpers/messages.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const API_TOKEN = 'verify-api-token-1';
 
 async function network(t: { teardown(fn: () => unknown): void }, publisherEnv: Record<string, string>) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]) } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]) } });
   const boxes: RunningAgent[] = [];
   for (let i = 0; i < 2; i++) boxes.push(await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: `box-verify${i}` }));
   const r = redis.client();

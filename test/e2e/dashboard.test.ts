@@ -12,7 +12,7 @@ import { startEntrance } from '../helpers/entrance.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { eventually, startAgent } from '../helpers/agent.js';
 import { launchBrowser } from '../helpers/browser.js';
-import { searchRequest } from '../helpers/messages.js';
+import { ORIGINAL_PUBLISHERS, searchRequest } from '../helpers/messages.js';
 import { connectPeer } from '../helpers/ws-client.js';
 
 const USER = 'ops';
@@ -58,6 +58,8 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
       DANDELION_DASHBOARD_USERS: JSON.stringify([{ USERNAME: USER, PASSWORD_HASH: await hashPassword(PASSWORD) }]),
       DANDELION_BOX_STALE_TIME: String(STALE_S),
       DANDELION_REQUIRE_ENROLMENT: 'true',
+      // Its publisher is an original client (no account) that searches without credentials.
+      ...ORIGINAL_PUBLISHERS,
     },
   });
   const http = `http://${new URL(entrance.url).host}`;

@@ -30,8 +30,6 @@ export async function startEntrance(
     DANDELION_RUN_DIRECTORY: runDirectory,
     // Most tests speak for boxes without keys, as original clients do; enrolment tests and e2e turn it on.
     DANDELION_REQUIRE_ENROLMENT: 'false',
-    // Likewise publishers without accounts or grants; the trust tests turn it on.
-    DANDELION_REQUIRE_PUBLISHER_AUTH: 'false',
     ...opts.env,
   });
   const log = silentLogger();
