@@ -21,7 +21,9 @@ export async function handleSearch(msg: SearchRequest, peer: Peer, ctx: HandlerC
   let boxes: RankedBox[];
   try {
     await ctx.publisherRecords.record(msg);
-    // Before the search, so a box the publisher just caught is already left out of its own reply.
+    // Before the search, so a box the publisher just caught is already left out of its own reply. With
+    // REQUIRE_PUBLISHER_AUTH only a publisher that proved its key gets here; with it off (development only)
+    // anyone may quarantine 20 boxes a day per made-up ID, as anyone may then store files on boxes.
     if (msg.QUARANTINE) await ctx.quarantine.record(msg.ID, msg.QUARANTINE);
     boxes = await ctx.registry.search(msg.GEOIP, ctx.config.AMOUNT_OF_BOXES_PER_REQUEST);
   } finally {
