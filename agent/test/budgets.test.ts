@@ -9,6 +9,7 @@ import t from 'tap';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startAgent } from '../../test/helpers/agent.js';
 import { LIMITS_ENV, checkAddressLimits } from '../../test/helpers/address-limits.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -60,7 +61,8 @@ async function attacker(t: Tap, connectWs: string, id: string): Promise<RawWs> {
 // here: MAX_FILE_MB 50, so one socket may hold one 50 MiB frame and its header, and MAX_BUFFERED_MB 0,
 // so all sockets together may hold 100 MiB. One in-process box for the per-address limits.
 const redis = await startRedis(t);
-const entrance = await startEntrance(t, { redisUrl: redis.url });
+// Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
 const box = await startAgentProcess(t, { command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: 'box-budgets', settings: { MAX_FILE_MB: '50', MAX_BUFFERED_MB: '0' } });
 // Idle: after start-up settles (the heartbeat running), as the issue measured it.
 await sleep(1500);

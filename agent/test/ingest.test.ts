@@ -9,6 +9,7 @@ import t from 'tap';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { connectRaw } from '../../test/helpers/raw-ws.js';
@@ -18,7 +19,8 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function setup(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env });
   return { redis, entrance, box };
 }

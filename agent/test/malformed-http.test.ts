@@ -7,6 +7,7 @@ import t from 'tap';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startAgent } from '../../test/helpers/agent.js';
 import { freePort, scrape } from '../../test/helpers/prometheus.js';
 import { checkMalformedRefused, errorCodeOf, rawUpgrade, sendRaw } from '../../test/helpers/raw-http.js';
@@ -16,7 +17,8 @@ const PUBLISH = { ID: 'publisher-tester', IP: '127.0.0.1', TYPE: 'PUBLISHER', CO
 
 t.test('unparseable requests on BOX_PORT and METRICS_PORT are refused; the agent goes on', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const metricsPort = await freePort();
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_METRICS_PORT: String(metricsPort) } });
   const { boxPort } = box.status;

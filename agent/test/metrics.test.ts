@@ -8,6 +8,7 @@ import t from 'tap';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { freePort, sampleValue, scrape } from '../../test/helpers/prometheus.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -39,7 +40,8 @@ function bytesInAccessLog(file: string): { lines: number; bytes: number } {
 
 t.test('what a publisher sent, what was refused, held, due and served', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const port = await freePort();
   // The expiry sweep never runs during the test (once a year), so a file past its TTL stays due.
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_METRICS_PORT: String(port), DANDELION_EXPIRY_CRON: '0 0 0 1 1 *' } });

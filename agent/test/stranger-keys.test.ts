@@ -9,6 +9,7 @@ import { encodeFrame, MAX_TTL_SECONDS } from '../../shared/src/protocol/index.js
 import { boxKeys } from '../../shared/src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 
@@ -16,7 +17,8 @@ const publish = (id: string) => ({ ID: id, IP: '127.0.0.1', TYPE: 'PUBLISHER', C
 
 async function setup(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env });
   return { redis, box, r: redis.client() };
 }
@@ -96,7 +98,8 @@ t.test('records expire after PUBLISHER_RECORD_TTL; the index forgets them', asyn
 
 t.test('records an earlier version left without a TTL are given one at start, and capped', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
   const r = redis.client();
   const boxId = 'box-legacy1';
   const tx = r.multi();

@@ -13,6 +13,7 @@ import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { freePort } from '../../shared/src/listen.js';
 import { track } from '../../test/helpers/children.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import type { Benchmark, Cleanup, Row } from './common.js';
@@ -103,7 +104,8 @@ export const ingest: Benchmark = {
     const totalMB = (count * FILE_BYTES) / 1e6;
 
     const redis = await startRedis(cleanup);
-    const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
+    // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+    const entrance = await startEntrance(cleanup, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
     // The agent in its own process with the default heartbeat period, as on a box: the publisher's side
     // (masking 2 MB frames) stays in this process, and the test helper's 0.5 s heartbeats (readings taken
     // with child processes) do not land on the agent's event loop ten times as often as on a box.

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { boxKeys } from '../../shared/src/redis-keys.js';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { track } from '../../test/helpers/children.js';
@@ -101,7 +102,8 @@ export const agentMemory: Benchmark = {
   name: 'agent-memory',
   async run({ smoke }, cleanup): Promise<Row[]> {
     const redis = await startRedis(cleanup);
-    const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
+    // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+    const entrance = await startEntrance(cleanup, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
     const client = redis.client();
     const rows: Row[] = [];

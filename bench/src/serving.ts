@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeFrame } from '../../shared/src/protocol/index.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { track } from '../../test/helpers/children.js';
@@ -74,7 +75,8 @@ export const serving: Benchmark = {
   async run({ smoke }, cleanup): Promise<Row[]> {
     const seconds = smoke ? 1 : 8;
     const redis = await startRedis(cleanup);
-    const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
+    // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+    const entrance = await startEntrance(cleanup, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
     // Upload capacity far above loopback's, so the viewer rate limit (limit_rate) never binds: this
     // measures nginx and what the agent costs it, not the household's budget.

@@ -19,6 +19,7 @@ import { NUMERIC_READINGS, encodeFrame } from '../../shared/src/protocol/index.j
 import { eventually } from '../helpers/agent.js';
 import { atDeath, isAlive as alive, track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { NOBODY } from '../helpers/unprivileged.js';
 import { connectPeer } from '../helpers/ws-client.js';
@@ -76,7 +77,8 @@ t.test('the arm64 binary under qemu: version, heap cap, a real entrance, a file 
   const redis = await startRedis(t);
   chmodSync(path.dirname(redis.socket), 0o711);
   chmodSync(redis.socket, 0o777);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  // Its publishers send PUBLISH without a grant, as the original's do (grants: agent/test/trust/).
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
 
   // Root-owned folders the agent can read but not write (config, working directory, the binary's own
   // folder), and its two configured folders, owned by it as systemd's StateDirectory= would make them.

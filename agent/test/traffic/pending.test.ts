@@ -6,6 +6,7 @@
 import t from 'tap';
 import { boxKeys, trafficKeys } from '../../../shared/src/redis-keys.js';
 import { MAX_REJECTED_TRAFFIC } from '../../src/traffic/rejected.js';
+import { PublisherAccounts } from '../../../entrance/src/publishers/accounts.js';
 import { startRedis } from '../../../test/helpers/redis.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../../test/helpers/agent.js';
@@ -22,10 +23,16 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 const aggregate = (id: string, extra: Record<string, unknown> = {}) =>
   ({ ID: id, PUBLISHER: 'publisher-p', FILE: 'live/a.ts', REQUESTS: 2, BYTES: 1234, FROM: nowS() - 5, TO: nowS() - 1, ...extra });
 
+/** The entrance counts traffic only for publishers it knows: publisher-p gets an account. */
+async function knownPublisher(r: ConstructorParameters<typeof PublisherAccounts>[0]): Promise<void> {
+  await new PublisherAccounts(r).create('publisher-p', 1e9);
+}
+
 t.test('malformed stored traffic is moved aside and the next EXCHANGE is accepted', async (t) => {
   const redis = await startRedis(t);
   const entrance = await startEntrance(t, { redisUrl: redis.url });
   const r = redis.client();
+  await knownPublisher(r);
   const boxId = 'box-pending1';
   const keys = boxKeys(boxId);
   await r.hset(keys.trafficPending, {
@@ -69,6 +76,7 @@ t.test('the REJECTED list is capped', async (t) => {
   const redis = await startRedis(t);
   const entrance = await startEntrance(t, { redisUrl: redis.url });
   const r = redis.client();
+  await knownPublisher(r);
   const boxId = 'box-pending2';
   const keys = boxKeys(boxId);
   const bad: Record<string, string> = { 'good-1': JSON.stringify(aggregate('good-1')) };
