@@ -5,9 +5,8 @@
  */
 import { UsageError } from '../../../shared/src/cli.js';
 import type { EntranceConfig } from '../../../shared/src/config/schemas.js';
-import { createLogger } from '../../../shared/src/log.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
-import { connectRedis } from '../../../shared/src/redis.js';
+import { withEntranceRedis } from '../operator-command.js';
 import { EnrolmentStore } from './store.js';
 import { parseDuration, parseUses } from './token-limits.js';
 
@@ -64,19 +63,7 @@ export function parseEnrolmentCommand(words: string[], values: Record<string, un
 
 export async function enrolmentCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
   const request = parseEnrolmentCommand(words, values);
-  // Logs to stderr at warn: stdout is the command's answer, which scripts read.
-  const log = createLogger({ level: 'warn', role: 'entrance', destination: process.stderr });
-  const redis = await connectRedis(config, log).catch((err: Error) => {
-    throw new Error(`cannot reach Redis: ${err.message}`);
-  });
-  const out = (obj: unknown, text: string): void => {
-    process.stdout.write(request.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
-  };
-  try {
-    await runEnrolmentCommand(new EnrolmentStore(redis), request, out);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
+  await withEntranceRedis(config, request.json, (redis, out) => runEnrolmentCommand(new EnrolmentStore(redis), request, out));
 }
 
 async function runEnrolmentCommand(store: EnrolmentStore, request: EnrolmentRequest, out: (obj: unknown, text: string) => void): Promise<void> {

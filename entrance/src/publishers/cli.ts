@@ -4,8 +4,7 @@
  */
 import { UsageError } from '../../../shared/src/cli.js';
 import type { EntranceConfig } from '../../../shared/src/config/schemas.js';
-import { createLogger } from '../../../shared/src/log.js';
-import { connectRedis } from '../../../shared/src/redis.js';
+import { withEntranceRedis } from '../operator-command.js';
 import { DEFAULT_QUOTA_GB, PublisherAccounts, publisherIdOf, quotaBytesOf } from './accounts.js';
 import type { PublisherAccountInfo } from './accounts.js';
 
@@ -45,19 +44,7 @@ export function parsePublisherCommand(words: string[], values: Record<string, un
 
 export async function publisherCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
   const request = parsePublisherCommand(words, values);
-  // Logs to stderr at warn: stdout is the command's answer, which scripts read.
-  const log = createLogger({ level: 'warn', role: 'entrance', destination: process.stderr });
-  const redis = await connectRedis(config, log).catch((err: Error) => {
-    throw new Error(`cannot reach Redis: ${err.message}`);
-  });
-  const out = (obj: unknown, text: string): void => {
-    process.stdout.write(request.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
-  };
-  try {
-    await runPublisherCommand(new PublisherAccounts(redis), request, out);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
+  await withEntranceRedis(config, request.json, (redis, out) => runPublisherCommand(new PublisherAccounts(redis), request, out));
 }
 
 const gb = (bytes: number): string => `${Number((bytes / 1e9).toPrecision(6))} GB`;

@@ -5,9 +5,8 @@
  */
 import { UsageError } from '../../../shared/src/cli.js';
 import type { EntranceConfig } from '../../../shared/src/config/schemas.js';
-import { createLogger } from '../../../shared/src/log.js';
-import { connectRedis } from '../../../shared/src/redis.js';
 import { trustKeys } from '../../../shared/src/redis-keys.js';
+import { withEntranceRedis } from '../operator-command.js';
 import { FleetKeys } from './fleet-keys.js';
 import { GRANT_SECONDS } from './publisher-trust.js';
 
@@ -23,14 +22,7 @@ export function isFleetKeyCommand(words: string[]): boolean {
 export async function fleetKeyCommand(config: EntranceConfig, words: string[], values: Record<string, unknown>): Promise<void> {
   const verb = words[1];
   if ((verb !== 'list' && verb !== 'rotate') || words.length > 2) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${FLEET_KEY_HELP}`);
-  // Logs to stderr at warn: stdout is the command's answer, which scripts read.
-  const redis = await connectRedis(config, createLogger({ level: 'warn', role: 'entrance', destination: process.stderr })).catch((err: Error) => {
-    throw new Error(`cannot reach Redis: ${err.message}`);
-  });
-  const out = (obj: unknown, text: string): void => {
-    process.stdout.write(values.json === true ? `${JSON.stringify(obj)}\n` : `${text}\n`);
-  };
-  try {
+  await withEntranceRedis(config, values.json === true, async (redis, out) => {
     const fleet = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS });
     if (verb === 'rotate') {
       const keyId = await fleet.rotate();
@@ -40,7 +32,5 @@ export async function fleetKeyCommand(config: EntranceConfig, words: string[], v
     const current = (await fleet.current()).keyId;
     const keyIds = Object.keys(await fleet.publicKeys()).sort();
     out({ CURRENT: current, KEYS: keyIds }, keyIds.map((id) => `${id}${id === current ? '  CURRENT' : '  retired'}`).join('\n'));
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
+  });
 }
