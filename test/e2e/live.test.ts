@@ -15,12 +15,13 @@ import { eventually, killNginxGroup, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { startPublisher } from '../helpers/publisher.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { playbackOf } from '../helpers/playback.js';
+import type { Sample } from '../helpers/playback.js';
 import { track } from '../helpers/children.js';
 
 const SEGMENT_MS = 2_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Sample { at: number; ct: number; paused: boolean }
 
 t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, async (t) => {
   const redis = await startRedis(t);
@@ -103,13 +104,7 @@ t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, asy
 
   await sleep(14_000);
   const after = ((await page.evaluate(() => (window as unknown as { samples: Sample[] }).samples)) as Sample[]).filter((s) => s.at >= killedAt);
-  let stall = 0;
-  let since = after[0] as Sample;
-  for (const s of after) {
-    if (s.ct > since.ct || s.paused) since = s;
-    else stall = Math.max(stall, s.at - since.at);
-  }
-  const progressed = (after[after.length - 1] as Sample).ct - (after[0] as Sample).ct;
+  const { stallMs: stall, playedS: progressed } = playbackOf(after);
   t.ok(progressed >= 10, `after the box died, 14 s of wall time played ${progressed.toFixed(1)} s`);
   t.ok(stall <= SEGMENT_MS, `longest stall after the box died: ${Math.round(stall)} ms (at most one ${SEGMENT_MS} ms segment)`);
   const errors = await page.evaluate(() => (window as unknown as { dandelion: { errors: unknown[] } }).dandelion.errors);

@@ -15,12 +15,13 @@ import { eventually, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { startPublisher } from '../helpers/publisher.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { playbackOf } from '../helpers/playback.js';
+import type { Sample } from '../helpers/playback.js';
 import { track } from '../helpers/children.js';
 
 const SEGMENT_MS = 2_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Sample { at: number; ct: number; paused: boolean }
 interface Row { path: string; server: string; retried: boolean }
 interface Seen { served: Row[]; rejected: Array<{ path: string; server: string; expected: string | null; got: string }>; reports: Array<{ path: string; status: number | string | null }> }
 
@@ -129,14 +130,7 @@ t.test('the viewer page refuses a box\'s altered segments, keeps playing and rep
   t.ok(altered.size > 0, `${altered.size} segments were altered on the box`);
 
   const samples = ((await page.evaluate(() => (window as unknown as { samples: Sample[] }).samples)) as Sample[]).filter((s) => s.at >= alteredAt);
-  let stall = 0;
-  let since = samples[0] as Sample;
-  for (const s of samples) {
-    if (s.ct > since.ct || s.paused) since = s;
-    else stall = Math.max(stall, s.at - since.at);
-  }
-  const progressed = (samples[samples.length - 1] as Sample).ct - (samples[0] as Sample).ct;
-  const wall = ((samples[samples.length - 1] as Sample).at - (samples[0] as Sample).at) / 1000;
+  const { stallMs: stall, playedS: progressed, wallS: wall } = playbackOf(samples);
   t.ok(wall >= 10 && progressed >= wall - 3, `while the box altered segments, ${wall.toFixed(1)} s of wall time played ${progressed.toFixed(1)} s of video`);
   t.ok(stall <= SEGMENT_MS, `longest stall: ${Math.round(stall)} ms (at most one ${SEGMENT_MS} ms segment)`);
   const tail = after.served.slice(-3);
