@@ -68,6 +68,7 @@ export function createEntranceMetrics(deps: EntranceMetricsDeps): EntranceMetric
   const registry = createMetricsRegistry();
   const registers = [registry];
   fleetGauges(registers, deps);
+  trafficBreakdownGauges(registers, deps);
   const { heartbeats, searches, searchSeconds, rejected, aggregates } = messageCounters(registers);
 
   const checkToken = deps.tokenHash === undefined ? undefined : createBearerCheck([deps.tokenHash], deps.now ?? Date.now);
@@ -141,6 +142,11 @@ function fleetGauges(registers: Registry[], deps: EntranceMetricsDeps): void {
       this.set((await trafficTotals(redis)).requests);
     },
   });
+}
+
+/** Who the served bytes were counted for, in bounded label sets, and what was not believed (not counted). */
+function trafficBreakdownGauges(registers: Registry[], deps: EntranceMetricsDeps): void {
+  const { redis } = deps;
   new Gauge({
     name: `${P}publisher_served_bytes`,
     help: `Bytes of each known publisher's files that boxes served to viewers, all time (publisher "-": requests that named no publisher; "other": the smallest beyond ${MAX_LABEL_VALUES} series, and publishers no longer known).`,

@@ -10,14 +10,16 @@ import type { PublisherConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { connectHostFor, hostPort, isWildcardAddress } from '../../shared/src/bind-address.js';
 import { MAX_HEADER_BYTES, messageOf } from '../../shared/src/protocol/index.js';
-import type { PublishRequest, QuarantineReport, SearchRequest } from '../../shared/src/protocol/index.js';
+import type { PublishRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
 import { publisherKeys } from '../../shared/src/redis-keys.js';
 import { Auditor } from './audit/auditor.js';
 import { QuarantinedBoxes } from './audit/quarantined-boxes.js';
+import { CurrentGrant } from './boxes/current-grant.js';
 import { BoxPool } from './boxes/pool.js';
 import { SearchLoop } from './boxes/search.js';
+import { SearchRequests } from './boxes/search-request.js';
 import { createWebServer } from './http/server.js';
 import type { WebServer } from './http/server.js';
 import { Viewers, openGeoDatabase } from './http/viewers.js';
@@ -33,8 +35,6 @@ import type { FolderWatch } from './upload/watcher.js';
 /** Boxes take files up to 50 MiB by default (MAX_FILE_MB); larger frames are refused before sending. */
 const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 10_000;
-/** How often open sockets to boxes are sent the newest grant. */
-const GRANT_RENEW_MS = 60_000;
 
 export interface PublisherDeps {
   config: PublisherConfig;
@@ -63,14 +63,10 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   const keys = publisherKeys(publisherId);
   // What the entrance is told (geolocation, the dashboard): an address of this machine others can see, not loopback.
   const ip = isWildcardAddress(config.PUBLISHER_HTTP_IP) ? firstAddress() : config.PUBLISHER_HTTP_IP;
-  const startedAt = Math.floor(Date.now() / 1000);
-  // The newest grant from a SEARCH reply: every new socket's PUBLISH shows it, and open sockets are sent
-  // it every GRANT_RENEW_MS, well within a grant's life (10 min), rather than after every SEARCH.
-  let grant: string | undefined;
-  let renewedAt = Date.now();
+  const grant = new CurrentGrant(() => pool.renewGrant());
   const hello = (): PublishRequest => {
     const msg: PublishRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
-    if (grant !== undefined) msg.GRANT = grant;
+    if (grant.value !== undefined) msg.GRANT = grant.value;
     return msg;
   };
   const index = new FileIndex(redis, keys);
@@ -85,35 +81,18 @@ export function createPublisherCore(deps: PublisherDeps): PublisherParts {
       search.searchNow();
     },
   });
-  // What the SEARCH in flight (one at a time) told the entrance, marked told when its reply arrives.
-  let quarantineSent: QuarantineReport[] = [];
-  const request = (): SearchRequest => {
-    const msg: SearchRequest = { ID: publisherId, IP: ip, TYPE: 'PUBLISHER', COMMAND: 'SEARCH' };
-    if (config.GEOIP) msg.GEOIP = config.GEOIP;
-    // What the origin served, so the entrance can tell how much the boxes offloaded.
-    const originBytes = deps.originBytes?.();
-    if (originBytes !== undefined) {
-      msg.ORIGIN_BYTES = originBytes;
-      msg.ORIGIN_SINCE = startedAt;
-    }
-    quarantineSent = quarantined.untold();
-    if (quarantineSent.length > 0) msg.QUARANTINE = quarantineSent;
-    return msg;
-  };
+  const requests = new SearchRequests({
+    publisherId, ip, geoip: config.GEOIP, quarantined, ...(deps.originBytes ? { originBytes: deps.originBytes } : {}),
+  });
   const search: SearchLoop = new SearchLoop({
     entranceUrls: config.ENTRANCE_URLS,
     periodMs: config.PUBLISHER_PING_ENTRANCE_FREQ * 1000,
-    request,
+    request: () => requests.next(),
     onBoxes: (boxSet) => {
-      quarantined.told(quarantineSent);
+      requests.answered();
       return pool.update(boxSet);
     },
-    onGrant: (fresh) => {
-      grant = fresh;
-      if (Date.now() - renewedAt < GRANT_RENEW_MS) return;
-      renewedAt = Date.now();
-      pool.renewGrant();
-    },
+    onGrant: (fresh) => grant.take(fresh),
     credentials: publisherCredentials(config, publisherId, log.child({ mod: 'enrolment' })),
     log: log.child({ mod: 'search' }),
   });
@@ -144,6 +123,8 @@ export interface Publisher extends PublisherParts {
   stop(): Promise<void>;
 }
 
+// One closure over 60 lines on purpose: start() and stop() share the running parts (web server, watcher,
+// metrics server), which exist only between the two.
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { config, redis, publisherId, log } = deps;
   let web: WebServer | undefined;
