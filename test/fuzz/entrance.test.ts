@@ -64,10 +64,16 @@ async function entrance(t: Tap) {
   }
 
   async function warmUp(): Promise<void> {
-    const peer = await connectPeer(url);
-    // One ID each: SEARCH is rate-limited per publisher, and a warm-up that was refused would warm nothing.
-    for (let i = 0; i < 300; i++) await peer.ask(searchRequest(`publisher-fuzzwarm-${i}`));
-    await peer.close();
+    // One ID each (SEARCH is rate-limited per publisher), on 16 sockets at once as the fuzz sends, and more
+    // IDs than MAX_PUBLISHER_RECORDS: the idle figure then holds what a spray of IDs fills up to its caps
+    // (publisher records, SEARCH rate buckets) and a heap sized for SEARCHes in parallel, so the RSS check
+    // sees what the fuzz adds beyond that. (With 3 × the fuzz inputs RSS ended lower than with 1 ×: what
+    // the 300 one-at-a-time SEARCHes left out was heap slack, not a leak.)
+    await inParallel(Array.from({ length: 16 }, (_, s) => s), 16, async (s) => {
+      const peer = await connectPeer(url);
+      for (let i = 0; i < 200; i++) await peer.ask(searchRequest(`publisher-fuzzwarm-${s}-${i}`));
+      await peer.close();
+    });
     for (let i = 0; i < 20; i++) {
       const box = await connectPeer(url, { headers: (await credentials.upgradeHeaders(url)) ?? {} });
       await box.ask(boxExchange(boxId));
