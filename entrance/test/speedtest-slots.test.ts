@@ -2,20 +2,16 @@
 // window is cut and gives its slot back (a download that is not read, an upload that trickles), while a
 // fast one is not; and enrolled boxes, proving their key with the same signed headers as at the
 // WebSocket upgrade, have reserved slots that anonymous clients holding every other slot cannot take.
-import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { measureCapacity, SpeedTestError } from '../../agent/src/bandwidth/speed-test.js';
 import { AUTH_HEADERS } from '../../shared/src/enrolment/codec.js';
-import { silentLogger } from '../../shared/src/log.js';
-import { connectRedis } from '../../shared/src/redis.js';
-import { EnrolmentStore } from '../src/enrolment/store.js';
 import { SPEEDTEST_LIMITS } from '../src/speedtest/limits.js';
 import { startSpeedTest } from '../../test/helpers/speed-test.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startRedis } from '../../test/helpers/redis.js';
+import { enrolledBox } from '../../test/helpers/enrolment.js';
 
 const MAX = SPEEDTEST_LIMITS.maxBytes;
 
@@ -92,16 +88,6 @@ t.test('a download that is not read and an upload that trickles are cut; their s
   t.equal(big.body.length, 20 * 1024 * 1024, 'a fast download completes');
 });
 
-/** Enrol `boxId` with a fleet token through the entrance's own endpoint, as the agent does. */
-async function enrolledBox(redisUrl: string, wsUrl: string, boxId: string): Promise<PeerCredentials> {
-  const client = await connectRedis({ REDIS_URL: redisUrl, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
-  const { token } = await new EnrolmentStore(client).createToken({ expiresInSeconds: 600, maxUses: 1 });
-  client.disconnect();
-  const creds = new PeerCredentials(boxId, generateKeyPairSync('ed25519').privateKey, token);
-  const result = await creds.enrol(wsUrl);
-  if (!result.ok) throw new Error(`enrolment failed: ${result.code} ${result.reason}`);
-  return creds;
-}
 
 t.test('while anonymous clients hold every anonymous slot, an enrolled box still gets one', async (t) => {
   const redis = await startRedis(t);

@@ -6,6 +6,10 @@
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPairSync } from 'node:crypto';
 import { WebSocket } from 'ws';
+import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
+import { silentLogger } from '../../shared/src/log.js';
+import { connectRedis } from '../../shared/src/redis.js';
+import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { AUTH_HEADERS, connectPayload, enrolPayload, enrolmentUrl, idHeaderFor, publicKeyText, rotatePayload, signPayload } from '../../shared/src/enrolment/codec.js';
 
 export const newKey = (): KeyObject => generateKeyPairSync('ed25519').privateKey;
@@ -72,4 +76,15 @@ export async function ask(u: Upgrade, msg: Record<string, unknown>): Promise<Rec
   if (!u.ok) throw new Error(`upgrade refused: ${u.status}`);
   u.ws.send(JSON.stringify(msg));
   return u.next();
+}
+
+/** Enrol `boxId` with a fresh fleet token through the entrance's own endpoint, as the agent does. */
+export async function enrolledBox(redisUrl: string, wsUrl: string, boxId: string): Promise<PeerCredentials> {
+  const client = await connectRedis({ REDIS_URL: redisUrl, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
+  const { token } = await new EnrolmentStore(client).createToken({ expiresInSeconds: 600, maxUses: 1 });
+  client.disconnect();
+  const creds = new PeerCredentials(boxId, newKey(), token);
+  const result = await creds.enrol(wsUrl);
+  if (!result.ok) throw new Error(`enrolment failed: ${result.code} ${result.reason}`);
+  return creds;
 }

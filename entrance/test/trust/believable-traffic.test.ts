@@ -3,17 +3,14 @@
 // /metrics and the dashboard), only for a publisher the entrance knows (others create no per-publisher
 // keys or metric labels), and a flood of made-up publisher IDs leaves /metrics and Redis bounded. A
 // plausible aggregate still counts exactly once.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { Test } from 'tap';
-import { PeerCredentials } from '../../../shared/src/enrolment/peer-credentials.js';
 import { hashPassword } from '../../../shared/src/password.js';
-import { silentLogger } from '../../../shared/src/log.js';
-import { connectRedis } from '../../../shared/src/redis.js';
-import { EnrolmentStore } from '../../src/enrolment/store.js';
 import { MAX_LABEL_VALUES } from '../../src/metric-labels.js';
 import { UNMEASURED_ALLOWANCE_BYTES, allowanceBytes } from '../../src/traffic/plausible.js';
 import { trafficTotals } from '../../src/traffic/read.js';
+import { enrolledBox } from '../../../test/helpers/enrolment.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { boxExchange, searchRequest } from '../../../test/helpers/messages.js';
 import { sampleValue, scrape } from '../../../test/helpers/prometheus.js';
@@ -77,12 +74,7 @@ async function setup(t: Test, boxId = 'box-honest'): Promise<Setup> {
 
 /** Enrol `boxId` with a fleet token as the agent does, and the signed headers of its next upgrade. */
 async function enrolledHeaders(redisUrl: string, wsUrl: string, boxId: string): Promise<Record<string, string>> {
-  const client = await connectRedis({ REDIS_URL: redisUrl, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 }, silentLogger());
-  const { token } = await new EnrolmentStore(client).createToken({ expiresInSeconds: 600, maxUses: 1 });
-  client.disconnect();
-  const creds = new PeerCredentials(boxId, generateKeyPairSync('ed25519').privateKey, token);
-  const result = await creds.enrol(wsUrl);
-  if (!result.ok) throw new Error(`enrolment failed: ${result.code} ${result.reason}`);
+  const creds = await enrolledBox(redisUrl, wsUrl, boxId);
   const headers = await creds.upgradeHeaders(wsUrl);
   if (!headers) throw new Error('no challenge for the upgrade');
   return headers;
