@@ -33,7 +33,7 @@ export const ID_PREFIX: Readonly<Record<PeerType, string>> = {
 /** After the prefix: what a Redis key segment and a folder name can hold safely (no ':' or '/'). */
 const ID_BODY = /^[A-Za-z0-9_.-]+$/;
 
-export const COMMANDS = ['EXCHANGE', 'SEARCH', 'PUBLISH', 'FILE'] as const;
+export const COMMANDS = ['EXCHANGE', 'SEARCH', 'PUBLISH', 'FILE', 'CERTIFY'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** The four keys every message carries (the original's rule). PORT may be absent for publishers. */
@@ -156,6 +156,30 @@ export interface ExchangeReply extends Envelope {
   FLEET_KEYS?: Record<string, string>;
   /** Extension: publishers an operator revoked: their grants are refused and their files removed. */
   REVOKED_PUBLISHERS?: string[];
+  /** Extension: the box's DNS name `<box-id>.<BOX_DOMAIN>`, when the entrance gives boxes names (and certificates). */
+  BOX_NAME?: string;
+}
+
+/** Largest CSR a box sends (one P-256 key and one name: well under 1 KiB). */
+export const MAX_CSR_CHARS = 8 * 1024;
+/** Largest certificate chain an entrance answers with (a leaf and a few intermediates). */
+export const MAX_CERTIFICATE_CHARS = 64 * 1024;
+
+/** Box → entrance, on its authenticated EXCHANGE socket: certify the key of this CSR for the box's BOX_NAME. */
+export interface CertifyRequest extends Envelope {
+  TYPE: 'BOX';
+  COMMAND: 'CERTIFY';
+  /** PEM PKCS#10 request naming exactly BOX_NAME; the private key stays on the box. */
+  CSR: string;
+}
+
+/** Entrance → box: the issued certificate chain (PEM, leaf first) and its notAfter (seconds since the epoch). */
+export interface CertifyReply extends Envelope {
+  TYPE: 'ENTRANCE';
+  COMMAND: 'CERTIFY';
+  MESSAGE: 'ACCEPTED';
+  CERTIFICATE: string;
+  NOT_AFTER: number;
 }
 
 /** A box as a SEARCH reply lists it: its stored exchange plus RANK (1 = best; extension). */
@@ -208,6 +232,8 @@ export type Decoded =
   | { kind: 'PUBLISH'; msg: PublishRequest }
   | { kind: 'PUBLISH_REPLY'; msg: PublishReply }
   | { kind: 'FILE_REPLY'; msg: FileReply }
+  | { kind: 'CERTIFY'; msg: CertifyRequest }
+  | { kind: 'CERTIFY_REPLY'; msg: CertifyReply }
   | { kind: 'ERROR'; msg: ErrorReply };
 export type Kind = Decoded['kind'];
 
@@ -235,6 +261,8 @@ export function decodeMessage(value: unknown): Decoded {
     case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: decodePublishRequest(value, env) };
     case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
+    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requireString(value, 'CSR', MAX_CSR_CHARS) } };
+    case 'CERTIFY/ENTRANCE': return { kind: 'CERTIFY_REPLY', msg: decodeCertifyReply(value, env) };
   }
   if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
   if (!isOneOf(COMMANDS, command)) throw new ProtocolError('E_COMMAND', `unknown COMMAND ${command}`);
@@ -443,6 +471,8 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   if (typeof rec.REACHABLE === 'boolean') msg.REACHABLE = rec.REACHABLE;
   const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
   if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
+  const boxName = optionalString(rec, 'BOX_NAME', 253);
+  if (boxName !== undefined && boxName !== '') msg.BOX_NAME = boxName.toLowerCase();
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
   return msg;
 }
@@ -517,6 +547,15 @@ function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply
   if (!/^[0-9a-f]{64}$/.test(sha)) throw new ProtocolError('E_FORMAT', 'SHA256 must be 64 lower-case hex digits');
   msg.SHA256 = sha;
   return msg;
+}
+
+function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
+  if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
+  return {
+    ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED',
+    CERTIFICATE: requireString(rec, 'CERTIFICATE', MAX_CERTIFICATE_CHARS),
+    NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }),
+  };
 }
 
 function decodeErrorReply(rec: Record<string, unknown>, env: Envelope, command: string | undefined): ErrorReply {
