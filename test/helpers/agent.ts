@@ -4,7 +4,7 @@ import { atDeath } from './children.js';
 import os from 'node:os';
 import path from 'node:path';
 import { loadRoleConfig } from '../../shared/src/config/load.js';
-import { silentLogger } from '../../shared/src/log.js';
+import { createLogger, silentLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createAgent } from '../../agent/src/app.js';
 import type { Agent, AgentStatus } from '../../agent/src/app.js';
@@ -48,7 +48,7 @@ export async function startAgent(
     DANDELION_METRICS_PORT: '0',
     ...opts.env,
   });
-  const log = silentLogger();
+  const log = process.env.DANDELION_TEST_LOG ? createLogger({ level: 'debug', role: 'agent' }) : silentLogger();
   const redis = await connectRedis(config, log);
   const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
   // The agent's nginx is its child; if tap kills this process, stop that nginx too.

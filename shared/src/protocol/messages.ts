@@ -261,7 +261,7 @@ export function decodeMessage(value: unknown): Decoded {
     case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: decodePublishRequest(value, env) };
     case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
-    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requireString(value, 'CSR', MAX_CSR_CHARS) } };
+    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requirePem(value, 'CSR', 'CERTIFICATE REQUEST', MAX_CSR_CHARS) } };
     case 'CERTIFY/ENTRANCE': return { kind: 'CERTIFY_REPLY', msg: decodeCertifyReply(value, env) };
   }
   if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
@@ -549,11 +549,21 @@ function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply
   return msg;
 }
 
+/** One or more PEM blocks of `label` and nothing else: the only text with line breaks a message may carry. */
+function requirePem(rec: Record<string, unknown>, key: string, label: string, max: number): string {
+  const v = rec[key];
+  if (typeof v !== 'string' || v.trim() === '') throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
+  if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
+  const block = `-----BEGIN ${label}-----\\r?\\n[A-Za-z0-9+/=\\r\\n]+-----END ${label}-----`;
+  if (!new RegExp(`^\\s*(?:${block}\\s*)+$`).test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM (${label})`);
+  return v;
+}
+
 function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
   if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
   return {
     ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED',
-    CERTIFICATE: requireString(rec, 'CERTIFICATE', MAX_CERTIFICATE_CHARS),
+    CERTIFICATE: requirePem(rec, 'CERTIFICATE', 'CERTIFICATE', MAX_CERTIFICATE_CHARS),
     NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }),
   };
 }
