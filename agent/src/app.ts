@@ -270,9 +270,15 @@ function boxCertificate(paths: AgentPaths, log: Logger, parts: () => Parts): Box
  * box announces HTTPS_URL at once. The port is checked first: nginx would keep its old config without a word.
  */
 async function serveCertificate(p: Parts, issued: IssuedCertificate): Promise<void> {
-  if (p.address.httpsName === undefined) await checkCanListen(p.config.BOX_SERVER_IP, p.address.httpsPort, HTTPS_LISTEN_KEYS);
-  await p.nginx.reload(siteOptions(p));
-  p.address.httpsName = issued.name;
+  const before = p.address.httpsName;
+  if (before === undefined) await checkCanListen(p.config.BOX_SERVER_IP, p.address.httpsPort, HTTPS_LISTEN_KEYS);
+  p.address.httpsName = issued.name; // siteOptions() adds the HTTPS server from now on
+  try {
+    await p.nginx.reload(siteOptions(p));
+  } catch (err) {
+    p.address.httpsName = before;
+    throw err;
+  }
   p.boxStatus.certificateServed(issued.name, issued.notAfterMs);
   p.links.beatAll();
 }
@@ -323,7 +329,7 @@ function siteOptions(p: Parts): SiteOptions {
     ratesByConnections: p.budget.ratesByConnections(),
     maxConnections: p.budget.policy.maxConnections,
     statusDirectory: p.paths.statusDirectory,
-    ...(p.certificate?.current ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
+    ...(p.address.httpsName !== undefined ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
   };
 }
 

@@ -96,13 +96,15 @@ export class BoxCertificate {
     try {
       const reply = await this.deps.certify(await certificateRequest(key, name), url);
       const issued = checkIssuedChain(reply.CERTIFICATE, { key, name, nowMs: this.now() });
+      // Stored before it is served: same key, so whichever chain nginx reads next is a valid one.
       await saveChain(this.deps.paths, issued);
+      log.info({ name, entrance: url, notAfter: new Date(issued.notAfterMs).toISOString() }, 'certificate issued');
+      await this.deps.serve(issued);
+      // Held only once served: a chain nginx could not take is asked for again, after the backoff.
       this.held = issued;
       this.backoff.reset();
       this.nextAttemptMs = 0;
       this.lastError = undefined;
-      log.info({ name, entrance: url, notAfter: new Date(issued.notAfterMs).toISOString() }, 'certificate issued');
-      await this.deps.serve(issued);
     } catch (err) {
       const waitMs = this.backoff.next();
       this.nextAttemptMs = this.now() + waitMs;
