@@ -41,7 +41,7 @@ import { PublisherUsage } from './ingest/publisher-usage.js';
 import { createAgentMetrics } from './metrics.js';
 import type { AgentMetrics } from './metrics.js';
 import type { SiteOptions } from './nginx/config.js';
-import { managedNginx, systemNginx } from './nginx/nginx.js';
+import { managedNginx, systemNginx, waitForPort } from './nginx/nginx.js';
 import type { Nginx } from './nginx/nginx.js';
 import { systemReadings } from './platform/readings.js';
 import type { Readings, ReadingsSource } from './platform/readings.js';
@@ -129,7 +129,7 @@ interface Parts {
   capacityTests: CapacityTests;
   /** The box's HTTPS certificate (HTTPS: auto); undefined with HTTPS: off. */
   certificate: BoxCertificate | undefined;
-  held: { credentials?: PeerCredentials; metricsServer?: MetricsServer };
+  held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
 function agentPaths(config: AgentConfig): AgentPaths {
@@ -270,15 +270,17 @@ function boxCertificate(paths: AgentPaths, log: Logger, parts: () => Parts): Box
  * box announces HTTPS_URL at once. The port is checked first: nginx would keep its old config without a word.
  */
 async function serveCertificate(p: Parts, issued: IssuedCertificate): Promise<void> {
-  const before = p.address.httpsName;
+  const before = p.held.httpsServerName;
   if (before === undefined) await checkCanListen(p.config.BOX_SERVER_IP, p.address.httpsPort, HTTPS_LISTEN_KEYS);
-  p.address.httpsName = issued.name; // siteOptions() adds the HTTPS server from now on
+  p.held.httpsServerName = issued.name; // siteOptions() names the HTTPS server from now on, for every reload
   try {
     await p.nginx.reload(siteOptions(p));
+    if (before === undefined) await waitForPort(connectHostFor(p.config.BOX_SERVER_IP), p.address.httpsPort);
   } catch (err) {
-    p.address.httpsName = before;
+    p.held.httpsServerName = before;
     throw err;
   }
+  p.address.httpsName = issued.name; // announced only once nginx answers on the port
   p.boxStatus.certificateServed(issued.name, issued.notAfterMs);
   p.links.beatAll();
 }
@@ -329,7 +331,7 @@ function siteOptions(p: Parts): SiteOptions {
     ratesByConnections: p.budget.ratesByConnections(),
     maxConnections: p.budget.policy.maxConnections,
     statusDirectory: p.paths.statusDirectory,
-    ...(p.address.httpsName !== undefined ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
+    ...(p.held.httpsServerName !== undefined ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
   };
 }
 
@@ -377,6 +379,7 @@ async function loadCertificate(p: Parts): Promise<void> {
   if (p.address.httpsPort === 0) p.address.httpsPort = await freePort(p.config.BOX_SERVER_IP);
   const stored = await p.certificate.load();
   if (!stored) return;
+  p.held.httpsServerName = stored.name;
   p.address.httpsName = stored.name;
   p.boxStatus.certificateServed(stored.name, stored.notAfterMs);
 }

@@ -162,7 +162,8 @@ async function tail(file: string): Promise<string> {
   return (await readFile(file, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
 }
 
-async function waitForPort(host: string, port: number, gaveUp: () => boolean): Promise<void> {
+/** Resolves once something accepts connections on host:port (nginx applies a reload after its signal returns). */
+export async function waitForPort(host: string, port: number, gaveUp: () => boolean = () => false): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (gaveUp()) throw new Error('nginx exited');
