@@ -73,7 +73,8 @@ export class EntranceLinks {
 
   /** Send a CERTIFY on the link to `url` (the entrance that named the box), else on the first healthy link. */
   certify(request: CertifyRequest, url: string, timeoutMs: number): Promise<CertifyReply> {
-    const link = this.links.get(url) ?? [...this.links.values()].find((l) => l.healthy);
+    const named = this.links.get(url);
+    const link = named?.healthy ? named : [...this.links.values()].find((l) => l.healthy);
     if (!link) return Promise.reject(new Error('no entrance link to send CERTIFY on'));
     return link.certify(request, timeoutMs);
   }
