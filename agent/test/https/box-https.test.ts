@@ -151,3 +151,14 @@ t.test('renewal at 2/3 of the lifetime swaps the certificate without failing a d
   t.equal(readFileSync(path.join(box.runDirectory, 'https', 'box-tls-chain.pem'), 'utf8'), storedChain, 'and stored');
   t.equal((await box.agent.buildExchange()).HTTPS_URL, `https://${name}:${port}/`, 'and announced');
 });
+
+t.test('HTTPS: off asks for no certificate, whatever the entrance says', async (t) => {
+  const standIn = await startCertifyStandIn(t, { domain: DOMAIN, answer: () => ({ error: 'never asked', code: 'E_ACME' }) });
+  const redis = await startRedis(t);
+  const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [standIn.url], boxId: 'box-https3', env: { DANDELION_HTTPS: 'off' } });
+  t.ok(await eventually(() => standIn.lastExchange.has('box-https3')), 'the box registers and is given a name');
+  await new Promise((r) => setTimeout(r, 1_500)); // a few heartbeats
+  t.equal(standIn.csrs.length, 0, 'no CERTIFY');
+  t.equal(standIn.lastExchange.get('box-https3')?.HTTPS_URL, undefined, 'no HTTPS_URL');
+  t.equal((await box.agent.buildExchange()).HTTPS_URL, undefined);
+});
