@@ -10,8 +10,8 @@ export const INTERNET_IP = '80.0.0.1';
 export const INTERNET_IP6 = '2a00:ffff::1';
 
 /** Home n (1-based) reaches the internet over 81.0.<n>.0/24: the internet side is .1, the WAN .2 and up. */
-export function wanLink(n: number): { internetSide: string; wan: (generation: number) => string; prefixLength: number } {
-  return { internetSide: `81.0.${n}.1`, wan: (generation) => `81.0.${n}.${2 + generation}`, prefixLength: 24 };
+export function wanLink(n: number): { subnet: string; internetSide: string; wan: (generation: number) => string; prefixLength: number } {
+  return { subnet: `81.0.${n}.0/24`, internetSide: `81.0.${n}.1`, wan: (generation) => `81.0.${n}.${2 + generation}`, prefixLength: 24 };
 }
 
 /** The carrier of a CGNAT home hands its customer 100.64.<n>.2; the carrier's own side is .1. */
@@ -25,8 +25,9 @@ export function lan(n: number): { subnet: string; router: string; box: string; p
 }
 
 /** IPv6 homes: the WAN link 2a00:ff:<n>::/64 and the routed LAN prefix 2a00:<n>::/64. */
-export function ipv6Home(n: number): { internetSide: string; wan: string; lanPrefix: string; router: string; box: string } {
+export function ipv6Home(n: number): { wanPrefix: string; internetSide: string; wan: string; lanPrefix: string; router: string; box: string } {
   return {
+    wanPrefix: `2a00:ff:${n}::/64`,
     internetSide: `2a00:ff:${n}::1`,
     wan: `2a00:ff:${n}::2`,
     lanPrefix: `2a00:${n}::/64`,

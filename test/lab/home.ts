@@ -5,8 +5,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { carrierLink, ipv6Home, lan, MAX_WAN_CHANGES, wanLink } from './addresses.js';
-import { addAddress, delAddress, enableForwarding, route, veth } from './links.js';
+import { carrierLink, INTERNET_IP, INTERNET_IP6, ipv6Home, lan, MAX_WAN_CHANGES, wanLink } from './addresses.js';
+import { addAddress, delAddress, enableForwarding, linkRoute, route, veth } from './links.js';
 import { startMiniupnpd, stopMiniupnpd, UPNP_HTTP_PORT } from './miniupnpd.js';
 import { createNs, runIn, type Ns } from './netns.js';
 import { carrierRuleset, FILTER_TABLE, homeRouterRuleset, LAN_IF, openPortCommand, WAN_IF } from './nft.js';
@@ -92,6 +92,7 @@ export class Home {
     const edge = this.carrier ?? this.router;
     await veth(internet, `home${n}`, edge, WAN_IF);
     await addAddress(internet, `home${n}`, link.internetSide, link.prefixLength);
+    await linkRoute(internet, link.subnet, `home${n}`, INTERNET_IP);
     await addAddress(edge, WAN_IF, this.publicIp, link.prefixLength);
     await route(edge, 'default', link.internetSide);
     if (this.carrier) await this.wireCarrier(this.carrier);
@@ -117,9 +118,10 @@ export class Home {
   private async wireIpv6(): Promise<void> {
     const v6 = ipv6Home(this.ctx.n);
     await addAddress(this.ctx.internet, `home${this.ctx.n}`, v6.internetSide, 64);
+    await linkRoute(this.ctx.internet, v6.wanPrefix, `home${this.ctx.n}`, INTERNET_IP6);
     await addAddress(this.router, WAN_IF, v6.wan, 64);
     await route(this.router, 'default', v6.internetSide);
-    await route(this.ctx.internet, v6.lanPrefix, v6.wan);
+    await route(this.ctx.internet, v6.lanPrefix, v6.wan, INTERNET_IP6);
     await addAddress(this.router, LAN_IF, v6.router, 64);
     await addAddress(this.box, BOX_IF, v6.box, 64);
     await route(this.box, 'default', v6.router);
@@ -182,6 +184,9 @@ export class Home {
     await delAddress(edge, WAN_IF, old, link.prefixLength);
     await addAddress(edge, WAN_IF, this.publicIp, link.prefixLength);
     await route(edge, 'default', link.internetSide);
+    // The ISP forgets where the old address was: else the internet keeps sending it to this router by
+    // its cached MAC, and the router's DNAT rules (they match the port, not the address) still answer.
+    await runIn(this.ctx.internet, ['ip', 'neigh', 'flush', 'dev', `home${this.ctx.n}`]);
     return this.publicIp;
   }
 

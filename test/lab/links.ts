@@ -21,9 +21,15 @@ export async function delAddress(ns: Ns, dev: string, address: string, prefixLen
   await runIn(ns, ['ip', 'addr', 'del', `${address}/${prefixLength}`, 'dev', dev]);
 }
 
-export async function route(ns: Ns, destination: string, via: string): Promise<void> {
+export async function route(ns: Ns, destination: string, via: string, src?: string): Promise<void> {
   const family = via.includes(':') ? '-6' : '-4';
-  await runIn(ns, ['ip', family, 'route', 'replace', destination, 'via', via]);
+  await runIn(ns, ['ip', family, 'route', 'replace', destination, 'via', via, ...(src ? ['src', src] : [])]);
+}
+
+/** The subnet of `dev` is reached from `src`: the internet's connections come from its own address, not the link's. */
+export async function linkRoute(ns: Ns, subnet: string, dev: string, src: string): Promise<void> {
+  const family = src.includes(':') ? '-6' : '-4';
+  await runIn(ns, ['ip', family, 'route', 'replace', subnet, 'dev', dev, 'src', src]);
 }
 
 /** Make the namespace a router (forwarding between its interfaces, IPv4 and IPv6). */
