@@ -14,10 +14,10 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 
 # Debian packages of the home-network lab (docs/lab.md): routers with miniupnpd (UPnP IGD, NAT-PMP/PCP)
 # and nftables, the UPnP and NAT-PMP clients the lab's tests map ports with, pebble as the ACME CA,
-# certutil for the browser's test root.
-LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl
+# certutil for the browser's test root, openssl and curl for pebble's API certificate and root.
+LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl
 
-.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-test FORCE
+.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -65,6 +65,9 @@ image: binaries image-deps
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
 	scripts/test.sh --only build/test/image/*.test.js --timeout=2400
+
+lab-deps:
+	scripts/ensure-debs.sh $(LAB_DEBS)
 
 # The home-network lab, as root, sealed in its own network namespace (docs/lab.md; not part of `make test`).
 lab-test: build

@@ -35,12 +35,18 @@ mount -t tmpfs -o mode=0755 dandelion-lab /run/netns
 mount -t tmpfs -o mode=0755 dandelion-lab /etc/netns
 # Whatever a test left running in a lab namespace is killed here, so it cannot hold the namespace alive.
 cleanup() {
-  for ns in $(ip netns list | cut -d' ' -f1); do
+  local left
+  left=$(ip netns list | cut -d' ' -f1 | tr '\n' ' ')
+  [ -n "$left" ] && echo "lab-test: removing namespaces a test left behind: $left" >&2
+  for ns in $left; do
     for pid in $(ip netns pids "$ns"); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns delete "$ns" 2>/dev/null || true
   done
 }
 trap cleanup EXIT
 set +e
-# Each test file builds its own lab; tap's 30 s default is too short for a lab with several homes.
-scripts/test.sh --only build/test/lab/*.test.js --timeout=240 "$@"
+# Test files given as arguments run instead of all of them. Each test file builds its own lab; tap's
+# 30 s default is too short for a lab with several homes on a loaded machine.
+tests=("$@")
+[ ${#tests[@]} -eq 0 ] && tests=(build/test/lab/*.test.js)
+scripts/test.sh --only "${tests[@]}" --timeout=240

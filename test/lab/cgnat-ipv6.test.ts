@@ -1,9 +1,9 @@
 // A home behind a carrier-grade NAT cannot be reached even when its own router runs UPnP, and its
 // traffic comes from the carrier's address; a home with routed IPv6 is reachable exactly on the ports
-// its stateful firewall opens.
+// its stateful firewall opens, by hand or, with pinholes, by the box over UPnP IGD2.
 import t from 'tap';
 import { startLab } from './lab.js';
-import { natPmpMap, upnpMap } from './port-mapping.js';
+import { natPmpMap, upnpMap, upnpPinhole } from './port-mapping.js';
 import { probeConnect, probeServer } from './probe.js';
 
 const BOX_PORT = 7072;
@@ -54,4 +54,23 @@ t.test('ipv6: a port opened in the router\'s firewall is reachable, another is n
   t.ok(other.error, `a port not opened stays filtered (${other.error})`);
   const v4 = await probeConnect(lab, lab.internet, home.publicIp, BOX_PORT, 1_500);
   t.ok(v4.error, `openFirewall opens IPv6 only (${v4.error})`);
+});
+
+t.test('ipv6 with pinholes: the box opens its own IPv6 pinhole over UPnP IGD2', async (t) => {
+  const lab = await startLab({ homes: [{ kind: 'ipv6', pinholes: true }] });
+  t.teardown(() => lab.stop());
+  const home = lab.homes[0]!;
+  const boxIp6 = home.boxIp6;
+  if (!boxIp6) throw new Error('an ipv6 home has a box IPv6 address');
+  for (const port of [BOX_PORT, CLOSED_PORT]) {
+    const server = await probeServer(lab, home.box, port);
+    t.teardown(() => server.stop());
+  }
+  const before = await probeConnect(lab, lab.internet, boxIp6, BOX_PORT, 1_500);
+  t.ok(before.error, `closed before the pinhole (${before.error})`);
+  const pinhole = await upnpPinhole(lab, home, BOX_PORT);
+  t.ok(pinhole.ok, `upnpc -6 -A opens a pinhole\n${pinhole.output}`);
+  t.same(await probeConnect(lab, lab.internet, boxIp6, BOX_PORT), { reply: `from ${lab.internetIp6}` }, 'the pinhole reaches the box over IPv6');
+  const other = await probeConnect(lab, lab.internet, boxIp6, CLOSED_PORT, 1_500);
+  t.ok(other.error, `another port stays filtered (${other.error})`);
 });

@@ -18,10 +18,19 @@ import { carrierRuleset, FILTER_TABLE, homeRouterRuleset, LAN_IF, openPortComman
  */
 export type RouterKind = 'upnp' | 'nat-pmp' | 'none' | 'cgnat' | 'ipv6';
 
-export interface HomeContext {
+export interface HomeSpec {
+  kind: RouterKind;
+  /**
+   * 'ipv6' only: the router also runs miniupnpd (UPnP IGD2 and NAT-PMP/PCP), so a box can open its own
+   * IPv6 pinholes (WANIPv6FirewallControl AddPinhole) and map IPv4 ports. Default false: the firewall
+   * opens only through openFirewall(), as on routers without UPnP.
+   */
+  pinholes?: boolean;
+}
+
+export interface HomeContext extends HomeSpec {
   /** 1-based; picks the home's subnets (addresses.ts). */
   n: number;
-  kind: RouterKind;
   internet: Ns;
   /** Prefix of the lab's namespace names. */
   prefix: string;
@@ -44,8 +53,10 @@ export class Home {
   /** Only for 'ipv6': the box's global address, and the router's LAN address (its IPv6 gateway). */
   readonly boxIp6: string | undefined;
   readonly routerIp6: string | undefined;
-  /** UPnP root description URL ('upnp', 'cgnat'): lets a client skip SSDP discovery (~2 s). */
+  /** UPnP root description URL ('upnp', 'cgnat', 'ipv6' with pinholes): lets a client skip SSDP discovery (~2 s). */
   readonly upnpUrl: string | undefined;
+  /** The same over IPv6 ('ipv6' with pinholes): where a box asks for IPv6 pinholes. */
+  readonly upnpUrl6: string | undefined;
   private wanGeneration = 0;
   private daemon: ChildProcess | undefined;
   private readonly openPorts = new Set<number>();
@@ -63,6 +74,7 @@ export class Home {
     this.boxIp6 = ctx.kind === 'ipv6' ? ipv6Home(ctx.n).box : undefined;
     this.routerIp6 = ctx.kind === 'ipv6' ? ipv6Home(ctx.n).router : undefined;
     this.upnpUrl = this.runsUpnp() ? `http://${this.routerLanIp}:${UPNP_HTTP_PORT}/rootDesc.xml` : undefined;
+    this.upnpUrl6 = this.runsUpnp() && this.routerIp6 ? `http://[${this.routerIp6}]:${UPNP_HTTP_PORT}/rootDesc.xml` : undefined;
   }
 
   static async build(ctx: HomeContext): Promise<Home> {
@@ -128,7 +140,7 @@ export class Home {
   }
 
   private runsUpnp(): boolean {
-    return this.ctx.kind === 'upnp' || this.ctx.kind === 'cgnat';
+    return this.ctx.kind === 'upnp' || this.ctx.kind === 'cgnat' || (this.ctx.kind === 'ipv6' && this.ctx.pinholes === true);
   }
 
   private runsNatPmp(): boolean {
@@ -149,6 +161,7 @@ export class Home {
       upnp: this.runsUpnp(),
       natPmp: true,
       uuid: `3a5b1c3e-0000-4000-8000-${String(this.ctx.n).padStart(12, '0')}`,
+      ...(this.routerIp6 ? { lanIp6: this.routerIp6 } : {}),
     });
   }
 

@@ -10,16 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { atDeath } from '../helpers/children.js';
 import { INTERNET_IP, INTERNET_IP6, MAX_HOMES } from './addresses.js';
-import { Home, type RouterKind } from './home.js';
+import { Home, type HomeSpec } from './home.js';
 import { enableForwarding } from './links.js';
 import { createNs, deleteNs, execHost, execIn, runIn, setResolver, spawnIn, type ExecOptions, type ExecResult, type Ns } from './netns.js';
 import { assertSealed } from './sealed.js';
 
 export type { Ns, ExecResult, ExecOptions } from './netns.js';
-export { Home, type RouterKind } from './home.js';
+export { Home, type HomeSpec, type RouterKind } from './home.js';
 
 export interface LabOptions {
-  homes: { kind: RouterKind }[];
+  homes: HomeSpec[];
   /** The resolver of every namespace (`/etc/netns/<ns>/resolv.conf`); default: the internet's own address. */
   nameserver?: string;
 }
@@ -67,8 +67,8 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     await runIn(internet, ['ip', 'addr', 'add', `${INTERNET_IP}/32`, 'dev', 'lo']);
     await runIn(internet, ['ip', 'addr', 'add', `${INTERNET_IP6}/128`, 'dev', 'lo']);
     await enableForwarding(internet);
-    for (const [i, { kind }] of opts.homes.entries()) {
-      const home = await Home.build({ n: i + 1, kind, internet, prefix, dir });
+    for (const [i, spec] of opts.homes.entries()) {
+      const home = await Home.build({ ...spec, n: i + 1, internet, prefix, dir });
       homes.push(home);
       created.push(...home.namespaces());
     }

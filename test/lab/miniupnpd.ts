@@ -25,12 +25,15 @@ export interface MiniupnpdOptions {
   natPmp: boolean;
   /** Distinct per home (UPnP device UUID). */
   uuid: string;
+  /** The router's IPv6 LAN address: with it, UPnP IGD2 also opens IPv6 firewall pinholes (AddPinhole). */
+  lanIp6?: string;
 }
 
 export function miniupnpdConfig(opts: MiniupnpdOptions): string {
   return [
     `ext_ifname=${WAN_IF}`,
     `listening_ip=${LAN_IF}`,
+    ...(opts.lanIp6 ? [`ipv6_listening_ip=${opts.lanIp6}`] : ['ipv6_disable=yes']),
     `http_port=${UPNP_HTTP_PORT}`,
     `enable_upnp=${opts.upnp ? 'yes' : 'no'}`,
     `enable_natpmp=${opts.natPmp ? 'yes' : 'no'}`,

@@ -24,3 +24,12 @@ export async function natPmpMap(lab: Lab, home: Home, port: number, protocol: 't
   const output = r.stdout + r.stderr;
   return { ok: r.code === 0 && /Mapped public port/.test(output), output };
 }
+
+/** Open an IPv6 pinhole to the box's `port` from anywhere over UPnP IGD2 (WANIPv6FirewallControl). */
+export async function upnpPinhole(lab: Lab, home: Home, port: number): Promise<MappingResult> {
+  if (!home.upnpUrl6 || !home.boxIp6) return { ok: false, output: `a '${home.kind}' home without pinholes has no IPv6 UPnP` };
+  // Remote host '' and port 0: any.
+  const r = await lab.exec(home.box, ['upnpc', '-6', '-u', home.upnpUrl6, '-A', '', '0', home.boxIp6, String(port), 'TCP', '600'], { timeoutMs: 15_000 });
+  const output = r.stdout + r.stderr;
+  return { ok: r.code === 0 && /Pinhole ID = \d+/.test(output), output };
+}
