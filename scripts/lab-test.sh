@@ -2,8 +2,8 @@
 # The home-network lab's tests (test/lab/, docs/lab.md), sealed: the test runner and everything it
 # starts live in one new network namespace that has only loopback, with private tmpfs copies of
 # /run/netns and /etc/netns, so the lab's namespaces, veths and public-range addresses can never touch
-# the host's network, and nothing of a run (even a killed one) outlives it. Ends with the
-# "N passed, N failed" line of scripts/test.sh.
+# the host's network, and nothing of a run (even a killed one) outlives it: it has its own pid namespace
+# and its own /tmp (tmpfs) too. Ends with the "N passed, N failed" line of scripts/test.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,7 +19,9 @@ if [ -z "${DANDELION_HOST_NETNS:-}" ]; then
   # The host's namespace, so the sealed side (and test/lab/sealed.ts) can check it is elsewhere.
   DANDELION_HOST_NETNS=$(readlink /proc/self/ns/net)
   export DANDELION_HOST_NETNS
-  exec unshare --net --mount --propagation private -- "$0" "$@"
+  # Its own pid namespace too: when the run ends or is killed, the kernel kills every process it
+  # started (miniupnpd, pebble, servers), so none outlives it holding a lab namespace.
+  exec unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc -- "$0" "$@"
 fi
 
 # From here on: inside the sealed namespace, which must be a new one holding only loopback. Checked
@@ -33,6 +35,7 @@ set -e
 ip link set lo up
 mount -t tmpfs -o mode=0755 dandelion-lab /run/netns
 mount -t tmpfs -o mode=0755 dandelion-lab /etc/netns
+mount -t tmpfs -o mode=1777 dandelion-lab /tmp
 # Whatever a test left running in a lab namespace is killed here, so it cannot hold the namespace alive.
 cleanup() {
   local left
