@@ -1,11 +1,16 @@
 // The lab is sealed: the runner's own namespace has no route anywhere, a box reaches the internet
 // namespace only through its router's NAT, and the internet cannot reach into a home.
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startLab } from './lab.js';
 import { probeConnect, probeServer } from './probe.js';
 
 const PORT = 8000;
+const SEALED_MODULE = fileURLToPath(new URL('./sealed.js', import.meta.url));
+/** A node process that runs the lab's guard and prints its verdict. */
+const GUARD = `import(${JSON.stringify(SEALED_MODULE)}).then((m) => { m.assertSealed(); console.log('sealed'); }, (e) => console.log(e.message))
+  .catch((e) => console.log(e.name + ': ' + e.message));`;
 
 function connectError(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -49,4 +54,16 @@ t.test('every lab namespace has its own resolver', async (t) => {
   t.teardown(() => lab.stop());
   const resolv = await lab.exec(lab.homes[0]!.box, ['cat', '/etc/resolv.conf']);
   t.match(resolv.stdout, /^nameserver 80\.0\.0\.53$/m);
+});
+
+t.test('the lab refuses to start outside the sealed namespace', async (t) => {
+  const lab = await startLab({ homes: [{ kind: 'none' }] });
+  t.teardown(() => lab.stop());
+  const runGuard = async (env: NodeJS.ProcessEnv): Promise<string> =>
+    (await lab.exec(lab.homes[0]!.box, [process.execPath, '--input-type=module', '-e', GUARD], { env })).stdout.trim();
+  // A namespace with a real interface (the box's eth0) is not the sealed one.
+  t.match(await runGuard(process.env), /NotSealedError: .*only loopback.*eth0/);
+  const withoutMark = { ...process.env };
+  delete withoutMark.DANDELION_HOST_NETNS;
+  t.match(await runGuard(withoutMark), /NotSealedError: .*run it with `make lab-test`/, 'without scripts/lab-test.sh\'s mark');
 });
