@@ -70,7 +70,10 @@ lab-deps:
 	scripts/ensure-debs.sh $(LAB_DEBS)
 
 # The home-network lab, as root, sealed in its own network namespace (docs/lab.md; not part of `make test`).
-lab-test: build
+# Root is checked before the build, so a user sees why at once (exit 2).
+lab-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make lab-test needs root (network namespaces, veths, nftables): run it as root" >&2; exit 2; }
+	$(MAKE) build
 	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh
 
 test: build deps binaries
