@@ -176,10 +176,10 @@ export class Home {
     this.daemon = undefined;
     await runIn(this.router, ['nft', 'delete', 'table', 'inet', FILTER_TABLE]);
     const wan = this.routerWanIp;
-    const gateway = this.ctx.kind === 'cgnat' ? carrierLink(this.ctx.n).carrierSide : wanLink(this.ctx.n).internetSide;
-    await delAddress(this.router, WAN_IF, wan, 24);
-    await addAddress(this.router, WAN_IF, wan, 24);
-    await route(this.router, 'default', gateway);
+    const uplink = this.ctx.kind === 'cgnat' ? { gateway: carrierLink(this.ctx.n).carrierSide, prefixLength: carrierLink(this.ctx.n).prefixLength } : { gateway: wanLink(this.ctx.n).internetSide, prefixLength: wanLink(this.ctx.n).prefixLength };
+    await delAddress(this.router, WAN_IF, wan, uplink.prefixLength);
+    await addAddress(this.router, WAN_IF, wan, uplink.prefixLength);
+    await route(this.router, 'default', uplink.gateway);
     await this.boot();
   }
 
