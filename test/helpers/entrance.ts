@@ -30,6 +30,9 @@ export async function startEntrance(
     DANDELION_RUN_DIRECTORY: runDirectory,
     // Most tests speak for boxes without keys, as original clients do; enrolment tests and e2e turn it on.
     DANDELION_REQUIRE_ENROLMENT: 'false',
+    // Most tests' boxes are raw sockets whose HTTP_URL nobody serves: they could never be listed by SEARCH.
+    // Tests with real agents (nginx, the agent's own server) and the reachability tests turn it on.
+    DANDELION_REQUIRE_REACHABLE: 'false',
     ...opts.env,
   });
   const log = silentLogger();
