@@ -40,7 +40,7 @@ export type BoxFilter = BoxState | 'quarantined';
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
-  'IMPLAUSIBLE_BYTES',
+  'IMPLAUSIBLE_BYTES', 'REACHABILITY',
 ] as const satisfies ReadonlyArray<keyof BoxRow>;
 export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
@@ -159,6 +159,7 @@ export class Fleet {
     else if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);
+    if (q.sort === 'REACHABILITY') await this.fillReachability(rows);
     const key = SORT_KEYS.find((k) => k === q.sort) ?? 'ID';
     const dir = q.order === 'asc' ? 1 : -1;
     rows.sort((a, b) => {
@@ -171,7 +172,7 @@ export class Fleet {
     });
     const start = (q.page - 1) * q.perPage;
     const page = rows.slice(start, start + q.perPage);
-    await Promise.all([BYTES_FIELDS.has(q.sort) ? undefined : this.fillBytes(page), this.fillReachability(page)]);
+    await Promise.all([BYTES_FIELDS.has(q.sort) ? undefined : this.fillBytes(page), q.sort === 'REACHABILITY' ? undefined : this.fillReachability(page)]);
     return { TOTAL: rows.length, PAGE: q.page, PER_PAGE: q.perPage, BOXES: page };
   }
 

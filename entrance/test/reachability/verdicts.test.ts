@@ -132,6 +132,9 @@ t.test('the verdict in Redis: registry TTL, on the dashboard, gone with the box'
   t.equal(row?.REACHABILITY, 'reachable', '/api/boxes shows the verdict');
   t.equal(row?.REACHABILITY_METHOD, 'upnp');
   t.match(String(row?.REACHABILITY_ADVICE), /mapped by UPnP/);
+  const sorted = await fetch(`${base}/api/boxes?sort=REACHABILITY&order=desc`, { headers: { authorization: 'Bearer script-token-123' } });
+  t.equal(sorted.status, 200, 'the list sorts by verdict');
+  t.equal(((await sorted.json()) as { BOXES: Array<Record<string, unknown>> }).BOXES[0]?.REACHABILITY, 'reachable');
 
   // The box goes silent: its verdict goes when its registry entry does.
   t.ok(await eventually(async () => (await client.exists(keys.box('box-ttl'))) === 0, 10_000, 100), 'gone after ENTRANCE_EXPIRE_BOX_TIME without an EXCHANGE');
