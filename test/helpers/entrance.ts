@@ -10,6 +10,9 @@ import type { Entrance } from '../../entrance/src/app.js';
 import { resolveEntranceId } from '../../entrance/src/identity.js';
 import { rememberEntrance } from './publisher-account.js';
 
+/** Entrance env for tests whose boxes are real agents (nginx, the agent's socket server): SEARCH lists only boxes it reached. */
+export const REAL_BOXES: Readonly<Record<string, string>> = { DANDELION_REQUIRE_REACHABLE: 'true' };
+
 export interface RunningEntrance {
   entrance: Entrance;
   url: string;
