@@ -44,7 +44,7 @@ export class Reachability {
   check(boxId: string, remoteIp: string, msg: BoxExchange): PortProbe[] | undefined {
     const targets = probeTargets(remoteIp, msg);
     if (targets.length === 0) return undefined;
-    const target = JSON.stringify(targets);
+    const target = `${remoteIp} ${targets.map(describe).join(' ')}`;
     const last = this.known.get(boxId);
     const current = last?.target === target ? last : undefined;
     const reachable = current?.probes.every((p) => p.outcome === 'ok') ?? false;
@@ -69,4 +69,9 @@ export class Reachability {
     const oldest = this.known.keys().next();
     if (this.known.size > MAX_REMEMBERED && !oldest.done) this.known.delete(oldest.value);
   }
+}
+
+/** A target in a few bytes (`viewer:7072`, `https:7073:box.example.net`): a hundred thousand of them are remembered. */
+function describe(t: ProbeTarget): string {
+  return t.kind === 'tls' ? `${t.role}:${t.port}:${t.servername ?? ''}` : `${t.role}:${t.port}`;
 }
