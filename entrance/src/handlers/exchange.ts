@@ -1,6 +1,7 @@
 /**
  * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
- * entrances and its public address.
+ * entrances, its public address and whether it can be reached there (reachability/: verdict and advice,
+ * also stored fleet-wide for SEARCH and the dashboards).
  */
 import { Close, ProtocolError, readingOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
@@ -17,9 +18,9 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   // refused EXCHANGE stores nothing.
   await checkEnrolment(msg.ID, peer, ctx);
   await checkAnnouncedUrls(msg, peer, ctx);
+  const reachability = assessReachability(ctx.reachability, msg, peer.remoteIp);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
-  const reachability = assessReachability(ctx.reachability, msg, peer.remoteIp);
   // Independent writes: sent together, so a heartbeat costs one round trip for all of them.
   await Promise.all([
     ctx.registry.upsert(exchange, peer.remoteIp || undefined),
