@@ -17,7 +17,8 @@ import { EnrolmentStore } from './enrolment/store.js';
 import { createEntranceMetrics } from './metrics.js';
 import { createOwnIdentity } from './own-info.js';
 import type { OwnIdentity } from './own-info.js';
-import { Reachability } from './reachability.js';
+import { Reachability } from './reachability/prober.js';
+import { VerdictStore } from './reachability/store.js';
 import { VouchedAddresses } from './handlers/vouched-address.js';
 import { SearchRate } from './handlers/search-rate.js';
 import { PublisherAccounts, publisherAccount } from './publishers/accounts.js';
@@ -56,7 +57,8 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const now = deps.now ? { now: deps.now } : {};
   const keys = entranceKeys(id);
   const identity = createOwnIdentity(config, id);
-  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, log: log.child({ mod: 'registry' }), ...now });
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, requireReachable: config.REQUIRE_REACHABLE, log: log.child({ mod: 'registry' }), ...now });
+  const verdicts = new VerdictStore({ redis, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now });
   const summaries = new BoxSummaries({ redis, keys, historyDays: config.BOX_HISTORY_DAYS, ...now });
   const publisherRecords = new PublisherRecords({ redis, keys, recordSeconds: config.PUBLISHER_RECORD_DAYS * 86_400, maxRecords: config.MAX_PUBLISHER_RECORDS, ...now });
   const enrolment = new EnrolmentStore(redis, deps.now);
@@ -74,12 +76,13 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust,
     searchRate: new SearchRate(deps.now),
     traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
-    reachability: new Reachability(deps.now),
+    reachability: new Reachability(deps.now ? { now: deps.now } : {}),
+    verdicts,
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, enrolment, publisherAccounts, quarantine, metrics, log,
-    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, ...now }),
+    ...who, config, redis, keys, registry, verdicts, enrolment, publisherAccounts, quarantine, metrics, log,
+    fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, verdicts, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
   };

@@ -17,7 +17,8 @@ import type { Fleet } from './dashboard/fleet.js';
 import type { Publishers } from './dashboard/publishers.js';
 import type { TrafficFolder } from './traffic/fold.js';
 import type { EnrolmentStore } from './enrolment/store.js';
-import type { Reachability } from './reachability.js';
+import type { Reachability } from './reachability/prober.js';
+import type { VerdictStore } from './reachability/store.js';
 import type { VouchedAddresses } from './handlers/vouched-address.js';
 import type { SearchRate } from './handlers/search-rate.js';
 import type { PublisherAccounts } from './publishers/accounts.js';
@@ -36,8 +37,10 @@ export interface HandlerContext extends EntranceIdentity {
   publisherRecords: PublisherRecords;
   /** Counts each EXCHANGE's TRAFFIC_AGGREGATES once, fleet-wide. */
   traffic: TrafficFolder;
-  /** Whether boxes' viewer ports answer at their public address. */
+  /** Whether boxes' ports answer at the address their sockets come from (background probes). */
   reachability: Reachability;
+  /** Each box's reachability verdict, fleet-wide, for SEARCH and the dashboards. */
+  verdicts: VerdictStore;
   /** Whether the URLs a box announces name the box itself. */
   vouchedAddresses: VouchedAddresses;
   /** Fleet tokens and enrolled boxes (fleet-wide). */
@@ -60,6 +63,8 @@ export interface EntranceServices extends EntranceIdentity {
   redis: Redis;
   keys: EntranceKeys;
   registry: BoxRegistry;
+  /** Each box's reachability verdict, shown with it. */
+  verdicts: VerdictStore;
   /** The dashboard's view of the boxes (summaries, history). */
   fleet: Fleet;
   /** The dashboard's view of the publishers. */

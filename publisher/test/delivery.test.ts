@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import type { RunningAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
@@ -18,7 +18,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function network(t: { teardown(fn: () => unknown): void }, boxEnv: Array<Record<string, string>> = [{}, {}, {}]) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const boxes: RunningAgent[] = [];
   for (const [i, env] of boxEnv.entries()) boxes.push(await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: `box-n${i}`, env }));
   const r = redis.client();
@@ -124,8 +124,8 @@ t.test('a box that refuses or dies is replaced', async (t) => {
 
 t.test('SEARCH fails over to another entrance', async (t) => {
   const redis = await startRedis(t);
-  const a = await startEntrance(t, { redisUrl: redis.url });
-  const b = await startEntrance(t, { redisUrl: redis.url });
+  const a = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
+  const b = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   await startAgent(t, { redisUrl: redis.url, entranceUrls: [a.url, b.url], boxId: 'box-both' });
   const pub = await startPublisher(t, { redisUrl: redis.url, entranceUrls: [a.url, b.url] });
   t.ok(await eventually(() => pub.publisher.pool.ready().length === 1));

@@ -7,13 +7,13 @@ import t from 'tap';
 import { PublisherAccounts } from '../../entrance/src/publishers/accounts.js';
 import { resolvePublisherId } from '../src/identity.js';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 
 t.test('an enrolled publisher finds boxes; one without a token finds none', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-enrol' });
   const r = redis.client();
   await eventually(async () => (await r.zcard(`${entrance.id}:BOX_SET`)) === 1);

@@ -14,7 +14,7 @@ import { verifyGrant } from '../../shared/src/trust/grant.js';
 import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
 import { GRANT_SECONDS } from '../../entrance/src/trust/publisher-trust.js';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -30,7 +30,7 @@ async function urlsOf(base: string, file: string): Promise<string[]> {
 
 t.test('a granted publisher\'s files reach a box that checks grants', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: AUTH });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...AUTH, ...REAL_BOXES } });
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url] });
   const r = redis.client();
   await eventually(async () => (await r.zcard(`${entrance.id}:BOX_SET`)) === 1);
@@ -52,6 +52,7 @@ t.test('a granted publisher\'s files reach a box that checks grants', async (t) 
 
 t.test('viewers go to the URL the entrance vouched for, not one the box names itself', async (t) => {
   const redis = await startRedis(t);
+  // Its box is a raw WebSocket server whose HTTP_URL nobody serves: not reachable, so not required to be.
   const entrance = await startEntrance(t, { redisUrl: redis.url, env: AUTH });
   const r = redis.client();
   // A box that answers like a real one, but names another HTTP_URL in its replies and keeps the grants it is shown.

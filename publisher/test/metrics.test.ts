@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import type { RunningAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
@@ -35,7 +35,7 @@ const PUBLISHER_METRICS = {
 /** An entrance, boxes that each serve /metrics on a port of their own, and a publisher that does too. */
 async function network(t: { teardown(fn: () => unknown): void }, boxEnv: Array<Record<string, string>>, publisherEnv: Record<string, string> = {}) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const boxes: Array<{ box: RunningAgent; metrics: string }> = [];
   for (const [i, env] of boxEnv.entries()) {
     const port = await freePort();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { hashPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import type { RunningAgent } from '../../test/helpers/agent.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
@@ -22,7 +22,7 @@ const API_TOKEN = 'verify-api-token-1';
 
 async function network(t: { teardown(fn: () => unknown): void }, publisherEnv: Record<string, string>) {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]) } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, ...REAL_BOXES, DANDELION_API_TOKENS: JSON.stringify([await hashPassword(API_TOKEN)]) } });
   const boxes: RunningAgent[] = [];
   for (let i = 0; i < 2; i++) boxes.push(await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: `box-verify${i}` }));
   const r = redis.client();

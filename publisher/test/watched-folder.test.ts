@@ -12,7 +12,7 @@ import t from 'tap';
 import { createLogger } from '../../shared/src/log.js';
 import { eventually, startAgent } from '../../test/helpers/agent.js';
 import { track } from '../../test/helpers/children.js';
-import { startEntrance } from '../../test/helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../../test/helpers/entrance.js';
 import { publisherToken } from '../../test/helpers/publisher-account.js';
 import { startPublisher } from '../../test/helpers/publisher.js';
 import { startRedis } from '../../test/helpers/redis.js';
@@ -73,7 +73,7 @@ function hostileFolder(): { outside: string; secret: string; watch: string; fifo
 
 t.test('only the regular file is sent to a box and served; links and a FIFO are refused with a warning', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-watch' });
   const { watch, fifo, outside } = hostileFolder();
   t.teardown(() => unblockFifo(fifo));
@@ -150,7 +150,7 @@ function inotifyWatches(pid: number): number {
 
 t.test('a link to / is not crawled: the publisher starts at once and stops promptly on SIGTERM', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const { watch, fifo } = hostileFolder();
   t.teardown(() => unblockFifo(fifo));
   symlinkSync('/', path.join(watch, 'root'));
@@ -195,7 +195,7 @@ t.test('a link to / is not crawled: the publisher starts at once and stops promp
 
 t.test('push: a link the operator names is followed; a FIFO is refused at once and the exit code says so', async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-push' });
   const r = redis.client();
   await eventually(async () => (await r.zcard(`${entrance.id}:BOX_SET`)) === 1);

@@ -164,6 +164,22 @@ export function trustKeys() {
 }
 export type TrustKeys = ReturnType<typeof trustKeys>;
 
+/**
+ * Extension. Fleet-wide keys of boxes' reachability (entrance/src/reachability/), under `dandelion:` like
+ * enrolment: a box heartbeats to one entrance, and SEARCH at every entrance must see its verdict.
+ */
+export function reachabilityKeys() {
+  const p = 'dandelion:REACHABILITY:';
+  return {
+    /**
+     * Hash {verdict, method, advice, probes, at} with the TTL of the box's registry entry
+     * (ENTRANCE_EXPIRE_BOX_TIME, refreshed by every EXCHANGE); deleted when the box is revoked.
+     */
+    box: (boxId: string) => `${p}${boxId}`,
+  } as const;
+}
+export type ReachabilityKeys = ReturnType<typeof reachabilityKeys>;
+
 /** Extension. How finely traffic is bucketed in time. */
 export type TrafficResolution = 'minute' | 'hour' | 'day';
 const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute: 'MINUTE', hour: 'HOUR', day: 'DAY' };

@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { hashPassword } from '../../shared/src/password.js';
 import { trafficTotals } from '../../entrance/src/traffic/read.js';
 import { startRedis } from '../helpers/redis.js';
-import { startEntrance } from '../helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
 import { eventually, startAgent } from '../helpers/agent.js';
 import { launchBrowser } from '../helpers/browser.js';
@@ -60,6 +60,7 @@ t.test('dashboard: login, fleet, map, live state, traffic chart, box page, logou
       DANDELION_REQUIRE_ENROLMENT: 'true',
       // Its publisher is an original client (no account) that searches without credentials.
       ...ORIGINAL_PUBLISHERS,
+      ...REAL_BOXES,
     },
   });
   const http = `http://${new URL(entrance.url).host}`;

@@ -10,7 +10,7 @@ import t from 'tap';
 import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { trafficTotals } from '../../entrance/src/traffic/read.js';
 import { startRedis } from '../helpers/redis.js';
-import { startEntrance } from '../helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { eventually, killNginxGroup, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { startPublisher } from '../helpers/publisher.js';
@@ -25,7 +25,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 t.test('live stream from boxes, surviving a dead box', { timeout: 240_000 }, async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const boxes: RunningAgent[] = [];
   for (let i = 0; i < 3; i++) {
     boxes.push(await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: `box-e2e${i}`, env: { DANDELION_BOX_PING_ENTRANCE_FREQ: '1', DANDELION_BANDWIDTH_UP: '1000' } }));

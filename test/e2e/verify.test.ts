@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { testStreamArgs } from '../../shared/src/test-stream.js';
 import { startRedis } from '../helpers/redis.js';
-import { startEntrance } from '../helpers/entrance.js';
+import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { eventually, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { startPublisher } from '../helpers/publisher.js';
@@ -50,7 +50,7 @@ function alterStoredSegments(folder: string, altered: Set<string>): void {
 
 t.test('the viewer page refuses a box\'s altered segments, keeps playing and reports the box', { timeout: 240_000 }, async (t) => {
   const redis = await startRedis(t);
-  const entrance = await startEntrance(t, { redisUrl: redis.url });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
   const boxes: RunningAgent[] = [];
   for (let i = 0; i < 2; i++) {
     boxes.push(await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: `box-verify-e2e${i}`, env: { DANDELION_BOX_PING_ENTRANCE_FREQ: '1', DANDELION_BANDWIDTH_UP: '1000' } }));

@@ -10,6 +10,9 @@ import type { Entrance } from '../../entrance/src/app.js';
 import { resolveEntranceId } from '../../entrance/src/identity.js';
 import { rememberEntrance } from './publisher-account.js';
 
+/** Entrance env for tests whose boxes are real agents (nginx, the agent's socket server): SEARCH lists only boxes it reached. */
+export const REAL_BOXES: Readonly<Record<string, string>> = { DANDELION_REQUIRE_REACHABLE: 'true' };
+
 export interface RunningEntrance {
   entrance: Entrance;
   url: string;
@@ -30,6 +33,9 @@ export async function startEntrance(
     DANDELION_RUN_DIRECTORY: runDirectory,
     // Most tests speak for boxes without keys, as original clients do; enrolment tests and e2e turn it on.
     DANDELION_REQUIRE_ENROLMENT: 'false',
+    // Most tests' boxes are raw sockets whose HTTP_URL nobody serves: they could never be listed by SEARCH.
+    // Tests with real agents (nginx, the agent's own server) and the reachability tests turn it on.
+    DANDELION_REQUIRE_REACHABLE: 'false',
     ...opts.env,
   });
   const log = silentLogger();

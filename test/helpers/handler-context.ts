@@ -16,7 +16,8 @@ import { BoxRegistry } from '../../entrance/src/registry/registry.js';
 import { createTrafficFolder } from '../../entrance/src/traffic/fold.js';
 import { isKnownPublisher } from '../../entrance/src/traffic/known-publishers.js';
 import { EnrolmentStore } from '../../entrance/src/enrolment/store.js';
-import { Reachability } from '../../entrance/src/reachability.js';
+import { Reachability } from '../../entrance/src/reachability/prober.js';
+import { VerdictStore } from '../../entrance/src/reachability/store.js';
 import { VouchedAddresses } from '../../entrance/src/handlers/vouched-address.js';
 import { SearchRate } from '../../entrance/src/handlers/search-rate.js';
 import { PublisherAccounts } from '../../entrance/src/publishers/accounts.js';
@@ -32,7 +33,7 @@ export interface TestHandlerContext {
   clock: { now: number };
 }
 
-export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean } = {}): TestHandlerContext {
+export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean; requireReachable?: boolean } = {}): TestHandlerContext {
   const id = opts.id ?? 'entrance-test';
   const clock = { now: 1_700_000_000_000 };
   const now = (): number => clock.now;
@@ -42,7 +43,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     { BASE_URL: '/dandelion', WEBSOCKET_URL: '/ws', ENTRANCE_URL: undefined, ENTRANCE_IP: '127.0.0.1', ENTRANCE_PORT: 7070, ENTRANCE_OTHER_URLS: [] },
     id,
   );
-  const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, log, now });
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, requireReachable: opts.requireReachable ?? false, log, now });
   const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
   const ctx: HandlerContext = {
     id,
@@ -53,7 +54,8 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     summaries: new BoxSummaries({ redis, keys, historyDays: opts.historyDays ?? 7, now }),
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
     traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, isKnownPublisher: knownPublisher, log, now }),
-    reachability: new Reachability(now),
+    reachability: new Reachability({ now }),
+    verdicts: new VerdictStore({ redis, expireSeconds: 120, now }),
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
     publisherAccounts: new PublisherAccounts(redis, now),

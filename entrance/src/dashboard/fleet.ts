@@ -12,6 +12,8 @@ import { bucketStart } from '../traffic/fold.js';
 import { decodeBoxSummary, decodeHistoryPoint } from '../registry/box-summary.js';
 import type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 import type { Quarantine, QuarantineRecord } from '../trust/quarantine.js';
+import type { VerdictStore } from '../reachability/store.js';
+import type { ReachabilityMethod, ReachabilityState } from '../reachability/verdict.js';
 
 export type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 export type BoxState = 'online' | 'stale' | 'offline';
@@ -26,6 +28,10 @@ export interface BoxRow extends BoxSummary {
   IMPLAUSIBLE_BYTES: number;
   /** Set while a publisher's audit has the box out of SEARCH: why, which file, who, until when. */
   QUARANTINE: QuarantineRecord | null;
+  /** The fleet-wide reachability verdict (null: none stored, e.g. the box is offline), how, and the household's advice. */
+  REACHABILITY: ReachabilityState | null;
+  REACHABILITY_METHOD: ReachabilityMethod | null;
+  REACHABILITY_ADVICE: string | null;
 }
 
 /** A box list filter: by state, or the boxes quarantined now. */
@@ -34,7 +40,7 @@ export type BoxFilter = BoxState | 'quarantined';
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
-  'IMPLAUSIBLE_BYTES',
+  'IMPLAUSIBLE_BYTES', 'REACHABILITY',
 ] as const satisfies ReadonlyArray<keyof BoxRow>;
 export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
@@ -55,6 +61,7 @@ export interface FleetDeps {
   keys: EntranceKeys;
   staleSeconds: number;
   quarantine: Quarantine;
+  verdicts: Pick<VerdictStore, 'read'>;
   now?: () => number;
 }
 
@@ -118,6 +125,9 @@ export class Fleet {
       BYTES_TOTAL: Number(totals[r.ID] ?? 0),
       IMPLAUSIBLE_BYTES: Number(implausible[r.ID] ?? 0),
       QUARANTINE: quarantined.get(r.ID) ?? null,
+      REACHABILITY: null,
+      REACHABILITY_METHOD: null,
+      REACHABILITY_ADVICE: null,
     }));
   }
 
@@ -130,6 +140,17 @@ export class Fleet {
     }
   }
 
+  /** Verdicts cost a read per box, like hour and day bytes: only for the rows shown. */
+  private async fillReachability(rows: BoxRow[]): Promise<void> {
+    const verdicts = await this.deps.verdicts.read(rows.map((r) => r.ID));
+    rows.forEach((r, i) => {
+      const v = verdicts[i];
+      r.REACHABILITY = v?.REACHABILITY ?? null;
+      r.REACHABILITY_METHOD = v?.REACHABILITY_METHOD ?? null;
+      r.REACHABILITY_ADVICE = v?.REACHABILITY_ADVICE ?? null;
+    });
+  }
+
   async list(q: ListQuery): Promise<{ TOTAL: number; PAGE: number; PER_PAGE: number; BOXES: BoxRow[] }> {
     let rows = await this.rows();
     const needle = q.q.trim().toLowerCase();
@@ -138,6 +159,7 @@ export class Fleet {
     else if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);
+    if (q.sort === 'REACHABILITY') await this.fillReachability(rows);
     const key = SORT_KEYS.find((k) => k === q.sort) ?? 'ID';
     const dir = q.order === 'asc' ? 1 : -1;
     rows.sort((a, b) => {
@@ -150,13 +172,13 @@ export class Fleet {
     });
     const start = (q.page - 1) * q.perPage;
     const page = rows.slice(start, start + q.perPage);
-    if (!BYTES_FIELDS.has(q.sort)) await this.fillBytes(page);
+    await Promise.all([BYTES_FIELDS.has(q.sort) ? undefined : this.fillBytes(page), q.sort === 'REACHABILITY' ? undefined : this.fillReachability(page)]);
     return { TOTAL: rows.length, PAGE: q.page, PER_PAGE: q.perPage, BOXES: page };
   }
 
   async row(id: string): Promise<BoxRow | undefined> {
     const row = (await this.rows()).find((r) => r.ID === id);
-    if (row) await this.fillBytes([row]);
+    if (row) await Promise.all([this.fillBytes([row]), this.fillReachability([row])]);
     return row;
   }
 

@@ -1,11 +1,13 @@
 /**
  * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
- * entrances and its public address.
+ * entrances, its public address and whether it can be reached there (reachability/: verdict and advice,
+ * also stored fleet-wide for SEARCH and the dashboards).
  */
 import { Close, ProtocolError, readingOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { HandlerContext } from '../context.js';
+import { assessReachability } from '../reachability/assess.js';
 
 /** What the handler knows of the socket: the address it comes from and the box it proved to be, if any. */
 export type Peer = Pick<PeerContext, 'remoteIp' | 'authenticatedId'>;
@@ -16,10 +18,15 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   // refused EXCHANGE stores nothing.
   await checkEnrolment(msg.ID, peer, ctx);
   await checkAnnouncedUrls(msg, peer, ctx);
+  const reachability = assessReachability(ctx.reachability, msg, peer.remoteIp);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
   // (which SEARCH replies hand to publishers).
-  // Independent writes: sent together, so a heartbeat costs one round trip for both.
-  await Promise.all([ctx.registry.upsert(exchange, peer.remoteIp || undefined), ctx.summaries.record(exchange, peer.remoteIp || undefined)]);
+  // Independent writes: sent together, so a heartbeat costs one round trip for all of them.
+  await Promise.all([
+    ctx.registry.upsert(exchange, peer.remoteIp || undefined),
+    ctx.summaries.record(exchange, peer.remoteIp || undefined),
+    ctx.verdicts.write(msg.ID, reachability.verdict, reachability.advice, reachability.probes),
+  ]);
   // Before ACCEPTED: the box drops its pending aggregates once accepted. If this throws, the box gets
   // E_INTERNAL and sends them again; the fold counts each aggregate once however often it arrives, and
   // no more of it than the upload this EXCHANGE reports (the one just stored in its summary) could carry.
@@ -33,8 +40,12 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
     ENTRANCE_URLS: ctx.entranceUrls(),
   };
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
-  const reachable = ctx.reachability.check(msg.ID, peer.remoteIp, msg.HTTP_URL);
-  if (reachable !== undefined) reply.REACHABLE = reachable;
+  const { verdict } = reachability;
+  // REACHABLE stays absent until a probe finished, as older agents expect.
+  if (verdict.state !== 'checking') reply.REACHABLE = verdict.state === 'reachable';
+  reply.REACHABILITY = verdict.state;
+  if (verdict.state === 'reachable') reply.REACHABILITY_METHOD = verdict.method;
+  reply.REACHABILITY_ADVICE = reachability.advice;
   // What the box checks PUBLISH grants with, offline; their absence tells it to take any PUBLISH.
   const trust = await ctx.trust.boxFields();
   if (trust !== undefined) {

@@ -3,13 +3,14 @@
  * (its latest exchange), the keys original clients read, plus two indexes for SEARCH: `{ID}:BOX_GEO`
  * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
  * Every write of one box and every sweep batch is one Lua script, so a box refreshed while the sweep
- * runs is never half removed.
+ * runs is never half removed. With REQUIRE_REACHABLE, SEARCH also leaves out every box whose fleet-wide
+ * verdict (`dandelion:REACHABILITY:<box>`, reachability/store.ts) is not `reachable`.
  */
 import type { Redis } from 'ioredis';
 import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
-import { trustKeys } from '../../../shared/src/redis-keys.js';
+import { reachabilityKeys, trustKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, textPairs, texts, textsOrNull } from '../../../shared/src/redis-replies.js';
@@ -19,6 +20,7 @@ import type { Candidate } from './ranking.js';
 
 const SWEEP_BATCH = 1000;
 const QUARANTINE_KEY = trustKeys().quarantine;
+const REACHABILITY = reachabilityKeys();
 /** Half the Earth's circumference: a GEOSEARCH radius that holds every box. */
 const WHOLE_EARTH_KM = 20040;
 /** Candidates fetched from each index for every box a SEARCH returns (expired ones and ranking need slack). */
@@ -71,6 +73,8 @@ export interface RegistryDeps {
   redis: Redis;
   keys: EntranceKeys;
   expireSeconds: number;
+  /** REQUIRE_REACHABLE: SEARCH lists only boxes whose verdict is `reachable` (default false). */
+  requireReachable?: boolean;
   log: Logger;
   now?: () => number;
 }
@@ -79,6 +83,7 @@ export class BoxRegistry {
   private readonly redis: Redis & RegistryScripts;
   private readonly keys: EntranceKeys;
   private readonly expireSeconds: number;
+  private readonly requireReachable: boolean;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -89,6 +94,7 @@ export class BoxRegistry {
     });
     this.keys = deps.keys;
     this.expireSeconds = deps.expireSeconds;
+    this.requireReachable = deps.requireReachable ?? false;
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
   }
@@ -124,10 +130,10 @@ export class BoxRegistry {
     return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');
   }
 
-  /** Drop one box at once (its enrolment was revoked), as the sweep would once it expired. */
+  /** Drop one box at once (its enrolment was revoked), as the sweep would once it expired, and its fleet-wide verdict. */
   async remove(boxId: string): Promise<void> {
     await execOrThrow(
-      this.redis.multi().del(this.keys.exchange(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId).exec(),
+      this.redis.multi().del(this.keys.exchange(boxId), REACHABILITY.box(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId).exec(),
     );
   }
 
@@ -201,14 +207,15 @@ export class BoxRegistry {
 
   /**
    * Capacities, and a filter at read time, so SEARCH never returns a box that expired since the last
-   * sweep, nor one a publisher's audit quarantined (trust/quarantine.ts) until that quarantine ends.
+   * sweep, nor one a publisher's audit quarantined (trust/quarantine.ts) until that quarantine ends, nor,
+   * with REQUIRE_REACHABLE, one whose verdict is not `reachable` (still being checked included).
    */
   private async scoreAndKeepLive(candidates: Map<string, Candidate>): Promise<Candidate[]> {
     const ids = [...candidates.keys()];
     if (ids.length === 0) return [];
-    const results = repliesOf(
-      await this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).zmscore(QUARANTINE_KEY, ...ids).exec(),
-    );
+    const pipe = this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).zmscore(QUARANTINE_KEY, ...ids);
+    if (this.requireReachable) for (const id of ids) pipe.hget(REACHABILITY.box(id), 'verdict');
+    const results = repliesOf(await pipe.exec());
     const scores = textsOrNull(results[0]);
     const expiries = textsOrNull(results[1]);
     const quarantinedUntil = textsOrNull(results[2]);
@@ -216,7 +223,8 @@ export class BoxRegistry {
     const live: Candidate[] = [];
     [...candidates.values()].forEach((c, i) => {
       c.capacity = Number(scores[i] ?? 0);
-      if (Number(expiries[i] ?? 0) > nowSeconds && !(Number(quarantinedUntil[i] ?? 0) > nowSeconds)) live.push(c);
+      const reachable = !this.requireReachable || results[3 + i] === 'reachable';
+      if (reachable && Number(expiries[i] ?? 0) > nowSeconds && !(Number(quarantinedUntil[i] ?? 0) > nowSeconds)) live.push(c);
     });
     return live;
   }

@@ -152,6 +152,14 @@ export interface ExchangeReply extends Envelope {
   PUBLIC_IP?: string;
   /** Extension: whether the entrance reached the box's HTTP_URL port at PUBLIC_IP (absent: not known yet). */
   REACHABLE?: boolean;
+  /**
+   * Extension: the entrance's verdict on the box's reachability, how it is reached, and what its household
+   * should do (entrance/src/reachability/). Set by the entrance here; the reply codec's decoding of them
+   * comes with the agent's side (slice "portmap").
+   */
+  REACHABILITY?: string;
+  REACHABILITY_METHOD?: string;
+  REACHABILITY_ADVICE?: string;
   /** Extension: the fleet public keys grants may be signed with, by key ID. */
   FLEET_KEYS?: Record<string, string>;
   /** Extension: publishers an operator revoked: their grants are refused and their files removed. */

@@ -53,7 +53,9 @@ export async function loadBox() {
   const quarantine = row.QUARANTINE
     ? [h('dt', {}, 'Quarantined'), h('dd', { 'data-field': 'QUARANTINE' }, `${fmtText(row.QUARANTINE.REASON)}; file ${fmtText(row.QUARANTINE.PATH)}, found by ${fmtText(row.QUARANTINE.PUBLISHER)}, left out of SEARCH until ${fmtStamp(row.QUARANTINE.UNTIL)}`)]
     : [];
-  $('#box-details').replaceChildren(...quarantine, ...DETAIL_FIELDS.flatMap((col) => [h('dt', {}, col.long ?? col.label), h('dd', { 'data-field': col.key }, col.fmt(row[col.key], row))]));
+  // What the household should do, in the sentence its box's status page shows.
+  const advice = row.REACHABILITY_ADVICE ? [h('dt', {}, 'Reachability advice'), h('dd', { 'data-field': 'REACHABILITY_ADVICE' }, fmtText(row.REACHABILITY_ADVICE))] : [];
+  $('#box-details').replaceChildren(...quarantine, ...advice, ...DETAIL_FIELDS.flatMap((col) => [h('dt', {}, col.long ?? col.label), h('dd', { 'data-field': col.key }, col.fmt(row[col.key], row))]));
   const pubs = Array.isArray(body.PUBLISHERS) ? body.PUBLISHERS : [];
   $('#box-publishers').replaceChildren(...(pubs.length ? pubs.map((p) => h('li', {}, h('span', { class: 'mono' }, p.publisher), ' ', h('span', { class: 'muted' }, fmtBytes(p.bytes)))) : [h('li', { class: 'muted' }, 'none yet')]));
   renderExchange(body.EXCHANGE);

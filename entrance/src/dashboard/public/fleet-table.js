@@ -10,10 +10,14 @@ import { fmtBytes, fmtDuration, fmtDurationShort, fmtLoc, fmtNum, fmtStamp, fmtT
 
 const fmtMbitNum = (v) => fmtNum(v, isNum(v) && v < 10 ? 1 : 0);
 
+/** "reachable (upnp)", "forward-port", …; "—" when no verdict is stored (the box is offline). */
+const reachabilityText = (v, row) => (typeof v !== 'string' ? '—' : row.REACHABILITY_METHOD ? `${v} (${row.REACHABILITY_METHOD})` : v);
+
 /** Every BoxRow field, in order; `fmt` turns the value into text or a node. The box page lists them too. */
 export const COLUMNS = [
   { key: 'ID', label: 'Box', fmt: (v) => boxLink(v) },
   { key: 'STATE', label: 'State', fmt: (v, row) => [badge(v), row.QUARANTINE ? ' ' : null, quarantineBadge(row.QUARANTINE)] },
+  { key: 'REACHABILITY', label: 'Reachable', long: 'Reachability from the internet (the entrance\'s verdict)', fmt: (v, row) => reachabilityText(v, row), title: (_v, row) => row.REACHABILITY_ADVICE ?? null },
   { key: 'LAST_SEEN', label: 'Last seen', fmt: (v) => fmtTime(v), title: (v) => fmtStamp(v) },
   { key: 'AGE', label: 'Age', fmt: (_v, row) => ageEl(row.LAST_SEEN), num: true },
   { key: 'PUBLIC_IP', label: 'Public IP', fmt: fmtText, mono: true },
@@ -69,7 +73,7 @@ export async function loadTable() {
 
 function boxRow(row) {
   return h('tr', { 'data-id': row.ID, 'data-state': row.STATE },
-    COLUMNS.map((col) => h('td', { class: [col.num ? 'num' : '', col.mono ? 'mono' : ''].join(' ').trim() || null, 'data-col': col.key, title: col.title ? col.title(row[col.key]) : null }, col.fmt(row[col.key], row))));
+    COLUMNS.map((col) => h('td', { class: [col.num ? 'num' : '', col.mono ? 'mono' : ''].join(' ').trim() || null, 'data-col': col.key, title: col.title ? col.title(row[col.key], row) : null }, col.fmt(row[col.key], row))));
 }
 
 function renderTable(pages) {

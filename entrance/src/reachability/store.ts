@@ -1,0 +1,81 @@
+/**
+ * Boxes' verdicts in Redis (`dandelion:REACHABILITY:<box>`, reachabilityKeys()), so SEARCH and the
+ * dashboard of every entrance sharing the Redis see the verdict the entrance the box heartbeats to
+ * reached. Each EXCHANGE rewrites its box's verdict with the TTL of its registry entry, so the verdict of
+ * a box that went silent goes when the box does; a revoked box's goes at once (BoxRegistry.remove).
+ */
+import type { Redis } from 'ioredis';
+import { reachabilityKeys } from '../../../shared/src/redis-keys.js';
+import { execOrThrow } from '../../../shared/src/redis.js';
+import { stringHash } from '../../../shared/src/redis-replies.js';
+import { REACHABILITY_METHODS, REACHABILITY_STATES } from './verdict.js';
+import type { PortProbe, ReachabilityMethod, ReachabilityState, Verdict } from './verdict.js';
+
+export interface StoredVerdict {
+  REACHABILITY: ReachabilityState;
+  REACHABILITY_METHOD: ReachabilityMethod | null;
+  REACHABILITY_ADVICE: string;
+  /** The last probes, `role:port:outcome` comma-separated (e.g. `viewer:7072:ok,publisher:7071:refused`), '' while checking. */
+  REACHABILITY_PROBES: string;
+  /** When the verdict was written, seconds since the epoch. */
+  REACHABILITY_AT: number;
+}
+
+export interface VerdictStoreDeps {
+  redis: Redis;
+  /** ENTRANCE_EXPIRE_BOX_TIME: the verdict lives as long as the box's registry entry. */
+  expireSeconds: number;
+  now?: () => number;
+}
+
+export class VerdictStore {
+  private readonly keys = reachabilityKeys();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: VerdictStoreDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async write(boxId: string, verdict: Verdict, advice: string, probes: readonly PortProbe[] | undefined): Promise<void> {
+    const key = this.keys.box(boxId);
+    const fields = {
+      verdict: verdict.state,
+      method: verdict.state === 'reachable' ? verdict.method : '',
+      advice,
+      probes: (probes ?? []).map((p) => `${p.role}:${p.port}:${p.outcome}`).join(','),
+      at: String(Math.floor(this.now() / 1000)),
+    };
+    await execOrThrow(this.deps.redis.multi().hset(key, fields).expire(key, Math.ceil(this.deps.expireSeconds)).exec());
+  }
+
+  /** The stored verdicts of these boxes, in their order (null: none stored, or not one this version wrote). */
+  async read(boxIds: readonly string[]): Promise<Array<StoredVerdict | null>> {
+    if (boxIds.length === 0) return [];
+    const pipe = this.deps.redis.pipeline();
+    for (const id of boxIds) pipe.hgetall(this.keys.box(id));
+    const results = (await pipe.exec()) ?? [];
+    return boxIds.map((_id, i) => {
+      const [err, hash] = results[i] ?? [null, null];
+      return err ? null : decodeStored(hash);
+    });
+  }
+}
+
+function decodeStored(reply: unknown): StoredVerdict | null {
+  let h: Record<string, string>;
+  try {
+    h = stringHash(reply);
+  } catch {
+    return null;
+  }
+  const state = REACHABILITY_STATES.find((s) => s === h.verdict);
+  if (state === undefined) return null;
+  const method = REACHABILITY_METHODS.find((m) => m === h.method) ?? null;
+  return {
+    REACHABILITY: state,
+    REACHABILITY_METHOD: state === 'reachable' ? method : null,
+    REACHABILITY_ADVICE: h.advice ?? '',
+    REACHABILITY_PROBES: h.probes ?? '',
+    REACHABILITY_AT: Number(h.at) || 0,
+  };
+}
