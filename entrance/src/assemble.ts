@@ -31,6 +31,8 @@ import { createTrafficFolder } from './traffic/fold.js';
 import { isKnownPublisher } from './traffic/known-publishers.js';
 import { FleetKeys } from './trust/fleet-keys.js';
 import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
+import { AcmeIssuer } from './acme/issuer.js';
+import { CertifyRate } from './acme/certify-rate.js';
 
 export interface PartsDeps {
   config: EntranceConfig;
@@ -76,6 +78,11 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now),
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
+    certificates: config.BOX_DOMAIN === '' ? undefined : {
+      domain: config.BOX_DOMAIN,
+      issuer: new AcmeIssuer({ redis, directoryUrl: config.ACME_DIRECTORY_URL, caFile: config.ACME_CA_FILE, email: config.ACME_EMAIL, log: log.child({ mod: 'acme' }) }),
+      rate: new CertifyRate(redis),
+    },
   };
   const services: EntranceServices = {
     ...who, config, redis, keys, registry, enrolment, publisherAccounts, quarantine, metrics, log,

@@ -21,6 +21,10 @@ export const Limits = {
   revokedPublishers: 1000,
   /** Why a publisher quarantined a box, as the dashboard shows it. */
   quarantineReasonChars: 300,
+  /** A CSR in PEM: an RSA 4096 one is under 2 KiB; anything far longer is not a box's CSR. */
+  csrChars: 8192,
+  /** A certificate chain in PEM (leaf and intermediates) as an ACME CA returns it. */
+  certificateChainChars: 32768,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */
@@ -97,6 +101,33 @@ export function toWsUrl(v: unknown, key: string): string {
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
     throw new ProtocolError('E_FORMAT', `${key} must be a ws://, wss://, http:// or https:// URL`);
   }
+  return s;
+}
+
+/**
+ * A PEM text (a CSR, a certificate chain): line breaks are its syntax, so only they are allowed among
+ * the control characters; it must hold at least one `-----BEGIN <label>-----` block.
+ */
+export function requirePem(rec: Record<string, unknown>, key: string, label: string, max: number): string {
+  const v = rec[key];
+  if (isEmpty(v)) throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
+  if (typeof v !== 'string') throw new ProtocolError('E_FORMAT', `${key} must be a string`);
+  if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
+  if (!/^[\x20-\x7e\r\n]*$/.test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM text (printable ASCII and line breaks)`);
+  if (!v.includes(`-----BEGIN ${label}-----`)) throw new ProtocolError('E_FORMAT', `${key} must hold a PEM ${label}`);
+  return v;
+}
+
+/** An https:// URL (a box's HTTPS_URL, served with its certificate). */
+export function toHttpsUrl(v: unknown, key: string): string {
+  const s = checkString(v, key, Limits.urlChars);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new ProtocolError('E_FORMAT', `${key} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new ProtocolError('E_FORMAT', `${key} must be an https:// URL`);
   return s;
 }
 

@@ -14,9 +14,11 @@ import {
   optionalNumber,
   optionalRecord,
   optionalString,
+  requirePem,
   requireString,
   toHost,
   toNumber,
+  toHttpsUrl,
   toPort,
   toWsUrl,
 } from './fields.js';
@@ -33,7 +35,7 @@ export const ID_PREFIX: Readonly<Record<PeerType, string>> = {
 /** After the prefix: what a Redis key segment and a folder name can hold safely (no ':' or '/'). */
 const ID_BODY = /^[A-Za-z0-9_.-]+$/;
 
-export const COMMANDS = ['EXCHANGE', 'SEARCH', 'PUBLISH', 'FILE'] as const;
+export const COMMANDS = ['EXCHANGE', 'SEARCH', 'PUBLISH', 'FILE', 'CERTIFY'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** The four keys every message carries (the original's rule). PORT may be absent for publishers. */
@@ -156,6 +158,27 @@ export interface ExchangeReply extends Envelope {
   FLEET_KEYS?: Record<string, string>;
   /** Extension: publishers an operator revoked: their grants are refused and their files removed. */
   REVOKED_PUBLISHERS?: string[];
+  /** Extension: `<box-id>.<BOX_DOMAIN>`, the name the entrance's DNS answers for this box and CERTIFY certifies (absent: none). */
+  BOX_NAME?: string;
+}
+
+/**
+ * Box → entrance (extension), on its authenticated socket: certify the key of this CSR (PEM) for the box's
+ * BOX_NAME. The box keeps the private key; the entrance runs the ACME order.
+ */
+export interface CertifyRequest extends Envelope {
+  TYPE: 'BOX';
+  COMMAND: 'CERTIFY';
+  CSR: string;
+}
+
+/** Entrance → box: the certificate chain (PEM, leaf first) and when the leaf expires (seconds since the epoch). */
+export interface CertifyReply extends Envelope {
+  TYPE: 'ENTRANCE';
+  COMMAND: 'CERTIFY';
+  MESSAGE: 'ACCEPTED';
+  CERTIFICATE: string;
+  NOT_AFTER: number;
 }
 
 /** A box as a SEARCH reply lists it: its stored exchange plus RANK (1 = best; extension). */
@@ -208,6 +231,8 @@ export type Decoded =
   | { kind: 'PUBLISH'; msg: PublishRequest }
   | { kind: 'PUBLISH_REPLY'; msg: PublishReply }
   | { kind: 'FILE_REPLY'; msg: FileReply }
+  | { kind: 'CERTIFY'; msg: CertifyRequest }
+  | { kind: 'CERTIFY_REPLY'; msg: CertifyReply }
   | { kind: 'ERROR'; msg: ErrorReply };
 export type Kind = Decoded['kind'];
 
@@ -235,6 +260,8 @@ export function decodeMessage(value: unknown): Decoded {
     case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: decodePublishRequest(value, env) };
     case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
+    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requirePem(value, 'CSR', 'CERTIFICATE REQUEST', Limits.csrChars) } };
+    case 'CERTIFY/ENTRANCE': return { kind: 'CERTIFY_REPLY', msg: decodeCertifyReply(value, env) };
   }
   if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
   if (!isOneOf(COMMANDS, command)) throw new ProtocolError('E_COMMAND', `unknown COMMAND ${command}`);
@@ -373,6 +400,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
       msg.GEOIP = decodeGeoIp(value);
     } else if (key === 'TRAFFIC_AGGREGATES') {
       msg.TRAFFIC_AGGREGATES = decodeAggregates(value);
+    } else if (key === 'HTTPS_URL') {
+      if (value !== '') msg.HTTPS_URL = toHttpsUrl(value, key);
     } else if (NUMERIC_SET.has(key)) {
       if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
     } else if (trafficKeyOwner(key) !== undefined) {
@@ -444,7 +473,14 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
   if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
+  if (!isEmpty(rec.BOX_NAME)) msg.BOX_NAME = toHost(rec.BOX_NAME, 'BOX_NAME');
   return msg;
+}
+
+function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
+  if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
+  const CERTIFICATE = requirePem(rec, 'CERTIFICATE', 'CERTIFICATE', Limits.certificateChainChars);
+  return { ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED', CERTIFICATE, NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }) };
 }
 
 function decodePublishRequest(rec: Record<string, unknown>, env: Envelope): PublishRequest {
