@@ -36,6 +36,13 @@ async function heartbeat(url: string, boxId: string, localAddress = '127.0.0.1')
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 const rcodeOf = (reply: Buffer | undefined): string | undefined => (reply === undefined ? undefined : RCODES[reply.readUInt16BE(2) & 0xf]);
 const rcode = (p: DecodedPacket): string | undefined => RCODES[(p.flags ?? 0) & 0xf];
+/** The first answer's TTL (Infinity when there is none, so a check for a low TTL fails). */
+const ttlOf = (p: DecodedPacket): number => {
+  const first = p.answers?.[0];
+  return first !== undefined && 'ttl' in first && first.ttl !== undefined ? first.ttl : Infinity;
+};
+/** A TXT record's strings, joined. */
+const textOf = (data: string | Buffer | Array<string | Buffer>): string => (Array.isArray(data) ? data : [data]).map(String).join('');
 
 t.test('the apex holds SOA and NS; a registered box has an A record that follows its address', async (t) => {
   const { port, url } = await dnsEntrance(t);
@@ -52,7 +59,7 @@ t.test('the apex holds SOA and NS; a registered box has an A record that follows
   const a = await udpQuery(port, `box-alpha.${DOMAIN}`, 'A');
   t.equal(rcode(a), 'NOERROR');
   t.same(a.answers?.map((r) => r.type === 'A' && r.data), ['127.0.0.1']);
-  t.ok((a.answers?.[0] as { ttl?: number } | undefined)?.ttl !== undefined && (a.answers?.[0] as { ttl: number }).ttl <= 60, 'a low TTL');
+  t.ok(ttlOf(a) <= 60, 'a low TTL');
   const upper = await udpQuery(port, `BOX-Alpha.Boxes.TEST`, 'A');
   t.same(upper.answers?.map((r) => r.type === 'A' && r.data), ['127.0.0.1'], 'names are case-insensitive');
 
@@ -89,8 +96,8 @@ t.test('TXT for _acme-challenge comes from Redis, with a short TTL; other names 
   await redis.sadd(acmeKeys().challenge(`box-alpha.${DOMAIN}`), 'token-value-1');
   const txt = await udpQuery(port, name.toUpperCase(), 'TXT');
   t.equal(rcode(txt), 'NOERROR');
-  t.same(txt.answers?.map((r) => r.type === 'TXT' && Buffer.concat(([] as Buffer[]).concat(r.data as Buffer[])).toString()), ['token-value-1']);
-  t.ok(((txt.answers?.[0] as { ttl?: number }).ttl ?? 999) <= 60, 'short TTL');
+  t.same(txt.answers?.map((r) => r.type === 'TXT' && textOf(r.data)), ['token-value-1']);
+  t.ok(ttlOf(txt) <= 60, 'short TTL');
   t.equal(rcode(await udpQuery(port, `www.box-alpha.${DOMAIN}`, 'A')), 'NXDOMAIN');
   t.equal(rcode(await udpQuery(port, `a.b.c.${DOMAIN}`, 'TXT')), 'NXDOMAIN');
 });
@@ -180,4 +187,16 @@ t.test('hostile TCP streams are closed or answered FORMERR, and the server keeps
   half.close();
   const after = await udpQuery(port, DOMAIN, 'SOA');
   t.equal(rcode(after), 'NOERROR', 'still answering');
+});
+
+t.test('a box registered over IPv6 has an AAAA record', async (t) => {
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ENTRANCE_IP: '::1', DANDELION_BOX_DOMAIN: DOMAIN, DANDELION_DNS_BIND: '127.0.0.1', DANDELION_DNS_PORT: '0' } });
+  const port = entrance.dnsPort ?? 0;
+  await heartbeat(entrance.url, 'box-six', '::1');
+  const aaaa = await udpQuery(port, `box-six.${DOMAIN}`, 'AAAA');
+  t.same(aaaa.answers?.map((r) => r.type === 'AAAA' && r.data), ['::1']);
+  const a = await udpQuery(port, `box-six.${DOMAIN}`, 'A');
+  t.equal(rcode(a), 'NOERROR', 'no A for an IPv6 box: NODATA');
+  t.same(a.answers, []);
 });

@@ -8,13 +8,19 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
 import acme from 'acme-client';
+import { messageOf } from '../../../shared/src/protocol/index.js';
 
 const agents = new Map<string, https.Agent>();
 let installed = false;
 
 /** Trust the PEM certificates in `caFile` (besides the system's roots) for requests to `directoryUrl`'s origin. */
 export function trustForAcmeServer(directoryUrl: string, caFile: string): void {
-  const ca = readFileSync(caFile, 'utf8');
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new Error(`ACME_CA_FILE ${caFile}: ${messageOf(err)}`);
+  }
   if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`ACME_CA_FILE ${caFile} holds no PEM certificate`);
   agents.set(new URL(directoryUrl).origin, new https.Agent({ ca: [...tls.rootCertificates, ca], keepAlive: true }));
   if (installed) return;
