@@ -21,6 +21,7 @@ import { EnrolmentGate } from './enrolment/gate.js';
 import { createDnsServer } from './dns/server.js';
 import type { DnsServer } from './dns/server.js';
 import { RedisZoneRecords } from './dns/box-records.js';
+import { zoneNameServer } from './dns/answer.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
@@ -78,7 +79,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   });
   const dashboard = createDashboard(services, deps.now);
   const dns: DnsServer | undefined = config.BOX_DOMAIN === '' ? undefined : createDnsServer({
-    zone: { domain: config.BOX_DOMAIN, records: new RedisZoneRecords(redis, keys, deps.now) },
+    zone: { domain: config.BOX_DOMAIN, nameServer: zoneNameServer(config.BOX_DOMAIN, config.ENTRANCE_URL), records: new RedisZoneRecords(redis, keys, deps.now) },
     host: config.DNS_BIND, port: config.DNS_PORT, log: log.child({ mod: 'dns' }),
   });
   const web = createEntranceHttp({ services, dashboard, gate, wsPath, onUpgrade: upgrade, fleetKeys: async () => (await ctx.trust.boxFields())?.FLEET_KEYS });

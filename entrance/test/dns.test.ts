@@ -14,6 +14,7 @@ import { boxExchange } from '../../test/helpers/messages.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { queryBytes, tcpConnect, udpQuery, udpRaw } from '../../test/helpers/dns.js';
+import { zoneNameServer } from '../../entrance/src/dns/answer.js';
 
 const DOMAIN = 'boxes.test';
 
@@ -199,4 +200,16 @@ t.test('a box registered over IPv6 has an AAAA record', async (t) => {
   const a = await udpQuery(port, `box-six.${DOMAIN}`, 'A');
   t.equal(rcode(a), 'NOERROR', 'no A for an IPv6 box: NODATA');
   t.same(a.answers, []);
+});
+
+t.test('the name server is the entrance\'s own host name when it has one outside the zone', async (t) => {
+  t.equal(zoneNameServer(DOMAIN, 'wss://entrance.example.net/dandelion/ws/'), 'entrance.example.net');
+  t.equal(zoneNameServer(DOMAIN, 'ws://203.0.113.9:7071/dandelion/ws/'), `ns.${DOMAIN}`, 'an address: ns.<zone>');
+  t.equal(zoneNameServer(DOMAIN, 'ws://[2a00:1::9]:7071/dandelion/ws/'), `ns.${DOMAIN}`, 'an IPv6 address: ns.<zone>');
+  t.equal(zoneNameServer(DOMAIN, `wss://e.${DOMAIN}/`), `ns.${DOMAIN}`, 'a name inside the zone would need glue: ns.<zone>');
+  t.equal(zoneNameServer(DOMAIN, undefined), `ns.${DOMAIN}`);
+  const redis = await startRedis(t);
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { DANDELION_ENTRANCE_URL: 'ws://entrance.example.net:7071/dandelion/ws/', DANDELION_BOX_DOMAIN: DOMAIN, DANDELION_DNS_BIND: '127.0.0.1', DANDELION_DNS_PORT: '0' } });
+  const ns = await udpQuery(entrance.dnsPort ?? 0, DOMAIN, 'NS');
+  t.same(ns.answers?.map((a) => a.type === 'NS' && a.data), ['entrance.example.net']);
 });

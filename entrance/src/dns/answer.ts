@@ -34,7 +34,26 @@ const CHALLENGE_LABEL = '_acme-challenge';
 export interface Zone {
   /** BOX_DOMAIN, lowercase. */
   domain: string;
+  /** The name server the apex's NS and SOA name (zoneNameServer). */
+  nameServer: string;
   records: ZoneRecords;
+}
+
+/**
+ * The zone's name server: the entrance's own host name from ENTRANCE_URL when it has one outside the zone
+ * (resolvers find its address through ordinary DNS, no glue needed), else `ns.<BOX_DOMAIN>`, which the
+ * parent zone must delegate with a glue record holding the entrance's address. Box IDs all start with
+ * `box-`, so no box is ever called `ns`.
+ */
+export function zoneNameServer(domain: string, entranceUrl: string | undefined): string {
+  let host = '';
+  try {
+    host = entranceUrl === undefined ? '' : new URL(entranceUrl).hostname.toLowerCase();
+  } catch {
+    host = '';
+  }
+  const isName = host !== '' && net.isIP(host.replace(/^\[|\]$/g, '')) === 0 && host.includes('.');
+  return isName && host !== domain && !host.endsWith(`.${domain}`) ? host : `ns.${domain}`;
 }
 
 /** The reply to `query`, or undefined when it gets none (not a query). */
@@ -93,16 +112,17 @@ async function resolve(question: Question, zone: Zone): Promise<Resolution> {
   const { domain } = zone;
   if (name !== domain && !name.endsWith(`.${domain}`)) return { rcode: Rcode.REFUSED, answers: [], authorities: [] };
   const labels = name === domain ? [] : name.slice(0, -domain.length - 1).split('.');
-  const nodata: Resolution = { rcode: Rcode.NOERROR, answers: [], authorities: [soa(domain)] };
-  const nxdomain: Resolution = { rcode: Rcode.NXDOMAIN, answers: [], authorities: [soa(domain)] };
+  const zoneSoa = soa(domain, zone.nameServer);
+  const nodata: Resolution = { rcode: Rcode.NOERROR, answers: [], authorities: [zoneSoa] };
+  const nxdomain: Resolution = { rcode: Rcode.NXDOMAIN, answers: [], authorities: [zoneSoa] };
   // The typings leave ANY out of RecordType, though the decoder gives it.
   const asked: string = question.type;
   const wants = (type: string): boolean => asked === type || asked === 'ANY';
   const [first, second] = labels;
   if (first === undefined) {
     const apex: Answer[] = [];
-    if (wants('SOA')) apex.push(soa(domain));
-    if (wants('NS')) apex.push({ type: 'NS', name: domain, ttl: RECORD_TTL_SECONDS, data: nameServer(domain) });
+    if (wants('SOA')) apex.push(zoneSoa);
+    if (wants('NS')) apex.push({ type: 'NS', name: domain, ttl: RECORD_TTL_SECONDS, data: zone.nameServer });
     return apex.length > 0 ? { rcode: Rcode.NOERROR, answers: apex, authorities: [] } : nodata;
   }
   if (labels.length === 1 && isDnsLabel(first)) {
@@ -121,21 +141,13 @@ async function resolve(question: Question, zone: Zone): Promise<Resolution> {
   return nxdomain;
 }
 
-/**
- * The zone's name server as its NS and SOA name it. The parent zone delegates BOX_DOMAIN to it with a glue
- * record holding the entrance's address; box IDs all start with `box-`, so no box is ever called `ns`.
- */
-function nameServer(domain: string): string {
-  return `ns.${domain}`;
-}
-
-function soa(domain: string): Answer {
+function soa(domain: string, nameServer: string): Answer {
   return {
     type: 'SOA',
     name: domain,
     ttl: RECORD_TTL_SECONDS,
     data: {
-      mname: nameServer(domain),
+      mname: nameServer,
       rname: `hostmaster.${domain}`,
       // Records come and go with heartbeats; no secondary copies the zone, so the serial only has to grow.
       serial: Math.floor(Date.now() / 1000) >>> 0,
