@@ -154,3 +154,12 @@ t.test('a refusal by the CA is E_ACME, and the TXT value is withdrawn', async (t
   t.equal(box.ws.readyState, box.ws.OPEN, 'the socket stays open; the box tries again later');
   t.same(await s.redis.client().exists(acmeKeys().challenge(`box-alpha.${DOMAIN}`)), 0, 'nothing left in the zone');
 });
+
+t.test('NOT_AFTER is the lifetime the CA gave (a short-lived pebble certificate)', async (t) => {
+  const s = await setup(t, { certificateValiditySeconds: 300 });
+  const box = await enrolledSocket(t, s, 'box-alpha');
+  const reply = await box.ask(certify('box-alpha', await csrFor([`box-alpha.${DOMAIN}`])));
+  t.equal(reply.MESSAGE, 'ACCEPTED', String(reply.ERROR ?? ''));
+  const left = Number(reply.NOT_AFTER) - Date.now() / 1000;
+  t.ok(left > 0 && left <= 300 + 5, `expires in ${Math.round(left)} s, within the 300 s pebble was told`);
+});
