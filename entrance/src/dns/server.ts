@@ -57,8 +57,10 @@ export function createDnsServer(deps: DnsServerDeps): DnsServer {
 
   function onDatagram(socket: dgram.Socket, query: Buffer, from: dgram.RemoteInfo): void {
     void reply(query).then((answer) => {
-      if (answer === undefined) return;
-      socket.send(answer.length > UDP_REPLY_BYTES ? truncated(answer) : answer, from.port, from.address);
+      if (answer === undefined || udp !== socket) return; // nothing to say, or the server stopped meanwhile
+      socket.send(answer.length > UDP_REPLY_BYTES ? truncated(answer) : answer, from.port, from.address, (err) => {
+        if (err) log.debug({ err }, 'DNS UDP reply not sent');
+      });
     });
   }
 
