@@ -12,7 +12,12 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 	libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross \
 	libc6-armhf-cross libstdc++6-armhf-cross libgcc-s1-armhf-cross libatomic1-armhf-cross
 
-.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test FORCE
+# Debian packages of the home-network lab (docs/lab.md): routers with miniupnpd (UPnP IGD, NAT-PMP/PCP)
+# and nftables, the UPnP and NAT-PMP clients the lab's tests map ports with, pebble as the ACME CA,
+# certutil for the browser's test root, openssl and curl for pebble's API certificate and root.
+LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl
+
+.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -60,6 +65,16 @@ image: binaries image-deps
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
 	scripts/test.sh --only build/test/image/*.test.js --timeout=2400
+
+lab-deps:
+	scripts/ensure-debs.sh $(LAB_DEBS)
+
+# The home-network lab, as root, sealed in its own network namespace (docs/lab.md; not part of `make test`).
+# Root is checked before the build, so a user sees why at once (exit 2).
+lab-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make lab-test needs root (network namespaces, veths, nftables): run it as root" >&2; exit 2; }
+	$(MAKE) build
+	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh
 
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { connectHostFor } from '../../shared/src/bind-address.js';
 import type { AgentConfig } from '../../shared/src/config/schemas.js';
-import { freePort } from '../../shared/src/listen.js';
+import { checkCanListen, freePort } from '../../shared/src/listen.js';
 import type { Logger } from '../../shared/src/log.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
@@ -30,6 +30,9 @@ import { EntranceLinks } from './heartbeat/entrance-links.js';
 import { ExchangeBuilder } from './heartbeat/exchange.js';
 import type { ExchangeInputs } from './heartbeat/exchange.js';
 import { ReadingsSampler } from './heartbeat/sampler.js';
+import { BoxCertificate } from './https/box-certificate.js';
+import { certificatePaths } from './https/certificate-files.js';
+import type { IssuedCertificate } from './https/issued-chain.js';
 import { PathLocks } from './ingest/path-locks.js';
 import { createIngestServer } from './ingest/server.js';
 import type { IngestServer } from './ingest/server.js';
@@ -38,7 +41,7 @@ import { PublisherUsage } from './ingest/publisher-usage.js';
 import { createAgentMetrics } from './metrics.js';
 import type { AgentMetrics } from './metrics.js';
 import type { SiteOptions } from './nginx/config.js';
-import { managedNginx, systemNginx } from './nginx/nginx.js';
+import { managedNginx, systemNginx, waitForPort } from './nginx/nginx.js';
 import type { Nginx } from './nginx/nginx.js';
 import { systemReadings } from './platform/readings.js';
 import type { Readings, ReadingsSource } from './platform/readings.js';
@@ -60,6 +63,8 @@ export interface AgentDeps {
 export interface AgentStatus {
   boxPort: number;
   httpPort: number;
+  /** nginx's HTTPS port (served once the box holds a certificate). */
+  httpsPort: number;
   clientIp: string;
   connectWs: string;
   capacity: { upMbit: number; downMbit: number } | undefined;
@@ -122,7 +127,9 @@ interface Parts {
   exchange: ExchangeBuilder;
   links: EntranceLinks;
   capacityTests: CapacityTests;
-  held: { credentials?: PeerCredentials; metricsServer?: MetricsServer };
+  /** The box's HTTPS certificate (HTTPS: auto); undefined with HTTPS: off. */
+  certificate: BoxCertificate | undefined;
+  held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
 function agentPaths(config: AgentConfig): AgentPaths {
@@ -142,7 +149,7 @@ function assemble(deps: AgentDeps): Parts {
   const log = deps.log.child({ box: boxId });
   const paths = agentPaths(config);
   const keys = boxKeys(boxId);
-  const address = new BoxAddress({ boxId, fixedIp: config.BOX_CLIENT_IP, serverIp: config.BOX_SERVER_IP, boxPort: config.BOX_PORT, httpPort: config.BOX_HTTP_PORT });
+  const address = new BoxAddress({ boxId, fixedIp: config.BOX_CLIENT_IP, serverIp: config.BOX_SERVER_IP, boxPort: config.BOX_PORT, httpPort: config.BOX_HTTP_PORT, httpsPort: config.BOX_HTTPS_PORT });
   const budget = new ViewerBudget({
     policy: { share: config.VIEWER_SHARE, floorMbit: config.VIEWER_FLOOR_MBIT, maxConnections: config.VIEWER_MAX_CONNECTIONS },
     capacity: config.BANDWIDTH_UP > 0 ? { upMbit: config.BANDWIDTH_UP, downMbit: config.BANDWIDTH_DOWN } : undefined,
@@ -154,6 +161,7 @@ function assemble(deps: AgentDeps): Parts {
     boxId, config, log, paths, address, budget, boxStatus, trust,
     ...assembleServing(deps, log, keys, paths, trust, () => parts),
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
+    certificate: config.HTTPS === 'auto' ? boxCertificate(paths, log, () => parts) : undefined,
     held: {},
   };
   return parts;
@@ -222,6 +230,7 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     onAccepted: async (reply, sent, url) => {
       await accepted(reply, sent, url);
       await applyTrust(parts(), reply);
+      if (reply.BOX_NAME !== undefined) parts().certificate?.nameGiven(reply.BOX_NAME, url);
     },
     onRefused: exchangeRefused({ address: own.address, log }),
   });
@@ -243,6 +252,41 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
   return { sampler, exchange, links, capacityTests };
 }
 
+/** How long the entrance may take to answer a CERTIFY (it runs a whole ACME order meanwhile). */
+const CERTIFY_TIMEOUT_MS = 120_000;
+
+/** The box's certificate, asked for over the entrance links and served by nginx on BOX_HTTPS_PORT. */
+function boxCertificate(paths: AgentPaths, log: Logger, parts: () => Parts): BoxCertificate {
+  return new BoxCertificate({
+    paths: certificatePaths(paths.runDirectory),
+    log: log.child({ mod: 'https' }),
+    certify: (csr, url) => parts().links.certify({ ...parts().address.envelope(), TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: csr }, url, CERTIFY_TIMEOUT_MS),
+    serve: (issued) => serveCertificate(parts(), issued),
+  });
+}
+
+/**
+ * A new certificate is stored: nginx reloads (its old workers finish the downloads in flight), then the
+ * box announces HTTPS_URL at once. The port is checked first: nginx would keep its old config without a word.
+ */
+async function serveCertificate(p: Parts, issued: IssuedCertificate): Promise<void> {
+  const before = p.held.httpsServerName;
+  if (before === undefined) await checkCanListen(p.config.BOX_SERVER_IP, p.address.httpsPort, HTTPS_LISTEN_KEYS);
+  p.held.httpsServerName = issued.name; // siteOptions() names the HTTPS server from now on, for every reload
+  try {
+    await p.nginx.reload(siteOptions(p));
+    if (before === undefined) await waitForPort(connectHostFor(p.config.BOX_SERVER_IP), p.address.httpsPort);
+  } catch (err) {
+    p.held.httpsServerName = before;
+    throw err;
+  }
+  p.address.httpsName = issued.name; // announced only once nginx answers on the port
+  p.boxStatus.certificateServed(issued.name, issued.notAfterMs);
+  p.links.beatAll();
+}
+
+const HTTPS_LISTEN_KEYS = { port: 'BOX_HTTPS_PORT', host: 'BOX_SERVER_IP' };
+
 /**
  * Take the fleet keys and revoked publishers an EXCHANGE reply carries, and delete what revoked publishers
  * still hold here. Each reply names them all, so files a write in flight put down after a removal go with
@@ -260,7 +304,7 @@ async function applyTrust(p: Parts, reply: ExchangeReply): Promise<void> {
 /** The EXCHANGE's inputs besides readings and files held, as of now. */
 function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'> {
   return {
-    envelope: p.address.envelope(), connectWs: p.address.connectWs(), httpUrl: p.address.httpUrl(), version: buildInfo().version,
+    envelope: p.address.envelope(), connectWs: p.address.connectWs(), httpUrl: p.address.httpUrl(), httpsUrl: p.address.httpsUrl(), version: buildInfo().version,
     capacity: p.budget.capacity, idleUpMbit: p.budget.idleUpMbit, geoip: p.config.GEOIP, status: p.boxStatus.current.code,
   };
 }
@@ -287,13 +331,14 @@ function siteOptions(p: Parts): SiteOptions {
     ratesByConnections: p.budget.ratesByConnections(),
     maxConnections: p.budget.policy.maxConnections,
     statusDirectory: p.paths.statusDirectory,
+    ...(p.held.httpsServerName !== undefined ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
   };
 }
 
 function statusOf(p: Parts): AgentStatus {
   const { address, budget, paths } = p;
   return {
-    boxPort: address.boxPort, httpPort: address.httpPort, clientIp: address.clientIp(), connectWs: address.connectWs(),
+    boxPort: address.boxPort, httpPort: address.httpPort, httpsPort: address.httpsPort, clientIp: address.clientIp(), connectWs: address.connectWs(),
     capacity: budget.capacity, idleUpMbit: budget.idleUpMbit, viewerBudgetMbit: budget.appliedMbit,
     nginxConfPath: paths.nginxConfPath, accessLogPath: paths.accessLogPath, metricsPort: p.held.metricsServer?.port,
   };
@@ -316,6 +361,7 @@ async function startParts(p: Parts): Promise<AgentStatus> {
     p.held.metricsServer = await startMetricsServer({ registry: p.metrics.registry, host: config.METRICS_IP, port: config.METRICS_PORT, log: log.child({ mod: 'metrics' }) });
   }
   if (address.httpPort === 0) address.httpPort = await freePort(config.BOX_SERVER_IP);
+  await loadCertificate(p);
   await p.nginx.start(siteOptions(p));
   await p.tail.start();
   p.sweeper.start();
@@ -327,11 +373,23 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   return statusOf(p);
 }
 
+/** A stored certificate still valid is served from nginx's first start, before any entrance answers. */
+async function loadCertificate(p: Parts): Promise<void> {
+  if (!p.certificate) return;
+  if (p.address.httpsPort === 0) p.address.httpsPort = await freePort(p.config.BOX_SERVER_IP);
+  const stored = await p.certificate.load();
+  if (!stored) return;
+  p.held.httpsServerName = stored.name;
+  p.address.httpsName = stored.name;
+  p.boxStatus.certificateServed(stored.name, stored.notAfterMs);
+}
+
 async function stopParts(p: Parts): Promise<void> {
   await p.held.metricsServer?.stop(); // first: a scrape reads the parts stopped below
   await p.capacityTests.stop();
   await p.ingest.stop();
-  await p.links.stop();
+  await p.links.stop(); // rejects a CERTIFY waiting for its reply
+  await p.certificate?.settled();
   await p.sweeper.stop();
   await p.tail.stop();
   await p.nginx.stop();

@@ -23,6 +23,7 @@ import { SearchRequests } from './boxes/search-request.js';
 import { createWebServer } from './http/server.js';
 import type { WebServer } from './http/server.js';
 import { Viewers, openGeoDatabase } from './http/viewers.js';
+import { loadViewerTls } from './http/viewer-tls.js';
 import { createPublisherMetrics } from './metrics.js';
 import { publisherCredentials } from './identity.js';
 import type { ReplicatorHooks } from './metrics.js';
@@ -173,7 +174,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       watcher = watchFolderForSending(config, index, queue, log);
       await watcher.ready;
       stopPruning = pruneEvery(index, PRUNE_INTERVAL_MS);
-      const viewerUrl = `http://${hostPort(connectHostFor(config.PUBLISHER_HTTP_IP), httpPort)}/`;
+      const viewerUrl = `${web.secure ? 'https' : 'http'}://${hostPort(connectHostFor(config.PUBLISHER_HTTP_IP), httpPort)}/`;
       log.info({ id: publisherId, viewer: viewerUrl, watch: config.PUBLISHER_WATCH_DIRECTORY, metricsPort: metricsServer?.port }, 'publisher started');
       return { httpPort, viewerUrl, metricsPort: metricsServer?.port };
     },
@@ -194,6 +195,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts, auditor: Auditor): Promise<WebServer> {
   const { config, log } = deps;
   const { pool, index } = parts;
+  const tls = loadViewerTls(config); // a ConfigError here names the key: exit 2
   const viewers = new Viewers({
     locate: await openGeoDatabase(config.GEOIP_DATABASE),
     placeOfBox: (boxId) => pool.get(boxId)?.exchange.GEOIP?.LOC,
@@ -203,6 +205,8 @@ async function createViewerWeb(deps: PublisherDeps, parts: PublisherParts, audit
     publisherId: deps.publisherId, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, index, viewers, replicasWanted: config.REPLICAS,
     holdBackMs: config.HOLD_BACK * 1000, log: log.child({ mod: 'web' }), boxCount: () => pool.ready().length,
     auditBox: (boxId, path) => void auditor.audit(boxId, path),
+    httpsBaseOf: (boxId) => pool.get(boxId)?.httpsUrl,
+    ...(tls ? { tls } : {}),
   });
 }
 

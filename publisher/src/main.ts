@@ -6,6 +6,7 @@ import { connectRedis } from '../../shared/src/redis.js';
 import { createPublisher, createPublisherCore } from './app.js';
 import { pushFiles } from './push.js';
 import { resolvePublisherId } from './identity.js';
+import { loadViewerTls } from './http/viewer-tls.js';
 
 export const PUBLISHER_HELP = `Usage: dandelion publisher [--config FILE]
        dandelion publisher push FILE... [--ttl SECONDS] [--config FILE]
@@ -37,6 +38,8 @@ export async function main(args: string[]): Promise<void> {
   if (sub !== undefined && sub !== 'push') throw new UsageError(`publisher: unknown subcommand ${sub}`);
   if (sub === 'push' && files.length === 0) throw new UsageError('publisher push: name at least one FILE');
   const { config, warnings } = loadConfigForRole('publisher', opts.configFile);
+  // Checked now, before Redis, so a bad pair is exit 2 naming the key; the web server reads the files again at start.
+  loadViewerTls(config);
   let ttl = config.FILE_TTL;
   if (opts.values.ttl !== undefined) {
     ttl = Number(opts.values.ttl);

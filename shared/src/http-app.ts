@@ -17,7 +17,7 @@ import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import type http from 'node:http';
 import { createGuardedServer } from './http-guard.js';
-import type { Refusal, UpgradeHandler } from './http-guard.js';
+import type { Refusal, TlsPair, UpgradeHandler } from './http-guard.js';
 import { listenOn } from './listen.js';
 import type { ListenKeys } from './listen.js';
 import type { Logger } from './log.js';
@@ -142,6 +142,8 @@ export interface HttpAppOptions {
   log: Logger;
   /** WebSocket upgrades, answered by `ws` beside fastify (fastify does not see them). */
   onUpgrade?: UpgradeHandler;
+  /** A certificate chain and key (PEM): serve HTTPS instead of HTTP. */
+  tls?: TlsPair;
   /** Largest request body fastify parses (bytes); fastify's default is 1 MiB. */
   bodyLimit?: number;
   /**
@@ -179,7 +181,7 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
         req.url = `${url.pathname}${url.search}`;
         handler(req, res);
       };
-      server = createGuardedServer({ log, onRequest, onUpgrade });
+      server = createGuardedServer({ log, onRequest, onUpgrade, ...(opts.tls ? { tls: opts.tls } : {}) });
       return server;
     },
     // The guarded server answers malformed bytes already; a second answer on the same socket would be garbage.

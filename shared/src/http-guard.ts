@@ -12,6 +12,7 @@
  * Every refusal has the same JSON body, {ERROR, ERROR_CODE}, whatever refused it.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from './log.js';
@@ -28,6 +29,8 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 export interface GuardedServerOptions {
   log: Logger;
+  /** A certificate chain and its key (PEM): the server speaks HTTPS instead of HTTP. */
+  tls?: TlsPair;
   onRequest: RequestHandler;
   /** WebSocket upgrades; without it an upgrade request is answered as a plain request. */
   onUpgrade?: UpgradeHandler;
@@ -98,9 +101,14 @@ export function refuseUpgrade(socket: Duplex, status: number, body: Refusal, hea
   socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
 }
 
-/** An http.Server whose handlers run under the guard described at the top of this file. */
+export interface TlsPair {
+  cert: string;
+  key: string;
+}
+
+/** An http.Server (an https.Server with `tls`) whose handlers run under the guard described at the top of this file. */
 export function createGuardedServer(opts: GuardedServerOptions): http.Server {
-  const server = http.createServer();
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
   server.on('request', guardRequests(opts.log, opts.onRequest));
   if (opts.onUpgrade) server.on('upgrade', guardUpgrades(opts.log, opts.onUpgrade));
   // CONNECT is no upgrade we serve; without a listener Node would drop the socket without a word.

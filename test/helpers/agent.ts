@@ -4,7 +4,7 @@ import { atDeath } from './children.js';
 import os from 'node:os';
 import path from 'node:path';
 import { loadRoleConfig } from '../../shared/src/config/load.js';
-import { silentLogger } from '../../shared/src/log.js';
+import { createLogger, silentLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
 import { createAgent } from '../../agent/src/app.js';
 import type { Agent, AgentStatus } from '../../agent/src/app.js';
@@ -36,6 +36,7 @@ export async function startAgent(
     DANDELION_BOX_SERVER_IP: '127.0.0.1',
     DANDELION_BOX_PORT: '0',
     DANDELION_BOX_HTTP_PORT: '0',
+    DANDELION_BOX_HTTPS_PORT: '0',
     DANDELION_BASE_DIRECTORY: baseDirectory,
     DANDELION_RUN_DIRECTORY: runDirectory,
     DANDELION_BOX_PING_ENTRANCE_FREQ: '0.5',
@@ -47,7 +48,7 @@ export async function startAgent(
     DANDELION_METRICS_PORT: '0',
     ...opts.env,
   });
-  const log = silentLogger();
+  const log = process.env.DANDELION_TEST_LOG ? createLogger({ level: 'debug', role: 'agent' }) : silentLogger();
   const redis = await connectRedis(config, log);
   const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
   // The agent's nginx is its child; if tap kills this process, stop that nginx too.

@@ -1,7 +1,8 @@
 /**
  * Where others reach this box: the address publishers and viewers use (BOX_CLIENT_IP, else the public
  * address the entrance reported, else the bind address), the ports (known once bound), and the URLs
- * built from them. The envelope of every message the box sends carries them.
+ * built from them. The envelope of every message the box sends carries them. HTTPS_URL names the box by
+ * the name its certificate holds (browsers check the name, not the address), once one is served.
  */
 import { connectHostFor, hostPort } from '../../../shared/src/bind-address.js';
 import type { Envelope } from '../../../shared/src/protocol/index.js';
@@ -15,6 +16,8 @@ export interface BoxAddressOptions {
   serverIp: string;
   boxPort: number;
   httpPort: number;
+  /** BOX_HTTPS_PORT (0: picked at start). */
+  httpsPort?: number;
 }
 
 export class BoxAddress {
@@ -22,11 +25,16 @@ export class BoxAddress {
   boxPort: number;
   /** nginx's viewer port (BOX_HTTP_PORT, or the one picked for 0). */
   httpPort: number;
+  /** nginx's HTTPS port (BOX_HTTPS_PORT, or the one picked for 0). */
+  httpsPort: number;
+  /** The name of the certificate nginx serves on httpsPort; undefined while it serves none. */
+  httpsName: string | undefined;
   private publicIp: string | undefined;
 
   constructor(private readonly o: BoxAddressOptions) {
     this.boxPort = o.boxPort;
     this.httpPort = o.httpPort;
+    this.httpsPort = o.httpsPort ?? 0;
   }
 
   /** True when the operator fixed the address, so what the entrance reports changes nothing. */
@@ -45,6 +53,11 @@ export class BoxAddress {
   /** Where viewers fetch this box's files: HTTP_URL + <publisher-id>/<FILE_PATH> (extension field). */
   httpUrl(): string {
     return boxHttpUrl(this.clientIp(), this.httpPort);
+  }
+
+  /** `https://<certificate name>:<port>/` once a certificate is served (extension field HTTPS_URL); else undefined. */
+  httpsUrl(): string | undefined {
+    return this.httpsName === undefined ? undefined : `https://${hostPort(this.httpsName, this.httpsPort)}/`;
   }
 
   envelope(): Envelope {

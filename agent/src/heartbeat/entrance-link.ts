@@ -4,13 +4,14 @@
  * after the previous reply, or the socket is cut when a reply is two periods late. A lost socket is
  * reopened with capped exponential backoff (at most 10 s), unless the entrance refused the upgrade and
  * the owner asked for another delay (enrolment refused, box revoked). Each upgrade may carry headers the
- * owner builds just before it (a freshly signed challenge).
+ * owner builds just before it (a freshly signed challenge). A CERTIFY request (the box's CSR) may be sent
+ * on the same socket beside the heartbeats; its reply (or an ERROR naming COMMAND CERTIFY) settles it.
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
 import { decodeText, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
 import { refusalBody } from '../../../shared/src/enrolment/peer-credentials.js';
-import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, CertifyReply, CertifyRequest, Decoded, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import { Backoff } from '../../../shared/src/backoff.js';
 
 export interface LinkDeps {
@@ -44,6 +45,8 @@ export class EntranceLink {
   healthy = false;
   /** Set by a refused upgrade: how long until the next attempt, instead of the backoff's next step. */
   private nextDelayMs: number | undefined;
+  /** The CERTIFY request waiting for its reply (one at a time). */
+  private certifying: { resolve(reply: CertifyReply): void; reject(err: Error): void; deadline: NodeJS.Timeout } | undefined;
 
   constructor(private readonly deps: LinkDeps) {
     this.backoff = deps.backoff ?? new Backoff();
@@ -65,8 +68,43 @@ export class EntranceLink {
     }
   }
 
+  /** Send a CERTIFY on the open socket; rejects on an ERROR reply, a lost socket or no reply within `timeoutMs`. */
+  certify(request: CertifyRequest, timeoutMs: number): Promise<CertifyReply> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.healthy) return Promise.reject(new Error(`no open link to ${this.deps.url}`));
+    if (this.certifying) return Promise.reject(new Error('a CERTIFY is already waiting for its reply'));
+    return new Promise<CertifyReply>((resolve, reject) => {
+      const deadline = setTimeout(() => this.settleCertify(new Error(`no CERTIFY reply within ${timeoutMs} ms`)), timeoutMs);
+      this.certifying = { resolve, reject, deadline };
+      ws.send(encodeMessage(request));
+    });
+  }
+
+  private settleCertify(outcome: CertifyReply | Error): void {
+    const pending = this.certifying;
+    if (!pending) return;
+    this.certifying = undefined;
+    clearTimeout(pending.deadline);
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+  }
+
+  /** A CERTIFY reply or refusal goes to the request waiting for it; true when `decoded` was one. */
+  private certifyAnswered(decoded: Decoded): boolean {
+    if (decoded.kind === 'CERTIFY_REPLY') {
+      this.settleCertify(decoded.msg);
+      return true;
+    }
+    if (decoded.kind === 'ERROR' && decoded.msg.COMMAND === 'CERTIFY') {
+      this.settleCertify(new Error(`the entrance refused CERTIFY: ${decoded.msg.ERROR_CODE ?? 'ERROR'}: ${decoded.msg.ERROR.slice(0, 300)}`));
+      return true;
+    }
+    return false;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.settleCertify(new Error('box shutting down'));
     if (this.timer) clearTimeout(this.timer);
     await this.building;
     if (this.awaiting) clearTimeout(this.awaiting.deadline);
@@ -124,6 +162,7 @@ export class EntranceLink {
     });
     ws.on('close', (code) => {
       this.healthy = false;
+      this.settleCertify(new Error(`the link to ${this.deps.url} closed (${code})`));
       if (this.timer) clearTimeout(this.timer);
       if (this.awaiting) clearTimeout(this.awaiting.deadline);
       this.awaiting = undefined;
@@ -164,12 +203,20 @@ export class EntranceLink {
   }
 
   private async onMessage(text: string | undefined): Promise<void> {
+    let decoded: Decoded | Error;
+    try {
+      if (text === undefined) throw new Error('binary frame from the entrance');
+      decoded = decodeText(text);
+    } catch (err) {
+      decoded = new Error(messageOf(err));
+    }
+    // Not the heartbeat's answer: the EXCHANGE waiting for its reply keeps waiting.
+    if (!(decoded instanceof Error) && this.certifyAnswered(decoded)) return;
     const awaiting = this.awaiting;
     this.awaiting = undefined;
     if (awaiting) clearTimeout(awaiting.deadline);
     try {
-      if (text === undefined) throw new Error('binary frame from the entrance');
-      const decoded = decodeText(text);
+      if (decoded instanceof Error) throw decoded;
       if (decoded.kind === 'EXCHANGE_REPLY' && awaiting) {
         this.healthy = true;
         this.backoff.reset();

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, CertifyReply, CertifyRequest, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
 import type { PeerCredentials, EnrolResult } from '../../../shared/src/enrolment/peer-credentials.js';
 import type { BoxStatus } from '../status/box-status.js';
 import { EntranceLink } from './entrance-link.js';
@@ -69,6 +69,14 @@ export class EntranceLinks {
   pick(): string | undefined {
     const all = [...this.links.values()];
     return (all.find((l) => l.healthy) ?? all[0])?.url;
+  }
+
+  /** Send a CERTIFY on the link to `url` (the entrance that named the box), else on the first healthy link. */
+  certify(request: CertifyRequest, url: string, timeoutMs: number): Promise<CertifyReply> {
+    const named = this.links.get(url);
+    const link = named?.healthy ? named : [...this.links.values()].find((l) => l.healthy);
+    if (!link) return Promise.reject(new Error('no entrance link to send CERTIFY on'));
+    return link.certify(request, timeoutMs);
   }
 
   /** Send an EXCHANGE on every link now (the box's address changed). */

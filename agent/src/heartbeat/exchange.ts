@@ -20,6 +20,8 @@ export interface ExchangeInputs {
   envelope: Envelope;
   connectWs: string;
   httpUrl: string;
+  /** Where viewers on HTTPS pages fetch the box's files (undefined until a certificate is served). */
+  httpsUrl?: string | undefined;
   readings: Readings;
   version: string;
   filesHeld: number;
@@ -32,6 +34,7 @@ export interface ExchangeInputs {
 /** The EXCHANGE without its traffic. */
 export function composeExchange(i: ExchangeInputs): BoxExchange {
   const msg: BoxExchange = { ...i.envelope, TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: i.connectWs, HTTP_URL: i.httpUrl, ...i.readings, VERSION: i.version };
+  if (i.httpsUrl !== undefined) msg.HTTPS_URL = i.httpsUrl;
   msg['FILES-HELD'] = i.filesHeld;
   if (i.capacity) {
     msg['BANDWIDTH-UP'] = roundMbit(i.capacity.upMbit);

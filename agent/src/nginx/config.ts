@@ -25,6 +25,15 @@ export interface SiteOptions {
   statusDirectory: string;
   /** Peers (addresses/CIDRs) served the status page with the box's addresses; default LAN_NETWORKS. */
   lanNetworks?: readonly string[];
+  /** The HTTPS viewer port and the box's certificate, once it holds one: the same locations over TLS. */
+  https?: HttpsListener;
+}
+
+export interface HttpsListener {
+  port: number;
+  /** PEM chain, leaf first. */
+  chainPath: string;
+  keyPath: string;
 }
 
 /** `value` quoted as q() does, followed inside the quotes by `tail`: nginx variables the agent wrote itself. */
@@ -49,7 +58,31 @@ export function renderSite(o: SiteOptions): string {
 ${siteMaps(o)}
 server {
     listen ${hostPort(o.listenIp, o.httpPort)};
-    server_name _;
+${viewerServerBody(o)}}
+${o.https ? httpsServer(o, o.https) : ''}`;
+}
+
+/**
+ * The HTTPS viewer port: the same locations, limits and log as the HTTP one (viewerServerBody), over
+ * TLS with the box's certificate. A renewal replaces the chain file and reloads nginx; workers holding
+ * downloads finish them with the old certificate's session while new connections get the new one.
+ */
+function httpsServer(o: SiteOptions, tls: HttpsListener): string {
+  return `
+server {
+    listen ${hostPort(o.listenIp, tls.port)} ssl;
+    ssl_certificate ${q(tls.chainPath)};
+    ssl_certificate_key ${q(tls.keyPath)};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:dandelion_tls:1m;
+    ssl_session_timeout 1h;
+${viewerServerBody(o)}}
+`;
+}
+
+/** Everything of a viewer server but its listen lines, shared by the HTTP and HTTPS ports. */
+function viewerServerBody(o: SiteOptions): string {
+  return `    server_name _;
     root ${q(o.baseDirectory)};
     access_log ${q(o.accessLogPath)} ${LOG_FORMAT_NAME};
     server_tokens off;
@@ -69,14 +102,17 @@ ${PUBLISHER_FILES_LOCATION}
     location / {
         return 404;
     }
-}
 `;
 }
 
 /** The http-level pieces: the access-log format, the viewer rate by open connections, the status view, cache headers. */
 function siteMaps(o: SiteOptions): string {
   return `${LOG_FORMAT}
-limit_conn_zone $server_port zone=dandelion_viewers:1m;
+# One key for every viewer port, so HTTP and HTTPS viewers share VIEWER_MAX_CONNECTIONS.
+map $server_port $dandelion_viewer_key {
+    default viewers;
+}
+limit_conn_zone $dandelion_viewer_key zone=dandelion_viewers:1m;
 # Viewer rate (bytes/s) by $connections_active: the viewer budget shared by the open connections.
 map $connections_active $dandelion_viewer_rate {
     default ${o.ratesByConnections[0]};

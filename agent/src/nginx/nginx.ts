@@ -60,6 +60,7 @@ class ManagedNginx implements Nginx {
     await this.stopLeftover();
     // Before nginx: with the port taken, its probe below would reach whatever holds it and pass.
     await checkCanListen(site.listenIp, site.httpPort, { port: 'BOX_HTTP_PORT', host: 'BOX_SERVER_IP' });
+    if (site.https) await checkCanListen(site.listenIp, site.https.port, { port: 'BOX_HTTPS_PORT', host: 'BOX_SERVER_IP' });
     await this.writeConf(site);
     // Its own process group: a Ctrl-C meant for the agent must not reach nginx before the agent stops it in order.
     const child = spawn(this.binary, ['-c', this.confPath, '-p', this.runDirectory, '-e', this.errorLog], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -161,7 +162,8 @@ async function tail(file: string): Promise<string> {
   return (await readFile(file, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
 }
 
-async function waitForPort(host: string, port: number, gaveUp: () => boolean): Promise<void> {
+/** Resolves once something accepts connections on host:port (nginx applies a reload after its signal returns). */
+export async function waitForPort(host: string, port: number, gaveUp: () => boolean = () => false): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (gaveUp()) throw new Error('nginx exited');

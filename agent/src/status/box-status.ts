@@ -50,6 +50,8 @@ export interface StatusSnapshot {
   CLOCK: string;
   /** Only in the copy for the box's own networks. */
   ADDRESSES?: string[];
+  /** The certificate served on the HTTPS port: its name and when it expires (ISO time). */
+  HTTPS?: { NAME: string; NOT_AFTER: string };
 }
 
 export class BoxStatus {
@@ -57,6 +59,7 @@ export class BoxStatus {
   private detail = 'the agent is starting';
   private since = Date.now();
   private writing: Promise<void> = Promise.resolve();
+  private certificate: StatusSnapshot['HTTPS'];
 
   constructor(
     private readonly boxId: string,
@@ -83,6 +86,12 @@ export class BoxStatus {
     this.change(code, detail);
   }
 
+  /** The certificate now served on the HTTPS port (rewrites the page; the status itself is unchanged). */
+  certificateServed(name: string, notAfterMs: number): void {
+    this.certificate = { NAME: name, NOT_AFTER: new Date(notAfterMs).toISOString() };
+    this.publish();
+  }
+
   /** Write the current status even though it has not changed (at start: the page must exist). */
   publish(): void {
     this.change(this.code, this.detail);
@@ -100,7 +109,9 @@ export class BoxStatus {
   }
 
   snapshot(): StatusSnapshot {
-    return { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses() };
+    const s: StatusSnapshot = { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses() };
+    if (this.certificate) s.HTTPS = this.certificate;
+    return s;
   }
 
   /** Resolves when the last change is on disk. */
@@ -134,6 +145,7 @@ function page(s: StatusSnapshot): string {
     ['Since', s.SINCE],
     ['Box clock (when written)', s.CLOCK],
     ['Addresses', s.ADDRESSES === undefined ? 'shown on the local network only' : s.ADDRESSES.join(', ') || 'none'],
+    ['HTTPS certificate', s.HTTPS ? `${s.HTTPS.NAME}, valid until ${s.HTTPS.NOT_AFTER}` : 'none yet'],
   ];
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Dandelion box: ${escapeHtml(s.STATUS)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:50em}th{text-align:left;padding-right:1em}.s{font-size:1.4em;color:${ok ? '#16794a' : '#a33'}}</style></head>

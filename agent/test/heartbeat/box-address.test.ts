@@ -38,3 +38,11 @@ t.test('an IPv6 address is bracketed in URLs', async (t) => {
   t.equal(a.connectWs(), 'ws://[2001:db8::7]:7071/dandelion/box-addr/ws/');
   t.equal(a.envelope().IP, '2001:db8::7', 'the envelope carries the bare address');
 });
+
+t.test('HTTPS_URL: none until a certificate is served, then the certificate\'s name and the HTTPS port', async (t) => {
+  const a = new BoxAddress({ ...options, httpsPort: 7073 });
+  t.equal(a.httpsUrl(), undefined);
+  a.learnPublicIp('203.0.113.7');
+  a.httpsName = 'box-addr.boxes.example.net';
+  t.equal(a.httpsUrl(), 'https://box-addr.boxes.example.net:7073/', 'named by the certificate, not the address');
+});

@@ -20,6 +20,8 @@ export interface KnownBox {
    * of itself on the publisher's socket: a box taken over could send viewers anywhere.
    */
   httpUrl: string | undefined;
+  /** The HTTPS_URL of its exchange (https: only, ending in '/'), for viewers on HTTPS pages; from SEARCH too. */
+  httpsUrl: string | undefined;
   conn: BoxConnection | undefined;
   /** When opening a socket last failed, to wait before trying this box again. */
   failedAt?: number;
@@ -67,9 +69,10 @@ export class BoxPool {
         known.conn?.close();
         known.conn = undefined;
       }
-      const entry: KnownBox = known ?? { exchange, httpUrl: undefined, conn: undefined };
+      const entry: KnownBox = known ?? { exchange, httpUrl: undefined, httpsUrl: undefined, conn: undefined };
       entry.exchange = exchange;
-      entry.httpUrl = httpUrlOf(exchange);
+      entry.httpUrl = baseUrlOf(exchange.HTTP_URL, ['http:', 'https:']);
+      entry.httpsUrl = baseUrlOf(exchange.HTTPS_URL, ['https:']);
       this.boxes.set(id, entry);
       tx.del(this.deps.keys.search(id)).hset(this.deps.keys.search(id), toHash(exchange));
     }
@@ -163,12 +166,12 @@ export class BoxPool {
   }
 }
 
-function httpUrlOf(exchange: BoxExchange): string | undefined {
-  const raw = exchange.HTTP_URL;
+/** An exchange's URL field as a base for viewer URLs (ending in '/'), when it is a URL of one of `protocols`. */
+function baseUrlOf(raw: BoxExchange[string], protocols: readonly string[]): string | undefined {
   if (typeof raw !== 'string') return undefined;
   try {
     const u = new URL(raw);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+    if (!protocols.includes(u.protocol)) return undefined;
     return u.href.endsWith('/') ? u.href : `${u.href}/`;
   } catch {
     return undefined;

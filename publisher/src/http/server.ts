@@ -18,6 +18,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { createHttpApp, methodNotAllowed } from '../../../shared/src/http-app.js';
 import type { Logger } from '../../../shared/src/log.js';
+import type { TlsPair } from '../../../shared/src/http-guard.js';
 import type { FileIndex } from '../upload/file-index.js';
 import { createOriginStats, originRoutes } from './routes/origin.js';
 import type { OriginStats } from './routes/origin.js';
@@ -40,10 +41,16 @@ export interface WebDeps {
   boxCount(): number;
   /** A viewer reported a box copy that did not match: audit it. */
   auditBox(boxId: string, path: string): void;
+  /** The HTTPS_URL a box announced (for viewers over HTTPS), if any. */
+  httpsBaseOf(boxId: string): string | undefined;
+  /** VIEWER_TLS_*: serve HTTPS instead of HTTP. */
+  tls?: TlsPair;
 }
 
 export interface WebServer {
   server: http.Server;
+  /** Whether it serves HTTPS (VIEWER_TLS_*). */
+  secure: boolean;
   origin: OriginStats;
   listen(host: string, port: number): Promise<number>;
   stop(): Promise<void>;
@@ -56,7 +63,7 @@ export function createWebServer(deps: WebDeps): WebServer {
   const origin = createOriginStats();
   const root = path.resolve(deps.watchDirectory);
   // Paths name files here: one whose percent-encoding does not decode names a file nobody has (404).
-  const web = createHttpApp({ log, undecodablePath: 'not-found' });
+  const web = createHttpApp({ log, undecodablePath: 'not-found', ...(deps.tls ? { tls: deps.tls } : {}) });
   // Set on the raw response before fastify sees the request, so every answer carries it: the files
   // /origin/ writes itself, and what fastify refuses before any of its hooks runs.
   web.server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('access-control-allow-origin', '*'));
@@ -71,13 +78,15 @@ export function createWebServer(deps: WebDeps): WebServer {
   pageRoutes(app, { publisherId: deps.publisherId });
   statsRoutes(app, { publisherId: deps.publisherId, origin, index, boxCount: deps.boxCount });
   originRoutes(app, { root, stats: origin, log });
-  playlistRoutes(app, { root, index, viewers, replicasWanted: deps.replicasWanted, holdBackMs: deps.holdBackMs, log });
-  replicaRoutes(app, { index, viewers });
+  const secure = { publisherId: deps.publisherId, httpsBaseOf: deps.httpsBaseOf };
+  playlistRoutes(app, { root, index, viewers, replicasWanted: deps.replicasWanted, holdBackMs: deps.holdBackMs, log, ...secure });
+  replicaRoutes(app, { index, viewers, ...secure });
   hashRoutes(app, { root, index });
   reportRoutes(app, { index, auditBox: deps.auditBox });
 
   return {
     server: web.server,
+    secure: deps.tls !== undefined,
     origin,
     listen: (host, port) => web.listen(host, port, LISTEN_KEYS),
     stop: () => web.close(),

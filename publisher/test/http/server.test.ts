@@ -35,7 +35,7 @@ async function site(t: Test): Promise<Site> {
   mkdirSync(path.join(watch, 'live'), { recursive: true });
   const index = new FileIndex(redis.client(), publisherKeys(PUBLISHER));
   const viewers = new Viewers({ locate: () => undefined, placeOfBox: () => undefined, scoreOfBox: () => 50 });
-  const web = createWebServer({ publisherId: PUBLISHER, watchDirectory: watch, index, viewers, replicasWanted: 2, holdBackMs: 0, log: silentLogger(), boxCount: () => 3, auditBox: () => undefined });
+  const web = createWebServer({ publisherId: PUBLISHER, watchDirectory: watch, index, viewers, replicasWanted: 2, holdBackMs: 0, log: silentLogger(), boxCount: () => 3, auditBox: () => undefined, httpsBaseOf: () => undefined });
   const port = await web.listen('127.0.0.1', 0);
   t.teardown(() => web.stop());
   return { base: `http://127.0.0.1:${port}`, port, watch, index, web };

@@ -23,8 +23,8 @@ export const Limits = {
   quarantineReasonChars: 300,
   /** A CSR in PEM: an RSA 4096 one is under 2 KiB; anything far longer is not a box's CSR. */
   csrChars: 8192,
-  /** A certificate chain in PEM (leaf and intermediates) as an ACME CA returns it. */
-  certificateChainChars: 32768,
+  /** A certificate chain in PEM (a leaf and a few intermediates) as an ACME CA returns it. */
+  certificateChainChars: 64 * 1024,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */
@@ -105,16 +105,16 @@ export function toWsUrl(v: unknown, key: string): string {
 }
 
 /**
- * A PEM text (a CSR, a certificate chain): line breaks are its syntax, so only they are allowed among
- * the control characters; it must hold at least one `-----BEGIN <label>-----` block.
+ * One or more PEM blocks of `label` and nothing else (a CSR, a certificate chain): the only text with line
+ * breaks a message may carry.
  */
 export function requirePem(rec: Record<string, unknown>, key: string, label: string, max: number): string {
   const v = rec[key];
   if (isEmpty(v)) throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
   if (typeof v !== 'string') throw new ProtocolError('E_FORMAT', `${key} must be a string`);
   if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
-  if (!/^[\x20-\x7e\r\n]*$/.test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM text (printable ASCII and line breaks)`);
-  if (!v.includes(`-----BEGIN ${label}-----`)) throw new ProtocolError('E_FORMAT', `${key} must hold a PEM ${label}`);
+  const block = `-----BEGIN ${label}-----\\r?\\n[A-Za-z0-9+/=\\r\\n]+-----END ${label}-----`;
+  if (!new RegExp(`^\\s*(?:${block}\\s*)+$`).test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM (${label})`);
   return v;
 }
 

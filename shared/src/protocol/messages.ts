@@ -473,7 +473,8 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
   if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
-  if (!isEmpty(rec.BOX_NAME)) msg.BOX_NAME = toHost(rec.BOX_NAME, 'BOX_NAME');
+  // Names are case-insensitive; the box compares it with its certificate's and its HTTPS_URL's host in lowercase.
+  if (!isEmpty(rec.BOX_NAME)) msg.BOX_NAME = toHost(rec.BOX_NAME, 'BOX_NAME').toLowerCase();
   return msg;
 }
 

@@ -1,7 +1,8 @@
 /**
  * GET /hls/<path>.m3u8: a playlist of the watched folder rewritten for the viewer asking (hls/rewrite.ts),
  * so its segments come from boxes, in the order viewers.ts gives that viewer, and each viewer keeps the
- * URIs it was given. Never cached: it changes with every segment.
+ * URIs it was given; a viewer over HTTPS gets boxes' https:// URLs only (secure-replicas.ts). Never
+ * cached: it changes with every segment.
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,10 +16,12 @@ import { readRegularFile } from '../../upload/regular-file.js';
 import { filePathOf } from '../file-path.js';
 import type { FileRoute } from '../file-path.js';
 import { PLAYLIST_TYPE } from '../media-types.js';
+import { replicasForViewer, viewerIsSecure } from '../secure-replicas.js';
+import type { SecureReplicaDeps } from '../secure-replicas.js';
 import { viewerIdOf } from '../viewer-cookie.js';
 import type { Viewers } from '../viewers.js';
 
-export interface PlaylistDeps {
+export interface PlaylistDeps extends SecureReplicaDeps {
   /** The watched folder, resolved. */
   root: string;
   index: FileIndex;
@@ -33,7 +36,7 @@ export function playlistRoutes(app: FastifyInstance, deps: PlaylistDeps): void {
     const file = filePathOf(request);
     if (!file.toLowerCase().endsWith('.m3u8')) throw notFound('/hls/ serves playlists (.m3u8) only');
     const text = await readPlaylist(deps.root, file);
-    const playlist = rewriteFor(deps, { text, file, viewer: viewerIdOf(request, reply), ip: socketAddressOf(request.raw) });
+    const playlist = rewriteFor(deps, { text, file, viewer: viewerIdOf(request, reply), ip: socketAddressOf(request.raw), secure: viewerIsSecure(request.raw) });
     return reply.type(PLAYLIST_TYPE).header('cache-control', 'no-cache').send(playlist);
   });
 }
@@ -47,7 +50,7 @@ export async function readPlaylist(root: string, file: string): Promise<string> 
   }
 }
 
-function rewriteFor(deps: PlaylistDeps, asked: { text: string; file: string; viewer: string; ip: string }): string {
+function rewriteFor(deps: PlaylistDeps, asked: { text: string; file: string; viewer: string; ip: string; secure: boolean }): string {
   const { index, viewers } = deps;
   try {
     return rewritePlaylist({
@@ -55,7 +58,8 @@ function rewriteFor(deps: PlaylistDeps, asked: { text: string; file: string; vie
       playlistPath: asked.file,
       segment: (p) => {
         const f = index.get(p);
-        return f ? { replicas: viewers.order(index.replicas(p), asked.ip, asked.viewer), firstSeenMs: f.firstSeenMs } : undefined;
+        const replicas = replicasForViewer(index.replicas(p), p, asked.secure, deps);
+        return f ? { replicas: viewers.order(replicas, asked.ip, asked.viewer), firstSeenMs: f.firstSeenMs } : undefined;
       },
       replicasWanted: deps.replicasWanted,
       holdBackMs: deps.holdBackMs,
