@@ -18,6 +18,10 @@ import { createPeerConnections } from './peer-connection.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { createDashboard } from './dashboard/routes.js';
 import { EnrolmentGate } from './enrolment/gate.js';
+import { createDnsServer } from './dns/server.js';
+import type { DnsServer } from './dns/server.js';
+import { RedisZoneRecords } from './dns/box-records.js';
+import { zoneNameServer } from './dns/answer.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
@@ -34,8 +38,11 @@ export interface EntranceDeps {
 export interface Entrance {
   services: EntranceServices;
   server: http.Server;
-  /** Listen on ENTRANCE_IP:ENTRANCE_PORT; resolves with the URL boxes and publishers should use. */
-  listen(): Promise<{ port: number; url: string }>;
+  /**
+   * Listen on ENTRANCE_IP:ENTRANCE_PORT, and with BOX_DOMAIN serve its DNS on DNS_BIND:DNS_PORT; resolves
+   * with the URL boxes and publishers should use and the DNS port (absent without BOX_DOMAIN).
+   */
+  listen(): Promise<{ port: number; url: string; dnsPort?: number }>;
   /** One round of background work: sweep expired boxes, reload ENTRANCE_URLS, refresh OWN_INFO. */
   tick(): Promise<void>;
   stop(): Promise<void>;
@@ -71,6 +78,10 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     },
   });
   const dashboard = createDashboard(services, deps.now);
+  const dns: DnsServer | undefined = config.BOX_DOMAIN === '' ? undefined : createDnsServer({
+    zone: { domain: config.BOX_DOMAIN, nameServer: zoneNameServer(config.BOX_DOMAIN, config.ENTRANCE_URL), records: new RedisZoneRecords(redis, keys, deps.now) },
+    host: config.DNS_BIND, port: config.DNS_PORT, log: log.child({ mod: 'dns' }),
+  });
   const web = createEntranceHttp({ services, dashboard, gate, wsPath, onUpgrade: upgrade, fleetKeys: async () => (await ctx.trust.boxFields())?.FLEET_KEYS });
 
   return {
@@ -83,11 +94,12 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       await revocations.start();
       const port = await web.listen(config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
       identity.listeningOn(port);
+      const dnsPort = await dns?.listen();
       await background.tick();
       background.start();
       const { URL: url } = identity.ownInfo();
       log.info({ id, url, port }, 'entrance listening');
-      return { port, url };
+      return dnsPort === undefined ? { port, url } : { port, url, dnsPort };
     },
     async stop() {
       accepting = false;
@@ -96,6 +108,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       dashboard.stop();
       await closeAll(wss, 'entrance shutting down');
       await web.close();
+      await dns?.stop();
       revocations.stop();
     },
   };

@@ -32,6 +32,8 @@ import { createTrafficFolder } from './traffic/fold.js';
 import { isKnownPublisher } from './traffic/known-publishers.js';
 import { FleetKeys } from './trust/fleet-keys.js';
 import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
+import { AcmeIssuer } from './acme/issuer.js';
+import { CertifyRate } from './acme/certify-rate.js';
 
 export interface PartsDeps {
   config: EntranceConfig;
@@ -79,6 +81,11 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     reachability: new Reachability(deps.now ? { now: deps.now } : {}),
     verdicts,
     vouchedAddresses: new VouchedAddresses(undefined, deps.now),
+    certificates: config.BOX_DOMAIN === '' ? undefined : {
+      domain: config.BOX_DOMAIN,
+      issuer: new AcmeIssuer({ redis, directoryUrl: config.ACME_DIRECTORY_URL, caFile: config.ACME_CA_FILE, email: config.ACME_EMAIL, log: log.child({ mod: 'acme' }) }),
+      rate: new CertifyRate(redis),
+    },
   };
   const services: EntranceServices = {
     ...who, config, redis, keys, registry, verdicts, enrolment, publisherAccounts, quarantine, metrics, log,

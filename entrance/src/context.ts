@@ -24,12 +24,14 @@ import type { SearchRate } from './handlers/search-rate.js';
 import type { PublisherAccounts } from './publishers/accounts.js';
 import type { PublisherTrust } from './trust/publisher-trust.js';
 import type { Quarantine } from './trust/quarantine.js';
+import type { AcmeIssuer } from './acme/issuer.js';
+import type { CertifyRate } from './acme/certify-rate.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
 /** What EXCHANGE and SEARCH use: what they write, the counters they feed, and the URLs they tell peers. */
 export interface HandlerContext extends EntranceIdentity {
-  config: Pick<EntranceConfig, 'REQUIRE_ENROLMENT' | 'REQUIRE_PUBLISHER_AUTH' | 'AMOUNT_OF_BOXES_PER_REQUEST'>;
+  config: Pick<EntranceConfig, 'REQUIRE_ENROLMENT' | 'REQUIRE_PUBLISHER_AUTH' | 'AMOUNT_OF_BOXES_PER_REQUEST' | 'BOX_DOMAIN'>;
   registry: BoxRegistry;
   /** The dashboard's record of each box (summary, history), written on every EXCHANGE. */
   summaries: BoxSummaries;
@@ -55,6 +57,15 @@ export interface HandlerContext extends EntranceIdentity {
   quarantine: Quarantine;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
+  /** With BOX_DOMAIN: the boxes' certificates (CERTIFY): the ACME CA's client and the per-box limits. Undefined without. */
+  certificates: BoxCertificates | undefined;
+}
+
+export interface BoxCertificates {
+  /** BOX_DOMAIN. */
+  domain: string;
+  issuer: AcmeIssuer;
+  rate: CertifyRate;
 }
 
 /** What the HTTP pages, /metrics and the dashboard use. */

@@ -55,6 +55,9 @@ t.test('bad config exits 2 and names the key', async (t) => {
   const missing = await run(['entrance', '--config', path.join(dir, 'nope.yaml')]);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /--config: cannot read/);
+  const domain = await run(['entrance'], { DANDELION_BOX_DOMAIN: 'Boxes.Example.NET' });
+  t.equal(domain.code, 2);
+  t.match(domain.stderr, /BOX_DOMAIN: must be a DNS zone in lowercase/);
   writeFileSync(file, 'ENTRANCE_PORT: [1, 2\n');
   const yaml = await run(['entrance', '--config', file]);
   t.equal(yaml.code, 2);

@@ -70,6 +70,9 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   E_BAD_REQUEST: 400,
   E_NOT_FOUND: 404,
   E_FORBIDDEN: 403,
+  E_BAD_CSR: 400,
+  E_ACME: 502,
+  E_NO_DOMAIN: 404,
   E_INTERNAL: 500,
 };
 

@@ -1,5 +1,4 @@
 /** Listening helpers: start an HTTP server and learn its port; find a free port for a program we start. */
-import type { Server } from 'node:http';
 import net from 'node:net';
 
 /** The config keys a server's address comes from, so a failure to listen names them. */
@@ -26,7 +25,7 @@ export class ListenError extends Error {
  * Start an HTTP server listening and resolve with the port it got (port 0 picks a free one). With
  * `keys`, a failure is a ListenError naming the config key at fault, the operator's next step.
  */
-export async function listenOn(server: Server, host: string, port: number, keys?: ListenKeys): Promise<number> {
+export async function listenOn(server: net.Server, host: string, port: number, keys?: ListenKeys): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const fail = (err: NodeJS.ErrnoException): void => reject(keys ? listenError(err, host, port, keys) : err);
     server.once('error', fail);
@@ -51,7 +50,8 @@ export async function checkCanListen(host: string, port: number, keys: ListenKey
   });
 }
 
-function listenError(err: NodeJS.ErrnoException, host: string, port: number, keys: ListenKeys): ListenError {
+/** The ListenError for a failed bind (any socket: TCP, UDP), naming the key at fault. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number, keys: ListenKeys): ListenError {
   switch (err.code) {
     case 'EADDRINUSE':
       return new ListenError(keys.port, `${keys.port} ${port}: address in use (on ${host}); stop what holds it or choose another port`, err.code);

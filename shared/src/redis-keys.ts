@@ -180,6 +180,24 @@ export function reachabilityKeys() {
 }
 export type ReachabilityKeys = ReturnType<typeof reachabilityKeys>;
 
+/**
+ * Extension. Fleet-wide keys of box certificates (entrance/src/acme/): every entrance on this Redis answers
+ * DNS for BOX_DOMAIN, so the DNS-01 TXT record one entrance publishes must be readable by all of them, and
+ * one ACME account and one rate count per box serve the whole fleet.
+ */
+export function acmeKeys() {
+  const p = 'dandelion:ACME:';
+  return {
+    /** Set with a short TTL: the TXT values of `_acme-challenge.<box-name>` while an order for that name is validated. */
+    challenge: (boxName: string) => `${p}CHALLENGE:${boxName}`,
+    /** String: the ACME account's private key (PEM), created once by the first entrance that orders (SET NX). */
+    accountKey: `${p}ACCOUNT_KEY`,
+    /** String with an hour's TTL: how many CERTIFY orders a box started since the key was made. */
+    certifyCount: (boxId: string) => `${p}CERTIFY:${boxId}`,
+  } as const;
+}
+export type AcmeKeys = ReturnType<typeof acmeKeys>;
+
 /** Extension. How finely traffic is bucketed in time. */
 export type TrafficResolution = 'minute' | 'hour' | 'day';
 const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute: 'MINUTE', hour: 'HOUR', day: 'DAY' };

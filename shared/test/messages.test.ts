@@ -97,3 +97,39 @@ t.test('trust extensions: GRANT in SEARCH replies and PUBLISH, FLEET_KEYS and RE
   t.throws(exchangeReply({ REVOKED_PUBLISHERS: ['box-1'] }), { code: 'E_ID' }, 'a revoked ID that is no publisher');
   t.throws(exchangeReply({ REVOKED_PUBLISHERS: 'publisher-1' }), { code: 'E_FORMAT' }, 'not a list');
 });
+
+t.test('CERTIFY and its reply: a PEM CSR of bounded size, a PEM chain and NOT_AFTER', async (t) => {
+  const csr = '-----BEGIN CERTIFICATE REQUEST-----\nMIIBazCCARECAQAw\n-----END CERTIFICATE REQUEST-----\n';
+  const request = decodeMessage({ ...box, COMMAND: 'CERTIFY', CSR: csr });
+  t.equal(request.kind, 'CERTIFY');
+  if (request.kind === 'CERTIFY') t.equal(request.msg.CSR, csr, 'line breaks kept');
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'CERTIFY' }), { code: 'E_FORMAT' }, 'CSR missing');
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'CERTIFY', CSR: 'hello' }), { code: 'E_FORMAT' }, 'no PEM block');
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'CERTIFY', CSR: `${csr}\u0000` }), { code: 'E_FORMAT' }, 'a control character other than a line break');
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'CERTIFY', CSR: csr + 'A'.repeat(9000) }), { code: 'E_TOO_BIG' }, 'over 8 KiB');
+  t.throws(() => decodeMessage({ ...box, COMMAND: 'CERTIFY', CSR: { pem: csr } }), { code: 'E_FORMAT' }, 'not a string');
+  t.throws(() => decodeMessage({ ID: 'publisher-1', IP: '10.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'CERTIFY', CSR: csr }), { code: 'E_TYPE' }, 'only boxes ask');
+
+  const entrance = { ID: 'entrance-1', IP: 'e.example', PORT: 443, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY' };
+  const chain = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n';
+  const reply = decodeMessage({ ...entrance, MESSAGE: 'ACCEPTED', CERTIFICATE: chain, NOT_AFTER: '1780000000' });
+  t.equal(reply.kind, 'CERTIFY_REPLY');
+  if (reply.kind === 'CERTIFY_REPLY') t.same([reply.msg.CERTIFICATE, reply.msg.NOT_AFTER], [chain, 1780000000]);
+  t.throws(() => decodeMessage({ ...entrance, MESSAGE: 'ACCEPTED', CERTIFICATE: 'x', NOT_AFTER: 1 }), { code: 'E_FORMAT' }, 'no PEM certificate');
+  t.throws(() => decodeMessage({ ...entrance, CERTIFICATE: chain, NOT_AFTER: 1 }), { code: 'E_FORMAT' }, 'no MESSAGE ACCEPTED');
+  const refused = decodeMessage({ ...entrance, ERROR: 'Wrong format in your message: no', ERROR_CODE: 'E_BAD_CSR' });
+  t.equal(refused.kind, 'ERROR');
+  if (refused.kind === 'ERROR') t.same([refused.msg.COMMAND, refused.msg.ERROR_CODE], ['CERTIFY', 'E_BAD_CSR']);
+});
+
+t.test('BOX_NAME in the EXCHANGE reply; HTTPS_URL in EXCHANGE must be https', async (t) => {
+  const reply = decodeMessage({ ...box, TYPE: 'ENTRANCE', ID: 'entrance-1', MESSAGE: 'ACCEPTED', ENTRANCE_URLS: [], BOX_NAME: 'box-1.boxes.example.net' });
+  if (reply.kind !== 'EXCHANGE_REPLY') throw new Error('kind');
+  t.equal(reply.msg.BOX_NAME, 'box-1.boxes.example.net');
+  t.throws(() => decodeMessage({ ...box, TYPE: 'ENTRANCE', ID: 'entrance-1', MESSAGE: 'ACCEPTED', BOX_NAME: 'not a name' }), { code: 'E_FORMAT' });
+  const exchange = decodeMessage({ ...box, HTTPS_URL: 'https://box-1.boxes.example.net:7073/' });
+  if (exchange.kind !== 'EXCHANGE') throw new Error('kind');
+  t.equal(exchange.msg.HTTPS_URL, 'https://box-1.boxes.example.net:7073/');
+  t.throws(() => decodeMessage({ ...box, HTTPS_URL: 'http://box-1.boxes.example.net/' }), { code: 'E_FORMAT' }, 'http:// refused');
+  t.throws(() => decodeMessage({ ...box, HTTPS_URL: 'not a url' }), { code: 'E_FORMAT' });
+});

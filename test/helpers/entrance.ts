@@ -16,6 +16,8 @@ export const REAL_BOXES: Readonly<Record<string, string>> = { DANDELION_REQUIRE_
 export interface RunningEntrance {
   entrance: Entrance;
   url: string;
+  /** The DNS port, when the entrance has a BOX_DOMAIN. */
+  dnsPort?: number;
   id: string;
   runDirectory: string;
   stop(): Promise<void>;
@@ -42,7 +44,7 @@ export async function startEntrance(
   const redis = await connectRedis(config, log);
   const id = await resolveEntranceId(config.ID, runDirectory);
   const entrance = createEntrance({ config, id, redis, log, ...(opts.now ? { now: opts.now } : {}) });
-  const { url } = await entrance.listen();
+  const { url, dnsPort } = await entrance.listen();
   // So startPublisher makes its account where this entrance looks (REQUIRE_PUBLISHER_AUTH is on by default).
   rememberEntrance(url, config.REDIS_URL ?? opts.redisUrl);
   let stopped = false;
@@ -53,5 +55,5 @@ export async function startEntrance(
     redis.disconnect();
   };
   t.teardown(stop);
-  return { entrance, url, id, runDirectory, stop };
+  return { entrance, url, ...(dnsPort === undefined ? {} : { dnsPort }), id, runDirectory, stop };
 }

@@ -33,7 +33,7 @@ export interface TestHandlerContext {
   clock: { now: number };
 }
 
-export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean; requireReachable?: boolean } = {}): TestHandlerContext {
+export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean; requireReachable?: boolean; boxDomain?: string } = {}): TestHandlerContext {
   const id = opts.id ?? 'entrance-test';
   const clock = { now: 1_700_000_000_000 };
   const now = (): number => clock.now;
@@ -49,7 +49,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     id,
     ownInfo: identity.ownInfo,
     entranceUrls: identity.entranceUrls,
-    config: { REQUIRE_ENROLMENT: opts.requireEnrolment ?? false, REQUIRE_PUBLISHER_AUTH: opts.requirePublisherAuth ?? false, AMOUNT_OF_BOXES_PER_REQUEST: 10 },
+    config: { REQUIRE_ENROLMENT: opts.requireEnrolment ?? false, REQUIRE_PUBLISHER_AUTH: opts.requirePublisherAuth ?? false, AMOUNT_OF_BOXES_PER_REQUEST: 10, BOX_DOMAIN: opts.boxDomain ?? '' },
     registry,
     summaries: new BoxSummaries({ redis, keys, historyDays: opts.historyDays ?? 7, now }),
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
@@ -67,6 +67,8 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     }),
     quarantine: new Quarantine({ redis, keys, trust: trustKeys(), now }),
     metrics: createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: () => 0, tokenHash: undefined, open: true, log }),
+    // Certificates need an ACME CA: tests of CERTIFY start a whole entrance against pebble (test/helpers/pebble.ts).
+    certificates: undefined,
   };
   return { ctx, identity, keys, clock };
 }

@@ -15,8 +15,13 @@ export interface TestPeer {
   close(): Promise<void>;
 }
 
-export async function connectPeer(url: string, opts: { maxPayload?: number; headers?: Record<string, string> } = {}): Promise<TestPeer> {
-  const ws = new WebSocket(url, { maxPayload: opts.maxPayload ?? 64 * 1024 * 1024, ...(opts.headers ? { headers: opts.headers } : {}) });
+/** `localAddress`: the loopback address to connect from (127.0.0.2 …), so the server sees another peer address. */
+export async function connectPeer(url: string, opts: { maxPayload?: number; headers?: Record<string, string>; localAddress?: string } = {}): Promise<TestPeer> {
+  const ws = new WebSocket(url, {
+    maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+  });
   const queue: Array<Record<string, unknown>> = [];
   const waiters: Array<(m: Record<string, unknown>) => void> = [];
   ws.on('message', (data) => {

@@ -1,10 +1,11 @@
-/** Which handler answers a decoded message: EXCHANGE from boxes, SEARCH from publishers; anything else is refused. */
+/** Which handler answers a decoded message: EXCHANGE and CERTIFY from boxes, SEARCH from publishers; anything else is refused. */
 import { ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { Decoded, Envelope } from '../../../shared/src/protocol/index.js';
 import type { HandlerContext } from '../context.js';
 import { handleExchange } from './exchange.js';
 import type { Peer } from './exchange.js';
 import { handleSearch } from './search.js';
+import { handleCertify } from './certify.js';
 
 export function dispatch(decoded: Decoded, peer: Peer, ctx: HandlerContext): Promise<Envelope> {
   switch (decoded.kind) {
@@ -12,7 +13,9 @@ export function dispatch(decoded: Decoded, peer: Peer, ctx: HandlerContext): Pro
       return handleExchange(decoded.msg, peer, ctx);
     case 'SEARCH':
       return handleSearch(decoded.msg, peer, ctx);
+    case 'CERTIFY':
+      return handleCertify(decoded.msg, peer, ctx);
     default:
-      throw new ProtocolError('E_COMMAND', `an entrance answers EXCHANGE from boxes and SEARCH from publishers, not ${decoded.kind}`);
+      throw new ProtocolError('E_COMMAND', `an entrance answers EXCHANGE and CERTIFY from boxes and SEARCH from publishers, not ${decoded.kind}`);
   }
 }

@@ -8,6 +8,7 @@ import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/in
 import type { PeerContext } from '../../../shared/src/ws-server.js';
 import type { HandlerContext } from '../context.js';
 import { assessReachability } from '../reachability/assess.js';
+import { boxNameOf } from '../../../shared/src/box-name.js';
 
 /** What the handler knows of the socket: the address it comes from and the box it proved to be, if any. */
 export type Peer = Pick<PeerContext, 'remoteIp' | 'authenticatedId'>;
@@ -17,6 +18,8 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
   // The decoder already refused aggregates the counters cannot take (decodeTrafficAggregate), so a
   // refused EXCHANGE stores nothing.
   await checkEnrolment(msg.ID, peer, ctx);
+  const boxName = boxNameOf(msg.ID, ctx.config.BOX_DOMAIN);
+  checkHttpsUrl(msg, boxName, peer);
   await checkAnnouncedUrls(msg, peer, ctx);
   const reachability = assessReachability(ctx.reachability, msg, peer.remoteIp);
   // Aggregates are events, like traffic records: they are counted, not kept in the box's stored exchange
@@ -40,6 +43,7 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
     ENTRANCE_URLS: ctx.entranceUrls(),
   };
   if (peer.remoteIp) reply.PUBLIC_IP = peer.remoteIp;
+  if (boxName !== undefined) reply.BOX_NAME = boxName;
   const { verdict } = reachability;
   // REACHABLE stays absent until a probe finished, as older agents expect.
   if (verdict.state !== 'checking') reply.REACHABLE = verdict.state === 'reachable';
@@ -71,6 +75,25 @@ async function checkAnnouncedUrls(msg: BoxExchange, peer: Peer, ctx: HandlerCont
       throw new ProtocolError('E_ADDRESS', `${key}: ${why}; announce the address the entrance sees (PUBLIC_IP) or a name resolving to it`, Close.PROTOCOL, replyFields);
     }
   }
+}
+
+/**
+ * HTTPS_URL is served with the certificate CERTIFY gave for the box's name, so its host must be exactly
+ * that name (which the entrance's DNS points at the box's address): a box cannot send viewers to any other
+ * host over HTTPS, and without BOX_DOMAIN it has no name and announces no HTTPS_URL.
+ */
+function checkHttpsUrl(msg: BoxExchange, boxName: string | undefined, peer: Peer): void {
+  if (typeof msg.HTTPS_URL !== 'string') return;
+  let host = '';
+  try {
+    host = new URL(msg.HTTPS_URL).hostname;
+  } catch {
+    // The decoder took it as an https URL; an unparsable one is refused below like any foreign host.
+  }
+  if (boxName !== undefined && host === boxName) return;
+  const replyFields = peer.remoteIp ? { PUBLIC_IP: peer.remoteIp } : {};
+  const expected = boxName === undefined ? 'this box has no name here (no BOX_DOMAIN, or its ID is not a lowercase DNS label), so it announces no HTTPS_URL' : `its host must be ${boxName}`;
+  throw new ProtocolError('E_ADDRESS', `HTTPS_URL: ${expected}`, Close.PROTOCOL, replyFields);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * What a SEARCH reply tells a publisher about a box: only what it needs to connect and choose (the
- * envelope, CONNECT_WS, HTTP_URL, RANK, capacity and free disk, and the place to city level), not the
+ * envelope, CONNECT_WS, HTTP_URL, HTTPS_URL, RANK, capacity and free disk, and the place to city level), not the
  * box's readings, address details or anything else of its heartbeat. The kept keys are those an original
  * publisher reads, so its client works unchanged.
  */
@@ -18,6 +18,7 @@ export function listedBox(box: RankedBox): RankedBox {
   const listed: RankedBox = { ID: box.ID, IP: box.IP, TYPE: 'BOX', COMMAND: 'EXCHANGE', CONNECT_WS: box.CONNECT_WS, RANK: box.RANK };
   if (box.PORT !== undefined) listed.PORT = box.PORT;
   if (typeof box.HTTP_URL === 'string') listed.HTTP_URL = box.HTTP_URL;
+  if (typeof box.HTTPS_URL === 'string') listed.HTTPS_URL = box.HTTPS_URL;
   for (const key of CAPACITY_KEYS) if (typeof box[key] === 'number') listed[key] = box[key];
   const place = box.GEOIP === undefined ? undefined : cityLevel(box.GEOIP);
   if (place !== undefined) listed.GEOIP = place;

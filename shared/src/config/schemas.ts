@@ -8,11 +8,13 @@ import { decodeGeoIp, isIdOf } from '../protocol/messages.js';
 import { isPasswordHash } from '../password.js';
 import { parsePublisherToken } from '../enrolment/codec.js';
 import { checkAddressOrCidr } from '../peer-address.js';
+import { checkBoxDomain } from '../box-name.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
   checkCron,
   checkHost,
+  checkHttpsUrl,
   checkRedisUrl,
   checkUrlPath,
   checkWsUrl,
@@ -99,6 +101,12 @@ export const ENTRANCE_SCHEMA = {
   PUBLISHER_RECORD_DAYS: num('Days a publisher\'s record (its last SEARCH and address, its origin-traffic counter) is kept after its last SEARCH. With REQUIRE_PUBLISHER_AUTH false a SEARCH needs no credentials, so records of publishers gone silent must not stay for ever; a dropped publisher\'s origin bytes stay in the fleet total.', 7, { min: 0.01, max: 366 }),
   MAX_PUBLISHER_RECORDS: num('Most publishers the entrance keeps records of (see PUBLISHER_RECORD_DAYS); beyond it the one that searched longest ago is dropped, so a flood of SEARCH with new IDs cannot fill Redis (about 700 bytes of Redis each).', 1_000, { min: 1, max: 1_000_000, integer: true }),
   TRAFFIC_DEDUPE_DAYS: num('Days after its time that a box\'s traffic aggregate is still counted (exactly once); older ones, from a box offline that long, are accepted but not counted. Bounds the memory of the duplicate markers.', 7, { min: 1, max: 366 }),
+  BOX_DOMAIN: str('DNS zone this entrance is authoritative for (delegate it to the entrance in the parent zone with an NS record naming the host of ENTRANCE_URL, or ns.BOX_DOMAIN plus a glue record when ENTRANCE_URL has no host name): each box whose ID is a lowercase DNS label gets the name <box-id>.BOX_DOMAIN (its registered address) and may ask for a certificate for it (CERTIFY). Empty: no names, no DNS server, no certificates.', '', checkBoxDomain),
+  DNS_BIND: str('Address the entrance\'s DNS server (UDP and TCP) binds to when BOX_DOMAIN is set.', '0.0.0.0', checkHost),
+  DNS_PORT: listenPort('Port of the entrance\'s DNS server (0: any free port, logged; for tests).', 53),
+  ACME_DIRECTORY_URL: str('Directory URL of the ACME CA that issues the boxes\' certificates (DNS-01 through this entrance\'s DNS).', 'https://acme-v02.api.letsencrypt.org/directory', checkHttpsUrl),
+  ACME_CA_FILE: str('PEM file of CA certificates trusted, besides the system\'s, for the ACME server\'s own HTTPS (a test CA such as pebble). Empty: the system\'s roots only.', ''),
+  ACME_EMAIL: str('Contact e-mail given to the ACME CA with the entrance\'s account (expiry notices). Empty: none.', '', (s) => (s === '' || /^[^\s@]+@[^\s@]+$/.test(s) ? undefined : 'must be an e-mail address or empty')),
 } satisfies Schema;
 export type EntranceConfig = ConfigOf<typeof ENTRANCE_SCHEMA>;
 

@@ -167,6 +167,13 @@ export const checkWsUrl = (s: string): string | undefined => {
     return 'must be a URL';
   }
 };
+export const checkHttpsUrl = (s: string): string | undefined => {
+  try {
+    return new URL(s).protocol === 'https:' ? undefined : 'must be an https:// URL';
+  } catch {
+    return 'must be a URL';
+  }
+};
 export const checkRedisUrl = (s: string): string | undefined => {
   try {
     const u = new URL(s);

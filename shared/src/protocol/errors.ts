@@ -20,10 +20,13 @@ export const ERROR_CODES = [
   'E_PENDING', // a new key for an enrolled box ID: it waits for an operator's approval (or the old key's signature)
   'E_SHUTTING_DOWN', // the receiver is stopping and takes no new work
   'E_BUSY', // the receiver holds all it may (bytes in flight, sockets from one address); try again later
-  'E_RATE', // too many WebSocket handshakes a second from one address; slow down
+  'E_RATE', // too many WebSocket handshakes a second from one address, SEARCHes from one publisher or CERTIFYs from one box; slow down
   'E_BAD_REQUEST', // an HTTP request that does not parse (request-target, request line, headers)
   'E_NOT_FOUND', // an HTTP request or upgrade to a path nothing answers
   'E_FORBIDDEN', // an HTTP endpoint closed by configuration (e.g. /metrics without METRICS_TOKEN)
+  'E_BAD_CSR', // a CERTIFY whose CSR does not parse, is not self-signed correctly, has a weak key or names anything but the box's own name
+  'E_ACME', // the ACME CA did not issue the certificate (its error is in ERROR); try again later
+  'E_NO_DOMAIN', // a CERTIFY to an entrance without BOX_DOMAIN, or from a box whose ID is not a DNS label: it has no name to certify
   'E_INTERNAL', // the receiver failed; the request may be retried
 ] as const;
 

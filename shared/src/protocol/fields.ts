@@ -21,6 +21,10 @@ export const Limits = {
   revokedPublishers: 1000,
   /** Why a publisher quarantined a box, as the dashboard shows it. */
   quarantineReasonChars: 300,
+  /** A CSR in PEM: an RSA 4096 one is under 2 KiB; anything far longer is not a box's CSR. */
+  csrChars: 8192,
+  /** A certificate chain in PEM (a leaf and a few intermediates) as an ACME CA returns it. */
+  certificateChainChars: 64 * 1024,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */
@@ -97,6 +101,33 @@ export function toWsUrl(v: unknown, key: string): string {
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
     throw new ProtocolError('E_FORMAT', `${key} must be a ws://, wss://, http:// or https:// URL`);
   }
+  return s;
+}
+
+/**
+ * One or more PEM blocks of `label` and nothing else (a CSR, a certificate chain): the only text with line
+ * breaks a message may carry.
+ */
+export function requirePem(rec: Record<string, unknown>, key: string, label: string, max: number): string {
+  const v = rec[key];
+  if (isEmpty(v)) throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
+  if (typeof v !== 'string') throw new ProtocolError('E_FORMAT', `${key} must be a string`);
+  if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
+  const block = `-----BEGIN ${label}-----\\r?\\n[A-Za-z0-9+/=\\r\\n]+-----END ${label}-----`;
+  if (!new RegExp(`^\\s*(?:${block}\\s*)+$`).test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM (${label})`);
+  return v;
+}
+
+/** An https:// URL (a box's HTTPS_URL, served with its certificate). */
+export function toHttpsUrl(v: unknown, key: string): string {
+  const s = checkString(v, key, Limits.urlChars);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new ProtocolError('E_FORMAT', `${key} is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new ProtocolError('E_FORMAT', `${key} must be an https:// URL`);
   return s;
 }
 

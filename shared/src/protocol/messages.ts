@@ -14,9 +14,11 @@ import {
   optionalNumber,
   optionalRecord,
   optionalString,
+  requirePem,
   requireString,
   toHost,
   toNumber,
+  toHttpsUrl,
   toPort,
   toWsUrl,
 } from './fields.js';
@@ -164,24 +166,21 @@ export interface ExchangeReply extends Envelope {
   FLEET_KEYS?: Record<string, string>;
   /** Extension: publishers an operator revoked: their grants are refused and their files removed. */
   REVOKED_PUBLISHERS?: string[];
-  /** Extension: the box's DNS name `<box-id>.<BOX_DOMAIN>`, when the entrance gives boxes names (and certificates). */
+  /** Extension: `<box-id>.<BOX_DOMAIN>`, the name the entrance's DNS answers for this box and CERTIFY certifies (absent: none). */
   BOX_NAME?: string;
 }
 
-/** Largest CSR a box sends (one P-256 key and one name: well under 1 KiB). */
-export const MAX_CSR_CHARS = 8 * 1024;
-/** Largest certificate chain an entrance answers with (a leaf and a few intermediates). */
-export const MAX_CERTIFICATE_CHARS = 64 * 1024;
-
-/** Box → entrance, on its authenticated EXCHANGE socket: certify the key of this CSR for the box's BOX_NAME. */
+/**
+ * Box → entrance (extension), on its authenticated socket: certify the key of this CSR (PEM) for the box's
+ * BOX_NAME. The box keeps the private key; the entrance runs the ACME order.
+ */
 export interface CertifyRequest extends Envelope {
   TYPE: 'BOX';
   COMMAND: 'CERTIFY';
-  /** PEM PKCS#10 request naming exactly BOX_NAME; the private key stays on the box. */
   CSR: string;
 }
 
-/** Entrance → box: the issued certificate chain (PEM, leaf first) and its notAfter (seconds since the epoch). */
+/** Entrance → box: the certificate chain (PEM, leaf first) and when the leaf expires (seconds since the epoch). */
 export interface CertifyReply extends Envelope {
   TYPE: 'ENTRANCE';
   COMMAND: 'CERTIFY';
@@ -269,7 +268,7 @@ export function decodeMessage(value: unknown): Decoded {
     case 'PUBLISH/PUBLISHER': return { kind: 'PUBLISH', msg: decodePublishRequest(value, env) };
     case 'PUBLISH/BOX': return { kind: 'PUBLISH_REPLY', msg: { ...env, TYPE: 'BOX', COMMAND: 'PUBLISH', MESSAGE: 'ACCEPTED' } };
     case 'FILE/BOX': return { kind: 'FILE_REPLY', msg: decodeFileReply(value, env) };
-    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requirePem(value, 'CSR', 'CERTIFICATE REQUEST', MAX_CSR_CHARS) } };
+    case 'CERTIFY/BOX': return { kind: 'CERTIFY', msg: { ...env, TYPE: 'BOX', COMMAND: 'CERTIFY', CSR: requirePem(value, 'CSR', 'CERTIFICATE REQUEST', Limits.csrChars) } };
     case 'CERTIFY/ENTRANCE': return { kind: 'CERTIFY_REPLY', msg: decodeCertifyReply(value, env) };
   }
   if (command === undefined) throw new ProtocolError('E_COMMAND', 'COMMAND is missing or empty');
@@ -409,6 +408,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
       msg.GEOIP = decodeGeoIp(value);
     } else if (key === 'TRAFFIC_AGGREGATES') {
       msg.TRAFFIC_AGGREGATES = decodeAggregates(value);
+    } else if (key === 'HTTPS_URL') {
+      if (value !== '') msg.HTTPS_URL = toHttpsUrl(value, key);
     } else if (NUMERIC_SET.has(key)) {
       if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
     } else if (trafficKeyOwner(key) !== undefined) {
@@ -479,10 +480,16 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   if (typeof rec.REACHABLE === 'boolean') msg.REACHABLE = rec.REACHABLE;
   const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
   if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
-  const boxName = optionalString(rec, 'BOX_NAME', 253);
-  if (boxName !== undefined && boxName !== '') msg.BOX_NAME = boxName.toLowerCase();
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
+  // Names are case-insensitive; the box compares it with its certificate's and its HTTPS_URL's host in lowercase.
+  if (!isEmpty(rec.BOX_NAME)) msg.BOX_NAME = toHost(rec.BOX_NAME, 'BOX_NAME').toLowerCase();
   return msg;
+}
+
+function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
+  if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
+  const CERTIFICATE = requirePem(rec, 'CERTIFICATE', 'CERTIFICATE', Limits.certificateChainChars);
+  return { ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED', CERTIFICATE, NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }) };
 }
 
 function decodePublishRequest(rec: Record<string, unknown>, env: Envelope): PublishRequest {
@@ -555,25 +562,6 @@ function decodeFileReply(rec: Record<string, unknown>, env: Envelope): FileReply
   if (!/^[0-9a-f]{64}$/.test(sha)) throw new ProtocolError('E_FORMAT', 'SHA256 must be 64 lower-case hex digits');
   msg.SHA256 = sha;
   return msg;
-}
-
-/** One or more PEM blocks of `label` and nothing else: the only text with line breaks a message may carry. */
-function requirePem(rec: Record<string, unknown>, key: string, label: string, max: number): string {
-  const v = rec[key];
-  if (typeof v !== 'string' || v.trim() === '') throw new ProtocolError('E_FORMAT', `${key} is missing or empty`);
-  if (v.length > max) throw new ProtocolError('E_TOO_BIG', `${key} is longer than ${max} characters`);
-  const block = `-----BEGIN ${label}-----\\r?\\n[A-Za-z0-9+/=\\r\\n]+-----END ${label}-----`;
-  if (!new RegExp(`^\\s*(?:${block}\\s*)+$`).test(v)) throw new ProtocolError('E_FORMAT', `${key} must be PEM (${label})`);
-  return v;
-}
-
-function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
-  if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
-  return {
-    ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED',
-    CERTIFICATE: requirePem(rec, 'CERTIFICATE', 'CERTIFICATE', MAX_CERTIFICATE_CHARS),
-    NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }),
-  };
 }
 
 function decodeErrorReply(rec: Record<string, unknown>, env: Envelope, command: string | undefined): ErrorReply {
