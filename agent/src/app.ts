@@ -42,6 +42,9 @@ import { managedNginx, systemNginx } from './nginx/nginx.js';
 import type { Nginx } from './nginx/nginx.js';
 import { systemReadings } from './platform/readings.js';
 import type { Readings, ReadingsSource } from './platform/readings.js';
+import { bindsLoopbackOnly, localAdvice, reachabilityFields } from './reachability/box-reachability.js';
+import { PortMapper } from './reachability/port-mapper.js';
+import { reachabilityAdvice } from '../../shared/src/reachability-advice.js';
 import { BoxStatus } from './status/box-status.js';
 import { createTrafficTail } from './traffic/tail.js';
 import type { TrafficTail } from './traffic/tail.js';
@@ -122,6 +125,7 @@ interface Parts {
   exchange: ExchangeBuilder;
   links: EntranceLinks;
   capacityTests: CapacityTests;
+  portMapper: PortMapper;
   held: { credentials?: PeerCredentials; metricsServer?: MetricsServer };
 }
 
@@ -154,6 +158,7 @@ function assemble(deps: AgentDeps): Parts {
     boxId, config, log, paths, address, budget, boxStatus, trust,
     ...assembleServing(deps, log, keys, paths, trust, () => parts),
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
+    portMapper: assemblePortMapper(config, log, () => parts),
     held: {},
   };
   return parts;
@@ -236,11 +241,36 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
   });
   const accepted = exchangeAccepted({
     address: own.address, boxStatus: own.boxStatus, log,
+    adviceFor: (verdict, method) => {
+      const { lanIp, method: mapping } = parts().portMapper.state;
+      return reachabilityAdvice({ verdict, mapping, ports: mappedPorts(parts()), ...(method ? { method } : {}), ...(lanIp ? { lanIp } : {}) });
+    },
     acknowledge: (ids) => parts().tail.acknowledge(ids),
     beatAll: () => links.beatAll(),
     remeasure: () => void capacityTests.measureNow(),
   });
   return { sampler, exchange, links, capacityTests };
+}
+
+/** The home router's port mappings: each change goes to the box's URLs, its status page and, at once, to the entrances. */
+function assemblePortMapper(config: AgentConfig, log: Logger, parts: () => Parts): PortMapper {
+  return new PortMapper({
+    mode: bindsLoopbackOnly(config.BOX_SERVER_IP) ? 'off' : config.PORT_MAPPING,
+    ports: () => mappedPorts(parts()),
+    checkEveryMs: Math.max(1_000, config.BOX_PING_ENTRANCE_FREQ * 1000),
+    log: log.child({ mod: 'portmap' }),
+    onChange(state) {
+      const p = parts();
+      p.address.useExternalPorts(state.external);
+      p.boxStatus.advise('box', localAdvice(state, mappedPorts(p)));
+      p.links.beatAll();
+    },
+  });
+}
+
+/** The internal TCP ports viewers and publishers need, viewers' first (the order the household forwards them in). */
+function mappedPorts(p: Parts): number[] {
+  return [p.address.httpPort, p.address.boxPort];
 }
 
 /**
@@ -262,6 +292,7 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
   return {
     envelope: p.address.envelope(), connectWs: p.address.connectWs(), httpUrl: p.address.httpUrl(), version: buildInfo().version,
     capacity: p.budget.capacity, idleUpMbit: p.budget.idleUpMbit, geoip: p.config.GEOIP, status: p.boxStatus.current.code,
+    reachability: reachabilityFields(p.portMapper.state, p.links.localAddress()),
   };
 }
 
@@ -317,6 +348,8 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   }
   if (address.httpPort === 0) address.httpPort = await freePort(config.BOX_SERVER_IP);
   await p.nginx.start(siteOptions(p));
+  // Before the first EXCHANGE, so it carries the router's external ports and the mapping's outcome.
+  await p.portMapper.start();
   await p.tail.start();
   p.sweeper.start();
   await p.sampler.sample(); // first CPU sample, so the first EXCHANGE has CPU shares
@@ -330,6 +363,7 @@ async function startParts(p: Parts): Promise<AgentStatus> {
 async function stopParts(p: Parts): Promise<void> {
   await p.held.metricsServer?.stop(); // first: a scrape reads the parts stopped below
   await p.capacityTests.stop();
+  await p.portMapper.stop(); // early: a router slow to answer must not eat the shutdown's grace
   await p.ingest.stop();
   await p.links.stop();
   await p.sweeper.stop();

@@ -1,7 +1,9 @@
 /**
  * Where others reach this box: the address publishers and viewers use (BOX_CLIENT_IP, else the public
  * address the entrance reported, else the bind address), the ports (known once bound), and the URLs
- * built from them. The envelope of every message the box sends carries them.
+ * built from them. The envelope of every message the box sends carries them. When the home router mapped
+ * a port to another external port, the URLs carry the external one while nginx and the agent keep
+ * binding the internal one.
  */
 import { connectHostFor, hostPort } from '../../../shared/src/bind-address.js';
 import type { Envelope } from '../../../shared/src/protocol/index.js';
@@ -23,6 +25,8 @@ export class BoxAddress {
   /** nginx's viewer port (BOX_HTTP_PORT, or the one picked for 0). */
   httpPort: number;
   private publicIp: string | undefined;
+  /** Internal port → the external port the home router gave it (reachability/port-mapper.ts). */
+  private external: ReadonlyMap<number, number> = new Map();
 
   constructor(private readonly o: BoxAddressOptions) {
     this.boxPort = o.boxPort;
@@ -38,17 +42,29 @@ export class BoxAddress {
     return this.o.fixedIp || this.publicIp || connectHostFor(this.o.serverIp);
   }
 
+  /** The port others connect to for an internal one: the router's external port when it mapped another. */
+  externalPort(internalPort: number): number {
+    return this.external.get(internalPort) ?? internalPort;
+  }
+
+  /** Takes the router's mappings; says whether the URLs changed. */
+  useExternalPorts(external: ReadonlyMap<number, number>): boolean {
+    const before = [this.connectWs(), this.httpUrl()].join(' ');
+    this.external = new Map(external);
+    return [this.connectWs(), this.httpUrl()].join(' ') !== before;
+  }
+
   connectWs(): string {
-    return `ws://${hostPort(this.clientIp(), this.boxPort)}/dandelion/${this.o.boxId}/ws/`;
+    return `ws://${hostPort(this.clientIp(), this.externalPort(this.boxPort))}/dandelion/${this.o.boxId}/ws/`;
   }
 
   /** Where viewers fetch this box's files: HTTP_URL + <publisher-id>/<FILE_PATH> (extension field). */
   httpUrl(): string {
-    return boxHttpUrl(this.clientIp(), this.httpPort);
+    return boxHttpUrl(this.clientIp(), this.externalPort(this.httpPort));
   }
 
   envelope(): Envelope {
-    return { ID: this.o.boxId, IP: this.clientIp(), PORT: this.boxPort, TYPE: 'BOX' };
+    return { ID: this.o.boxId, IP: this.clientIp(), PORT: this.externalPort(this.boxPort), TYPE: 'BOX' };
   }
 
   /** Takes the address an entrance saw; says whether it is the first one learnt or a change. */

@@ -42,6 +42,8 @@ export class EntranceLink {
   private building: Promise<void> | undefined;
   /** True while the socket is open and the last EXCHANGE was accepted. */
   healthy = false;
+  /** The box's own address on this socket: the source of its route to the entrance (LAN_IP). */
+  localAddress: string | undefined;
   /** Set by a refused upgrade: how long until the next attempt, instead of the backoff's next step. */
   private nextDelayMs: number | undefined;
 
@@ -108,6 +110,9 @@ export class EntranceLink {
         this.nextDelayMs = await this.deps.onUpgradeRefused?.(this.deps.url, res.statusCode ?? 0, body).catch(() => undefined);
         ws.terminate();
       });
+    });
+    ws.on('upgrade', (res) => {
+      this.localAddress = unmappedIpv4(res.socket.localAddress);
     });
     ws.on('open', () => {
       this.deps.log.info({ entrance: this.deps.url }, 'connected to entrance');
@@ -186,4 +191,9 @@ export class EntranceLink {
     }
     if (awaiting) this.schedule();
   }
+}
+
+/** "::ffff:192.168.1.23" (an IPv4 peer on a dual-stack socket) → "192.168.1.23". */
+function unmappedIpv4(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -50,13 +50,19 @@ export interface StatusSnapshot {
   CLOCK: string;
   /** Only in the copy for the box's own networks. */
   ADDRESSES?: string[];
+  /** What the household should do so viewers reach the box; only in the copy for its own networks (it names the box's LAN address). */
+  ADVICE?: string;
 }
+
+/** Who wrote the advice: the box from its own port mapping, or the entrance from its verdict (which wins). */
+export type AdviceSource = 'box' | 'entrance';
 
 export class BoxStatus {
   private code: StatusCode = 'starting';
   private detail = 'the agent is starting';
   private since = Date.now();
   private writing: Promise<void> = Promise.resolve();
+  private readonly advice: Record<AdviceSource, string> = { box: '', entrance: '' };
 
   constructor(
     private readonly boxId: string,
@@ -83,6 +89,17 @@ export class BoxStatus {
     this.change(code, detail);
   }
 
+  /** The sentence the status page shows the household ('' for none); the entrance's, when it gave one, wins over the box's. */
+  advise(source: AdviceSource, sentence: string): void {
+    const before = this.currentAdvice;
+    this.advice[source] = sentence;
+    if (this.currentAdvice !== before) this.change(this.code, this.detail);
+  }
+
+  get currentAdvice(): string {
+    return this.advice.entrance || this.advice.box;
+  }
+
   /** Write the current status even though it has not changed (at start: the page must exist). */
   publish(): void {
     this.change(this.code, this.detail);
@@ -100,7 +117,8 @@ export class BoxStatus {
   }
 
   snapshot(): StatusSnapshot {
-    return { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses() };
+    const advice = this.currentAdvice;
+    return { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses(), ...(advice ? { ADVICE: advice } : {}) };
   }
 
   /** Resolves when the last change is on disk. */
@@ -109,7 +127,7 @@ export class BoxStatus {
   }
 
   private async write(s: StatusSnapshot): Promise<void> {
-    const { ADDRESSES: _hidden, ...forStrangers } = s;
+    const { ADDRESSES: _hidden, ADVICE: _lanOnly, ...forStrangers } = s;
     const views: Array<[folder: string, snapshot: Omit<StatusSnapshot, 'ADDRESSES'>]> = [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]];
     for (const [view, snapshot] of views) {
       await writeFileAtomic(path.join(this.dir, view, 'status.json'), `${JSON.stringify(snapshot, null, 2)}\n`);
@@ -130,6 +148,7 @@ function page(s: StatusSnapshot): string {
   const rows: Array<[string, string]> = [
     ['Box', s.ID],
     ['Status', s.STATUS],
+    ...(s.ADVICE ? [['What to do', s.ADVICE] satisfies [string, string]] : []),
     ['Detail', s.DETAIL],
     ['Since', s.SINCE],
     ['Box clock (when written)', s.CLOCK],

@@ -109,6 +109,7 @@ export const AGENT_SCHEMA = {
   BOX_CLIENT_IP: str('Address publishers and viewers use to reach this box. Empty: the public address the entrance reports (PUBLIC_IP).', '', (s) => (s === '' ? undefined : checkHost(s))),
   BOX_PORT: listenPort('Port of the agent\'s WebSocket server (publishers connect to CONNECT_WS = ws://BOX_CLIENT_IP:BOX_PORT/dandelion/<box-id>/ws/).', 7071),
   BOX_HTTP_PORT: listenPort('nginx\'s viewer port: a file sent as FILE_PATH p by publisher P is served at http://BOX_CLIENT_IP:BOX_HTTP_PORT/P/p. nginx also proxies /dandelion/<box-id>/ws/ on it to the agent.', 7072),
+  PORT_MAPPING: oneOf('auto: the box asks its home router to forward BOX_HTTP_PORT and BOX_PORT from outside (NAT-PMP, then UPnP IGD), renews the mappings, maps again when the router or its external address changes, and removes them on exit. off: the household forwards the ports by hand.', ['auto', 'off'] as const, 'auto'),
   BOX_SERVER_PROXY_PORT: port('Port of a TLS proxy (nginx) in front of the agent. Accepted but not read: the agent does not use it.', 7070),
   BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>.', '/var/lib/dandelion/files'),
   RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails.', '/var/lib/dandelion/agent'),

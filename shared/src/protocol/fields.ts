@@ -21,6 +21,10 @@ export const Limits = {
   revokedPublishers: 1000,
   /** Why a publisher quarantined a box, as the dashboard shows it. */
   quarantineReasonChars: 300,
+  /** What a router answered when it refused a port mapping, as the dashboard shows it. */
+  portMappingErrorChars: 200,
+  /** One sentence of advice for a household (REACHABILITY_ADVICE). */
+  adviceChars: 500,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */
