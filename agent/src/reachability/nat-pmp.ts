@@ -13,6 +13,8 @@ export const NAT_PMP_PORT = 5351;
 const OP_EXTERNAL_ADDRESS = 0;
 const OP_MAP_TCP = 2;
 const RESEND_AFTER_MS = [250, 500, 1000];
+/** RFC 6886's recommended lifetime, for a check on a mapping whose lease is unknown. */
+const DEFAULT_LEASE_SECONDS = 7200;
 
 const RESULTS: Readonly<Record<number, string>> = {
   1: 'unsupported version',
@@ -64,12 +66,16 @@ export class NatPmpClient implements RouterClient {
     await this.request(mapRequest(m.internalPort, 0, 0), 16);
   }
 
-  /** A NAT-PMP router cannot list mappings; an epoch that went backwards means it restarted and lost them. */
-  async holds(): Promise<boolean> {
-    await this.request(Buffer.from([0, OP_EXTERNAL_ADDRESS]), 12);
+  /**
+   * A NAT-PMP router cannot list its mappings, and its epoch may be the machine's uptime (which a restart
+   * of the mapping daemon alone does not reset), so the mapping is asked for again: held when the router
+   * gives the same external port and its epoch did not go back.
+   */
+  async holds(m: { internalHost: string; internalPort: number; externalPort: number; leaseSeconds: number }): Promise<boolean> {
+    const granted = await this.map({ ...m, leaseSeconds: m.leaseSeconds || DEFAULT_LEASE_SECONDS });
     const lost = this.restarted;
     this.restarted = false;
-    return !lost;
+    return !lost && granted.externalPort === m.externalPort;
   }
 
   close(): void {

@@ -193,10 +193,11 @@ export class PortMapper {
       const now = this.timers.now();
       for (const m of held.mappings) {
         const due = renewalDueMs(m.grantedAtMs, m.leaseSeconds);
-        if (due !== undefined && now >= due) Object.assign(m, await held.client.map({ internalHost: held.lanIp, internalPort: m.internalPort, externalPort: m.externalPort, leaseSeconds: this.lease }), { grantedAtMs: now });
+        if (due === undefined || now < due) continue;
+        const avoidExternalPorts = held.mappings.filter((o) => o !== m).map((o) => o.externalPort);
+        Object.assign(m, await held.client.map({ internalHost: held.lanIp, internalPort: m.internalPort, externalPort: m.externalPort, leaseSeconds: this.lease, avoidExternalPorts }), { grantedAtMs: now });
       }
-      const first = held.mappings[0];
-      if (first && !(await held.client.holds({ internalHost: held.lanIp, ...first }))) return 'the router lost the mappings (it restarted)';
+      for (const m of held.mappings) if (!(await held.client.holds({ internalHost: held.lanIp, ...m }))) return `the router lost the mapping of port ${m.internalPort} (it restarted)`;
       this.publish(held);
       return undefined;
     } catch (err) {
@@ -239,7 +240,10 @@ export class PortMapper {
     try {
       for (const internalPort of new Set(this.o.ports())) {
         const externalPort = previous.find((m) => m.internalPort === internalPort)?.externalPort ?? internalPort;
-        const granted = await client.map({ internalHost: lanIp, internalPort, externalPort, leaseSeconds: this.lease });
+        const avoidExternalPorts = mapped.map((m) => m.externalPort);
+        const granted = await client.map({ internalHost: lanIp, internalPort, externalPort, leaseSeconds: this.lease, avoidExternalPorts });
+        // Two internal ports behind one external port would be one mapping overwritten by the other.
+        if (avoidExternalPorts.includes(granted.externalPort)) throw new RouterRefusal(`the router gave external port ${granted.externalPort} twice`);
         mapped.push({ internalPort, ...granted, grantedAtMs: this.timers.now() });
       }
       return mapped;

@@ -24,7 +24,8 @@ export interface WakeInputs {
 
 /** Milliseconds until the next look at the router. */
 export function nextWakeInMs(i: WakeInputs): number {
-  const base = i.failures === 0 ? i.checkEveryMs : Math.min(i.checkEveryMs * 2 ** i.failures, Math.max(MAX_RETRY_MS, i.checkEveryMs));
+  // The first retry comes after one period (a router restarting is back by then), then less and less often.
+  const base = i.failures <= 1 ? i.checkEveryMs : Math.min(i.checkEveryMs * 2 ** (i.failures - 1), Math.max(MAX_RETRY_MS, i.checkEveryMs));
   if (i.renewalDueMs === undefined) return base;
   return Math.max(0, Math.min(base, i.renewalDueMs - i.nowMs));
 }

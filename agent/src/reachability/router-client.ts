@@ -11,6 +11,8 @@ export interface MappingRequest {
   /** The external port asked for; a router may give another. */
   externalPort: number;
   leaseSeconds: number;
+  /** External ports this box already holds for its other internal ports: a router must not be led to move them. */
+  avoidExternalPorts?: readonly number[];
 }
 
 export interface GrantedMapping {
@@ -25,8 +27,8 @@ export interface RouterClient {
   externalIp(): Promise<string>;
   map(request: MappingRequest): Promise<GrantedMapping>;
   unmap(mapping: { internalPort: number; externalPort: number }): Promise<void>;
-  /** False when the router has lost the mapping (it rebooted); a throw when it did not answer. */
-  holds(mapping: { internalHost: string; internalPort: number; externalPort: number }): Promise<boolean>;
+  /** False when the router has lost the mapping (it restarted); a throw when it did not answer. A router that cannot be asked renews it instead. */
+  holds(mapping: { internalHost: string; internalPort: number; externalPort: number; leaseSeconds: number }): Promise<boolean>;
   close(): void;
 }
 

@@ -1,9 +1,11 @@
 /**
  * A UPnP Internet Gateway Device client for TCP mappings: the WAN connection service's control URL read
  * from the root description, then SOAP actions (AddPortMapping, AddAnyPortMapping when the wanted port
- * is taken on an IGD v2, GetSpecificPortMappingEntry, DeletePortMapping, GetExternalIPAddress). The npm
- * package speaks IGD v2 only, deletes by the internal port and lets its mapping list grow with every
- * renewal, so the few requests are written here.
+ * GetSpecificPortMappingEntry, DeletePortMapping, GetExternalIPAddress). The npm package speaks IGD v2
+ * only, deletes by the internal port and lets its mapping list grow with every renewal, so the few
+ * requests are written here. A port someone else holds is not left to AddAnyPortMapping: miniupnpd
+ * answers it with any port this box does not hold *for the same internal port*, even one the box holds
+ * for another, and silently moves that mapping; the next ports are tried instead, skipping the box's own.
  */
 import type { GrantedMapping, MappingRequest, RouterClient } from './router-client.js';
 import { RouterRefusal, RouterSilent } from './router-client.js';
@@ -16,6 +18,8 @@ const SERVICE_TYPES = [
 const MAX_BODY_CHARS = 65_536;
 const REQUEST_TIMEOUT_MS = 3_000;
 const DESCRIPTION = 'dandelion box';
+/** Other external ports tried when the wanted one is someone else's. */
+const CONFLICT_TRIES = 16;
 
 export interface WanService {
   serviceType: string;
@@ -74,18 +78,18 @@ export class UpnpIgdClient implements RouterClient {
   }
 
   async map(r: MappingRequest): Promise<GrantedMapping> {
-    try {
-      await this.add('AddPortMapping', r, r.leaseSeconds);
-      return { externalPort: r.externalPort, leaseSeconds: r.leaseSeconds };
-    } catch (err) {
-      // 725: the router keeps only permanent mappings (removed on SIGTERM all the same).
-      if (err instanceof UpnpFault && err.code === 725) return this.map({ ...r, leaseSeconds: 0 });
-      // 718: the wanted port is someone else's; an IGD v2 picks a free one.
-      if (!(err instanceof UpnpFault) || err.code !== 718 || !this.service.serviceType.endsWith(':2')) throw err;
-      const port = Number(tagText(await this.add('AddAnyPortMapping', r, r.leaseSeconds), 'NewReservedPort'));
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RouterRefusal('AddAnyPortMapping gave no port');
-      return { externalPort: port, leaseSeconds: r.leaseSeconds };
+    const avoid = new Set(r.avoidExternalPorts ?? []);
+    const candidates = [r.externalPort, ...Array.from({ length: CONFLICT_TRIES }, (_, i) => r.externalPort + i + 1)].filter((p) => p <= 65535 && !avoid.has(p));
+    let lastConflict: unknown;
+    for (const externalPort of candidates) {
+      try {
+        return await this.add({ ...r, externalPort });
+      } catch (err) {
+        if (!(err instanceof UpnpFault) || err.code !== 718) throw err;
+        lastConflict = err; // ConflictInMappingEntry: another host holds it
+      }
     }
+    throw lastConflict ?? new RouterRefusal(`no free external port from ${r.externalPort}`);
   }
 
   async unmap(m: { externalPort: number }): Promise<void> {
@@ -106,12 +110,16 @@ export class UpnpIgdClient implements RouterClient {
     // Each request is its own HTTP exchange: nothing stays open.
   }
 
-  private add(action: string, r: MappingRequest, lease: number): Promise<string> {
-    return this.call(action, [
-      ['NewRemoteHost', ''], ['NewExternalPort', String(r.externalPort)], ['NewProtocol', 'TCP'],
-      ['NewInternalPort', String(r.internalPort)], ['NewInternalClient', r.internalHost], ['NewEnabled', '1'],
-      ['NewPortMappingDescription', DESCRIPTION], ['NewLeaseDuration', String(lease)],
-    ]);
+  /** AddPortMapping with the lease asked, else permanent on a router that keeps only those (error 725). */
+  private async add(r: MappingRequest): Promise<GrantedMapping> {
+    try {
+      await this.call('AddPortMapping', addArguments(r, r.leaseSeconds));
+      return { externalPort: r.externalPort, leaseSeconds: r.leaseSeconds };
+    } catch (err) {
+      if (!(err instanceof UpnpFault) || err.code !== 725 || r.leaseSeconds === 0) throw err;
+      await this.call('AddPortMapping', addArguments(r, 0));
+      return { externalPort: r.externalPort, leaseSeconds: 0 };
+    }
   }
 
   private async call(action: string, args: Array<[string, string]>): Promise<string> {
@@ -138,6 +146,14 @@ async function fetchText(url: URL, init: RequestInit): Promise<string> {
   if (fault) throw new UpnpFault(fault.code, fault.text);
   if (!res.ok) throw new RouterRefusal(`UPnP: HTTP ${res.status} from ${url.host}`);
   return text;
+}
+
+function addArguments(r: MappingRequest, lease: number): Array<[string, string]> {
+  return [
+    ['NewRemoteHost', ''], ['NewExternalPort', String(r.externalPort)], ['NewProtocol', 'TCP'],
+    ['NewInternalPort', String(r.internalPort)], ['NewInternalClient', r.internalHost], ['NewEnabled', '1'],
+    ['NewPortMappingDescription', DESCRIPTION], ['NewLeaseDuration', String(lease)],
+  ];
 }
 
 function escapeXml(s: string): string {
