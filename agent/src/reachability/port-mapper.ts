@@ -76,8 +76,9 @@ interface Held {
 }
 
 export const DEFAULT_LEASE_SECONDS = 3600;
-/** The whole of stop()'s removals: the agent's shutdown has 5 s in all. */
+/** The whole of stop()'s removals, and its wait for a look under way: the agent's shutdown has 5 s in all. */
 const UNMAP_BUDGET_MS = 2_000;
+const LOOK_WAIT_MS = 1_500;
 
 const realTimers: Timers = { now: Date.now, setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
@@ -135,20 +136,31 @@ export class PortMapper {
     return this.run();
   }
 
-  /** Stops the checks and removes the mappings (within UNMAP_BUDGET_MS: the router may be gone). */
+  /**
+   * Stops the checks and removes the mappings. The look under way gets LOOK_WAIT_MS (a router search can
+   * take seconds and the agent's shutdown has 5 s in all); one that maps after that removes its mappings itself.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.clearTimeout(this.timer);
-    await this.running;
+    await this.within(LOOK_WAIT_MS, this.running ?? Promise.resolve());
     const held = this.held;
     this.held = undefined;
-    if (held === undefined) return;
+    if (held !== undefined) await this.release(held);
+  }
+
+  /** Removes `held`'s mappings, within UNMAP_BUDGET_MS: the router may be gone. */
+  private async release(held: Held): Promise<void> {
     const removals = Promise.all(held.mappings.map((m) => held.client.unmap(m).catch((err: unknown) => this.o.log.warn({ port: m.internalPort, err: messageOf(err) }, 'port mapping not removed'))));
-    let budget: unknown;
-    await Promise.race([removals, new Promise<void>((resolve) => (budget = this.timers.setTimeout(resolve, UNMAP_BUDGET_MS)))]);
-    this.timers.clearTimeout(budget);
+    await this.within(UNMAP_BUDGET_MS, removals);
     held.client.close();
     this.o.log.info({ ports: held.mappings.map((m) => m.externalPort) }, 'port mappings removed');
+  }
+
+  private async within(ms: number, work: Promise<unknown>): Promise<void> {
+    let timer: unknown;
+    await Promise.race([work, new Promise<void>((resolve) => (timer = this.timers.setTimeout(resolve, ms)))]);
+    this.timers.clearTimeout(timer);
   }
 
   private run(): Promise<void> {
@@ -220,7 +232,9 @@ export class PortMapper {
         const externalIp = await client.externalIp();
         seenExternalIp ||= externalIp;
         const mappings = await this.mapPorts(client, lanIp, previous);
-        this.held = { client, gateway: gateway.address, lanIp, externalIp, mappings };
+        const held: Held = { client, gateway: gateway.address, lanIp, externalIp, mappings };
+        if (this.stopped) return await this.release(held); // stop() stopped waiting for this look
+        this.held = held;
         this.failures = 0;
         this.o.log.info({ method: client.method, gateway: gateway.address, externalIp, ports: mappings.map((m) => `${m.internalPort}->${m.externalPort}`) }, 'ports mapped on the router');
         this.publish(this.held);
