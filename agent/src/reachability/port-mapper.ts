@@ -38,10 +38,13 @@ export interface RouterAccess {
   clients(gateway: string): Array<() => Promise<RouterClient>>;
 }
 
+/** A real timer, or a test clock's number. */
+export type TimerHandle = NodeJS.Timeout | number;
+
 export interface Timers {
   now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
 }
 
 export interface PortMapperOptions {
@@ -80,7 +83,7 @@ export const DEFAULT_LEASE_SECONDS = 3600;
 const UNMAP_BUDGET_MS = 2_000;
 const LOOK_WAIT_MS = 1_500;
 
-const realTimers: Timers = { now: Date.now, setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const realTimers: Timers = { now: Date.now, setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h) };
 
 export function defaultRouterAccess(o: { upnpDescriptionUrl?: string } = {}): RouterAccess {
   const found = new Map<string, URL>();
@@ -106,7 +109,7 @@ export class PortMapper {
   private held: Held | undefined;
   private current: PortMappingState;
   private failures = 0;
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly router: RouterAccess;
@@ -158,7 +161,7 @@ export class PortMapper {
   }
 
   private async within(ms: number, work: Promise<unknown>): Promise<void> {
-    let timer: unknown;
+    let timer: TimerHandle | undefined;
     await Promise.race([work, new Promise<void>((resolve) => (timer = this.timers.setTimeout(resolve, ms)))]);
     this.timers.clearTimeout(timer);
   }

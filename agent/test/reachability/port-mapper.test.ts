@@ -9,7 +9,7 @@ import t from 'tap';
 import { silentLogger } from '../../../shared/src/log.js';
 import { NatPmpClient } from '../../src/reachability/nat-pmp.js';
 import { PortMapper } from '../../src/reachability/port-mapper.js';
-import type { PortMappingState, RouterAccess, Timers } from '../../src/reachability/port-mapper.js';
+import type { PortMappingState, RouterAccess, TimerHandle, Timers } from '../../src/reachability/port-mapper.js';
 
 class FakeClock implements Timers {
   ms = 1_000_000;
@@ -21,7 +21,7 @@ class FakeClock implements Timers {
     this.timers.set(id, { at: this.ms + ms, fn });
     return id;
   };
-  clearTimeout = (h: unknown): void => {
+  clearTimeout = (h: TimerHandle | undefined): void => {
     if (typeof h === 'number') this.timers.delete(h);
   };
   /** Moves the clock and fires what fell due. */
