@@ -45,6 +45,9 @@ import { managedNginx, systemNginx, waitForPort } from './nginx/nginx.js';
 import type { Nginx } from './nginx/nginx.js';
 import { systemReadings } from './platform/readings.js';
 import type { Readings, ReadingsSource } from './platform/readings.js';
+import { bindsLoopbackOnly, localAdvice, reachabilityFields } from './reachability/box-reachability.js';
+import { PortMapper } from './reachability/port-mapper.js';
+import { reachabilityAdvice } from '../../shared/src/reachability-advice.js';
 import { BoxStatus } from './status/box-status.js';
 import { createTrafficTail } from './traffic/tail.js';
 import type { TrafficTail } from './traffic/tail.js';
@@ -129,6 +132,7 @@ interface Parts {
   capacityTests: CapacityTests;
   /** The box's HTTPS certificate (HTTPS: auto); undefined with HTTPS: off. */
   certificate: BoxCertificate | undefined;
+  portMapper: PortMapper;
   held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
@@ -162,6 +166,7 @@ function assemble(deps: AgentDeps): Parts {
     ...assembleServing(deps, log, keys, paths, trust, () => parts),
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
     certificate: config.HTTPS === 'auto' ? boxCertificate(paths, log, () => parts) : undefined,
+    portMapper: assemblePortMapper(config, log, () => parts),
     held: {},
   };
   return parts;
@@ -245,6 +250,10 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
   });
   const accepted = exchangeAccepted({
     address: own.address, boxStatus: own.boxStatus, log,
+    adviceFor: (verdict, method) => {
+      const { lanIp, method: mapping } = parts().portMapper.state;
+      return reachabilityAdvice({ verdict, mapping, ports: mappedPorts(parts()), ...(method ? { method } : {}), ...(lanIp ? { lanIp } : {}) });
+    },
     acknowledge: (ids) => parts().tail.acknowledge(ids),
     beatAll: () => links.beatAll(),
     remeasure: () => void capacityTests.measureNow(),
@@ -287,6 +296,27 @@ async function serveCertificate(p: Parts, issued: IssuedCertificate): Promise<vo
 
 const HTTPS_LISTEN_KEYS = { port: 'BOX_HTTPS_PORT', host: 'BOX_SERVER_IP' };
 
+/** The home router's port mappings: each change goes to the box's URLs, its status page and, at once, to the entrances. */
+function assemblePortMapper(config: AgentConfig, log: Logger, parts: () => Parts): PortMapper {
+  return new PortMapper({
+    mode: bindsLoopbackOnly(config.BOX_SERVER_IP) ? 'off' : config.PORT_MAPPING,
+    ports: () => mappedPorts(parts()),
+    checkEveryMs: Math.max(1_000, config.BOX_PING_ENTRANCE_FREQ * 1000),
+    log: log.child({ mod: 'portmap' }),
+    onChange(state) {
+      const p = parts();
+      p.address.useExternalPorts(state.external);
+      p.boxStatus.advise('box', localAdvice(state, mappedPorts(p)));
+      p.links.beatAll();
+    },
+  });
+}
+
+/** The internal TCP ports viewers and publishers need, viewers' first (the order the household forwards them in). */
+function mappedPorts(p: Parts): number[] {
+  return [p.address.httpPort, p.address.boxPort];
+}
+
 /**
  * Take the fleet keys and revoked publishers an EXCHANGE reply carries, and delete what revoked publishers
  * still hold here. Each reply names them all, so files a write in flight put down after a removal go with
@@ -306,6 +336,7 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
   return {
     envelope: p.address.envelope(), connectWs: p.address.connectWs(), httpUrl: p.address.httpUrl(), httpsUrl: p.address.httpsUrl(), version: buildInfo().version,
     capacity: p.budget.capacity, idleUpMbit: p.budget.idleUpMbit, geoip: p.config.GEOIP, status: p.boxStatus.current.code,
+    reachability: reachabilityFields(p.portMapper.state, p.links.localAddress()),
   };
 }
 
@@ -363,6 +394,8 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   if (address.httpPort === 0) address.httpPort = await freePort(config.BOX_SERVER_IP);
   await loadCertificate(p);
   await p.nginx.start(siteOptions(p));
+  // Before the first EXCHANGE, so it carries the router's external ports and the mapping's outcome.
+  await p.portMapper.start();
   await p.tail.start();
   p.sweeper.start();
   await p.sampler.sample(); // first CPU sample, so the first EXCHANGE has CPU shares
@@ -387,6 +420,7 @@ async function loadCertificate(p: Parts): Promise<void> {
 async function stopParts(p: Parts): Promise<void> {
   await p.held.metricsServer?.stop(); // first: a scrape reads the parts stopped below
   await p.capacityTests.stop();
+  await p.portMapper.stop(); // early: a router slow to answer must not eat the shutdown's grace
   await p.ingest.stop();
   await p.links.stop(); // rejects a CERTIFY waiting for its reply
   await p.certificate?.settled();

@@ -1,7 +1,8 @@
 // What a box shows to whom. Its /metrics listens on METRICS_IP, loopback unless configured, whatever
 // BOX_SERVER_IP is, so neither the household network nor the internet reads it. Its status page on the
 // viewer port lists the box's network addresses only to peers on its own networks (loopback, private,
-// link-local, ULA); any other peer gets the same page without them.
+// link-local, ULA), and the household's advice (it names the box's LAN address) likewise; any other peer
+// gets the same page without them.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +49,8 @@ t.test('the status page lists the box\'s addresses to its own networks only', as
   const statusDirectory = path.join(dir, 'status');
   const status = new BoxStatus('box-exposure', statusDirectory, silentLogger());
   status.set('no-time', 'waiting for the clock');
+  const advice = 'Your router does not allow automatic port forwarding. Forward TCP 7072 and 7071 to 192.168.1.23, or turn on UPnP.';
+  status.advise('box', advice);
   await status.flush();
 
   /** A managed nginx serving that status folder; `lanNetworks` overrides which peers count as the box's own. */
@@ -75,6 +78,8 @@ t.test('the status page lists the box\'s addresses to its own networks only', as
   t.same(lanJson.ADDRESSES, boxAddresses(), 'a loopback peer sees the addresses');
   const lanPage = await (await fetch(`${lan}/`)).text();
   for (const a of boxAddresses()) t.match(lanPage, a, `the page lists ${a}`);
+  t.equal(lanJson.ADVICE, advice, 'the household\'s sentence, which names the LAN address');
+  t.match(lanPage, 'Forward TCP 7072 and 7071 to 192.168.1.23');
 
   // The same box, with loopback not counted as its own network: the test's peer is now a stranger.
   const stranger = await serve('public', ['10.0.0.0/8']);
@@ -84,9 +89,11 @@ t.test('the status page lists the box\'s addresses to its own networks only', as
   t.equal(publicJson.ID, 'box-exposure', 'a stranger still sees which box this is (the entrance\'s reachability probe reads it)');
   t.equal(publicJson.STATUS, 'no-time', 'and its status');
   t.notOk('ADDRESSES' in publicJson, 'but not its addresses');
+  t.notOk('ADVICE' in publicJson, 'nor the advice');
   const publicPage = await (await fetch(`${stranger}/`)).text();
   t.match(publicPage, /no-time/, 'the page shows the status');
   for (const a of boxAddresses()) t.notMatch(publicPage, a, `the page hides ${a}`);
+  t.notMatch(publicPage, '192.168.1.23', 'the page hides the advice');
   t.match(publicPage, /local network/, 'and says where the addresses can be seen');
   t.equal((await fetch(`${stranger}/lan/status.json`)).status, 404, 'the LAN copy is not reachable by another path');
 });

@@ -1,5 +1,5 @@
 // A box agent registers with a real entrance with every field the original sent plus the
-// extensions, keeps one socket with a heartbeat per period, and stores its own exchange.
+// extensions (PORT_MAPPING, LAN_IP among them), keeps one socket with a heartbeat per period, and stores its own exchange.
 import t from 'tap';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
@@ -35,6 +35,8 @@ t.test('registration with all fields', async (t) => {
   t.ok(Number(hash['BANDWIDTH-IDLE-UP']) <= 100, 'idle upload never above capacity');
   t.match(hash.VERSION, /^\d+\.\d+\.\d+/);
   t.equal(hash.PUBLIC_IP, '127.0.0.1');
+  t.equal(hash.PORT_MAPPING, 'off', 'a box bound to loopback maps nothing');
+  t.equal(hash.LAN_IP, '127.0.0.1', 'the box\'s own address on its entrance socket');
   t.same(JSON.parse(hash.GEOIP ?? '{}'), { CITY: 'Hsinchu', COUNTRY: 'TW', LOC: '24.8,120.97' }, 'a private address reports the configured GEOIP unchanged');
   const self = await r.hgetall(`${box.boxId}:SELF_EXCHANGE`);
   t.equal(self.CONNECT_WS, hash.CONNECT_WS, 'the box keeps its own exchange in {ID}:SELF_EXCHANGE');

@@ -1,11 +1,12 @@
 /**
- * What the box does when an entrance accepts its EXCHANGE: says so on the status page (or that the
- * entrance could not reach its viewer port), drops the acknowledged traffic aggregates, and takes the
+ * What the box does when an entrance accepts its EXCHANGE: says so on the status page, with the
+ * entrance's verdict on whether viewers reach the box and its advice (an entrance that gives no verdict
+ * only says whether it reached the viewer port), drops the acknowledged traffic aggregates, and takes the
  * public address the entrance saw; a new address is announced at once and, when it changed, the
  * capacity is measured again (it may be another line now).
  */
 import type { Logger } from '../../../shared/src/log.js';
-import type { BoxExchange, ErrorReply, ExchangeReply } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, ErrorReply, ExchangeReply, ReachabilityMethod, ReachabilityVerdict } from '../../../shared/src/protocol/index.js';
 import type { BoxStatus } from '../status/box-status.js';
 import type { BoxAddress } from './box-address.js';
 
@@ -18,17 +19,15 @@ export interface AcceptedDeps {
   beatAll(): void;
   /** Start a capacity test (its failures are its own). */
   remeasure(): void;
+  /** The household's sentence for a verdict the entrance sent without advice (shared/src/reachability-advice.ts with the box's own facts). */
+  adviceFor(verdict: ReachabilityVerdict, method: ReachabilityMethod | undefined): string;
   log: Logger;
 }
 
 export function exchangeAccepted(deps: AcceptedDeps): (reply: ExchangeReply, sent: BoxExchange, url: string) => Promise<void> {
-  const { address, boxStatus, log } = deps;
+  const { address, log } = deps;
   return async (reply, sent, url) => {
-    if (reply.REACHABLE === false) {
-      boxStatus.set('ports-unreachable', `registered with ${url}, but it cannot reach ${address.httpUrl()} at ${reply.PUBLIC_IP ?? 'the public address'}: forward BOX_HTTP_PORT ${address.httpPort} on the router`);
-    } else {
-      boxStatus.set('registered', `registered with ${url}`);
-    }
+    showVerdict(reply, url, deps);
     if (sent.TRAFFIC_AGGREGATES?.length) await deps.acknowledge(sent.TRAFFIC_AGGREGATES.map((a) => a.ID));
     const learnt = address.learnPublicIp(reply.PUBLIC_IP);
     if (learnt === undefined) return;
@@ -36,6 +35,26 @@ export function exchangeAccepted(deps: AcceptedDeps): (reply: ExchangeReply, sen
     if (!address.fixed) deps.beatAll();
     if (learnt === 'changed') deps.remeasure();
   };
+}
+
+/** The status page's code, detail and advice for the entrance's verdict. */
+function showVerdict(reply: ExchangeReply, url: string, deps: Pick<AcceptedDeps, 'address' | 'boxStatus' | 'adviceFor'>): void {
+  const { address, boxStatus } = deps;
+  const verdict = reply.REACHABILITY;
+  if (verdict === undefined) {
+    // An entrance from before verdicts: REACHABLE alone.
+    boxStatus.advise('entrance', '');
+    if (reply.REACHABLE === false) {
+      boxStatus.set('ports-unreachable', `registered with ${url}, but it cannot reach ${address.httpUrl()} at ${reply.PUBLIC_IP ?? 'the public address'}: forward BOX_HTTP_PORT ${address.httpPort} on the router`);
+    } else {
+      boxStatus.set('registered', `registered with ${url}`);
+    }
+    return;
+  }
+  const advice = reply.REACHABILITY_ADVICE ?? deps.adviceFor(verdict, reply.REACHABILITY_METHOD);
+  boxStatus.advise('entrance', advice);
+  if (verdict === 'reachable' || verdict === 'checking') boxStatus.set('registered', `registered with ${url}: ${advice}`);
+  else boxStatus.set('ports-unreachable', advice);
 }
 
 /**

@@ -43,6 +43,8 @@ export class EntranceLink {
   private building: Promise<void> | undefined;
   /** True while the socket is open and the last EXCHANGE was accepted. */
   healthy = false;
+  /** The box's own address on this socket: the source of its route to the entrance (LAN_IP). */
+  localAddress: string | undefined;
   /** Set by a refused upgrade: how long until the next attempt, instead of the backoff's next step. */
   private nextDelayMs: number | undefined;
   /** The CERTIFY request waiting for its reply (one at a time). */
@@ -147,6 +149,9 @@ export class EntranceLink {
         ws.terminate();
       });
     });
+    ws.on('upgrade', (res) => {
+      this.localAddress = unmappedIpv4(res.socket.localAddress);
+    });
     ws.on('open', () => {
       this.deps.log.info({ entrance: this.deps.url }, 'connected to entrance');
       void this.beat();
@@ -233,4 +238,9 @@ export class EntranceLink {
     }
     if (awaiting) this.schedule();
   }
+}
+
+/** "::ffff:192.168.1.23" (an IPv4 peer on a dual-stack socket) → "192.168.1.23". */
+function unmappedIpv4(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -65,6 +65,12 @@ export class EntranceLinks {
     return [...this.links.values()].filter((l) => l.healthy).length;
   }
 
+  /** The box's address on its first healthy entrance socket (else any open one): its LAN_IP. */
+  localAddress(): string | undefined {
+    const all = [...this.links.values()];
+    return (all.find((l) => l.healthy && l.localAddress) ?? all.find((l) => l.localAddress))?.localAddress;
+  }
+
   /** The entrance for a capacity test: the first healthy one, else the first. */
   pick(): string | undefined {
     const all = [...this.links.values()];

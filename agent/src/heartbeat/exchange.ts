@@ -29,7 +29,11 @@ export interface ExchangeInputs {
   idleUpMbit: number | undefined;
   geoip: GeoIp | undefined;
   status: string;
+  reachability: BoxReachability;
 }
+
+/** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
+export type BoxReachability = Pick<BoxExchange, 'LAN_IP' | 'PORT_MAPPING' | 'PORT_MAPPING_ERROR' | 'ROUTER_EXTERNAL_IP'>;
 
 /** The EXCHANGE without its traffic. */
 export function composeExchange(i: ExchangeInputs): BoxExchange {
@@ -43,6 +47,7 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
   if (i.idleUpMbit !== undefined) msg['BANDWIDTH-IDLE-UP'] = roundMbit(i.idleUpMbit);
   if (i.geoip) msg.GEOIP = i.geoip;
   msg.STATUS = i.status;
+  for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
   return msg;
 }
 

@@ -52,7 +52,12 @@ export interface StatusSnapshot {
   ADDRESSES?: string[];
   /** The certificate served on the HTTPS port: its name and when it expires (ISO time). */
   HTTPS?: { NAME: string; NOT_AFTER: string };
+  /** What the household should do so viewers reach the box; only in the copy for its own networks (it names the box's LAN address). */
+  ADVICE?: string;
 }
+
+/** Who wrote the advice: the box from its own port mapping, or the entrance from its verdict (which wins). */
+export type AdviceSource = 'box' | 'entrance';
 
 export class BoxStatus {
   private code: StatusCode = 'starting';
@@ -60,6 +65,7 @@ export class BoxStatus {
   private since = Date.now();
   private writing: Promise<void> = Promise.resolve();
   private certificate: StatusSnapshot['HTTPS'];
+  private readonly advice: Record<AdviceSource, string> = { box: '', entrance: '' };
 
   constructor(
     private readonly boxId: string,
@@ -92,6 +98,17 @@ export class BoxStatus {
     this.publish();
   }
 
+  /** The sentence the status page shows the household ('' for none); the entrance's, when it gave one, wins over the box's. */
+  advise(source: AdviceSource, sentence: string): void {
+    const before = this.currentAdvice;
+    this.advice[source] = sentence;
+    if (this.currentAdvice !== before) this.change(this.code, this.detail);
+  }
+
+  get currentAdvice(): string {
+    return this.advice.entrance || this.advice.box;
+  }
+
   /** Write the current status even though it has not changed (at start: the page must exist). */
   publish(): void {
     this.change(this.code, this.detail);
@@ -109,7 +126,9 @@ export class BoxStatus {
   }
 
   snapshot(): StatusSnapshot {
+    const advice = this.currentAdvice;
     const s: StatusSnapshot = { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses() };
+    if (advice) s.ADVICE = advice;
     if (this.certificate) s.HTTPS = this.certificate;
     return s;
   }
@@ -120,7 +139,7 @@ export class BoxStatus {
   }
 
   private async write(s: StatusSnapshot): Promise<void> {
-    const { ADDRESSES: _hidden, ...forStrangers } = s;
+    const { ADDRESSES: _hidden, ADVICE: _lanOnly, ...forStrangers } = s;
     const views: Array<[folder: string, snapshot: Omit<StatusSnapshot, 'ADDRESSES'>]> = [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]];
     for (const [view, snapshot] of views) {
       await writeFileAtomic(path.join(this.dir, view, 'status.json'), `${JSON.stringify(snapshot, null, 2)}\n`);
@@ -141,6 +160,7 @@ function page(s: StatusSnapshot): string {
   const rows: Array<[string, string]> = [
     ['Box', s.ID],
     ['Status', s.STATUS],
+    ...(s.ADVICE ? [['What to do', s.ADVICE] satisfies [string, string]] : []),
     ['Detail', s.DETAIL],
     ['Since', s.SINCE],
     ['Box clock (when written)', s.CLOCK],

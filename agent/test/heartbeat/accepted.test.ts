@@ -29,6 +29,7 @@ function setup(t: { teardown(fn: () => Promise<void>): void }, fixedIp = '') {
     acknowledge: async (ids) => void calls.acknowledged.push(ids),
     beatAll: () => void (calls.beats += 1),
     remeasure: () => void (calls.remeasured += 1),
+    adviceFor: (verdict) => `advice for ${verdict}`,
   });
   return { address, boxStatus, calls, accepted };
 }
@@ -54,6 +55,30 @@ t.test('an entrance that cannot reach the viewer port says which port to forward
   await accepted(reply({ PUBLIC_IP: '203.0.113.7', REACHABLE: false }), sent(), URL);
   t.equal(boxStatus.current.code, 'ports-unreachable');
   t.match(boxStatus.current.detail, /cannot reach http:\/\/127\.0\.0\.1:7072\/ at 203\.0\.113\.7: forward BOX_HTTP_PORT 7072/);
+});
+
+t.test('the entrance\'s verdict and advice go on the status page; the box\'s own advice yields to it', async (t) => {
+  const { boxStatus, accepted } = setup(t);
+  boxStatus.advise('box', 'Your router does not allow automatic port forwarding. Forward TCP 7072 and 7071 to 192.168.1.23, or turn on UPnP.');
+  t.match(boxStatus.snapshot(), { ADVICE: /^Your router does not allow/ }, 'before any verdict: the box\'s own sentence');
+  const advice = 'Your internet provider shares one public address between several homes (carrier-grade NAT).';
+  await accepted(reply({ REACHABLE: false, REACHABILITY: 'cgnat', REACHABILITY_ADVICE: advice }), sent(), URL);
+  t.same(boxStatus.current, { code: 'ports-unreachable', detail: advice });
+  t.equal(boxStatus.snapshot().ADVICE, advice, 'the entrance\'s advice wins');
+
+  await accepted(reply({ REACHABLE: true, REACHABILITY: 'reachable', REACHABILITY_METHOD: 'upnp', REACHABILITY_ADVICE: 'Viewers can reach this box.' }), sent(), URL);
+  t.same(boxStatus.current, { code: 'registered', detail: `registered with ${URL}: Viewers can reach this box.` });
+
+  await accepted(reply({ REACHABILITY: 'firewall' }), sent(), URL);
+  t.same(boxStatus.current, { code: 'ports-unreachable', detail: 'advice for firewall' }, 'a verdict without advice: the box words it');
+
+  await accepted(reply({ REACHABILITY: 'checking', REACHABILITY_ADVICE: 'The entrance is checking.' }), sent(), URL);
+  t.equal(boxStatus.current.code, 'registered', 'still checking: registered');
+
+  await accepted(reply({ REACHABLE: true }), sent(), URL);
+  t.same(boxStatus.current, { code: 'registered', detail: `registered with ${URL}` }, 'an entrance without verdicts: REACHABLE as before');
+  t.match(boxStatus.snapshot().ADVICE, /^Your router does not allow/, 'and the box\'s own advice again');
+  await boxStatus.flush();
 });
 
 t.test('with BOX_CLIENT_IP nothing is announced', async (t) => {

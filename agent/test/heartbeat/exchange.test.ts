@@ -19,6 +19,7 @@ const inputs: ExchangeInputs = {
   idleUpMbit: undefined,
   geoip: undefined,
   status: 'registered',
+  reachability: {},
 };
 
 t.test('an EXCHANGE before capacity is known', async (t) => {
@@ -30,6 +31,14 @@ t.test('an EXCHANGE before capacity is known', async (t) => {
   for (const absent of ['BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP', 'GEOIP', 'TRAFFIC_AGGREGATES']) t.notOk(absent in msg, `no ${absent}`);
   const { ID: _id, IP: _ip, PORT: _port, TYPE: _type, ...rest } = msg;
   t.match(decodeBoxExchange(rest, envelope), { CONNECT_WS: inputs.connectWs, 'FILES-HELD': 42 }, 'the entrance\'s decoder takes it');
+});
+
+t.test('the home network fields: sent as given, and taken by the entrance\'s decoder', async (t) => {
+  const reachability = { LAN_IP: '192.168.1.23', PORT_MAPPING: 'failed' as const, PORT_MAPPING_ERROR: 'UPnP error 501: ActionFailed', ROUTER_EXTERNAL_IP: '' };
+  const msg = composeExchange({ ...inputs, reachability });
+  t.match(msg, reachability);
+  const { ID: _id, IP: _ip, PORT: _port, TYPE: _type, ...rest } = msg;
+  t.match(decodeBoxExchange(rest, envelope), reachability);
 });
 
 t.test('capacity and idle upload rounded, GEOIP when set', async (t) => {

@@ -25,6 +25,12 @@ export const Limits = {
   csrChars: 8192,
   /** A certificate chain in PEM (a leaf and a few intermediates) as an ACME CA returns it. */
   certificateChainChars: 64 * 1024,
+  /** What a router answered when it refused a port mapping, as the dashboard shows it. */
+  portMappingErrorChars: 200,
+  /** A word from a fixed list (a verdict, a method): anything longer is not one. */
+  enumChars: 40,
+  /** One sentence of advice for a household (REACHABILITY_ADVICE). */
+  adviceChars: 500,
 } as const;
 
 /** Whether `s` is one of `values`: narrows a string read from a peer to a union of literals without a cast. */

@@ -4,6 +4,7 @@
  * README wrote them, so its clients still work (docs/compatibility.md); a decoder turns untrusted JSON into one of these types or throws a ProtocolError, and code
  * past the decoder trusts the types.
  */
+import net from 'node:net';
 import { ProtocolError, isErrorCode } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import {
@@ -105,6 +106,18 @@ export const MAX_AGGREGATES_PER_EXCHANGE = 500;
 export type Scalar = string | number | boolean;
 export type WireValue = Scalar | GeoIp | TrafficRecord | TrafficAggregate[] | string[] | undefined;
 
+/** How a box mapped its ports on its home router (PORT_MAPPING, extension): `none` the router offers no mapping protocol, `failed` it answered but refused, `off` the box's config turned mapping off. */
+export const PORT_MAPPING_METHODS = ['upnp', 'nat-pmp', 'pcp', 'none', 'failed', 'off'] as const;
+export type PortMappingMethod = (typeof PORT_MAPPING_METHODS)[number];
+
+/** The entrance's verdict on whether viewers can reach a box from outside (REACHABILITY, extension). */
+export const REACHABILITY_VERDICTS = ['reachable', 'forward-port', 'cgnat', 'firewall', 'no-ipv6-route', 'checking'] as const;
+export type ReachabilityVerdict = (typeof REACHABILITY_VERDICTS)[number];
+
+/** How a reachable box is reached (REACHABILITY_METHOD, extension): `manual` a port the household forwarded itself. */
+export const REACHABILITY_METHODS = ['upnp', 'nat-pmp', 'pcp', 'manual', 'ipv6'] as const;
+export type ReachabilityMethod = (typeof REACHABILITY_METHODS)[number];
+
 /** Box → entrance, every BOX_PING_ENTRANCE_FREQ seconds. Flat: readings and traffic records sit beside ID. */
 export interface BoxExchange extends Envelope {
   TYPE: 'BOX';
@@ -112,6 +125,14 @@ export interface BoxExchange extends Envelope {
   CONNECT_WS: string;
   GEOIP?: GeoIp;
   TRAFFIC_AGGREGATES?: TrafficAggregate[];
+  /** Extension: the box's own address on its home network (source of its route to the entrance). */
+  LAN_IP?: string;
+  /** Extension: how the box mapped its ports on its router. */
+  PORT_MAPPING?: PortMappingMethod;
+  /** Extension, with `failed`: what the router answered. */
+  PORT_MAPPING_ERROR?: string;
+  /** Extension: the external address the router reports; '' when it reports none (a router behind a carrier NAT). */
+  ROUTER_EXTERNAL_IP?: string;
   [key: string]: WireValue;
 }
 
@@ -154,13 +175,11 @@ export interface ExchangeReply extends Envelope {
   PUBLIC_IP?: string;
   /** Extension: whether the entrance reached the box's HTTP_URL port at PUBLIC_IP (absent: not known yet). */
   REACHABLE?: boolean;
-  /**
-   * Extension: the entrance's verdict on the box's reachability, how it is reached, and what its household
-   * should do (entrance/src/reachability/). Set by the entrance here; the reply codec's decoding of them
-   * comes with the agent's side (slice "portmap").
-   */
-  REACHABILITY?: string;
-  REACHABILITY_METHOD?: string;
+  /** Extension: the verdict on the box's reachability from outside (REACHABLE is true exactly with `reachable`). */
+  REACHABILITY?: ReachabilityVerdict;
+  /** Extension, with `reachable`: how viewers reach the box. */
+  REACHABILITY_METHOD?: ReachabilityMethod;
+  /** Extension: one sentence the household can act on (shared/src/reachability-advice.ts writes it). */
   REACHABILITY_ADVICE?: string;
   /** Extension: the fleet public keys grants may be signed with, by key ID. */
   FLEET_KEYS?: Record<string, string>;
@@ -412,6 +431,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
       if (value !== '') msg.HTTPS_URL = toHttpsUrl(value, key);
     } else if (NUMERIC_SET.has(key)) {
       if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
+    } else if (isOneOf(BOX_REACHABILITY_KEYS, key)) {
+      decodeBoxReachability(msg, key, value);
     } else if (trafficKeyOwner(key) !== undefined) {
       if (trafficKeyOwner(key) !== env.ID) throw new ProtocolError('E_FORMAT', `${key}: a box may only report its own traffic`);
       msg[key] = decodeTrafficRecord(value, key);
@@ -420,6 +441,41 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
     }
   }
   return msg;
+}
+
+const BOX_REACHABILITY_KEYS = ['LAN_IP', 'PORT_MAPPING', 'PORT_MAPPING_ERROR', 'ROUTER_EXTERNAL_IP'] as const;
+
+/** One of the box's port-mapping fields; '' is taken for "none" (the original kept exchanges in Redis hashes, where absent reads as ''). */
+function decodeBoxReachability(msg: BoxExchange, key: (typeof BOX_REACHABILITY_KEYS)[number], value: unknown): void {
+  if (value === '') {
+    if (key === 'ROUTER_EXTERNAL_IP' || key === 'PORT_MAPPING_ERROR') msg[key] = '';
+    return;
+  }
+  switch (key) {
+    case 'LAN_IP':
+    case 'ROUTER_EXTERNAL_IP':
+      msg[key] = toIp(value, key);
+      return;
+    case 'PORT_MAPPING':
+      msg.PORT_MAPPING = toOneOf(PORT_MAPPING_METHODS, value, key);
+      return;
+    case 'PORT_MAPPING_ERROR':
+      msg.PORT_MAPPING_ERROR = optionalString({ [key]: value }, key, Limits.portMappingErrorChars) ?? '';
+  }
+}
+
+/** An IP literal (no name: these are addresses the box read from its own interfaces and its router). */
+function toIp(value: unknown, key: string): string {
+  const host = toHost(value, key);
+  if (net.isIP(host) === 0) throw new ProtocolError('E_FORMAT', `${key} must be an IP address`);
+  return host;
+}
+
+/** A string that must be one of `values`, named in the error so the sender sees what is allowed. */
+function toOneOf<T extends string>(values: readonly T[], value: unknown, key: string): T {
+  const s = optionalString({ [key]: value }, key, 32);
+  if (s === undefined || !isOneOf(values, s)) throw new ProtocolError('E_FORMAT', `${key} must be one of ${values.join(', ')}`);
+  return s;
 }
 
 /** Fields this version does not know are kept, as long as they are small scalars under a sane key. */
@@ -478,6 +534,7 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   if (url !== undefined) msg.URL = url;
   if (!isEmpty(rec.PUBLIC_IP)) msg.PUBLIC_IP = toHost(rec.PUBLIC_IP, 'PUBLIC_IP');
   if (typeof rec.REACHABLE === 'boolean') msg.REACHABLE = rec.REACHABLE;
+  decodeReachabilityVerdict(rec, msg);
   const fleetKeys = optionalRecord(rec, 'FLEET_KEYS');
   if (fleetKeys !== undefined) msg.FLEET_KEYS = decodeFleetKeys(fleetKeys);
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
@@ -490,6 +547,20 @@ function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): Certif
   if (rec.MESSAGE !== 'ACCEPTED') throw new ProtocolError('E_FORMAT', 'a CERTIFY reply needs MESSAGE ACCEPTED or an ERROR');
   const CERTIFICATE = requirePem(rec, 'CERTIFICATE', 'CERTIFICATE', Limits.certificateChainChars);
   return { ...env, TYPE: 'ENTRANCE', COMMAND: 'CERTIFY', MESSAGE: 'ACCEPTED', CERTIFICATE, NOT_AFTER: toNumber(rec.NOT_AFTER, 'NOT_AFTER', { min: 0 }) };
+}
+
+/**
+ * REACHABILITY, its METHOD and ADVICE: absent from an entrance that predates them, so each is optional. A
+ * verdict or method this version does not know (a newer entrance's) is dropped, not refused: the reply
+ * still carries REACHABLE and the advice, and refusing would cost the box its whole heartbeat.
+ */
+function decodeReachabilityVerdict(rec: Record<string, unknown>, msg: ExchangeReply): void {
+  const verdict = optionalString(rec, 'REACHABILITY', Limits.enumChars);
+  if (verdict !== undefined && isOneOf(REACHABILITY_VERDICTS, verdict)) msg.REACHABILITY = verdict;
+  const method = optionalString(rec, 'REACHABILITY_METHOD', Limits.enumChars);
+  if (method !== undefined && isOneOf(REACHABILITY_METHODS, method)) msg.REACHABILITY_METHOD = method;
+  const advice = optionalString(rec, 'REACHABILITY_ADVICE', Limits.adviceChars);
+  if (advice !== undefined && advice !== '') msg.REACHABILITY_ADVICE = advice;
 }
 
 function decodePublishRequest(rec: Record<string, unknown>, env: Envelope): PublishRequest {
