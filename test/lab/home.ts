@@ -26,6 +26,11 @@ export interface HomeSpec {
    * opens only through openFirewall(), as on routers without UPnP.
    */
   pinholes?: boolean;
+  /**
+   * Routers running UPnP ('upnp', 'cgnat', 'ipv6' with pinholes): false turns NAT-PMP/PCP off, a router
+   * that speaks UPnP IGD only (a box that tries NAT-PMP first then maps over UPnP). Default true.
+   */
+  natPmp?: boolean;
 }
 
 export interface HomeContext extends HomeSpec {
@@ -159,7 +164,7 @@ export class Home {
       dir,
       lan: lan(this.ctx.n).subnet,
       upnp: this.runsUpnp(),
-      natPmp: true,
+      natPmp: this.ctx.natPmp !== false || !this.runsUpnp(),
       uuid: `3a5b1c3e-0000-4000-8000-${String(this.ctx.n).padStart(12, '0')}`,
       ...(this.routerIp6 ? { lanIp6: this.routerIp6 } : {}),
     });
