@@ -314,7 +314,7 @@ function assemblePortMapper(config: AgentConfig, log: Logger, parts: () => Parts
 
 /** The internal TCP ports viewers and publishers need, viewers' first (the order the household forwards them in). */
 function mappedPorts(p: Parts): number[] {
-  return [p.address.httpPort, p.address.boxPort];
+  return [p.address.httpPort, p.address.boxPort, ...(p.config.HTTPS === 'off' ? [] : [p.address.httpsPort])];
 }
 
 /**
