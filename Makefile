@@ -14,8 +14,9 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 
 # Debian packages of the home-network lab (docs/lab.md): routers with miniupnpd (UPnP IGD, NAT-PMP/PCP)
 # and nftables, the UPnP and NAT-PMP clients the lab's tests map ports with, pebble as the ACME CA,
-# certutil for the browser's test root, openssl and curl for pebble's API certificate and root.
-LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl
+# certutil for the browser's test root, openssl and curl for pebble's API certificate and root; the
+# end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium.
+LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium
 
 .PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 

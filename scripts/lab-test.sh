@@ -52,4 +52,4 @@ set +e
 # 30 s default is too short for a lab with several homes on a loaded machine.
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(build/test/lab/*.test.js)
-scripts/test.sh --only "${tests[@]}" --timeout=240
+scripts/test.sh --only "${tests[@]}" --timeout=540
