@@ -1,7 +1,8 @@
 /**
  * Dandelion's own roles as real processes in the lab's namespaces: `bin/dandelion entrance|agent|publisher`
  * started with `ip netns exec`, configured through DANDELION_<KEY> variables as an operator would, their
- * output kept in the lab's folder (<name>.log) and quoted when one fails to come up.
+ * output kept in build/test-output/lab-logs/<name>.log (the lab's folder goes with the run; these stay for
+ * reading a failure) and quoted when one fails to come up.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -23,7 +24,7 @@ export interface RoleProcess {
 
 export function startRole(lab: Lab, ns: Ns, name: string, role: 'entrance' | 'agent' | 'publisher', env: Record<string, string>): RoleProcess {
   const child = lab.spawn(ns, [DANDELION, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logDir = path.join(lab.dir, 'logs');
+  const logDir = path.resolve('build', 'test-output', 'lab-logs');
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(path.join(logDir, `${name}.log`));
   let recent: string[] = [];
