@@ -163,3 +163,27 @@ t.test('NOT_AFTER is the lifetime the CA gave (a short-lived pebble certificate)
   const left = Number(reply.NOT_AFTER) - Date.now() / 1000;
   t.ok(left > 0 && left <= 300 + 5, `expires in ${Math.round(left)} s, within the 300 s pebble was told`);
 });
+
+t.test('boxes certifying at once at a fresh entrance all get certificates (the ACME account is registered once)', async (t) => {
+  const s = await setup(t);
+  const ids = ['box-one', 'box-two', 'box-three'];
+  const boxes = await Promise.all(ids.map((id) => enrolledSocket(t, s, id)));
+  const replies = await Promise.all(boxes.map(async (box, i) => box.ask(certify(ids[i] ?? '', await csrFor([`${ids[i]}.${DOMAIN}`])))));
+  for (const [i, reply] of replies.entries()) t.equal(reply.MESSAGE, 'ACCEPTED', `${ids[i]}: ${String(reply.ERROR ?? 'accepted')}`);
+});
+
+t.test('a second entrance on the same Redis orders with the account the first registered', async (t) => {
+  const s = await setup(t);
+  const first = await enrolledSocket(t, s, 'box-first');
+  t.equal((await first.ask(certify('box-first', await csrFor([`box-first.${DOMAIN}`])))).MESSAGE, 'ACCEPTED', 'the first entrance registers the account and orders');
+  const other = await startEntrance(t, {
+    redisUrl: s.redis.url,
+    env: {
+      DANDELION_BOX_DOMAIN: DOMAIN, DANDELION_DNS_BIND: '127.0.0.1', DANDELION_DNS_PORT: '0',
+      DANDELION_ACME_DIRECTORY_URL: s.pebble.directoryUrl, DANDELION_ACME_CA_FILE: s.pebble.apiCaFile,
+    },
+  });
+  const box = await enrolledSocket(t, { ...s, url: other.url }, 'box-second');
+  const reply = await box.ask(certify('box-second', await csrFor([`box-second.${DOMAIN}`])));
+  t.equal(reply.MESSAGE, 'ACCEPTED', `the second entrance orders too: ${String(reply.ERROR ?? 'accepted')}`);
+});

@@ -37,7 +37,7 @@ export interface Issued {
 }
 
 export class AcmeIssuer {
-  private client: acme.Client | undefined;
+  private client: Promise<acme.Client> | undefined;
 
   constructor(private readonly deps: IssuerDeps) {
     if (deps.caFile !== '') trustForAcmeServer(deps.directoryUrl, deps.caFile);
@@ -69,11 +69,29 @@ export class AcmeIssuer {
     }
   }
 
-  private async acmeClient(): Promise<acme.Client> {
-    if (this.client === undefined) {
-      this.client = new acme.Client({ directoryUrl: this.deps.directoryUrl, accountKey: await acmeAccountKey(this.deps.redis) });
-    }
+  /** The client with its account registered, shared by every order (a failed registration is tried again by the next). */
+  private acmeClient(): Promise<acme.Client> {
+    this.client ??= this.registeredClient().catch((err: unknown) => {
+      this.client = undefined;
+      throw err;
+    });
     return this.client;
+  }
+
+  /**
+   * Registered once before any order, because acme-client's auto() registers per order: orders started
+   * together would each create the account, and the ones told "it exists" then send an update carrying only
+   * the terms agreement, which a CA may refuse as an empty update (pebble does). An account this key already
+   * has (another entrance on the Redis, or a restart) is found with onlyReturnExisting, a plain lookup.
+   */
+  private async registeredClient(): Promise<acme.Client> {
+    const client = new acme.Client({ directoryUrl: this.deps.directoryUrl, accountKey: await acmeAccountKey(this.deps.redis) });
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+    } catch {
+      await client.createAccount({ termsOfServiceAgreed: true, ...(this.deps.email !== '' ? { contact: [`mailto:${this.deps.email}`] } : {}) });
+    }
+    return client;
   }
 
   private async publish(name: string, value: string): Promise<void> {
