@@ -314,7 +314,10 @@ function assemblePortMapper(config: AgentConfig, log: Logger, parts: () => Parts
 
 /** The internal TCP ports viewers and publishers need, viewers' first (the order the household forwards them in). */
 function mappedPorts(p: Parts): number[] {
-  return [p.address.httpPort, p.address.boxPort, ...(p.config.HTTPS === 'off' ? [] : [p.address.httpsPort])];
+  const ports = [p.address.httpPort, p.address.boxPort];
+  // The HTTPS port is mapped ahead of its certificate, so viewers reach it the moment nginx serves one.
+  if (p.config.HTTPS === 'auto' && p.address.httpsPort !== 0) ports.push(p.address.httpsPort);
+  return ports;
 }
 
 /**

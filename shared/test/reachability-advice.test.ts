@@ -8,7 +8,7 @@ t.test('a router that maps nothing: the issue\'s sentence', async (t) => {
   t.equal(reachabilityAdvice({ verdict: 'forward-port', mapping: 'none', lanIp: '192.168.1.23', ports: [7072, 7071] }),
     'Your router does not allow automatic port forwarding. Forward TCP 7072 and 7071 to 192.168.1.23, or turn on UPnP.');
   t.equal(reachabilityAdvice({ verdict: 'forward-port', mapping: 'failed', lanIp: '192.168.1.23', ports: [7072, 7071, 7073] }),
-    'Your router does not allow automatic port forwarding. Forward TCP 7072, 7071 and 7073 to 192.168.1.23, or turn on UPnP.');
+    'Your router refused automatic port forwarding. Forward TCP 7072, 7071 and 7073 to 192.168.1.23, or allow UPnP or NAT-PMP for this box.');
   t.match(reachabilityAdvice({ verdict: 'forward-port', mapping: 'off', ports: [7072, 7071] }), /PORT_MAPPING: off\). Forward TCP 7072 and 7071 to this box on your router\./);
 });
 
@@ -19,7 +19,7 @@ t.test('every verdict has its sentence', async (t) => {
     t.ok(s.length <= 500, `${verdict}: fits REACHABILITY_ADVICE`);
   }
   t.match(reachabilityAdvice({ verdict: 'cgnat', ports: [7072] }), /carrier-grade NAT.*public IPv4 address, or use IPv6/);
-  t.match(reachabilityAdvice({ verdict: 'firewall', lanIp: '192.168.7.9', ports: [7072, 7071] }), /TCP 7072 and 7071 through the router's firewall to 192\.168\.7\.9/);
+  t.match(reachabilityAdvice({ verdict: 'firewall', lanIp: '192.168.7.9', ports: [7072, 7071] }), /allow incoming TCP 7072 and 7071 to 192\.168\.7\.9 in the router's firewall/);
   t.match(reachabilityAdvice({ verdict: 'reachable', method: 'nat-pmp', ports: [7072] }), /NAT-PMP/);
 });
 

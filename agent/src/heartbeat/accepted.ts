@@ -67,6 +67,13 @@ export function exchangeRefused(deps: Pick<AcceptedDeps, 'address' | 'log'>): (r
   const { address, log } = deps;
   return (reply, url) => {
     if (reply.ERROR_CODE !== 'E_ADDRESS') return;
+    if (reply.ERROR.includes('HTTPS_URL:') && address.httpsName !== undefined) {
+      // The entrance no longer names the box so (its BOX_DOMAIN changed or went): stop announcing the
+      // name, so the next heartbeat is taken; a new BOX_NAME brings a new certificate.
+      log.warn({ entrance: url, httpsName: address.httpsName, error: reply.ERROR.slice(0, 300) }, 'the entrance refused HTTPS_URL; no longer announced');
+      address.httpsName = undefined;
+      return;
+    }
     if (address.fixed) {
       log.error({ entrance: url, publicIp: reply.PUBLIC_IP }, 'BOX_CLIENT_IP is not the address the entrance sees this box connect from');
       return;

@@ -73,7 +73,7 @@ export class BoxAddress {
 
   /** `https://<certificate name>:<port>/` once a certificate is served (extension field HTTPS_URL); else undefined. */
   httpsUrl(): string | undefined {
-    return this.httpsName === undefined ? undefined : `https://${hostPort(this.httpsName, this.httpsPort)}/`;
+    return this.httpsName === undefined ? undefined : `https://${hostPort(this.httpsName, this.externalPort(this.httpsPort))}/`;
   }
 
   envelope(): Envelope {

@@ -179,6 +179,18 @@ export class EntranceLink {
     });
   }
 
+  /**
+   * An entrance that does not answer an EXCHANGE within two periods is gone: the socket is cut and built
+   * again. Except while a CERTIFY is open: the entrance answers a socket's messages in order and runs the
+   * whole ACME order before the EXCHANGE behind it, so the wait is the CERTIFY's (its own deadline).
+   */
+  private replyDeadline(ws: WebSocket): NodeJS.Timeout {
+    return setTimeout(() => {
+      if (this.certifying !== undefined && this.awaiting !== undefined) this.awaiting.deadline = this.replyDeadline(ws);
+      else ws.terminate();
+    }, this.deps.periodMs * 2 + 5_000);
+  }
+
   private beat(): Promise<void> {
     this.building ??= this.buildAndSend().finally(() => {
       this.building = undefined;
@@ -193,7 +205,7 @@ export class EntranceLink {
       const sent = await this.deps.buildExchange();
       if (ws.readyState !== WebSocket.OPEN || this.stopped) return;
       ws.send(encodeMessage(sent));
-      this.awaiting = { sent, deadline: setTimeout(() => ws.terminate(), this.deps.periodMs * 2 + 5_000) };
+      this.awaiting = { sent, deadline: this.replyDeadline(ws) };
     } catch (err) {
       if (this.stopped) return;
       this.deps.log.error({ err }, 'could not build the EXCHANGE; trying again next period');

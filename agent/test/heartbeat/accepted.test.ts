@@ -107,3 +107,16 @@ t.test('an E_ADDRESS refusal teaches a box without BOX_CLIENT_IP the address to 
   exchangeRefused({ address: fixed, log: silentLogger() })(refusal('E_ADDRESS'), URL);
   t.equal(fixed.clientIp(), 'box.example.net', 'BOX_CLIENT_IP is the operator\'s to correct');
 });
+
+t.test('an E_ADDRESS refusal of HTTPS_URL stops the box announcing its name, and nothing else', async (t) => {
+  const own = { ID: 'entrance-e', IP: '192.0.2.1', PORT: 8080, TYPE: 'ENTRANCE' as const };
+  const why = 'HTTPS_URL: this box has no name here (no BOX_DOMAIN, or its ID is not a lowercase DNS label), so it announces no HTTPS_URL';
+  const decoded = decodeText(encodeMessage(errorReply(own, new ProtocolError('E_ADDRESS', why, 4000, { PUBLIC_IP: '203.0.113.7' }), 'EXCHANGE')));
+  if (decoded.kind !== 'ERROR') throw new Error(`decoded as ${decoded.kind}`);
+  const address = new BoxAddress({ boxId: 'box-acc', fixedIp: '198.51.100.4', serverIp: '0.0.0.0', boxPort: 7071, httpPort: 7072, httpsPort: 7073 });
+  address.httpsName = 'box-acc.boxes.example.net';
+  t.equal(address.httpsUrl(), 'https://box-acc.boxes.example.net:7073/');
+  exchangeRefused({ address, log: silentLogger() })(decoded.msg, URL);
+  t.equal(address.httpsUrl(), undefined, 'HTTPS_URL no longer announced');
+  t.equal(address.clientIp(), '198.51.100.4', 'the address is left alone');
+});

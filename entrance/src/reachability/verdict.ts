@@ -26,14 +26,10 @@
 import net from 'node:net';
 import { normaliseIp } from '../../../shared/src/peer-address.js';
 
-export const PORT_MAPPINGS = ['upnp', 'nat-pmp', 'pcp', 'none', 'failed', 'off'] as const;
-export type PortMapping = (typeof PORT_MAPPINGS)[number];
-
-export const REACHABILITY_STATES = ['reachable', 'forward-port', 'cgnat', 'firewall', 'no-ipv6-route', 'checking'] as const;
-export type ReachabilityState = (typeof REACHABILITY_STATES)[number];
-
-export const REACHABILITY_METHODS = ['upnp', 'nat-pmp', 'pcp', 'manual', 'ipv6'] as const;
-export type ReachabilityMethod = (typeof REACHABILITY_METHODS)[number];
+/** The words of the box's PORT_MAPPING and of the verdict are the codec's (shared/src/protocol/messages.ts). */
+export { PORT_MAPPING_METHODS as PORT_MAPPINGS, REACHABILITY_METHODS, REACHABILITY_VERDICTS as REACHABILITY_STATES } from '../../../shared/src/protocol/index.js';
+export type { PortMappingMethod as PortMapping, ReachabilityMethod, ReachabilityVerdict as ReachabilityState } from '../../../shared/src/protocol/index.js';
+import type { PortMappingMethod as PortMapping, ReachabilityMethod, ReachabilityVerdict as ReachabilityState } from '../../../shared/src/protocol/index.js';
 
 /** What the entrance probes: the viewer port (HTTP_URL), the publisher port (CONNECT_WS), HTTPS (HTTPS_URL). */
 export type PortRole = 'viewer' | 'publisher' | 'https';

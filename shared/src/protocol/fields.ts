@@ -95,14 +95,18 @@ export function toHost(v: unknown, key: string): string {
   return s;
 }
 
-export function toWsUrl(v: unknown, key: string): string {
+/** A URL as sent (checked as a string first) and parsed; the caller checks its scheme. */
+function parseUrl(v: unknown, key: string): { s: string; url: URL } {
   const s = checkString(v, key, Limits.urlChars);
-  let url: URL;
   try {
-    url = new URL(s);
+    return { s, url: new URL(s) };
   } catch {
     throw new ProtocolError('E_FORMAT', `${key} is not a URL`);
   }
+}
+
+export function toWsUrl(v: unknown, key: string): string {
+  const { s, url } = parseUrl(v, key);
   // The original wrote entrance URLs as https://…; a WebSocket client maps http(s) to ws(s).
   if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) {
     throw new ProtocolError('E_FORMAT', `${key} must be a ws://, wss://, http:// or https:// URL`);
@@ -126,13 +130,7 @@ export function requirePem(rec: Record<string, unknown>, key: string, label: str
 
 /** An https:// URL (a box's HTTPS_URL, served with its certificate). */
 export function toHttpsUrl(v: unknown, key: string): string {
-  const s = checkString(v, key, Limits.urlChars);
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    throw new ProtocolError('E_FORMAT', `${key} is not a URL`);
-  }
+  const { s, url } = parseUrl(v, key);
   if (url.protocol !== 'https:') throw new ProtocolError('E_FORMAT', `${key} must be an https:// URL`);
   return s;
 }
