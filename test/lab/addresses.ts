@@ -19,9 +19,9 @@ export function carrierLink(n: number): { carrierSide: string; customer: string;
   return { carrierSide: `100.64.${n}.1`, customer: `100.64.${n}.2`, prefixLength: 24 };
 }
 
-/** The home's LAN: router .1, box .2. */
-export function lan(n: number): { subnet: string; router: string; box: string; prefixLength: number } {
-  return { subnet: `192.168.${n}.0/24`, router: `192.168.${n}.1`, box: `192.168.${n}.2`, prefixLength: 24 };
+/** The home's LAN: router .1, box .2, the household's computer .3 (homes with a household). */
+export function lan(n: number): { subnet: string; router: string; box: string; household: string; prefixLength: number } {
+  return { subnet: `192.168.${n}.0/24`, router: `192.168.${n}.1`, box: `192.168.${n}.2`, household: `192.168.${n}.3`, prefixLength: 24 };
 }
 
 /** IPv6 homes: the WAN link 2a00:ff:<n>::/64 and the routed LAN prefix 2a00:<n>::/64. */

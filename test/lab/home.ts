@@ -31,6 +31,12 @@ export interface HomeSpec {
    * that speaks UPnP IGD only (a box that tries NAT-PMP first then maps over UPnP). Default true.
    */
   natPmp?: boolean;
+  /**
+   * A household's computer on the same LAN as the box (Home.household, 192.168.n.3): the router's LAN
+   * becomes a bridge with the box and the household on two ports, as a home switch or Wi-Fi joins them.
+   * IPv4 only. Default false: the box is alone behind the router.
+   */
+  household?: boolean;
 }
 
 export interface HomeContext extends HomeSpec {
@@ -43,7 +49,11 @@ export interface HomeContext extends HomeSpec {
   dir: string;
 }
 
-const BOX_IF = 'eth0';
+/** The LAN interface of the box and of the household's computer. */
+export const HOST_IF = 'eth0';
+/** The router's bridge ports towards the box and the household (the bridge itself is LAN_IF). */
+const BOX_PORT_IF = 'lanbox';
+const HOUSEHOLD_PORT_IF = 'lanhh';
 /** The carrier's interface towards its customers. */
 const CUSTOMER_IF = 'cust0';
 
@@ -53,7 +63,11 @@ export class Home {
   readonly box: Ns;
   /** Only for 'cgnat': the carrier's namespace between the home router and the internet. */
   readonly carrier: Ns | undefined;
+  /** Only with `household: true`: the household's computer, on the box's LAN. */
+  readonly household: Ns | undefined;
   readonly boxLanIp: string;
+  /** Only with `household: true`: the household computer's LAN address. */
+  readonly householdLanIp: string | undefined;
   readonly routerLanIp: string;
   /** Only for 'ipv6': the box's global address, and the router's LAN address (its IPv6 gateway). */
   readonly boxIp6: string | undefined;
@@ -68,13 +82,15 @@ export class Home {
 
   private constructor(
     private readonly ctx: HomeContext,
-    namespaces: { router: Ns; box: Ns; carrier: Ns | undefined },
+    namespaces: { router: Ns; box: Ns; carrier: Ns | undefined; household: Ns | undefined },
   ) {
     this.kind = ctx.kind;
     this.router = namespaces.router;
     this.box = namespaces.box;
     this.carrier = namespaces.carrier;
+    this.household = namespaces.household;
     this.boxLanIp = lan(ctx.n).box;
+    this.householdLanIp = namespaces.household ? lan(ctx.n).household : undefined;
     this.routerLanIp = lan(ctx.n).router;
     this.boxIp6 = ctx.kind === 'ipv6' ? ipv6Home(ctx.n).box : undefined;
     this.routerIp6 = ctx.kind === 'ipv6' ? ipv6Home(ctx.n).router : undefined;
@@ -86,7 +102,8 @@ export class Home {
     const router = await createNs(`${ctx.prefix}-r${ctx.n}`);
     const box = await createNs(`${ctx.prefix}-b${ctx.n}`);
     const carrier = ctx.kind === 'cgnat' ? await createNs(`${ctx.prefix}-c${ctx.n}`) : undefined;
-    const home = new Home(ctx, { router, box, carrier });
+    const household = ctx.household ? await createNs(`${ctx.prefix}-h${ctx.n}`) : undefined;
+    const home = new Home(ctx, { router, box, carrier, household });
     await home.wire();
     await home.boot();
     return home;
@@ -113,10 +130,11 @@ export class Home {
     await addAddress(edge, WAN_IF, this.publicIp, link.prefixLength);
     await route(edge, 'default', link.internetSide);
     if (this.carrier) await this.wireCarrier(this.carrier);
-    await veth(this.router, LAN_IF, this.box, BOX_IF);
+    if (this.household) await this.wireBridgedLan(this.household);
+    else await veth(this.router, LAN_IF, this.box, HOST_IF);
     const l = lan(n);
     await addAddress(this.router, LAN_IF, l.router, l.prefixLength);
-    await addAddress(this.box, BOX_IF, l.box, l.prefixLength);
+    await addAddress(this.box, HOST_IF, l.box, l.prefixLength);
     await route(this.box, 'default', l.router);
     await enableForwarding(this.router);
     if (this.ctx.kind === 'ipv6') await this.wireIpv6();
@@ -132,6 +150,18 @@ export class Home {
     await runIn(carrier, ['nft', '-f', '-'], { input: carrierRuleset() });
   }
 
+  /** The router's LAN as a bridge (LAN_IF, which holds the router's LAN address) with the box and the household on its ports. */
+  private async wireBridgedLan(household: Ns): Promise<void> {
+    await runIn(this.router, ['ip', 'link', 'add', 'name', LAN_IF, 'type', 'bridge']);
+    await runIn(this.router, ['ip', 'link', 'set', LAN_IF, 'up']);
+    await veth(this.router, BOX_PORT_IF, this.box, HOST_IF);
+    await veth(this.router, HOUSEHOLD_PORT_IF, household, HOST_IF);
+    for (const port of [BOX_PORT_IF, HOUSEHOLD_PORT_IF]) await runIn(this.router, ['ip', 'link', 'set', port, 'master', LAN_IF]);
+    const l = lan(this.ctx.n);
+    await addAddress(household, HOST_IF, l.household, l.prefixLength);
+    await route(household, 'default', l.router);
+  }
+
   private async wireIpv6(): Promise<void> {
     const v6 = ipv6Home(this.ctx.n);
     await addAddress(this.ctx.internet, `home${this.ctx.n}`, v6.internetSide, 64);
@@ -140,7 +170,7 @@ export class Home {
     await route(this.router, 'default', v6.internetSide);
     await route(this.ctx.internet, v6.lanPrefix, v6.wan, INTERNET_IP6);
     await addAddress(this.router, LAN_IF, v6.router, 64);
-    await addAddress(this.box, BOX_IF, v6.box, 64);
+    await addAddress(this.box, HOST_IF, v6.box, 64);
     await route(this.box, 'default', v6.router);
   }
 
@@ -222,6 +252,6 @@ export class Home {
   }
 
   namespaces(): Ns[] {
-    return [this.box, this.router, ...(this.carrier ? [this.carrier] : [])];
+    return [this.box, this.router, ...(this.carrier ? [this.carrier] : []), ...(this.household ? [this.household] : [])];
   }
 }

@@ -16,7 +16,7 @@ import { createNs, deleteNs, execHost, execIn, runIn, setResolver, spawnIn, type
 import { assertSealed } from './sealed.js';
 
 export type { Ns, ExecResult, ExecOptions } from './netns.js';
-export { Home, type HomeSpec, type RouterKind } from './home.js';
+export { Home, HOST_IF, type HomeSpec, type RouterKind } from './home.js';
 
 export interface LabOptions {
   homes: HomeSpec[];
