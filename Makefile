@@ -15,8 +15,8 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # Debian packages of the home-network lab (docs/lab.md): routers with miniupnpd (UPnP IGD, NAT-PMP/PCP)
 # and nftables, the UPnP and NAT-PMP clients the lab's tests map ports with, pebble as the ACME CA,
 # certutil for the browser's test root, openssl and curl for pebble's API certificate and root; the
-# end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium.
-LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium
+# end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
+LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
 .PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 
@@ -71,11 +71,12 @@ lab-deps:
 	scripts/ensure-debs.sh $(LAB_DEBS)
 
 # The home-network lab, as root, sealed in its own network namespace (docs/lab.md; not part of `make test`).
+# LAB_TESTS: only these compiled test files, e.g. `make lab-test LAB_TESTS=build/test/lab/household.test.js`.
 # Root is checked before the build, so a user sees why at once (exit 2).
 lab-test:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make lab-test needs root (network namespaces, veths, nftables): run it as root" >&2; exit 2; }
 	$(MAKE) build
-	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh
+	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh $(LAB_TESTS)
 
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware

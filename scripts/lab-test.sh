@@ -52,4 +52,10 @@ set +e
 # 30 s default is too short for a lab with several homes on a loaded machine.
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(build/test/lab/*.test.js)
+# The household's figures table (household.test) is printed after the run: tap's terse reporter hides comments.
+figures=build/test-output/household-figures.txt
+rm -f "$figures"
 scripts/test.sh --only "${tests[@]}" --timeout=540
+status=$?
+[ -f "$figures" ] && cat "$figures"
+exit "$status"
