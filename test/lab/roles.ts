@@ -18,6 +18,8 @@ export interface RoleProcess {
   child: ChildProcess;
   /** The last output lines (for failure messages). */
   tail(): string;
+  /** Resolves with the first output line (from the start) matching `pattern`, or undefined after `timeoutMs`. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -28,9 +30,15 @@ export function startRole(lab: Lab, ns: Ns, name: string, role: 'entrance' | 'ag
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(path.join(logDir, `${name}.log`));
   let recent: string[] = [];
+  // Every line, for waitForLine: a role logs a few hundred lines in a lab test.
+  const all: string[] = [];
+  let partial = '';
   const keep = (d: Buffer): void => {
     log.write(d);
-    recent = [...recent, ...d.toString().split('\n').filter(Boolean)].slice(-40);
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    all.push(...lines.filter(Boolean));
+    recent = [...recent, ...lines.filter(Boolean)].slice(-40);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -39,6 +47,7 @@ export function startRole(lab: Lab, ns: Ns, name: string, role: 'entrance' | 'ag
     name,
     child,
     tail: () => recent.join('\n'),
+    waitForLine: (pattern, timeoutMs) => until(() => all.find((line) => pattern.test(line)), timeoutMs),
     async stop(graceMs = 6_000) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
