@@ -84,6 +84,26 @@ export interface ServingRun {
   reclaimWatchMs: number;
   /** How long the yield was watched: the bulk upload's duration (ms). */
   yieldWatchMs: number;
+  /** The run's time series, for plotting and tuning (not a figure). */
+  trace: Trace;
+}
+
+/** From the steady window's start: the viewers' rate per 100 ms bin, and each interactive request. */
+export interface Trace {
+  fromMs: number;
+  /** The household's bulk upload, ms after fromMs. */
+  bulkStartMs: number;
+  bulkEndMs: number;
+  viewerMbitPerBin: number[];
+  /** [ms after fromMs, round trip in ms or null when lost] per request. */
+  rtts: Array<[number, number | null]>;
+}
+
+/** Mbit/s of each 100 ms bin in [fromMs, toMs). */
+export function binSeries(bins: ReadonlyMap<number, number>, fromMs: number, toMs: number): number[] {
+  const series: number[] = [];
+  for (let bin = Math.floor(fromMs / BIN_MS) * BIN_MS; bin < toMs; bin += BIN_MS) series.push(Math.round(rateMbit(bins, bin, bin + BIN_MS) * 100) / 100);
+  return series;
 }
 
 /** The box idle (no viewers): the household's own figures. */

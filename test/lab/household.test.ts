@@ -13,7 +13,7 @@ import path from 'node:path';
 import t from 'tap';
 import { SCHEMAS } from '../../shared/src/config/schemas.js';
 import { startRedis } from '../helpers/redis.js';
-import { figureRows, rateMbit, RECLAIM_THRESHOLD, renderTable, rttFigure, timeUntil, YIELD_THRESHOLD, type IdleBaseline, type ServingRun } from './household-figures.js';
+import { binSeries, figureRows, rateMbit, RECLAIM_THRESHOLD, renderTable, rttFigure, timeUntil, YIELD_THRESHOLD, type FigureRow, type IdleBaseline, type ServingRun } from './household-figures.js';
 import { bulkUpload, startHouseholdServers, startInteractiveFlow, startViewers, type InteractiveFlow } from './household.js';
 import { startLab, type Home, type Lab } from './lab.js';
 import { startRole, until, waitForHttp } from './roles.js';
@@ -50,6 +50,7 @@ const CONTROLLER_LANDED = 'HOUSEHOLD_YIELD' in SCHEMAS.agent;
 interface TestLike {
   teardown(fn: () => unknown): void;
   comment(...args: unknown[]): void;
+  ok(ok: boolean, message: string): void;
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -66,55 +67,18 @@ t.test('the household comes first: its upload, its interactive RTT, the box\'s i
   const flow = startInteractiveFlow(lab, household, { ip, port: ECHO_PORT });
   t.teardown(() => flow.stop());
 
-  // The box idle (no agent at all): what the household gets on its own line.
-  const before = await uplinkCounters(home);
-  const idleBulk = await bulkUpload(lab, household, { ip, port: IPERF_PORT }, BULK_S);
-  const after = await uplinkCounters(home);
-  const sentMb = (after.sentBytes - before.sentBytes) / 1e6;
-  t.ok(after.overlimits > before.overlimits, `the router's ${SHAPE.upMbit} Mbit/s class held packets back (overlimits +${after.overlimits - before.overlimits}, FIFO drops +${after.drops - before.drops}, ${sentMb.toFixed(1)} MB sent with headers): the shaping is what limits`);
-  t.ok(idleBulk.receivedMbit > SHAPE.upMbit * 0.75 && idleBulk.receivedMbit <= SHAPE.upMbit * 1.02, `the household alone uploads ${idleBulk.receivedMbit.toFixed(1)} Mbit/s of the shaped ${SHAPE.upMbit}`);
-  const idleInteractiveFrom = Date.now();
-  await sleep(INTERACTIVE_ONLY_MS);
-  const idle: IdleBaseline = {
-    householdMbit: idleBulk.receivedMbit,
-    bulkAndInteractive: rttFigure(flow.window(idleBulk.dataStartMs, idleBulk.dataEndMs)),
-    interactiveOnly: rttFigure(flow.window(idleInteractiveFrom, Date.now())),
-  };
-  t.ok(idle.interactiveOnly.sent >= 30, `the interactive flow ran (${idle.interactiveOnly.sent} requests, p95 ${idle.interactiveOnly.p95Ms} ms alone, ${idle.bulkAndInteractive.p95Ms} ms beside the bulk upload)`);
-
+  const idle = await householdAlone(t, lab, home, flow);
   const entrance = await startEntrance(t, lab);
   const boxDir = path.join(lab.dir, 'box');
   const files = path.join(boxDir, 'files', PUBLISHER_DIR);
   mkdirSync(files, { recursive: true });
   for (let i = 0; i < FILES; i++) writeFileSync(path.join(files, `${i}.ts`), randomBytes(FILE_BYTES));
   const boxRedis = await startRedis(t);
-  const agentEnv = (mode: 'off' | 'auto'): Record<string, string> => ({
-    DANDELION_ID: 'box-household',
-    DANDELION_REDIS_URL: boxRedis.url,
-    DANDELION_ENTRANCE_URLS: JSON.stringify([entrance]),
-    DANDELION_BOX_SERVER_IP: '0.0.0.0',
-    DANDELION_BOX_PORT: String(BOX_PORT),
-    DANDELION_BOX_HTTP_PORT: String(BOX_HTTP_PORT),
-    DANDELION_HTTPS: 'off',
-    DANDELION_PORT_MAPPING: 'auto',
-    DANDELION_BASE_DIRECTORY: path.join(boxDir, 'files'),
-    DANDELION_RUN_DIRECTORY: path.join(boxDir, 'run'),
-    DANDELION_DEFAULT_TTL: '86400',
-    DANDELION_BOX_PING_ENTRANCE_FREQ: '2',
-    // Measured at start (every agent start runs one) against the entrance, through the shaped line.
-    DANDELION_BANDWIDTH_TEST_CRON: '',
-    DANDELION_BANDWIDTH_UP: '0',
-    DANDELION_VIEWER_SHARE: String(VIEWER_SHARE),
-    DANDELION_DISK_RESERVE_MB: '1',
-    DANDELION_METRICS_PORT: '0',
-    // Until the controller lands the agent's config loader ignores it (it reads only its schema's keys).
-    DANDELION_HOUSEHOLD_YIELD: mode,
-  });
 
   const runs: Partial<Record<'off' | 'auto', ServingRun>> = {};
   for (const mode of ['off', 'auto'] as const) {
     await t.test(`HOUSEHOLD_YIELD ${mode}: the box serving beside the household`, async (t) => {
-      const run = await servingRun(t, lab, home, flow, agentEnv(mode), mode);
+      const run = await servingRun(t, lab, home, flow, boxEnv({ mode, entrance, redisUrl: boxRedis.url, dir: boxDir }), mode);
       runs[mode] = run;
       t.ok(run.capacityUpMbit > 0, `the box measured its upload capacity: ${run.capacityUpMbit.toFixed(1)} Mbit/s (shaped ${SHAPE.upMbit})`);
       t.ok(run.capacityUpMbit > SHAPE.upMbit * 0.7 && run.capacityUpMbit < SHAPE.upMbit * 1.2, 'within 30 % of the shaped rate (the table has the figure against its ±10 % goal)');
@@ -131,15 +95,7 @@ t.test('the household comes first: its upload, its interactive RTT, the box\'s i
   const auto = runs.auto;
   if (!off || !auto) throw new Error('a serving run failed');
   if (!CONTROLLER_LANDED) t.comment('HOUSEHOLD_YIELD is not in the agent\'s schema yet: the "after" column is today\'s design again');
-  const rows = figureRows({ shapedUpMbit: SHAPE.upMbit, viewerShare: VIEWER_SHARE, idle, before: off, after: auto });
-  const table = renderTable(rows);
-  const out = path.resolve('build', 'test-output');
-  mkdirSync(out, { recursive: true });
-  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', kernel: os.release(), loadAtStart, loadAtEnd: os.loadavg() };
-  writeFileSync(path.join(out, 'household-figures.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, shape: SHAPE, viewerShare: VIEWER_SHARE, controllerLanded: CONTROLLER_LANDED, rows, idle, before: off, after: auto }, null, 2)}\n`);
-  const header = `The household lab, ${new Date().toISOString()}: ${machine.cpus} × ${machine.cpu}, load ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} → ${machine.loadAtEnd.map((l) => l.toFixed(1)).join(' ')}`;
-  writeFileSync(path.join(out, 'household-figures.txt'), `${header}\n${table}\n`);
-  for (const line of table.split('\n')) t.comment(line);
+  const rows = reportFigures(t, { idle, before: off, after: auto, loadAtStart });
   t.equal(rows.length, 7, 'every figure is in the table');
 });
 
@@ -202,11 +158,82 @@ async function servingRun(t: TestLike, lab: Lab, home: Home, flow: InteractiveFl
       reclaimMs: timeUntil(viewers.bins, bulk.dataEndMs, bulk.dataEndMs + RECLAIM_WATCH_MS, (mbit) => mbit >= RECLAIM_THRESHOLD * steadyMbit),
       reclaimWatchMs: RECLAIM_WATCH_MS,
       yieldWatchMs: BULK_S * 1000,
+      trace: {
+        fromMs: steadyFrom,
+        bulkStartMs: Math.round(bulk.dataStartMs - steadyFrom),
+        bulkEndMs: Math.round(bulk.dataEndMs - steadyFrom),
+        viewerMbitPerBin: binSeries(viewers.bins, steadyFrom, bulk.dataEndMs + RECLAIM_WATCH_MS),
+        rtts: flow.requests(steadyFrom, bulk.dataEndMs + RECLAIM_WATCH_MS).map((r) => [Math.round(r.atMs - steadyFrom), r.rttMs ?? null]),
+      },
     };
-    t.comment(`${mode}: ${JSON.stringify(run)}; viewer errors: ${viewers.errors.length}${viewers.errors.length ? ` (${viewers.errors.slice(0, 3).join('; ')})` : ''}`);
+    const { trace: _trace, ...figures } = run;
+    t.comment(`${mode}: ${JSON.stringify(figures)}; viewer errors: ${viewers.errors.length}${viewers.errors.length ? ` (${viewers.errors.slice(0, 3).join('; ')})` : ''}`);
     return run;
   } finally {
     viewers.stop();
     await agent.stop();
   }
+}
+
+/** The box off (no agent at all): what the household gets on its own line, bulk + interactive, then interactive only. */
+async function householdAlone(t: TestLike, lab: Lab, home: Home, flow: InteractiveFlow): Promise<IdleBaseline> {
+  const household = home.household;
+  if (!household) throw new Error('no household');
+  const ip = lab.internetIp;
+  const before = await uplinkCounters(home);
+  const idleBulk = await bulkUpload(lab, household, { ip, port: IPERF_PORT }, BULK_S);
+  const after = await uplinkCounters(home);
+  const sentMb = (after.sentBytes - before.sentBytes) / 1e6;
+  t.ok(after.overlimits > before.overlimits, `the router's ${SHAPE.upMbit} Mbit/s class held packets back (overlimits +${after.overlimits - before.overlimits}, FIFO drops +${after.drops - before.drops}, ${sentMb.toFixed(1)} MB sent with headers): the shaping is what limits`);
+  t.ok(idleBulk.receivedMbit > SHAPE.upMbit * 0.75 && idleBulk.receivedMbit <= SHAPE.upMbit * 1.02, `the household alone uploads ${idleBulk.receivedMbit.toFixed(1)} Mbit/s of the shaped ${SHAPE.upMbit}`);
+  const idleInteractiveFrom = Date.now();
+  await sleep(INTERACTIVE_ONLY_MS);
+  const idle: IdleBaseline = {
+    householdMbit: idleBulk.receivedMbit,
+    bulkAndInteractive: rttFigure(flow.window(idleBulk.dataStartMs, idleBulk.dataEndMs)),
+    interactiveOnly: rttFigure(flow.window(idleInteractiveFrom, Date.now())),
+  };
+  t.ok(idle.interactiveOnly.sent >= 30, `the interactive flow ran (${idle.interactiveOnly.sent} requests, p95 ${idle.interactiveOnly.p95Ms} ms alone, ${idle.bulkAndInteractive.p95Ms} ms beside the bulk upload)`);
+  return idle;
+}
+
+/** The box's agent as the runs start it, configured as an operator would. */
+function boxEnv(o: { mode: 'off' | 'auto'; entrance: string; redisUrl: string; dir: string }): Record<string, string> {
+  return {
+    DANDELION_ID: 'box-household',
+    DANDELION_REDIS_URL: o.redisUrl,
+    DANDELION_ENTRANCE_URLS: JSON.stringify([o.entrance]),
+    DANDELION_BOX_SERVER_IP: '0.0.0.0',
+    DANDELION_BOX_PORT: String(BOX_PORT),
+    DANDELION_BOX_HTTP_PORT: String(BOX_HTTP_PORT),
+    DANDELION_HTTPS: 'off',
+    DANDELION_PORT_MAPPING: 'auto',
+    DANDELION_BASE_DIRECTORY: path.join(o.dir, 'files'),
+    DANDELION_RUN_DIRECTORY: path.join(o.dir, 'run'),
+    DANDELION_DEFAULT_TTL: '86400',
+    DANDELION_BOX_PING_ENTRANCE_FREQ: '2',
+    // Measured at start (every agent start runs one) against the entrance, through the shaped line.
+    DANDELION_BANDWIDTH_TEST_CRON: '',
+    DANDELION_BANDWIDTH_UP: '0',
+    DANDELION_VIEWER_SHARE: String(VIEWER_SHARE),
+    DANDELION_DISK_RESERVE_MB: '1',
+    DANDELION_METRICS_PORT: '0',
+    // Until the controller lands the agent's config loader ignores it (it reads only its schema's keys).
+    DANDELION_HOUSEHOLD_YIELD: o.mode,
+  };
+}
+
+/** The table of the five figures, in the test's comments and build/test-output/household-figures.{json,txt}. */
+function reportFigures(t: TestLike, o: { idle: IdleBaseline; before: ServingRun; after: ServingRun; loadAtStart: number[] }): FigureRow[] {
+  const { idle, loadAtStart } = o;
+  const rows = figureRows({ shapedUpMbit: SHAPE.upMbit, viewerShare: VIEWER_SHARE, idle, before: o.before, after: o.after });
+  const table = renderTable(rows);
+  const out = path.resolve('build', 'test-output');
+  mkdirSync(out, { recursive: true });
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', kernel: os.release(), loadAtStart, loadAtEnd: os.loadavg() };
+  writeFileSync(path.join(out, 'household-figures.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, shape: SHAPE, viewerShare: VIEWER_SHARE, controllerLanded: CONTROLLER_LANDED, rows, idle, before: o.before, after: o.after }, null, 2)}\n`);
+  const header = `The household lab, ${new Date().toISOString()}: ${machine.cpus} × ${machine.cpu}, load ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} → ${machine.loadAtEnd.map((l) => l.toFixed(1)).join(' ')}`;
+  writeFileSync(path.join(out, 'household-figures.txt'), `${header}\n${table}\n`);
+  for (const line of table.split('\n')) t.comment(line);
+  return rows;
 }

@@ -88,6 +88,11 @@ export class InteractiveFlow {
     return { rttsMs, sent, lost: sent - rttsMs.length };
   }
 
+  /** Each request sent in [fromMs, toMs): when, and its round trip (undefined: lost). */
+  requests(fromMs: number, toMs: number): Array<{ atMs: number; rttMs: number | undefined }> {
+    return [...this.sentAt].filter(([, at]) => at >= fromMs && at < toMs).map(([seq, at]) => ({ atMs: at, rttMs: this.rttMs.get(seq) }));
+  }
+
   stop(): void {
     this.child.kill('SIGKILL');
   }

@@ -6,6 +6,7 @@
  * loop goes on after a short pause). Runs until killed.
  */
 import http from 'node:http';
+import { messageOf } from '../../shared/src/protocol/errors.js';
 
 const BIN_MS = 100;
 const REPORT_MS = 250;
@@ -39,7 +40,7 @@ async function loop(first: number): Promise<never> {
     try {
       await get(`${base}${i}.ts`, agent);
     } catch (err) {
-      process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
+      process.stdout.write(`${JSON.stringify({ error: messageOf(err) })}\n`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
