@@ -12,6 +12,7 @@ import type { KnownCapacity } from '../bandwidth/budget.js';
 import { roundMbit } from '../bandwidth/policy.js';
 import type { Readings } from '../platform/readings.js';
 import type { CollectedTraffic } from '../traffic/outbox.js';
+import type { HouseholdExchangeFields } from '../household/exchange-fields.js';
 
 /** Records and their aggregates sent with one EXCHANGE; the rest follow with later heartbeats. */
 export const MAX_RECORDS_PER_EXCHANGE = 100;
@@ -30,6 +31,8 @@ export interface ExchangeInputs {
   geoip: GeoIp | undefined;
   status: string;
   reachability: BoxReachability;
+  /** PAUSED, PAUSED_UNTIL, UPLOAD_CAP_MBIT, QUOTA_GB, QUOTA_USED_GB (household/exchange-fields.ts). */
+  household?: HouseholdExchangeFields;
 }
 
 /** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
@@ -48,6 +51,7 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
   if (i.geoip) msg.GEOIP = i.geoip;
   msg.STATUS = i.status;
   for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
+  if (i.household) Object.assign(msg, i.household);
   return msg;
 }
 
