@@ -11,6 +11,7 @@ import { householdExchangeFields } from '../../src/household/exchange-fields.js'
 import { Household } from '../../src/household/household.js';
 import { MonthlyUsage, nextMonthStart } from '../../src/household/monthly-usage.js';
 import { pauseState } from '../../src/household/pause.js';
+import { renderSite } from '../../src/nginx/config.js';
 import { BadSetting, decodeOverrides } from '../../src/household/settings.js';
 
 const at = (month: number, day: number, hh: number, mm = 0): number => new Date(2026, month, day, hh, mm).getTime();
@@ -96,4 +97,16 @@ t.test('the household object: cap, pause, listeners, EXCHANGE fields', async (t)
   t.same(JSON.parse(readFileSync(path.join(dir, 'household.json'), 'utf8')), { UPLOAD_CAP_MBIT: 3 });
   await household.reset();
   t.equal(household.capMbit, 20, 'back to dandelion.yaml');
+});
+
+t.test('a pause answers 503 on both viewer ports; status and the settings stay', async (t) => {
+  const site = {
+    boxId: 'box-p', listenIp: '127.0.0.1', httpPort: 8080, agentHost: '127.0.0.1', agentPort: 7071, baseDirectory: '/srv/files', accessLogPath: '/run/access.log',
+    ratesByConnections: [100, 200], maxConnections: 1, statusDirectory: '/run/status', https: { port: 8443, chainPath: '/run/chain.pem', keyPath: '/run/key.pem' },
+  };
+  t.notMatch(renderSite(site), /return 503/, 'serving: no 503');
+  const paused = renderSite({ ...site, pause: { sentence: 'paused: the household\'s quiet hours until 2026-12-06 07:00', retryAfterSeconds: 27_000.2 } });
+  t.equal(paused.match(/return 503 "paused: the household's quiet hours until 2026-12-06 07:00\\n";/g)?.length, 2, 'HTTP and HTTPS');
+  t.equal(paused.match(/add_header Retry-After 27001 always;/g)?.length, 2);
+  t.equal(paused.match(/location = \/status\/household \{/g)?.length, 2, 'the settings are proxied on both');
 });
