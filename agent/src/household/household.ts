@@ -64,6 +64,16 @@ export class Household {
     return this.settings.UPLOAD_CAP_MBIT;
   }
 
+  /**
+   * What viewers may take at most, given what the box would otherwise allow them (Mbit/s): 0 while paused,
+   * else that under the cap. The viewer-rate controller's maximum is ceilingMbit(VIEWER_SHARE × capacity).
+   */
+  ceilingMbit(allowedMbit: number): number {
+    if (this.current.reason !== undefined) return 0;
+    const cap = this.capMbit;
+    return cap > 0 ? Math.min(allowedMbit, cap) : allowedMbit;
+  }
+
   /** Whether and why the box serves nobody now, and until when. */
   get pause(): PauseState {
     return this.current;

@@ -80,10 +80,13 @@ t.test('the household object: cap, pause, listeners, EXCHANGE fields', async (t)
   const heard: Array<string | undefined> = [];
   household.onChange((v) => heard.push(v.pause.reason));
   t.equal(household.capMbit, 20);
+  t.equal(household.ceilingMbit(80), 20, 'the controller\'s maximum: under the cap');
+  t.equal(household.ceilingMbit(12), 12);
   t.same(householdExchangeFields(household.view()), { PAUSED: '', UPLOAD_CAP_MBIT: 20, QUOTA_GB: 0.000001, QUOTA_USED_GB: 0 });
   now = at(11, 5, 23, 30);
   household.evaluate();
   t.same(household.pause, { reason: 'quiet-hours', until: at(11, 6, 7) });
+  t.equal(household.ceilingMbit(80), 0, 'nothing while paused');
   t.equal(householdExchangeFields(household.view()).PAUSED_UNTIL, at(11, 6, 7) / 1000);
   now = at(11, 6, 8);
   household.evaluate();
