@@ -16,8 +16,13 @@ import { decodeOverrides, effectiveSettings, sourcesOf, withoutConfigValues } fr
 import type { HouseholdSettings, SettingKey, SettingOverrides, SettingSource } from './settings.js';
 import { readStateFile, writeStateFile } from './state-file.js';
 
-/** How often the pause is decided again without a new count (quiet hours start and end by the clock). */
+/**
+ * The pause is decided again at the start of every minute without a new count: quiet hours and months
+ * start and end on a minute, so a pause begins and ends within the timer's lag of its time.
+ */
 export const HOUSEHOLD_CHECK_MS = 60_000;
+/** Past the minute's start, so a timer that fires early still lands in the new minute. */
+const CHECK_LAG_MS = 50;
 /** The month's count is written at most this often while serving (SD-card wear); and always at stop. */
 const USAGE_SAVE_MS = 30_000;
 /** While paused, the listeners hear again this often, so nginx's Retry-After is never far off. */
@@ -49,6 +54,7 @@ export class Household {
   private current: PauseState = SERVING;
   private readonly listeners: HouseholdListener[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private lastSaveAt = 0;
   private lastEmitAt = 0;
   private readonly now: () => number;
@@ -104,12 +110,13 @@ export class Household {
     this.overrides = await readStateFile(this.overridesFile, decodeOverrides, {}, this.deps.log);
     this.current = this.decide();
     if (this.current.reason !== undefined) this.deps.log.warn({ reason: this.current.reason, until: this.current.until }, pauseSentence(this.current));
-    this.timer = setInterval(() => this.evaluate(), HOUSEHOLD_CHECK_MS);
-    this.timer.unref();
+    this.scheduleCheck();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stopped = true;
     await this.usage.save();
   }
 
@@ -161,6 +168,16 @@ export class Household {
     this.current = this.decide();
     if (!samePause(before, this.current)) this.deps.log.info({ reason: this.current.reason ?? null, until: this.current.until ?? null }, pauseSentence(this.current));
     this.emit();
+  }
+
+  /** The next check at the start of the next wall-clock minute (real time: nginx and viewers live in it). */
+  private scheduleCheck(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.evaluate();
+      this.scheduleCheck();
+    }, HOUSEHOLD_CHECK_MS - (Date.now() % HOUSEHOLD_CHECK_MS) + CHECK_LAG_MS);
+    this.timer.unref();
   }
 
   private decide(): PauseState {

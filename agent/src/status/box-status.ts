@@ -189,7 +189,7 @@ function page(s: StatusSnapshot): string {
   const refresh = !ok || !s.HOUSEHOLD;
   return `<!doctype html><html><head><meta charset="utf-8">${refresh ? '<meta http-equiv="refresh" content="10">' : ''}<title>Dandelion box: ${escapeHtml(s.STATUS)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:50em}th{text-align:left;padding-right:1em}.s{font-size:1.4em;color:${ok ? '#16794a' : '#a33'}}</style></head>
-<body><h1>Dandelion box</h1><p class="s">${ok ? 'Registered and serving.' : 'Not registered yet.'}</p><table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
+<body><h1>Dandelion box</h1><p class="s">${!ok ? 'Not registered yet.' : s.SERVING === 'paused' ? 'Registered; paused by the household\'s settings.' : 'Registered and serving.'}</p><table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 ${s.HOUSEHOLD ? householdForm(s.HOUSEHOLD) : ''}
 <p>${refresh ? 'This page refreshes every 10 seconds.' : 'Reload this page to see what changed.'} Its data: <a href="status.json">status.json</a>.</p></body></html>
 `;

@@ -42,8 +42,10 @@ t.test('quota: used up → 503 until the next month, across a restart; the next 
   const start = () => startAgent(t, { redisUrl: redis.url, entranceUrls: NO_ENTRANCE, runDirectory, env, readings: NO_COUNTERS, now: () => now });
   let box = await start();
   putFile(box, 'publisher-q/seg-1.ts', 12_000);
+  const servedAt = Date.now();
   t.equal((await get(box, '/publisher-q/seg-1.ts')).status, 200, 'served while under the quota');
   t.ok(await eventually(statusIs(box, '/publisher-q/seg-1.ts', 503)), 'the 12 kB served use the quota up: 503');
+  t.comment(`quota: the first 503 came ${Date.now() - servedAt} ms after the response that used it up (access-log tail, then nginx reload)`);
   const refused = await get(box, '/publisher-q/seg-1.ts');
   const toNewYear = (at(2027, 0, 1, 0) - now) / 1000;
   t.ok(Math.abs(Number(refused.retryAfter) - toNewYear) < 120, `Retry-After ${refused.retryAfter} s ≈ ${toNewYear} s to the next month`);
@@ -76,8 +78,10 @@ t.test('quiet hours: inside 503, outside 200', async (t) => {
   putFile(box, 'publisher-h/seg-1.ts', 1000);
   t.equal((await get(box, '/publisher-h/seg-1.ts')).status, 200, 'noon: served');
   now = at(2026, 11, 5, 23, 30);
+  const quietAt = Date.now();
   box.agent.household.evaluate();
   t.ok(await eventually(statusIs(box, '/publisher-h/seg-1.ts', 503)), '23:30: 503');
+  t.comment(`quiet hours: 503 ${Date.now() - quietAt} ms after the pause was decided (on a real clock the check runs at the start of each minute)`);
   const refused = await get(box, '/publisher-h/seg-1.ts');
   t.ok(Math.abs(Number(refused.retryAfter) - 7.5 * 3600) < 120, `Retry-After ${refused.retryAfter} s ≈ 7.5 h`);
   t.match(refused.body, /quiet hours until 2026-12-06 07:00/);
