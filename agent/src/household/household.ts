@@ -55,7 +55,7 @@ export class Household {
   private readonly listeners: HouseholdListener[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private lastSaveAt = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
   private lastEmitAt = 0;
   private readonly now: () => number;
 
@@ -115,7 +115,9 @@ export class Household {
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
+    clearTimeout(this.saveTimer);
     this.timer = undefined;
+    this.saveTimer = undefined;
     this.stopped = true;
     await this.usage.save();
   }
@@ -124,11 +126,18 @@ export class Household {
   served(bytes: number): void {
     const now = this.now();
     this.usage.add(bytes, now);
-    if (now - this.lastSaveAt >= USAGE_SAVE_MS) {
-      this.lastSaveAt = now;
-      void this.usage.save();
-    }
+    this.saveSoon();
     this.evaluate();
+  }
+
+  /** The count on disk within USAGE_SAVE_MS of any change, without a write for every chunk of the log. */
+  private saveSoon(): void {
+    if (this.saveTimer !== undefined || this.stopped) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.usage.save();
+    }, USAGE_SAVE_MS);
+    this.saveTimer.unref();
   }
 
   /**
