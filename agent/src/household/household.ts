@@ -1,5 +1,5 @@
 /**
- * The household's say over the box (issue 18): its monthly upload quota, quiet hours and upload cap, from
+ * The household's say over the box: its monthly upload quota, quiet hours and upload cap, from
  * dandelion.yaml or set on the LAN status page, and the pause they add up to. Re-evaluated every minute
  * and on each new count of served bytes; every change in what is in force (pause, cap, settings) is
  * reported to the onChange listeners, which reload nginx, rewrite the status page and tell the entrances.
@@ -23,7 +23,7 @@ import { readStateFile, writeStateFile } from './state-file.js';
 export const HOUSEHOLD_CHECK_MS = 60_000;
 /** Past the minute's start, so a timer that fires early still lands in the new minute. */
 const CHECK_LAG_MS = 50;
-/** The month's count is written at most this often while serving (SD-card wear); and always at stop. */
+/** The month's count reaches the disk within this long of a change (not with every chunk of the log: SD-card wear), and at stop. */
 const USAGE_SAVE_MS = 30_000;
 /** While paused, the listeners hear again this often, so nginx's Retry-After is never far off. */
 const PAUSE_REFRESH_MS = 10 * 60_000;
