@@ -1,5 +1,5 @@
 // The viewer shaping with the real tc, sealed: the fixture runs in a network namespace of its own
-// (`unshare --net`), so the class is built on a veth nobody else uses and nothing reaches the host's
+// (`unshare --net`), so the queues are built on a veth nobody else uses and nothing reaches the host's
 // network. A viewer gets the class rate from the viewer port (the new one right after a change), any
 // rate from another port, and the interface's own queueing back once the shaper stops.
 import { execFileSync } from 'node:child_process';
@@ -10,18 +10,18 @@ import { rateArgs, setupCommands } from '../../src/bandwidth/uplink/tc-shaper.js
 
 const BOX_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tc-box.js');
 
-t.test('the commands: two classes that never borrow, the viewer ports of both families in the viewer class', async (t) => {
+t.test('the commands: everything else in the default class, the viewer ports of both families in the paced one', async (t) => {
   const cmds = setupCommands('eth0', [7072, 7073], 12.5).map((c) => c.join(' '));
   t.match(cmds[0], /^qdisc add dev eth0 root handle 1: htb default 20$/);
-  t.match(cmds[1], /classid 1:10 htb rate 12500000bit ceil 12500000bit burst 16384b/);
+  t.match(cmds[1], /classid 1:10 htb rate 10gbit ceil 10gbit/);
   t.match(cmds[2], /classid 1:20 htb rate 10gbit ceil 10gbit/);
+  t.match(cmds[3], /parent 1:10 handle 10: tbf rate 12500000bit burst 3028 limit 262144$/);
   t.equal(cmds.filter((c) => c.includes('match ip sport 7073 0xffff flowid 1:10')).length, 1);
   t.equal(cmds.filter((c) => c.includes('match ip6 sport 7072 0xffff flowid 1:10')).length, 1);
-  t.same(rateArgs(0.001).slice(0, 2), ['rate', '8000bit'], 'never a zero rate');
-  t.match(rateArgs(100).join(' '), /burst 62500b/, '5 ms of burst at high rates');
+  t.same(rateArgs(0.001).slice(0, 3), ['tbf', 'rate', '8000bit'], 'never a zero rate');
 });
 
-t.test('a real htb class paces the viewer port only, and changes rate at once', async (t) => {
+t.test('a real token bucket paces the viewer port only, and changes rate at once', async (t) => {
   const out = execFileSync('unshare', ['--net', process.execPath, BOX_SCRIPT], { encoding: 'utf8', timeout: 60_000 });
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as { at8: number; other: number; at24: number; unshaped: number; qdiscAfter: string };
   t.comment(`viewer port at 8 Mbit/s: ${r.at8.toFixed(2)}; at 24: ${r.at24.toFixed(2)}; other port: ${r.other.toFixed(0)}; after stop: ${r.unshaped.toFixed(0)}`);
