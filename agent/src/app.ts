@@ -21,6 +21,7 @@ import { ViewerBudget } from './bandwidth/budget.js';
 import { CapacityTests } from './bandwidth/capacity-tests.js';
 import { MIN_RELOAD_INTERVAL_MS } from './bandwidth/policy.js';
 import { HouseholdYield } from './bandwidth/uplink/household-yield.js';
+import { interfaceOf, interfaceSentBytes } from './bandwidth/uplink/interface-counters.js';
 import { loadOrCreatePeerKey } from '../../shared/src/enrolment/peer-key.js';
 import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { createExpirySweeper } from './expiry/sweeper.js';
@@ -248,6 +249,10 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     fixedDownMbit: config.BANDWIDTH_DOWN, periodMs, log,
     entrance: () => links.pick(),
     authHeaders,
+    sentBytes: () => {
+      const iface = interfaceOf(links.localAddress());
+      return iface === undefined ? Promise.resolve(undefined) : interfaceSentBytes(iface);
+    },
     onMeasured(capacity) {
       parts().budget.capacity = capacity;
     },

@@ -9,12 +9,11 @@
  * run everything on 127.0.0.1). Without CAP_NET_ADMIN or tc it says so once and leaves viewers to
  * nginx's own limits (viewer budget and UPLOAD_CAP_MBIT).
  */
-import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import type { Logger } from '../../../../shared/src/log.js';
 import { messageOf } from '../../../../shared/src/protocol/errors.js';
 import { roundMbit } from '../policy.js';
 import { DelayController } from './delay-controller.js';
+import { interfaceOf, interfaceSentBytes } from './interface-counters.js';
 import { TcShaper } from './tc-shaper.js';
 
 /** Probe interval while viewers are served: a household's upload is seen within two of them. */
@@ -119,10 +118,10 @@ export class HouseholdYield {
 
   /** Whether viewers are being served: the interface's send rate since the last tick. */
   private async serving(iface: string, now: number): Promise<boolean> {
-    const bytes = await readFile(`/sys/class/net/${iface}/statistics/tx_bytes`, 'utf8').then(Number, () => NaN);
+    const bytes = await interfaceSentBytes(iface);
     const last = this.lastTx;
-    this.lastTx = Number.isFinite(bytes) ? { at: now, bytes } : undefined;
-    if (!last || !Number.isFinite(bytes) || now <= last.at) return false;
+    this.lastTx = bytes === undefined ? undefined : { at: now, bytes };
+    if (!last || bytes === undefined || now <= last.at) return false;
     const mbit = ((bytes - last.bytes) * 8) / ((now - last.at) / 1000) / 1e6;
     return mbit >= Math.min(ACTIVE_MBIT, 0.5 * (this.applied ?? ACTIVE_MBIT));
   }
@@ -146,13 +145,4 @@ export class HouseholdYield {
       this.deps.log.info(fields, yielding ? 'household is using the upload: viewers slowed down' : 'upload idle again: viewers back to full rate');
     }
   }
-}
-
-/** The name of the interface holding `address`, unless it is a loopback one. */
-export function interfaceOf(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
-    if (addrs?.some((a) => a.address === address && !a.internal)) return name;
-  }
-  return undefined;
 }
