@@ -3,6 +3,8 @@
 // dashboard API and /metrics say which boxes are paused and why; a box that sends none of the fields
 // (an original client) is serving. A bad value is refused by name and changes nothing stored. The
 // dashboard (headless Chromium) shows each box's reason, cap, quota and viewer rate.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { hashPassword } from '../../shared/src/password.js';
 import { startRedis } from '../../test/helpers/redis.js';
@@ -57,6 +59,25 @@ t.test('SEARCH leaves paused boxes out and lists them again once they serve; the
   const one = await api<{ BOX: Row; EXCHANGE: Record<string, unknown> }>('boxes/box-quota');
   t.match(one.BOX, { PAUSED: 'quota', QUOTA_GB: 12, QUOTA_USED_GB: 12, VIEWER_RATE_MBIT: 0 }, 'the box page has them');
   t.match(one.EXCHANGE, QUOTA_PAUSE, 'stored with the box\'s exchange');
+
+  // Live events: the dashboard refetches its table when a box is paused or resumed.
+  const events = await fetch(`${base}/api/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const reader = (events.body as ReadableStream<Uint8Array>).getReader();
+  t.teardown(() => reader.cancel());
+  const changedIds = async (): Promise<string[]> => {
+    let text = '';
+    for (;;) {
+      text += new TextDecoder().decode((await reader.read()).value);
+      const m = /event: boxes\ndata: (\{.*\})\n/.exec(text);
+      if (m) return (JSON.parse(m[1] as string) as { CHANGED: string[] }).CHANGED;
+    }
+  };
+  t.same((await changedIds()).sort(), ['box-original', 'box-quiet', 'box-quota', 'box-serving'], 'first: every box is new to the stream');
+  t.equal((await box.ask(boxExchange('box-serving', { ...TAIPEI, PAUSED: 'quiet-hours', PAUSED_UNTIL: SEVEN }))).MESSAGE, 'ACCEPTED');
+  t.same(await changedIds(), ['box-serving'], 'a box paused: an event names it');
+  t.equal((await box.ask(boxExchange('box-serving', { ...TAIPEI, PAUSED: '', QUOTA_GB: 50, QUOTA_USED_GB: 3.25, UPLOAD_CAP_MBIT: 10, VIEWER_RATE_MBIT: 7.5 }))).MESSAGE, 'ACCEPTED');
+  t.same(await changedIds(), ['box-serving'], 'resumed: another');
+  t.same(await listed(), ['box-original', 'box-serving'], 'and it is listed again');
 
   const metrics = `${base}/metrics`;
   let m = (await scrape(metrics)).families;
@@ -134,6 +155,9 @@ t.test('the dashboard shows which boxes serve and why the others are paused', { 
   t.equal(await cell('box-capped', 'VIEWER_RATE_MBIT'), '6.4', 'the viewer rate');
   t.equal(await cell('box-original', 'QUOTA_USED_GB'), '–', 'nothing known of an original box\'s household');
 
+  const shots = path.resolve('build', 'test-output');
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: path.join(shots, 'dashboard-paused.png') });
   await page.selectOption('#filter-state', 'paused');
   t.ok(await eventually(async () => (await page.locator('#boxes tbody tr[data-id]').count()) === 2), 'the paused filter lists the two');
 
@@ -143,5 +167,36 @@ t.test('the dashboard shows which boxes serve and why the others are paused', { 
   t.equal(await field('UPLOAD_CAP_MBIT'), 'none', 'and shows the cap');
   t.equal(await field('QUOTA_USED_GB'), '12.00 of 12', 'the quota');
   t.equal(await field('VIEWER_RATE_MBIT'), '0.0', 'and the viewer rate');
+  await page.screenshot({ path: path.join(shots, 'dashboard-paused-box.png'), fullPage: true });
   t.same(pageErrors, [], 'no script errors');
+});
+
+t.test('a paused box that goes silent stops counting as paused and the sweep forgets its pause', async (t) => {
+  const redis = await startRedis(t);
+  let now = 1_800_000_000_000;
+  const { url, id, entrance } = await startEntrance(t, {
+    redisUrl: redis.url,
+    now: () => now,
+    env: { ...ORIGINAL_PUBLISHERS, DANDELION_METRICS_PUBLIC: 'true', DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '60', DANDELION_ENTRANCE_SWEEP_FREQ: '60' },
+  });
+  const box = await connectPeer(url);
+  t.teardown(() => box.close());
+  t.equal((await box.ask(boxExchange('box-gone', { ...TAIPEI, ...QUIET_PAUSE }))).MESSAGE, 'ACCEPTED');
+  t.equal((await box.ask(boxExchange('box-here', { ...TAIPEI, ...QUOTA_PAUSE }))).MESSAGE, 'ACCEPTED');
+  const r = redis.client();
+  t.equal(await r.zscore(`${id}:BOX_GEO`, 'box-gone'), null, 'a paused box is not in the place index');
+  t.equal(await r.zscore(`${id}:BOX_CAPACITY`, 'box-gone'), null, 'nor in the capacity index');
+  const metrics = `${url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '')}/metrics`;
+  t.equal(sampleValue((await scrape(metrics)).families, 'dandelion_boxes_paused', { reason: 'quiet-hours' }), 1);
+
+  now += 40_000;
+  t.equal((await box.ask(boxExchange('box-here', { ...TAIPEI, ...QUOTA_PAUSE }))).MESSAGE, 'ACCEPTED');
+  now += 30_000; // box-gone silent for 70 s > 60 s
+  const m = (await scrape(metrics)).families;
+  t.equal(sampleValue(m, 'dandelion_boxes_paused', { reason: 'quiet-hours' }), 0, 'an expired box is not counted, even before the sweep');
+  t.equal(sampleValue(m, 'dandelion_boxes_paused', { reason: 'quota' }), 1, 'a live one is');
+  await entrance.tick();
+  t.equal(await r.zscore(`${id}:BOX_PAUSED:quiet-hours`, 'box-gone'), null, 'the sweep removes its pause with it');
+  t.equal(await r.exists(`${id}:EXCHANGE:box-gone`), 0, 'and its exchange');
+  t.ok(await r.zscore(`${id}:BOX_PAUSED:quota`, 'box-here'), 'a live paused box keeps its');
 });

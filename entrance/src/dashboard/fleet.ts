@@ -100,6 +100,12 @@ export class Fleet {
     return out;
   }
 
+  /** What the live events watch for each box: its state and whether (and why) its household paused it. */
+  async liveMarks(): Promise<Map<string, string>> {
+    const [rows, states] = await Promise.all([this.summaries(), this.states()]);
+    return new Map(rows.map((r) => [r.ID, `${states.get(r.ID) ?? 'offline'}/${r.PAUSED ?? 'serving'}`]));
+  }
+
   private async bytesOf(ids: string[], field: 'BYTES_HOUR' | 'BYTES_DAY'): Promise<Map<string, number>> {
     const nowS = Math.floor(this.now() / 1000);
     const resolution = field === 'BYTES_HOUR' ? 'hour' : 'day';
