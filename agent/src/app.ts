@@ -20,6 +20,8 @@ import { buildInfo } from '../../shared/src/version.js';
 import { ViewerBudget } from './bandwidth/budget.js';
 import { CapacityTests } from './bandwidth/capacity-tests.js';
 import { MIN_RELOAD_INTERVAL_MS } from './bandwidth/policy.js';
+import { HouseholdYield } from './bandwidth/uplink/household-yield.js';
+import { interfaceOf, interfaceSentBytes } from './bandwidth/uplink/interface-counters.js';
 import { loadOrCreatePeerKey } from '../../shared/src/enrolment/peer-key.js';
 import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { createExpirySweeper } from './expiry/sweeper.js';
@@ -147,6 +149,8 @@ interface Parts {
   /** The box's HTTPS certificate (HTTPS: auto); undefined with HTTPS: off. */
   certificate: BoxCertificate | undefined;
   portMapper: PortMapper;
+  /** The box's own pacing of viewers by the router's queueing delay; undefined with HOUSEHOLD_YIELD off or on loopback. */
+  householdYield: HouseholdYield | undefined;
   held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
@@ -182,6 +186,7 @@ function assemble(deps: AgentDeps): Parts {
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
     certificate: config.HTTPS === 'auto' ? boxCertificate(paths, log, () => parts) : undefined,
     portMapper: assemblePortMapper(config, log, () => parts),
+    householdYield: assembleHouseholdYield(config, log, () => parts),
     held: {},
   };
   return parts;
@@ -261,6 +266,10 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     fixedDownMbit: config.BANDWIDTH_DOWN, periodMs, log,
     entrance: () => links.pick(),
     authHeaders,
+    sentBytes: () => {
+      const iface = interfaceOf(links.localAddress());
+      return iface === undefined ? Promise.resolve(undefined) : interfaceSentBytes(iface);
+    },
     onMeasured(capacity) {
       parts().budget.capacity = capacity;
     },
@@ -276,6 +285,21 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     remeasure: () => void capacityTests.measureNow(),
   });
   return { sampler, exchange, links, capacityTests };
+}
+
+/** Yielding to the household by queueing delay, on the viewer ports, under the viewer budget's ceiling. */
+function assembleHouseholdYield(config: AgentConfig, log: Logger, parts: () => Parts): HouseholdYield | undefined {
+  if (config.HOUSEHOLD_YIELD === 'off' || bindsLoopbackOnly(config.BOX_SERVER_IP)) return undefined;
+  return new HouseholdYield({
+    floorMbit: config.VIEWER_FLOOR_MBIT,
+    targetMs: config.HOUSEHOLD_DELAY_TARGET_MS,
+    periodMs: config.BOX_PING_ENTRANCE_FREQ * 1000,
+    ports: () => [parts().address.httpPort, ...(parts().held.httpsServerName !== undefined ? [parts().address.httpsPort] : [])],
+    maxMbit: () => parts().household.ceilingMbit(parts().budget.appliedMbit), // 0 while the household pauses serving
+    localAddress: () => parts().links.localAddress(),
+    roundTripMs: (timeoutMs) => parts().links.roundTripMs(timeoutMs),
+    log: log.child({ mod: 'yield' }),
+  });
 }
 
 /** How long the entrance may take to answer a CERTIFY (it runs a whole ACME order meanwhile). */
@@ -358,6 +382,7 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
     capacity: p.budget.capacity, idleUpMbit: p.budget.idleUpMbit, geoip: p.config.GEOIP, status: p.boxStatus.current.code,
     reachability: reachabilityFields(p.portMapper.state, p.links.localAddress()),
     household: householdExchangeFields(p.household.view()),
+    viewerRateMbit: p.householdYield?.rateMbit,
   };
 }
 
@@ -441,6 +466,7 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   for (const url of config.ENTRANCE_URLS) p.links.add(url);
   // The first capacity test waits for the first accepted EXCHANGE, so it runs against a live entrance.
   p.capacityTests.start();
+  p.householdYield?.start();
   log.info({ connectWs: address.connectWs(), http: address.httpUrl(), nginx: config.NGINX, metricsPort: p.held.metricsServer?.port }, 'box agent started');
   return statusOf(p);
 }
@@ -459,6 +485,7 @@ async function loadCertificate(p: Parts): Promise<void> {
 async function stopParts(p: Parts): Promise<void> {
   await p.held.metricsServer?.stop(); // first: a scrape reads the parts stopped below
   await p.capacityTests.stop();
+  await p.householdYield?.stop();
   await p.portMapper.stop(); // early: a router slow to answer must not eat the shutdown's grace
   await p.ingest.stop();
   await p.links.stop(); // rejects a CERTIFY waiting for its reply

@@ -33,6 +33,8 @@ export interface ExchangeInputs {
   reachability: BoxReachability;
   /** PAUSED, PAUSED_UNTIL, UPLOAD_CAP_MBIT, QUOTA_GB, QUOTA_USED_GB (household/exchange-fields.ts). */
   household?: HouseholdExchangeFields;
+  /** The rate the box's own shaping gives viewers now (HOUSEHOLD_YIELD), undefined when it does not shape. */
+  viewerRateMbit?: number | undefined;
 }
 
 /** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
@@ -48,6 +50,7 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
     msg['BANDWIDTH-DOWN'] = roundMbit(i.capacity.downMbit);
   }
   if (i.idleUpMbit !== undefined) msg['BANDWIDTH-IDLE-UP'] = roundMbit(i.idleUpMbit);
+  if (i.viewerRateMbit !== undefined) msg.VIEWER_RATE_MBIT = roundMbit(i.viewerRateMbit);
   if (i.geoip) msg.GEOIP = i.geoip;
   msg.STATUS = i.status;
   for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
