@@ -3,15 +3,10 @@
  * and why, and SEARCH leaves them out: PAUSED ('quota' | 'quiet-hours' | '' serving), PAUSED_UNTIL (epoch
  * seconds, only while paused), UPLOAD_CAP_MBIT, QUOTA_GB and QUOTA_USED_GB (two decimals; QUOTA_GB 0 = none).
  */
+import type { BoxExchange } from '../../../shared/src/protocol/messages.js';
 import type { HouseholdView } from './household.js';
 
-export interface HouseholdExchangeFields {
-  PAUSED: string;
-  PAUSED_UNTIL?: number;
-  UPLOAD_CAP_MBIT: number;
-  QUOTA_GB: number;
-  QUOTA_USED_GB: number;
-}
+export type HouseholdExchangeFields = Required<Pick<BoxExchange, 'PAUSED' | 'UPLOAD_CAP_MBIT' | 'QUOTA_GB' | 'QUOTA_USED_GB'>> & Pick<BoxExchange, 'PAUSED_UNTIL'>;
 
 const twoDecimals = (n: number): number => Math.round(n * 100) / 100;
 

@@ -3,11 +3,13 @@
  * for the quota until the month ends, or for quiet hours until they end. When both hold, the box resumes
  * only when both are over, so the later one is the reason shown.
  */
+import type { PauseReason } from '../../../shared/src/protocol/messages.js';
 import { parseQuietHours, quietUntil } from '../../../shared/src/quiet-hours.js';
 import { nextMonthStart } from './monthly-usage.js';
 import type { HouseholdSettings } from './settings.js';
 
-export type PauseReason = 'quota' | 'quiet-hours';
+/** The protocol's own list (PAUSED in an EXCHANGE), so the box can only pause for a reason the entrance reads. */
+export type { PauseReason };
 
 export interface PauseState {
   /** undefined: serving. */
