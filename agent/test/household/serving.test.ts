@@ -1,13 +1,16 @@
 // The household's settings stop serving and start it again, with the box's real nginx: a used-up monthly
 // quota (503 with Retry-After until the next month, counted across a restart; the next month serves
 // again), quiet hours (inside 503, outside 200), and the upload cap (4 parallel downloads together
-// within ±15 % of UPLOAD_CAP_MBIT). The clock is injected; nginx, the access log and its tail are real.
+// within ±15 % of UPLOAD_CAP_MBIT), and a real entrance records the pause. The clock is injected; nginx,
+// the access log and its tail are real.
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { startRedis } from '../../../test/helpers/redis.js';
+import { startEntrance } from '../../../test/helpers/entrance.js';
+import { ORIGINAL_PUBLISHERS } from '../../../test/helpers/messages.js';
 import { eventually, startAgent } from '../../../test/helpers/agent.js';
 import type { RunningAgent } from '../../../test/helpers/agent.js';
 
@@ -127,4 +130,16 @@ t.test('upload cap: 4 parallel downloads together within ±15 % of UPLOAD_CAP_MB
   const cold = await parallelDownloads(box, '/publisher-c/big.ts', 4, false);
   t.comment(`cap ${capMbit} Mbit/s: 4 downloads on fresh connections together ${cold.mbit.toFixed(2)} Mbit/s (${((cold.mbit / capMbit) * 100).toFixed(1)} % of the cap)`);
   t.ok(cold.mbit < capMbit * 2.2, 'fresh connections stay within the per-connection pacing\'s bound');
+});
+
+t.test('the entrance hears at once: paused for quiet hours, then serving again', async (t) => {
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...ORIGINAL_PUBLISHERS, DANDELION_REQUIRE_REACHABLE: 'false' } });
+  let now = at(2026, 11, 5, 23, 30);
+  const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_QUIET_HOURS: '23:00-07:00' }, readings: NO_COUNTERS, now: () => now });
+  const r = redis.client();
+  const pausedScore = () => r.zscore(`${entrance.id}:BOX_PAUSED:quiet-hours`, box.boxId);
+  t.ok(await eventually(pausedScore), 'the entrance records the box as paused for quiet hours');
+  now = at(2026, 11, 6, 7, 1);
+  box.agent.household.evaluate();
+  t.ok(await eventually(async () => (await pausedScore()) === null), 'and as serving from the next EXCHANGE');
 });
