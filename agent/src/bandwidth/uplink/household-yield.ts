@@ -88,6 +88,8 @@ export class HouseholdYield {
   private async tick(): Promise<void> {
     const iface = await this.shapedInterface();
     if (iface === undefined) return;
+    // Paused by the household (quota, quiet hours): nothing to pace and nothing to ask the entrance.
+    if (this.deps.maxMbit() === 0) return;
     const now = Date.now();
     const active = await this.serving(iface, now);
     if (!active && now - this.lastProbeAt < this.deps.periodMs) return;
