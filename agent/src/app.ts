@@ -20,6 +20,8 @@ import { buildInfo } from '../../shared/src/version.js';
 import { ViewerBudget } from './bandwidth/budget.js';
 import { CapacityTests } from './bandwidth/capacity-tests.js';
 import { MIN_RELOAD_INTERVAL_MS } from './bandwidth/policy.js';
+import { HouseholdYield } from './bandwidth/uplink/household-yield.js';
+import { interfaceOf, interfaceSentBytes } from './bandwidth/uplink/interface-counters.js';
 import { loadOrCreatePeerKey } from '../../shared/src/enrolment/peer-key.js';
 import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
 import { createExpirySweeper } from './expiry/sweeper.js';
@@ -49,6 +51,13 @@ import { bindsLoopbackOnly, localAdvice, reachabilityFields } from './reachabili
 import { PortMapper } from './reachability/port-mapper.js';
 import { reachabilityAdvice } from '../../shared/src/reachability-advice.js';
 import { BoxStatus } from './status/box-status.js';
+import { cappedRates } from './household/cap.js';
+import { householdExchangeFields } from './household/exchange-fields.js';
+import { Household } from './household/household.js';
+import type { HouseholdView } from './household/household.js';
+import { householdRoutes } from './household/http-routes.js';
+import { pauseSentence } from './household/pause.js';
+import { householdSnapshot } from './household/status-section.js';
 import { createTrafficTail } from './traffic/tail.js';
 import type { TrafficTail } from './traffic/tail.js';
 import { BoxTrust } from './trust/box-trust.js';
@@ -61,6 +70,8 @@ export interface AgentDeps {
   readings?: ReadingsSource;
   /** How often nginx may be reloaded for a new viewer rate (tests shorten it). */
   minReloadIntervalMs?: number;
+  /** The household's clock: quiet hours and the quota's month (tests move it). */
+  now?: () => number;
 }
 
 export interface AgentStatus {
@@ -87,6 +98,8 @@ export interface Agent {
   buildExchange(): Promise<BoxExchange>;
   /** Measure capacity against the first healthy entrance now. */
   measureCapacityNow(): Promise<void>;
+  /** The household's quota, quiet hours and cap, and the pause they add up to. */
+  household: Household;
   stop(): Promise<void>;
 }
 
@@ -96,6 +109,7 @@ export function createAgent(deps: AgentDeps): Agent {
     status: () => statusOf(parts),
     buildExchange: () => parts.exchange.build(),
     measureCapacityNow: () => parts.capacityTests.measureNow(),
+    household: parts.household,
     start: () => startParts(parts),
     stop: () => stopParts(parts),
   };
@@ -118,6 +132,8 @@ interface Parts {
   address: BoxAddress;
   budget: ViewerBudget;
   boxStatus: BoxStatus;
+  /** The household's settings: UPLOAD_CAP_MBIT (`capMbit`) is every viewer rate's ceiling; a pause means none. */
+  household: Household;
   trust: BoxTrust;
   usage: PublisherUsage;
   store: FileStore;
@@ -133,6 +149,8 @@ interface Parts {
   /** The box's HTTPS certificate (HTTPS: auto); undefined with HTTPS: off. */
   certificate: BoxCertificate | undefined;
   portMapper: PortMapper;
+  /** The box's own pacing of viewers by the router's queueing delay; undefined with HOUSEHOLD_YIELD off or on loopback. */
+  householdYield: HouseholdYield | undefined;
   held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
@@ -161,12 +179,14 @@ function assemble(deps: AgentDeps): Parts {
   });
   const boxStatus = new BoxStatus(boxId, paths.statusDirectory, log.child({ mod: 'status' }));
   const trust = new BoxTrust({ file: path.join(paths.runDirectory, 'fleet-trust.json'), log: log.child({ mod: 'trust' }) });
+  const household = new Household({ config, runDirectory: paths.runDirectory, log: log.child({ mod: 'household' }), ...(deps.now ? { now: deps.now } : {}) });
   const parts: Parts = {
-    boxId, config, log, paths, address, budget, boxStatus, trust,
-    ...assembleServing(deps, log, keys, paths, trust, () => parts),
+    boxId, config, log, paths, address, budget, boxStatus, household, trust,
+    ...assembleServing(deps, log, keys, paths, { trust, household, boxStatus }, () => parts),
     ...assembleHeartbeat(deps, log, keys, { address, boxStatus }, () => parts),
     certificate: config.HTTPS === 'auto' ? boxCertificate(paths, log, () => parts) : undefined,
     portMapper: assemblePortMapper(config, log, () => parts),
+    householdYield: assembleHouseholdYield(config, log, () => parts),
     held: {},
   };
   return parts;
@@ -175,7 +195,8 @@ function assemble(deps: AgentDeps): Parts {
 type ServingParts = Pick<Parts, 'usage' | 'store' | 'sweeper' | 'tail' | 'nginx' | 'ingest' | 'metrics'>;
 
 /** The parts that take files and serve them: store, ingest, expiry sweep, access-log tail, nginx, metrics. */
-function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: AgentPaths, trust: BoxTrust, parts: () => Parts): ServingParts {
+function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: AgentPaths, own: Pick<Parts, 'trust' | 'household' | 'boxStatus'>, parts: () => Parts): ServingParts {
+  const { trust, household } = own;
   const { config, redis, boxId } = deps;
   const { baseDirectory, runDirectory } = paths;
   const maxFileBytes = Math.floor(config.MAX_FILE_MB * 1024 * 1024);
@@ -186,7 +207,7 @@ function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: Age
     redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }),
     onRemoved: (relativePath) => usage.removed(relativePath),
   });
-  const tail = createTrafficTail({ redis, keys, boxId, logPath: paths.accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }) });
+  const tail = createTrafficTail({ redis, keys, boxId, logPath: paths.accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }), onServed: (bytes) => household.served(bytes) });
   const nginx = config.NGINX === 'managed'
     ? managedNginx({ binary: config.NGINX_BINARY, runDirectory, log: log.child({ mod: 'nginx' }) })
     : systemNginx({ binary: config.NGINX_BINARY, confPath: config.NGINX_SYSTEM_CONF, log: log.child({ mod: 'nginx' }) });
@@ -205,6 +226,7 @@ function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: Age
     maxBufferedBytes: (config.MAX_BUFFERED_MB || 2 * config.MAX_FILE_MB) * 1024 * 1024,
     socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP,
     onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
+    routes: householdRoutes({ household, statusWritten: () => own.boxStatus.flush() }),
   });
   return { usage, store, sweeper, tail, nginx, ingest, metrics };
 }
@@ -244,6 +266,10 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     fixedDownMbit: config.BANDWIDTH_DOWN, periodMs, log,
     entrance: () => links.pick(),
     authHeaders,
+    sentBytes: () => {
+      const iface = interfaceOf(links.localAddress());
+      return iface === undefined ? Promise.resolve(undefined) : interfaceSentBytes(iface);
+    },
     onMeasured(capacity) {
       parts().budget.capacity = capacity;
     },
@@ -259,6 +285,21 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     remeasure: () => void capacityTests.measureNow(),
   });
   return { sampler, exchange, links, capacityTests };
+}
+
+/** Yielding to the household by queueing delay, on the viewer ports, under the viewer budget's ceiling. */
+function assembleHouseholdYield(config: AgentConfig, log: Logger, parts: () => Parts): HouseholdYield | undefined {
+  if (config.HOUSEHOLD_YIELD === 'off' || bindsLoopbackOnly(config.BOX_SERVER_IP)) return undefined;
+  return new HouseholdYield({
+    floorMbit: config.VIEWER_FLOOR_MBIT,
+    targetMs: config.HOUSEHOLD_DELAY_TARGET_MS,
+    periodMs: config.BOX_PING_ENTRANCE_FREQ * 1000,
+    ports: () => [parts().address.httpPort, ...(parts().held.httpsServerName !== undefined ? [parts().address.httpsPort] : [])],
+    maxMbit: () => parts().household.ceilingMbit(parts().budget.appliedMbit), // 0 while the household pauses serving
+    localAddress: () => parts().links.localAddress(),
+    roundTripMs: (timeoutMs) => parts().links.roundTripMs(timeoutMs),
+    log: log.child({ mod: 'yield' }),
+  });
 }
 
 /** How long the entrance may take to answer a CERTIFY (it runs a whole ACME order meanwhile). */
@@ -340,6 +381,8 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
     envelope: p.address.envelope(), connectWs: p.address.connectWs(), httpUrl: p.address.httpUrl(), httpsUrl: p.address.httpsUrl(), version: buildInfo().version,
     capacity: p.budget.capacity, idleUpMbit: p.budget.idleUpMbit, geoip: p.config.GEOIP, status: p.boxStatus.current.code,
     reachability: reachabilityFields(p.portMapper.state, p.links.localAddress()),
+    household: householdExchangeFields(p.household.view()),
+    viewerRateMbit: p.householdYield?.rateMbit,
   };
 }
 
@@ -362,11 +405,26 @@ function siteOptions(p: Parts): SiteOptions {
     agentPort: p.address.boxPort,
     baseDirectory: p.paths.baseDirectory,
     accessLogPath: p.paths.accessLogPath,
-    ratesByConnections: p.budget.ratesByConnections(),
+    ratesByConnections: cappedRates(p.budget.ratesByConnections(), p.household.capMbit, p.budget.policy.maxConnections),
     maxConnections: p.budget.policy.maxConnections,
     statusDirectory: p.paths.statusDirectory,
     ...(p.held.httpsServerName !== undefined ? { https: { port: p.address.httpsPort, ...certificatePaths(p.paths.runDirectory) } } : {}),
+    ...servingPause(p),
   };
+}
+
+/** While the household pauses serving: why, and Retry-After from the household's clock. */
+function servingPause(p: Parts): Pick<SiteOptions, 'pause'> {
+  const { until } = p.household.pause;
+  if (until === undefined) return {};
+  return { pause: { sentence: pauseSentence(p.household.pause), retryAfterSeconds: (until - p.household.nowMs()) / 1000 } };
+}
+
+/** A new pause, cap or setting: nginx serves by it, the status page shows it, the entrances hear at once. */
+function householdChanged(p: Parts, view: HouseholdView): void {
+  p.boxStatus.household(householdSnapshot(view));
+  p.nginx.reload(siteOptions(p)).catch((err: unknown) => p.log.error({ err }, 'nginx not reloaded for the household\'s settings'));
+  p.links.beatAll();
 }
 
 function statusOf(p: Parts): AgentStatus {
@@ -389,6 +447,9 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   await p.sweeper.reconcile();
   await p.sweeper.sweep();
   await p.usage.load(p.paths.baseDirectory);
+  await p.household.start(); // before nginx's first config, which serves by its pause and cap
+  p.household.onChange((view) => householdChanged(p, view));
+  p.boxStatus.household(householdSnapshot(p.household.view()));
   address.boxPort = await p.ingest.listen(config.BOX_SERVER_IP, config.BOX_PORT);
   // Before nginx starts: a taken METRICS_PORT fails the start before there is a child to clean up.
   if (config.METRICS_PORT > 0) {
@@ -405,6 +466,7 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   for (const url of config.ENTRANCE_URLS) p.links.add(url);
   // The first capacity test waits for the first accepted EXCHANGE, so it runs against a live entrance.
   p.capacityTests.start();
+  p.householdYield?.start();
   log.info({ connectWs: address.connectWs(), http: address.httpUrl(), nginx: config.NGINX, metricsPort: p.held.metricsServer?.port }, 'box agent started');
   return statusOf(p);
 }
@@ -423,12 +485,14 @@ async function loadCertificate(p: Parts): Promise<void> {
 async function stopParts(p: Parts): Promise<void> {
   await p.held.metricsServer?.stop(); // first: a scrape reads the parts stopped below
   await p.capacityTests.stop();
+  await p.householdYield?.stop();
   await p.portMapper.stop(); // early: a router slow to answer must not eat the shutdown's grace
   await p.ingest.stop();
   await p.links.stop(); // rejects a CERTIFY waiting for its reply
   await p.certificate?.settled();
   await p.sweeper.stop();
   await p.tail.stop();
+  await p.household.stop(); // after the tail: its last bytes count towards the month
   await p.nginx.stop();
   await p.boxStatus.flush();
 }

@@ -96,4 +96,8 @@ t.test('the status page lists the box\'s addresses to its own networks only', as
   t.notMatch(publicPage, '192.168.1.23', 'the page hides the advice');
   t.match(publicPage, /local network/, 'and says where the addresses can be seen');
   t.equal((await fetch(`${stranger}/lan/status.json`)).status, 404, 'the LAN copy is not reachable by another path');
+  const strangerPost = await fetch(`${stranger}/household`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'UPLOAD_CAP_MBIT=1' });
+  t.equal(strangerPost.status, 403, 'a stranger cannot post the household\'s settings: nginx refuses before the agent');
+  t.equal((await fetch(`${stranger}/household`)).status, 403, 'nor read them');
+  t.equal((await fetch(`${lan}/household`)).status, 502, 'a LAN peer is proxied to the agent (none runs here)');
 });

@@ -119,6 +119,15 @@ function fleetGauges(registers: Registry[], deps: EntranceMetricsDeps): void {
     },
   });
   new Gauge({
+    name: `${P}boxes_paused`,
+    help: 'Online boxes their household paused, by reason: quota (the monthly upload quota is used up) or quiet-hours. SEARCH lists none of them.',
+    labelNames: ['reason'] as const,
+    registers,
+    async collect() {
+      for (const [reason, n] of Object.entries(await boxes.countPaused())) this.set({ reason }, n);
+    },
+  });
+  new Gauge({
     name: `${P}websocket_connections`,
     help: 'WebSocket connections from boxes and publishers open on this entrance.',
     registers,

@@ -20,6 +20,7 @@ const P2 = 'publisher-two';
 /** Every entrance metric, with its type. */
 const ENTRANCE_METRICS = {
   dandelion_boxes_online: 'GAUGE',
+  dandelion_boxes_paused: 'GAUGE',
   dandelion_heartbeats_total: 'COUNTER',
   dandelion_searches_total: 'COUNTER',
   dandelion_search_duration_seconds: 'HISTOGRAM',

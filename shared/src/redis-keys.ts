@@ -19,6 +19,12 @@ export function entranceKeys(me: string) {
     boxGeo: `${me}:BOX_GEO`,
     /** Extension. Sorted set: box ID → capacity score (spare upload, then free disk) for SEARCH. */
     boxCapacity: `${me}:BOX_CAPACITY`,
+    /**
+     * Extension. Sorted set: box ID → expiry (as in boxSet) of a box whose last EXCHANGE said it is paused
+     * for this reason (PAUSED: `quota` or `quiet-hours`). Such a box is kept out of boxGeo and boxCapacity,
+     * so SEARCH never lists it; these sets count it for the metrics.
+     */
+    boxPaused: (reason: string) => `${me}:BOX_PAUSED:${reason}`,
     /** Extension. Hash: box ID → JSON summary for the dashboard, kept BOX_HISTORY_DAYS after it went offline. */
     boxSummary: `${me}:BOX_SUMMARY`,
     /** Extension. Sorted set: one JSON reading a minute for a box's history charts (score: minute start). */

@@ -23,7 +23,7 @@ export interface RunningAgent {
 
 export async function startAgent(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number },
+  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number; now?: () => number },
 ): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
   const baseDirectory = path.join(dir, 'files');
@@ -50,7 +50,7 @@ export async function startAgent(
   });
   const log = process.env.DANDELION_TEST_LOG ? createLogger({ level: 'debug', role: 'agent' }) : silentLogger();
   const redis = await connectRedis(config, log);
-  const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}) });
+  const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}), ...(opts.now ? { now: opts.now } : {}) });
   // The agent's nginx is its child; if tap kills this process, stop that nginx too.
   const undo = atDeath(() => killNginxGroup(runDirectory));
   const status = await agent.start();

@@ -33,6 +33,8 @@ export interface CapacityTestsDeps {
   entrance(): string | undefined;
   /** Headers signing a request to `url` like an upgrade, so an enrolled box gets the entrance's reserved slots. */
   authHeaders(url: string): Promise<Record<string, string> | undefined>;
+  /** Bytes the box's interface towards the entrance has sent so far, when it is not a loopback one. */
+  sentBytes?(): Promise<number | undefined>;
   onMeasured(capacity: KnownCapacity): void;
   log: Logger;
 }
@@ -76,7 +78,8 @@ export class CapacityTests {
     const authHeaders = (): Promise<Record<string, string> | undefined> => this.deps.authHeaders(url);
     for (let attempt = 1; ; attempt++) {
       try {
-        const c = await measureCapacity(url, { bytes: this.deps.bytes, signal, authHeaders });
+        const sentBytes = this.deps.sentBytes?.bind(this.deps);
+        const c = await measureCapacity(url, { bytes: this.deps.bytes, signal, authHeaders, ...(sentBytes ? { sentBytes } : {}) });
         this.deps.onMeasured({ upMbit: c.upMbit, downMbit: this.deps.fixedDownMbit > 0 ? this.deps.fixedDownMbit : c.downMbit });
         this.deps.log.info({ upMbit: roundMbit(c.upMbit), downMbit: roundMbit(c.downMbit), entrance: url }, 'capacity measured');
         return;

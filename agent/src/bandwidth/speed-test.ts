@@ -85,7 +85,18 @@ export function speedTestBaseUrl(entranceWsUrl: string): URL {
  */
 export async function measureCapacity(
   entranceWsUrl: string,
-  opts: { bytes: number; timeoutMs?: number; signal?: AbortSignal; authHeaders?: () => Promise<Record<string, string> | undefined> },
+  opts: {
+    bytes: number;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    authHeaders?: () => Promise<Record<string, string> | undefined>;
+    /**
+     * Bytes the box's interface has sent so far (its kernel counter), when known. The upload then counts
+     * everything the box sent meanwhile, not the test's bytes alone: a box serving viewers during its
+     * test shares the link with them and would otherwise measure only what they left over.
+     */
+    sentBytes?: () => Promise<number | undefined>;
+  },
 ): Promise<Capacity> {
   const { bytes, timeoutMs = DEFAULT_TIMEOUT_MS, signal } = opts;
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`bytes must be an integer of at least 1, not ${bytes}`);
@@ -102,8 +113,11 @@ export async function measureCapacity(
   const downAuth = await auth('download', downUrl);
   const downMs = await timed('download', downUrl, timeoutMs, signal, (s) => download(downUrl, bytes, s, downAuth));
   const upAuth = await auth('upload', upUrl);
+  const sentBefore = await opts.sentBytes?.();
   const upMs = await timed('upload', upUrl, timeoutMs, signal, (s) => upload(upUrl, bytes, s, upAuth));
-  return { downMbit: mbitPerSecond(bytes, downMs), upMbit: mbitPerSecond(bytes, upMs), measuredAt: Date.now() };
+  const sentAfter = await opts.sentBytes?.();
+  const sent = sentBefore !== undefined && sentAfter !== undefined && sentAfter > sentBefore ? sentAfter - sentBefore : 0;
+  return { downMbit: mbitPerSecond(bytes, downMs), upMbit: mbitPerSecond(Math.max(bytes, sent), upMs), measuredAt: Date.now() };
 }
 
 export function mbitPerSecond(bytes: number, ms: number): number {

@@ -7,6 +7,7 @@
  * owner builds just before it (a freshly signed challenge). A CERTIFY request (the box's CSR) may be sent
  * on the same socket beside the heartbeats; its reply (or an ERROR naming COMMAND CERTIFY) settles it.
  */
+import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
 import { decodeText, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
@@ -48,6 +49,7 @@ export class EntranceLink {
   /** Set by a refused upgrade: how long until the next attempt, instead of the backoff's next step. */
   private nextDelayMs: number | undefined;
   /** The CERTIFY request waiting for its reply (one at a time). */
+  private pings = 0;
   private certifying: { resolve(reply: CertifyReply): void; reject(err: Error): void; deadline: NodeJS.Timeout } | undefined;
 
   constructor(private readonly deps: LinkDeps) {
@@ -79,6 +81,37 @@ export class EntranceLink {
       const deadline = setTimeout(() => this.settleCertify(new Error(`no CERTIFY reply within ${timeoutMs} ms`)), timeoutMs);
       this.certifying = { resolve, reject, deadline };
       ws.send(encodeMessage(request));
+    });
+  }
+
+  /**
+   * One WebSocket ping's round trip to this entrance (ms), or undefined when the link is not open or no
+   * pong came within `timeoutMs`. Every WebSocket server answers pings by itself (RFC 6455), the
+   * original entrance too, so this costs the entrance no handler and the box no new port.
+   */
+  roundTripMs(timeoutMs: number): Promise<number | undefined> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.healthy) return Promise.resolve(undefined);
+    const tag = Buffer.from(`${++this.pings}`);
+    const sentAt = performance.now();
+    return new Promise((resolve) => {
+      const done = (rtt: number | undefined): void => {
+        clearTimeout(timer);
+        ws.off('pong', onPong);
+        ws.off('close', onClose);
+        resolve(rtt);
+      };
+      // A pong echoes its ping's payload: an answer to an earlier ping that timed out is not this one's.
+      const onPong = (data: Buffer): void => {
+        if (data.equals(tag)) done(performance.now() - sentAt);
+      };
+      const onClose = (): void => done(undefined);
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      ws.on('pong', onPong);
+      ws.once('close', onClose);
+      ws.ping(tag, undefined, (err) => {
+        if (err) done(undefined);
+      });
     });
   }
 

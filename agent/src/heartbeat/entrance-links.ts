@@ -71,6 +71,12 @@ export class EntranceLinks {
     return (all.find((l) => l.healthy && l.localAddress) ?? all.find((l) => l.localAddress))?.localAddress;
   }
 
+  /** One ping's round trip (ms) on the first healthy link, or undefined when none answers in `timeoutMs`. */
+  roundTripMs(timeoutMs: number): Promise<number | undefined> {
+    const link = [...this.links.values()].find((l) => l.healthy);
+    return link ? link.roundTripMs(timeoutMs) : Promise.resolve(undefined);
+  }
+
   /** The entrance for a capacity test: the first healthy one, else the first. */
   pick(): string | undefined {
     const all = [...this.links.values()];

@@ -12,6 +12,7 @@ import type { KnownCapacity } from '../bandwidth/budget.js';
 import { roundMbit } from '../bandwidth/policy.js';
 import type { Readings } from '../platform/readings.js';
 import type { CollectedTraffic } from '../traffic/outbox.js';
+import type { HouseholdExchangeFields } from '../household/exchange-fields.js';
 
 /** Records and their aggregates sent with one EXCHANGE; the rest follow with later heartbeats. */
 export const MAX_RECORDS_PER_EXCHANGE = 100;
@@ -30,6 +31,10 @@ export interface ExchangeInputs {
   geoip: GeoIp | undefined;
   status: string;
   reachability: BoxReachability;
+  /** PAUSED, PAUSED_UNTIL, UPLOAD_CAP_MBIT, QUOTA_GB, QUOTA_USED_GB (household/exchange-fields.ts). */
+  household?: HouseholdExchangeFields;
+  /** The rate the box's own shaping gives viewers now (HOUSEHOLD_YIELD), undefined when it does not shape. */
+  viewerRateMbit?: number | undefined;
 }
 
 /** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
@@ -45,9 +50,11 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
     msg['BANDWIDTH-DOWN'] = roundMbit(i.capacity.downMbit);
   }
   if (i.idleUpMbit !== undefined) msg['BANDWIDTH-IDLE-UP'] = roundMbit(i.idleUpMbit);
+  if (i.viewerRateMbit !== undefined) msg.VIEWER_RATE_MBIT = roundMbit(i.viewerRateMbit);
   if (i.geoip) msg.GEOIP = i.geoip;
   msg.STATUS = i.status;
   for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
+  if (i.household) Object.assign(msg, i.household);
   return msg;
 }
 

@@ -54,6 +54,8 @@ export interface IngestDeps {
   onStored?(size: number): void;
   /** Called for every file answered with ERROR, with its ERROR_CODE (metrics). */
   onRefused?(code: string): void;
+  /** More plain-HTTP routes besides /dandelion/ (the household's settings). */
+  routes?: RouteTable;
 }
 
 export interface IngestServer {
@@ -66,7 +68,7 @@ export interface IngestServer {
 export function createIngestServer(deps: IngestDeps): IngestServer {
   const { log } = deps;
   const wsPath = `/dandelion/${deps.boxId}/ws`;
-  const server = createGuardedServer({ log, onRequest: createRouter(indexRoutes(deps.boxId, wsPath)), onUpgrade: upgrade });
+  const server = createGuardedServer({ log, onRequest: createRouter({ ...indexRoutes(deps.boxId, wsPath), ...deps.routes }), onUpgrade: upgrade });
   // One frame holds a whole file plus its header: the limit that matters, refused with 1009 beyond it.
   // permessage-deflate stays off (ws's default for servers, said here so it stays so): inflating is where
   // a small compressed frame would grow past every byte budget.

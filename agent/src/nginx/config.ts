@@ -27,6 +27,15 @@ export interface SiteOptions {
   lanNetworks?: readonly string[];
   /** The HTTPS viewer port and the box's certificate, once it holds one: the same locations over TLS. */
   https?: HttpsListener;
+  /** Set while the household's settings pause serving: publishers' files answer 503 saying why. */
+  pause?: ServingPause;
+}
+
+export interface ServingPause {
+  /** One line for the viewer: why, and until when. */
+  sentence: string;
+  /** Seconds until serving resumes (Retry-After). */
+  retryAfterSeconds: number;
 }
 
 export interface HttpsListener {
@@ -98,7 +107,7 @@ ${agentAndStatusLocations(o)}
     location ~ /\\. {
         return 404;
     }
-${PUBLISHER_FILES_LOCATION}
+${o.pause ? pausedFilesLocation(o.pause) : PUBLISHER_FILES_LOCATION}
     location / {
         return 404;
     }
@@ -148,6 +157,20 @@ function agentAndStatusLocations(o: SiteOptions): string {
         access_log off;
     }
 
+    # The household's settings (the LAN copy's form): only the box's own networks, checked again by the agent.
+    location = /status/household {
+        if ($dandelion_status_view != ${STATUS_VIEWS.lan}) {
+            return 403;
+        }
+        proxy_pass http://${hostPort(o.agentHost, o.agentPort)};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $remote_addr;
+        client_max_body_size 4k;
+        limit_rate 0;
+        access_log off;
+    }
+
     # The box's own status page (first boot: why it is not registered yet), for the LAN.
     location /status/ {
         alias ${qThen(o.statusDirectory.replace(/\/*$/, '/'), '$dandelion_status_view/')};
@@ -184,6 +207,22 @@ const PUBLISHER_FILES_LOCATION = `
         }
     }
 `;
+
+/**
+ * Publishers' files while the household pauses serving: 503 with Retry-After and one line saying why, with
+ * CORS so a player on another origin can read it and move on to another box.
+ */
+function pausedFilesLocation(pause: ServingPause): string {
+  return `
+    location ~ ^/publisher-[A-Za-z0-9_.-]+/ {
+        default_type text/plain;
+        add_header Retry-After ${Math.max(1, Math.ceil(pause.retryAfterSeconds))} always;
+        add_header Access-Control-Allow-Origin "*" always;
+        add_header Cache-Control "no-store" always;
+        return 503 ${qThen(pause.sentence, '\\n')};
+    }
+`;
+}
 
 export interface ManagedOptions extends SiteOptions {
   runDirectory: string;

@@ -16,6 +16,8 @@ import { escapeHtml } from '../../../shared/src/html.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/errors.js';
 import { EARLIEST_PLAUSIBLE_MS } from '../../../shared/src/plausible-time.js';
+import { householdForm, householdRows, publicServing } from '../household/status-section.js';
+import type { HouseholdSnapshot } from '../household/status-section.js';
 
 export type StatusCode =
   | 'starting'
@@ -54,6 +56,10 @@ export interface StatusSnapshot {
   HTTPS?: { NAME: string; NOT_AFTER: string };
   /** What the household should do so viewers reach the box; only in the copy for its own networks (it names the box's LAN address). */
   ADVICE?: string;
+  /** The household's settings, the month's upload and the pause; only in the copy for its own networks. */
+  HOUSEHOLD?: HouseholdSnapshot;
+  /** 'serving' or 'paused' (the public copy's whole say on the household). */
+  SERVING?: string;
 }
 
 /** Who wrote the advice: the box from its own port mapping, or the entrance from its verdict (which wins). */
@@ -66,6 +72,7 @@ export class BoxStatus {
   private writing: Promise<void> = Promise.resolve();
   private certificate: StatusSnapshot['HTTPS'];
   private readonly advice: Record<AdviceSource, string> = { box: '', entrance: '' };
+  private householdNow: HouseholdSnapshot | undefined;
 
   constructor(
     private readonly boxId: string,
@@ -95,6 +102,12 @@ export class BoxStatus {
   /** The certificate now served on the HTTPS port (rewrites the page; the status itself is unchanged). */
   certificateServed(name: string, notAfterMs: number): void {
     this.certificate = { NAME: name, NOT_AFTER: new Date(notAfterMs).toISOString() };
+    this.publish();
+  }
+
+  /** The household's settings and pause now (rewrites the page; the status itself is unchanged). */
+  household(snapshot: HouseholdSnapshot): void {
+    this.householdNow = snapshot;
     this.publish();
   }
 
@@ -130,6 +143,10 @@ export class BoxStatus {
     const s: StatusSnapshot = { ID: this.boxId, STATUS: this.code, DETAIL: this.detail, SINCE: new Date(this.since).toISOString(), CLOCK: new Date().toISOString(), ADDRESSES: addresses() };
     if (advice) s.ADVICE = advice;
     if (this.certificate) s.HTTPS = this.certificate;
+    if (this.householdNow) {
+      s.HOUSEHOLD = this.householdNow;
+      s.SERVING = publicServing(this.householdNow);
+    }
     return s;
   }
 
@@ -139,7 +156,7 @@ export class BoxStatus {
   }
 
   private async write(s: StatusSnapshot): Promise<void> {
-    const { ADDRESSES: _hidden, ADVICE: _lanOnly, ...forStrangers } = s;
+    const { ADDRESSES: _hidden, ADVICE: _lanOnly, HOUSEHOLD: _private, ...forStrangers } = s;
     const views: Array<[folder: string, snapshot: Omit<StatusSnapshot, 'ADDRESSES'>]> = [[STATUS_VIEWS.lan, s], [STATUS_VIEWS.public, forStrangers]];
     for (const [view, snapshot] of views) {
       await writeFileAtomic(path.join(this.dir, view, 'status.json'), `${JSON.stringify(snapshot, null, 2)}\n`);
@@ -166,10 +183,14 @@ function page(s: StatusSnapshot): string {
     ['Box clock (when written)', s.CLOCK],
     ['Addresses', s.ADDRESSES === undefined ? 'shown on the local network only' : s.ADDRESSES.join(', ') || 'none'],
     ['HTTPS certificate', s.HTTPS ? `${s.HTTPS.NAME}, valid until ${s.HTTPS.NOT_AFTER}` : 'none yet'],
+    ...(s.HOUSEHOLD ? householdRows(s.HOUSEHOLD) : s.SERVING ? [['Serving', s.SERVING] satisfies [string, string]] : []),
   ];
-  return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Dandelion box: ${escapeHtml(s.STATUS)}</title>
+  // A page holding the household's form is not refreshed under the household's typing, once the box is registered.
+  const refresh = !ok || !s.HOUSEHOLD;
+  return `<!doctype html><html><head><meta charset="utf-8">${refresh ? '<meta http-equiv="refresh" content="10">' : ''}<title>Dandelion box: ${escapeHtml(s.STATUS)}</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:50em}th{text-align:left;padding-right:1em}.s{font-size:1.4em;color:${ok ? '#16794a' : '#a33'}}</style></head>
-<body><h1>Dandelion box</h1><p class="s">${ok ? 'Registered and serving.' : 'Not registered yet.'}</p><table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
-<p>This page refreshes every 10 seconds. Its data: <a href="status.json">status.json</a>.</p></body></html>
+<body><h1>Dandelion box</h1><p class="s">${!ok ? 'Not registered yet.' : s.SERVING === 'paused' ? 'Registered; paused by the household\'s settings.' : 'Registered and serving.'}</p><table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
+${s.HOUSEHOLD ? householdForm(s.HOUSEHOLD) : ''}
+<p>${refresh ? 'This page refreshes every 10 seconds.' : 'Reload this page to see what changed.'} Its data: <a href="status.json">status.json</a>.</p></body></html>
 `;
 }

@@ -29,6 +29,8 @@ export interface LogReaderDeps {
   logPath: string;
   recordTtlSeconds: number;
   log: Logger;
+  /** Told the bytes of each committed chunk (the household's monthly quota counts them). */
+  onServed?(bytes: number): void;
 }
 
 interface Consumed {
@@ -186,6 +188,7 @@ export class LogReader {
   /** Counts a committed batch: its served bytes, and a warning for lines not in the dandelion format. */
   private counted(file: OpenLog, batch: TrafficBatch): number {
     this.bytesServed += batch.bytesSent;
+    if (batch.bytesSent > 0) this.deps.onServed?.(batch.bytesSent);
     if (batch.skipped > 0) this.deps.log.warn({ path: file.path, skipped: batch.skipped, sample: batch.skippedSample }, 'access log lines not in the dandelion format skipped');
     return batch.lines;
   }

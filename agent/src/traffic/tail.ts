@@ -33,6 +33,8 @@ export interface TrafficTailDeps {
   log: Logger;
   /** Fallback poll period in ms (default 1000); file events trigger passes sooner. */
   pollMs?: number;
+  /** Told the $bytes_sent of the lines each pass commits, once each. */
+  onServed?(bytes: number): void;
 }
 
 export interface TrafficTail {

@@ -34,13 +34,13 @@ export interface BoxRow extends BoxSummary {
   REACHABILITY_ADVICE: string | null;
 }
 
-/** A box list filter: by state, or the boxes quarantined now. */
-export type BoxFilter = BoxState | 'quarantined';
+/** A box list filter: by state, the boxes quarantined now, or those their household paused. */
+export type BoxFilter = BoxState | 'quarantined' | 'paused';
 
 const SORT_KEYS = [
   'ID', 'STATE', 'LAST_SEEN', 'AGE', 'PUBLIC_IP', 'CITY', 'COUNTRY', 'LOC', 'VERSION', 'UPTIME', 'CPU', 'MEM_USED_PCT', 'DISK_AVAIL',
   'TEMPERATURE', 'BANDWIDTH_UP', 'BANDWIDTH_IDLE_UP', 'FILES_HELD', 'BYTES_HOUR', 'BYTES_DAY', 'BYTES_TOTAL',
-  'IMPLAUSIBLE_BYTES', 'REACHABILITY',
+  'IMPLAUSIBLE_BYTES', 'REACHABILITY', 'PAUSED', 'PAUSED_UNTIL', 'UPLOAD_CAP_MBIT', 'QUOTA_GB', 'QUOTA_USED_GB', 'VIEWER_RATE_MBIT',
 ] as const satisfies ReadonlyArray<keyof BoxRow>;
 export const SORTABLE: ReadonlySet<string> = new Set(SORT_KEYS);
 const BYTES_FIELDS = new Set(['BYTES_HOUR', 'BYTES_DAY']);
@@ -100,6 +100,12 @@ export class Fleet {
     return out;
   }
 
+  /** What the live events watch for each box: its state and whether (and why) its household paused it. */
+  async liveMarks(): Promise<Map<string, string>> {
+    const [rows, states] = await Promise.all([this.summaries(), this.states()]);
+    return new Map(rows.map((r) => [r.ID, `${states.get(r.ID) ?? 'offline'}/${r.PAUSED ?? 'serving'}`]));
+  }
+
   private async bytesOf(ids: string[], field: 'BYTES_HOUR' | 'BYTES_DAY'): Promise<Map<string, number>> {
     const nowS = Math.floor(this.now() / 1000);
     const resolution = field === 'BYTES_HOUR' ? 'hour' : 'day';
@@ -156,6 +162,7 @@ export class Fleet {
     const needle = q.q.trim().toLowerCase();
     if (needle) rows = rows.filter((r) => [r.ID, r.PUBLIC_IP, r.CITY, r.COUNTRY].some((v) => v?.toLowerCase().includes(needle)));
     if (q.state === 'quarantined') rows = rows.filter((r) => r.QUARANTINE !== null);
+    else if (q.state === 'paused') rows = rows.filter((r) => r.PAUSED !== null);
     else if (q.state) rows = rows.filter((r) => r.STATE === q.state);
     // Hour and day bytes cost a read per box: only for all boxes when sorting by them, else for the page.
     if (BYTES_FIELDS.has(q.sort)) await this.fillBytes(rows);

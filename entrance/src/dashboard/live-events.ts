@@ -1,12 +1,13 @@
 /**
  * The dashboard's live events: while anyone listens, every EVENTS_INTERVAL_MS one computation of the
- * summary and of which boxes changed state, shared by all listeners through the event hub.
+ * summary and of which boxes changed state or were paused or resumed, shared by all listeners through the
+ * event hub.
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../../../shared/src/log.js';
 import { createEventHub } from './event-hub.js';
 import type { ServerEvent } from './event-hub.js';
-import type { BoxState, Fleet } from './fleet.js';
+import type { Fleet } from './fleet.js';
 import type { FleetSummary } from './summary.js';
 
 const EVENTS_INTERVAL_MS = 2_000;
@@ -26,10 +27,10 @@ export interface LiveEvents {
 export function createLiveEvents(deps: LiveEventsDeps): LiveEvents {
   const hub = createEventHub();
   let timer: NodeJS.Timeout | undefined;
-  let lastStates = new Map<string, BoxState>();
+  let lastStates = new Map<string, string>();
 
   async function push(): Promise<void> {
-    const [summary, states] = await Promise.all([deps.summary(), deps.fleet.states()]);
+    const [summary, states] = await Promise.all([deps.summary(), deps.fleet.liveMarks()]);
     const changed = [...states].filter(([id, s]) => lastStates.get(id) !== s).map(([id]) => id);
     for (const id of lastStates.keys()) if (!states.has(id)) changed.push(id);
     lastStates = states;

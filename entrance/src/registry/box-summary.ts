@@ -3,8 +3,9 @@
  * {ID}:BOX_SUMMARY per box) and one history point per minute ({ID}:HISTORY:<box>). Built here from the
  * EXCHANGE, and decoded here when read back, so the writer and the reader agree on one shape.
  */
-import { isRecord, parseJsonSafe, readingOf } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange } from '../../../shared/src/protocol/index.js';
+import { PAUSE_REASONS, isRecord, parseJsonSafe, readingOf } from '../../../shared/src/protocol/index.js';
+import { isOneOf } from '../../../shared/src/protocol/fields.js';
+import type { BoxExchange, PauseReason } from '../../../shared/src/protocol/index.js';
 
 export interface BoxSummary {
   ID: string;
@@ -22,6 +23,16 @@ export interface BoxSummary {
   BANDWIDTH_UP: number | null;
   BANDWIDTH_IDLE_UP: number | null;
   FILES_HELD: number | null;
+  /** Why the box's household paused it (null: it serves, or it is an original box that never says). */
+  PAUSED: PauseReason | null;
+  /** With PAUSED: when it serves again, seconds since the epoch. */
+  PAUSED_UNTIL: number | null;
+  /** The household's settings as the box reported them (0: none), and this month's use of the quota, GB. */
+  UPLOAD_CAP_MBIT: number | null;
+  QUOTA_GB: number | null;
+  QUOTA_USED_GB: number | null;
+  /** The rate the box lets viewers have now, Mbit/s. */
+  VIEWER_RATE_MBIT: number | null;
 }
 
 export interface HistoryPoint {
@@ -57,6 +68,12 @@ export function summaryOf(msg: BoxExchange, publicIp: string | undefined, nowMs:
     BANDWIDTH_UP: rounded(readingOf(msg, 'BANDWIDTH-UP')),
     BANDWIDTH_IDLE_UP: rounded(readingOf(msg, 'BANDWIDTH-IDLE-UP')),
     FILES_HELD: rounded(readingOf(msg, 'FILES-HELD')),
+    PAUSED: msg.PAUSED ? msg.PAUSED : null,
+    PAUSED_UNTIL: msg.PAUSED && msg.PAUSED_UNTIL !== undefined ? msg.PAUSED_UNTIL : null,
+    UPLOAD_CAP_MBIT: rounded(msg.UPLOAD_CAP_MBIT),
+    QUOTA_GB: rounded(msg.QUOTA_GB),
+    QUOTA_USED_GB: rounded(msg.QUOTA_USED_GB),
+    VIEWER_RATE_MBIT: rounded(msg.VIEWER_RATE_MBIT),
   };
 }
 
@@ -93,6 +110,12 @@ export function decodeBoxSummary(text: string): BoxSummary | undefined {
     BANDWIDTH_UP: numberOrNull(raw.BANDWIDTH_UP),
     BANDWIDTH_IDLE_UP: numberOrNull(raw.BANDWIDTH_IDLE_UP),
     FILES_HELD: numberOrNull(raw.FILES_HELD),
+    PAUSED: typeof raw.PAUSED === 'string' && isOneOf(PAUSE_REASONS, raw.PAUSED) ? raw.PAUSED : null,
+    PAUSED_UNTIL: numberOrNull(raw.PAUSED_UNTIL),
+    UPLOAD_CAP_MBIT: numberOrNull(raw.UPLOAD_CAP_MBIT),
+    QUOTA_GB: numberOrNull(raw.QUOTA_GB),
+    QUOTA_USED_GB: numberOrNull(raw.QUOTA_USED_GB),
+    VIEWER_RATE_MBIT: numberOrNull(raw.VIEWER_RATE_MBIT),
   };
 }
 

@@ -3,12 +3,14 @@
  * (its latest exchange), the keys original clients read, plus two indexes for SEARCH: `{ID}:BOX_GEO`
  * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
  * Every write of one box and every sweep batch is one Lua script, so a box refreshed while the sweep
- * runs is never half removed. With REQUIRE_REACHABLE, SEARCH also leaves out every box whose fleet-wide
+ * runs is never half removed. A box its household paused (PAUSED in its EXCHANGE) is kept out of both
+ * indexes, so SEARCH never lists it and a region of paused boxes costs SEARCH nothing, and counted in
+ * `{ID}:BOX_PAUSED:<reason>` instead; its next EXCHANGE that serves puts it back. With REQUIRE_REACHABLE, SEARCH also leaves out every box whose fleet-wide
  * verdict (`dandelion:REACHABILITY:<box>`, reachability/store.ts) is not `reachable`.
  */
 import type { Redis } from 'ioredis';
-import { boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange, GeoIp, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
+import { PAUSE_REASONS, boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, GeoIp, PauseReason, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { reachabilityKeys, trustKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
@@ -36,12 +38,12 @@ export const SEARCH_RADII_KM = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400, WH
 /** The radius at `index`; past the end, the whole Earth. */
 const radiusKm = (index: number): number => SEARCH_RADII_KM[index] ?? WHOLE_EARTH_KM;
 
+/** KEYS: BOX_SET, then every set a box is indexed or counted in (BOX_GEO, BOX_CAPACITY, the BOX_PAUSED sets). */
 const SWEEP_SCRIPT = `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('DEL', ARGV[3] .. id)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
+  for i = 2, #KEYS do redis.call('ZREM', KEYS[i], id) end
   redis.call('ZREM', KEYS[1], id)
 end
 return #ids`;
@@ -49,13 +51,23 @@ return #ids`;
 /**
  * One box's write as one atomic command: building seven commands per EXCHANGE in the client is where
  * an entrance under many heartbeats spends its CPU (bench/README.md, heartbeat).
- * KEYS: exchange hash, BOX_SET, BOX_CAPACITY, BOX_GEO. ARGV: id, expiry, capacity, lon, lat ('' for no
- * place), then the exchange's field/value pairs.
+ * KEYS: exchange hash, BOX_SET, BOX_CAPACITY, BOX_GEO, then one BOX_PAUSED set per reason. ARGV: id,
+ * expiry, capacity, lon, lat ('' for no place), the index among the BOX_PAUSED keys of the reason the box
+ * is paused for ('0': it serves), then the exchange's field/value pairs.
  */
 const UPSERT_SCRIPT = `
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local paused = tonumber(ARGV[6])
+for i = 5, #KEYS do
+  if i - 4 == paused then redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
+end
+if paused > 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return 1
+end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[4], ARGV[1])
@@ -65,8 +77,8 @@ end
 return 1`;
 
 interface RegistryScripts {
-  dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, args: Array<string | number>): Promise<number>;
-  dandelionSweep(boxSet: string, geo: string, capacity: string, now: string, batch: number, exchangePrefix: string): Promise<number>;
+  dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
+  dandelionSweep(boxSet: string, geo: string, capacity: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
 }
 
 export interface RegistryDeps {
@@ -82,6 +94,8 @@ export interface RegistryDeps {
 export class BoxRegistry {
   private readonly redis: Redis & RegistryScripts;
   private readonly keys: EntranceKeys;
+  /** `{ID}:BOX_PAUSED:<reason>`, in the order of PAUSE_REASONS. */
+  private readonly pausedKeys: string[];
   private readonly expireSeconds: number;
   private readonly requireReachable: boolean;
   private readonly log: Logger;
@@ -89,10 +103,11 @@ export class BoxRegistry {
 
   constructor(deps: RegistryDeps) {
     this.redis = defineScripts<RegistryScripts>(deps.redis, {
-      dandelionUpsert: { numberOfKeys: 4, lua: UPSERT_SCRIPT },
-      dandelionSweep: { numberOfKeys: 3, lua: SWEEP_SCRIPT },
+      dandelionUpsert: { numberOfKeys: 4 + PAUSE_REASONS.length, lua: UPSERT_SCRIPT },
+      dandelionSweep: { numberOfKeys: 3 + PAUSE_REASONS.length, lua: SWEEP_SCRIPT },
     });
     this.keys = deps.keys;
+    this.pausedKeys = PAUSE_REASONS.map((reason) => deps.keys.boxPaused(reason));
     this.expireSeconds = deps.expireSeconds;
     this.requireReachable = deps.requireReachable ?? false;
     this.log = deps.log;
@@ -109,9 +124,10 @@ export class BoxRegistry {
     const id = msg.ID;
     const expiry = this.now() / 1000 + this.expireSeconds;
     const loc = parseLoc(msg.GEOIP?.LOC);
-    const args: Array<string | number> = [id, expiry, capacityScore(msg), loc ? loc.lon : '', loc ? loc.lat : ''];
+    const paused = msg.PAUSED ? PAUSE_REASONS.indexOf(msg.PAUSED) + 1 : 0;
+    const args: Array<string | number> = [id, expiry, capacityScore(msg), loc ? loc.lon : '', loc ? loc.lat : '', paused];
     for (const [field, value] of Object.entries(toHash(stored))) args.push(field, value);
-    await this.redis.dandelionUpsert(this.keys.exchange(id), this.keys.boxSet, this.keys.boxCapacity, this.keys.boxGeo, args);
+    await this.redis.dandelionUpsert(this.keys.exchange(id), this.keys.boxSet, this.keys.boxCapacity, this.keys.boxGeo, ...this.pausedKeys, ...args);
   }
 
   /** A box's stored exchange, or undefined when it is not registered (or unreadable). */
@@ -130,11 +146,20 @@ export class BoxRegistry {
     return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');
   }
 
+  /** Live boxes paused for each reason (their last EXCHANGE said so and has not expired). */
+  async countPaused(): Promise<Record<PauseReason, number>> {
+    const from = `(${this.now() / 1000}`;
+    const counts = await Promise.all(this.pausedKeys.map((key) => this.redis.zcount(key, from, '+inf')));
+    const out: Record<PauseReason, number> = { quota: 0, 'quiet-hours': 0 };
+    PAUSE_REASONS.forEach((reason, i) => (out[reason] = counts[i] ?? 0));
+    return out;
+  }
+
   /** Drop one box at once (its enrolment was revoked), as the sweep would once it expired, and its fleet-wide verdict. */
   async remove(boxId: string): Promise<void> {
-    await execOrThrow(
-      this.redis.multi().del(this.keys.exchange(boxId), REACHABILITY.box(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId).exec(),
-    );
+    const tx = this.redis.multi().del(this.keys.exchange(boxId), REACHABILITY.box(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId);
+    for (const key of this.pausedKeys) tx.zrem(key, boxId);
+    await execOrThrow(tx.exec());
   }
 
   /** Remove every box whose expiry has passed; returns how many. */
@@ -142,7 +167,7 @@ export class BoxRegistry {
     let removed = 0;
     for (;;) {
       const n = await this.redis.dandelionSweep(
-        this.keys.boxSet, this.keys.boxGeo, this.keys.boxCapacity,
+        this.keys.boxSet, this.keys.boxGeo, this.keys.boxCapacity, ...this.pausedKeys,
         String(this.now() / 1000), SWEEP_BATCH, this.keys.exchange(''),
       );
       removed += n;

@@ -9,6 +9,7 @@ import { isPasswordHash } from '../password.js';
 import { parsePublisherToken } from '../enrolment/codec.js';
 import { checkAddressOrCidr } from '../peer-address.js';
 import { checkBoxDomain } from '../box-name.js';
+import { checkQuietHours } from '../quiet-hours.js';
 import type { PeerType } from '../protocol/messages.js';
 import {
   bool,
@@ -148,7 +149,12 @@ export const AGENT_SCHEMA = {
   BANDWIDTH_DOWN: num('Download capacity in Mbit/s when it should not be measured (0: measure).', 0, { min: 0 }),
   VIEWER_SHARE: num('Share of the idle upload (capacity minus household use) that viewers may take.', 0.8, { min: 0.05, max: 1 }),
   VIEWER_FLOOR_MBIT: num('Viewers always get at least this much (Mbit/s), however busy the household.', 1, { min: 0.01 }),
+  HOUSEHOLD_YIELD: oneOf('auto: the box paces viewer traffic with its own tc class on the interface towards the entrance, pings the entrance every 200 ms while serving, and slows viewers down as soon as the home router\'s upload queue grows (the household is uploading), then speeds them up when it empties (needs CAP_NET_ADMIN and tc; never on loopback). off: viewers are limited by the viewer budget alone.', ['auto', 'off'] as const, 'auto'),
+  HOUSEHOLD_DELAY_TARGET_MS: num('Queueing delay (ms) at the home router the box tolerates before it slows viewers down (HOUSEHOLD_YIELD: auto): lower protects the household\'s calls and games more, higher lets viewers keep more of a busy link.', 10, { min: 1, max: 500 }),
   VIEWER_MAX_CONNECTIONS: num('Most simultaneous viewer connections nginx serves; the viewer budget is split between them.', 32, { min: 1, max: 100000, integer: true }),
+  UPLOAD_QUOTA_GB: num('Monthly upload quota in GB (10^9 bytes) of what the box serves to viewers, counted per calendar month of the box\'s local time; once used up the box stops serving (503 with Retry-After) until the month ends. The household can override it on the box\'s status page (RUN_DIRECTORY/household.json). 0: no quota.', 0, { min: 0 }),
+  QUIET_HOURS: str('Local-time ranges when the box serves no viewers, comma-separated HH:MM-HH:MM; a range may cross midnight (23:00-07:00). The household can override it on the box\'s status page. Empty: none.', '', checkQuietHours),
+  UPLOAD_CAP_MBIT: num('Hard ceiling on what viewers take from the box all together, in Mbit/s, whatever the measured capacity. The household can override it on the box\'s status page. 0: no cap.', 0, { min: 0 }),
 } satisfies Schema;
 export type AgentConfig = ConfigOf<typeof AGENT_SCHEMA>;
 

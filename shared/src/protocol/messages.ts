@@ -118,6 +118,10 @@ export type ReachabilityVerdict = (typeof REACHABILITY_VERDICTS)[number];
 export const REACHABILITY_METHODS = ['upnp', 'nat-pmp', 'pcp', 'manual', 'ipv6'] as const;
 export type ReachabilityMethod = (typeof REACHABILITY_METHODS)[number];
 
+/** Why a box serves no viewers now (PAUSED, extension): its household's monthly quota is used up, or it is in their quiet hours. */
+export const PAUSE_REASONS = ['quota', 'quiet-hours'] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
+
 /** Box → entrance, every BOX_PING_ENTRANCE_FREQ seconds. Flat: readings and traffic records sit beside ID. */
 export interface BoxExchange extends Envelope {
   TYPE: 'BOX';
@@ -133,6 +137,17 @@ export interface BoxExchange extends Envelope {
   PORT_MAPPING_ERROR?: string;
   /** Extension: the external address the router reports; '' when it reports none (a router behind a carrier NAT). */
   ROUTER_EXTERNAL_IP?: string;
+  /** Extension: why the box serves no viewers now; '' (or absent, from an original box) while it serves. */
+  PAUSED?: PauseReason | '';
+  /** Extension, with PAUSED: when serving resumes, seconds since the epoch. */
+  PAUSED_UNTIL?: number;
+  /** Extension: the household's hard ceiling on viewer upload, Mbit/s (0: none). */
+  UPLOAD_CAP_MBIT?: number;
+  /** Extension: the household's monthly upload quota and how much of it viewers used this month, decimal GB (QUOTA_GB 0: none). */
+  QUOTA_GB?: number;
+  QUOTA_USED_GB?: number;
+  /** Extension: the rate the box lets viewers have now, Mbit/s. */
+  VIEWER_RATE_MBIT?: number;
   [key: string]: WireValue;
 }
 
@@ -433,6 +448,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
       if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
     } else if (isOneOf(BOX_REACHABILITY_KEYS, key)) {
       decodeBoxReachability(msg, key, value);
+    } else if (isOneOf(HOUSEHOLD_KEYS, key)) {
+      decodeHousehold(msg, key, value);
     } else if (trafficKeyOwner(key) !== undefined) {
       if (trafficKeyOwner(key) !== env.ID) throw new ProtocolError('E_FORMAT', `${key}: a box may only report its own traffic`);
       msg[key] = decodeTrafficRecord(value, key);
@@ -462,6 +479,28 @@ function decodeBoxReachability(msg: BoxExchange, key: (typeof BOX_REACHABILITY_K
     case 'PORT_MAPPING_ERROR':
       msg.PORT_MAPPING_ERROR = optionalString({ [key]: value }, key, Limits.portMappingErrorChars) ?? '';
   }
+}
+
+const HOUSEHOLD_KEYS = ['PAUSED', 'PAUSED_UNTIL', 'UPLOAD_CAP_MBIT', 'QUOTA_GB', 'QUOTA_USED_GB', 'VIEWER_RATE_MBIT'] as const;
+
+/**
+ * What the box's household allows it (a pause, a cap, a quota) and the viewer rate it runs at. PAUSED ''
+ * is serving and kept as such; a number field '' reads as absent (a Redis hash's absent fields).
+ */
+function decodeHousehold(msg: BoxExchange, key: (typeof HOUSEHOLD_KEYS)[number], value: unknown): void {
+  if (key === 'PAUSED') {
+    if (value === '') {
+      msg.PAUSED = '';
+      return;
+    }
+    if (typeof value !== 'string' || !isOneOf(PAUSE_REASONS, value)) throw new ProtocolError('E_FORMAT', `PAUSED must be one of ${PAUSE_REASONS.join(', ')} or ''`);
+    msg.PAUSED = value;
+    return;
+  }
+  if (value === '') return;
+  const n = toNumber(value, key, { min: 0 });
+  if (key === 'PAUSED_UNTIL' && !Number.isSafeInteger(n)) throw new ProtocolError('E_FORMAT', 'PAUSED_UNTIL must be a whole number of seconds');
+  msg[key] = n;
 }
 
 /** An IP literal (no name: these are addresses the box read from its own interfaces and its router). */

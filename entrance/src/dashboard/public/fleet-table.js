@@ -5,10 +5,12 @@
 import { $, h } from './dom.js';
 import { api, qs } from './api.js';
 import { report } from './report.js';
-import { ageEl, badge, boxLink, quarantineBadge } from './cells.js';
+import { ageEl, badge, boxLink, quarantineBadge, quotaText, servingCell } from './cells.js';
 import { fmtBytes, fmtDuration, fmtDurationShort, fmtLoc, fmtNum, fmtStamp, fmtText, fmtTime, isNum } from './format.js';
 
 const fmtMbitNum = (v) => fmtNum(v, isNum(v) && v < 10 ? 1 : 0);
+/** A household's cap: 0 is none. */
+const fmtCap = (v) => (v === 0 ? 'none' : fmtMbitNum(v));
 
 /** "reachable (upnp)", "forward-port", …; "—" when no verdict is stored (the box is offline). */
 const reachabilityText = (v, row) => (typeof v !== 'string' ? '—' : row.REACHABILITY_METHOD ? `${v} (${row.REACHABILITY_METHOD})` : v);
@@ -18,6 +20,7 @@ export const COLUMNS = [
   { key: 'ID', label: 'Box', fmt: (v) => boxLink(v) },
   { key: 'STATE', label: 'State', fmt: (v, row) => [badge(v), row.QUARANTINE ? ' ' : null, quarantineBadge(row.QUARANTINE)] },
   { key: 'REACHABILITY', label: 'Reachable', long: 'Reachability from the internet (the entrance\'s verdict)', fmt: (v, row) => reachabilityText(v, row), title: (_v, row) => row.REACHABILITY_ADVICE ?? null },
+  { key: 'PAUSED', label: 'Serving', long: 'Whether the box serves viewers, or why its household paused it and until when', fmt: (_v, row) => servingCell(row) },
   { key: 'LAST_SEEN', label: 'Last seen', fmt: (v) => fmtTime(v), title: (v) => fmtStamp(v) },
   { key: 'AGE', label: 'Age', fmt: (_v, row) => ageEl(row.LAST_SEEN), num: true },
   { key: 'PUBLIC_IP', label: 'Public IP', fmt: fmtText, mono: true },
@@ -32,6 +35,9 @@ export const COLUMNS = [
   { key: 'TEMPERATURE', label: 'Temp. °C', fmt: (v) => fmtNum(v, 1), num: true, long: 'Temperature, °C' },
   { key: 'BANDWIDTH_UP', label: 'Up Mbit/s', fmt: fmtMbitNum, num: true, long: 'Measured upload capacity, Mbit/s' },
   { key: 'BANDWIDTH_IDLE_UP', label: 'Idle Mbit/s', fmt: fmtMbitNum, num: true, long: 'Upload the household leaves idle now, Mbit/s' },
+  { key: 'VIEWER_RATE_MBIT', label: 'Viewer Mbit/s', fmt: fmtMbitNum, num: true, long: 'The upload rate the box lets viewers have now, Mbit/s' },
+  { key: 'UPLOAD_CAP_MBIT', label: 'Cap Mbit/s', fmt: fmtCap, num: true, long: 'The household\'s hard cap on viewer upload, Mbit/s' },
+  { key: 'QUOTA_USED_GB', label: 'Quota GB', fmt: (_v, row) => quotaText(row), num: true, long: 'Viewer upload this month of the household\'s monthly quota, GB' },
   { key: 'FILES_HELD', label: 'Files', fmt: (v) => fmtNum(v), num: true },
   { key: 'BYTES_HOUR', label: 'This hour', fmt: fmtBytes, num: true, long: 'Served this clock hour' },
   { key: 'BYTES_DAY', label: 'Today', fmt: fmtBytes, num: true, long: 'Served today (UTC)' },

@@ -34,7 +34,7 @@ type BoxParams = { id: string };
 const oneOf = (values: Iterable<string>) => ({ type: 'string', enum: [...values, ''] }) as const;
 const BOXES_QUERY = {
   type: 'object',
-  properties: { sort: oneOf(SORTABLE), order: oneOf(['asc', 'desc']), state: oneOf(['online', 'stale', 'offline', 'quarantined']), q: { type: 'string' } },
+  properties: { sort: oneOf(SORTABLE), order: oneOf(['asc', 'desc']), state: oneOf(['online', 'stale', 'offline', 'quarantined', 'paused']), q: { type: 'string' } },
 } as const;
 const TRAFFIC_QUERY = {
   type: 'object',

@@ -12,8 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { assertSealed } from './sealed.js';
 
 const BOX_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'router-box.js');
+assertSealed();
 
 /** Router namespace = the sealed one; the box is a child namespace behind a veth, 192.168.1.23 → 192.168.1.1. */
 const LAB = String.raw`
