@@ -295,7 +295,10 @@ function assembleHouseholdYield(config: AgentConfig, log: Logger, parts: () => P
     targetMs: config.HOUSEHOLD_DELAY_TARGET_MS,
     periodMs: config.BOX_PING_ENTRANCE_FREQ * 1000,
     ports: () => [parts().address.httpPort, ...(parts().held.httpsServerName !== undefined ? [parts().address.httpsPort] : [])],
-    maxMbit: () => parts().household.ceilingMbit(parts().budget.appliedMbit), // 0 while the household pauses serving
+    maxMbit: () => parts().household.ceilingMbit(parts().budget.ceilingMbit), // 0 while the household pauses serving
+    onShaping: (shaping) => {
+      parts().budget.householdFromOwnCounters = !shaping;
+    },
     localAddress: () => parts().links.localAddress(),
     roundTripMs: (timeoutMs) => parts().links.roundTripMs(timeoutMs),
     log: log.child({ mod: 'yield' }),

@@ -35,6 +35,13 @@ export class ViewerBudget {
   idleUpMbit: number | undefined;
   /** The budget nginx's config holds (Mbit/s). */
   appliedMbit: number;
+  /**
+   * Whether the box's own counters can show the household's upload. Only when the household's traffic
+   * passes through the box; on a home LAN it does not, and what they show besides nginx's bytes is the
+   * box's own (a capacity test, heartbeats). The queueing-delay controller turns this off while it
+   * shapes: it sees the household where it is, in the router's queue.
+   */
+  householdFromOwnCounters = true;
   private householdMbit: number | undefined;
   private previous: UsageSample | undefined;
   private lastReloadAt = 0;
@@ -54,7 +61,8 @@ export class ViewerBudget {
    * last reload is long enough ago (and counts it as applied), else undefined.
    */
   observe(usage: UsageSample): BudgetChange | undefined {
-    const sampled = this.previous ? householdUploadMbit(this.previous, usage) : undefined;
+    const measured = this.previous ? householdUploadMbit(this.previous, usage) : undefined;
+    const sampled = measured === undefined || this.householdFromOwnCounters ? measured : 0;
     this.previous = usage;
     if (sampled === undefined || this.capacity === undefined) return undefined;
     // Smoothed, so one noisy period does not swing nginx's limits back and forth.
@@ -68,6 +76,11 @@ export class ViewerBudget {
     this.appliedMbit = budget;
     this.lastReloadAt = usage.atMs;
     return change;
+  }
+
+  /** What viewers may take with the household idle (Mbit/s): VIEWER_SHARE × capacity, or the floor until capacity is known. */
+  get ceilingMbit(): number {
+    return viewerBudgetMbit(this.capacity?.upMbit, this.o.policy);
   }
 
   /** nginx's limit_rate of one response by the connections open when it starts; index 0 is the default. */

@@ -45,6 +45,18 @@ t.test('what nginx itself served is not household use; counter resets skip a per
   t.equal(budget.observe({ atMs: 20_000, netTxBytes: 0, servedBytes: at(10, 6, 6).servedBytes }), undefined, 'interface counters went backwards');
 });
 
+t.test('while the queueing-delay controller shapes, the own counters are not the household; the ceiling is the share of capacity', async (t) => {
+  const budget = new ViewerBudget({ policy, capacity: { upMbit: 10, downMbit: 50 }, minReloadMs: 0 });
+  t.equal(budget.ceilingMbit, 8);
+  budget.householdFromOwnCounters = false;
+  budget.observe(at(0, 0));
+  // 5 Mbit/s the box sent besides nginx's bytes (a capacity test): not the household's upload.
+  t.equal(budget.observe(at(10, 5)), undefined, 'the budget stays at the ceiling');
+  t.equal(budget.idleUpMbit, 10);
+  t.equal(budget.appliedMbit, 8);
+  t.equal(new ViewerBudget({ policy, capacity: undefined, minReloadMs: 0 }).ceilingMbit, 1, 'the floor until capacity is known');
+});
+
 t.test('reloads no more often than minReloadMs', async (t) => {
   const budget = new ViewerBudget({ policy, capacity: { upMbit: 10, downMbit: 50 }, minReloadMs: 60_000 });
   let tx = 0;

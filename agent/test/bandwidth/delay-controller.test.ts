@@ -21,13 +21,13 @@ t.test('an empty queue keeps viewers at the ceiling', async (t) => {
   t.equal(c.queueingMs, 0);
 });
 
-t.test('a household upload filling the queue sends viewers to the floor within five probes (a second)', async (t) => {
+t.test('a household upload filling the queue sends viewers to the floor within three probes', async (t) => {
   const c = new DelayController({ targetMs: 10, floorMbit: FLOOR });
   feed(c, Array(10).fill(BASE_RTT));
   // A deep FIFO filling: 60, 150, 300, 500 ms of queue.
   const rates = feed(c, [80, 170, 320, 520, 600, 600], 10 * ACTIVE_PROBE_MS);
   const atFloor = rates.findIndex((r) => r === FLOOR);
-  t.ok(atFloor >= 0 && atFloor <= 4, `floor reached at probe ${atFloor}: ${rates.join(', ')}`);
+  t.ok(atFloor >= 0 && atFloor <= 2, `floor reached at probe ${atFloor}: ${rates.join(', ')}`);
   t.ok(c.queueingMs >= 500);
 });
 
@@ -38,13 +38,13 @@ t.test('one late pong alone does not slow viewers down', async (t) => {
   t.same(rates, [MAX, MAX, MAX]);
 });
 
-t.test('viewers take the upload back within five probes of the queue draining', async (t) => {
+t.test('viewers take the upload back within four probes of the queue draining', async (t) => {
   const c = new DelayController({ targetMs: 10, floorMbit: FLOOR });
   feed(c, [...Array(10).fill(BASE_RTT), ...Array(10).fill(600)]);
   t.equal(c.rateMbit(MAX), FLOOR);
   const rates = feed(c, Array(8).fill(BASE_RTT + 1), 20 * ACTIVE_PROBE_MS);
   const full = rates.findIndex((r) => r === MAX);
-  t.ok(full >= 0 && full <= 5, `ceiling reached at probe ${full}: ${rates.join(', ')}`);
+  t.ok(full >= 0 && full <= 3, `ceiling reached at probe ${full}: ${rates.join(', ')}`);
 });
 
 t.test('a queue near the target holds the rate between floor and ceiling', async (t) => {

@@ -44,16 +44,16 @@ t.test('a real entrance is measured in positive finite Mbit/s', async (t) => {
 t.test('the upload counts what the interface sent meanwhile (viewers sharing the link), never less than the test itself', async (t) => {
   const redis = await startRedis(t);
   const { url } = await startEntrance(t, { redisUrl: redis.url });
-  const bytes = 1024 * 1024;
-  // The kernel's counter as the box reads it before and after the upload: here viewers took four times
-  // the test's bytes meanwhile. (Loopback's own counter counts every test on this machine: the agent never reads it.)
-  const readings = [10_000, 10_000 + 5 * bytes];
+  const bytes = 4 * 1024 * 1024;
+  // The kernel's counter as the box reads it before and after the upload: here viewers took nineteen
+  // times the test's bytes meanwhile (far more than two runs on loopback differ by). (Loopback's own counter counts every test on this machine: the agent never reads it.)
+  const readings = [10_000, 10_000 + 20 * bytes];
   const shared = await measureCapacity(url, { bytes, sentBytes: async () => readings.shift() });
   const alone = await measureCapacity(url, { bytes });
-  t.ok(shared.upMbit > 3 * alone.upMbit, `with viewers counted: ${shared.upMbit.toFixed(0)} Mbit/s, the test alone: ${alone.upMbit.toFixed(0)}`);
+  t.ok(shared.upMbit > 5 * alone.upMbit, `with viewers counted: ${shared.upMbit.toFixed(0)} Mbit/s, the test alone: ${alone.upMbit.toFixed(0)}`);
   const wrapped = [5 * bytes, 10];
   const reset = await measureCapacity(url, { bytes, sentBytes: async () => wrapped.shift() });
-  t.ok(reset.upMbit > 0 && reset.upMbit < 3 * alone.upMbit, 'a counter that went back (interface restarted): the test\'s own bytes');
+  t.ok(reset.upMbit > 0 && reset.upMbit < 5 * alone.upMbit, 'a counter that went back (interface restarted): the test\'s own bytes');
   const unknown = await measureCapacity(url, { bytes, sentBytes: async () => undefined });
   t.ok(unknown.upMbit > 0, 'no counter: the test\'s own bytes');
 });

@@ -8,20 +8,27 @@
  *   base delay     = the lowest RTT seen over the last BASE_HISTORY minutes (the empty-queue path)
  *   current delay  = the lowest of the last CURRENT_FILTER probes (one late reply is not a queue)
  *   queueing delay = current − base
- *   rate += GAIN × max × (target − queueing) / target,  kept within [floor, max]
- * Below the target the rate climbs to the maximum in about 1/GAIN probes; above it the rate falls in
- * proportion to how far over it is (at most DECREASE_CAP × max a probe), so a household's bulk upload,
- * which keeps the router's queue full, holds the box at its floor until the queue drains.
+ *   off target     = (target − queueing) / target
+ *   rate += max × (GAIN_UP × off target  when under the target,
+ *                  GAIN_DOWN × off target when over it, a fall of at most DECREASE_CAP),  within [floor, max]
+ * Below the target the rate climbs to the maximum in about 1/GAIN_UP probes; above it the rate falls in
+ * proportion to how far over it is, so a household's bulk upload, which keeps the router's queue full,
+ * holds the box at its floor until the queue drains.
  */
 
 /** Minutes of base-delay history: a route change that lengthens the path is learnt within this. */
 export const BASE_HISTORY_MINUTES = 10;
 /** Probes whose minimum is the current delay. */
 export const CURRENT_FILTER = 2;
-/** Share of the maximum the rate moves per probe at a full target's distance. */
-export const GAIN = 0.25;
-/** The largest fall in one probe, as a share of the maximum (a queue of seconds must not count as more). */
-export const DECREASE_CAP = 0.5;
+/**
+ * Share of the maximum the rate climbs per probe on an empty queue: from the floor to the ceiling in two
+ * probes once the household's upload has drained, since anything under the ceiling fits the link.
+ */
+export const GAIN_UP = 0.5;
+/** Share of the maximum the rate falls per probe per target's worth of queueing over the target. */
+export const GAIN_DOWN = 0.25;
+/** The largest fall in one probe, as a share of the maximum: all of it, so a full queue sends viewers to the floor at once. */
+export const DECREASE_CAP = 1;
 
 export interface DelayControllerOptions {
   /** Queueing delay the box aims to stay under (ms): HOUSEHOLD_DELAY_TARGET_MS. */
@@ -53,8 +60,9 @@ export class DelayController {
     this.recent = [...this.recent, rttMs].slice(-CURRENT_FILTER);
     const current = Math.min(...this.recent);
     this.queueingMs = Math.max(0, current - this.baseMs());
-    const offTarget = Math.max(-DECREASE_CAP / GAIN, (this.o.targetMs - this.queueingMs) / this.o.targetMs);
-    this.rate = this.clamp(this.rateMbit(maxMbit) + GAIN * maxMbit * offTarget, maxMbit);
+    const offTarget = (this.o.targetMs - this.queueingMs) / this.o.targetMs;
+    const step = offTarget >= 0 ? GAIN_UP * offTarget : Math.max(-DECREASE_CAP, GAIN_DOWN * offTarget);
+    this.rate = this.clamp(this.rateMbit(maxMbit) + step * maxMbit, maxMbit);
     return this.rate;
   }
 

@@ -41,6 +41,8 @@ export interface HouseholdYieldDeps {
   /** The heartbeat period: how often to probe while nothing is served. */
   periodMs: number;
   log: Logger;
+  /** The shaping started (true) or could not start (false). */
+  onShaping?(shaping: boolean): void;
   shaper?: TcShaper;
 }
 
@@ -110,10 +112,12 @@ export class HouseholdYield {
       await this.shaper.start(iface, this.deps.ports(), rate);
     } catch (err) {
       this.disabled = true;
+      this.deps.onShaping?.(false);
       this.deps.log.warn({ iface, err: messageOf(err) }, 'cannot shape viewer traffic (tc needs CAP_NET_ADMIN): yielding to the household only through the viewer budget');
       return undefined;
     }
     this.applied = rate;
+    this.deps.onShaping?.(true);
     this.deps.log.info({ iface, rateMbit: roundMbit(rate), ports: this.deps.ports() }, 'shaping viewer traffic to yield to the household');
     return iface;
   }
