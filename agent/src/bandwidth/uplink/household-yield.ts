@@ -102,14 +102,15 @@ export class HouseholdYield {
     await this.apply(this.controller.observe(rtt, Date.now(), max), max);
   }
 
-  /** The interface to shape, set up on first sight and again when the route to the entrance moves; undefined to do nothing now. */
+  /** The interface to shape, set up on first sight and again when the route to the entrance moves or a viewer port joins; undefined to do nothing now. */
   private async shapedInterface(): Promise<string | undefined> {
     const iface = interfaceOf(this.deps.localAddress());
     if (iface === undefined) return undefined;
-    if (this.shaper.shaping === iface) return iface;
+    const ports = this.deps.ports();
+    if (this.shaper.shapes(iface, ports)) return iface;
     const rate = this.controller.rateMbit(this.deps.maxMbit());
     try {
-      await this.shaper.start(iface, this.deps.ports(), rate);
+      await this.shaper.start(iface, ports, rate);
     } catch (err) {
       this.disabled = true;
       this.deps.onShaping?.(false);
@@ -118,7 +119,7 @@ export class HouseholdYield {
     }
     this.applied = rate;
     this.deps.onShaping?.(true);
-    this.deps.log.info({ iface, rateMbit: roundMbit(rate), ports: this.deps.ports() }, 'shaping viewer traffic to yield to the household');
+    this.deps.log.info({ iface, rateMbit: roundMbit(rate), ports }, 'shaping viewer traffic to yield to the household');
     return iface;
   }
 

@@ -62,11 +62,17 @@ export function setupCommands(iface: string, ports: readonly number[], mbit: num
 
 export class TcShaper {
   private iface: string | undefined;
+  private ports: readonly number[] = [];
   private readonly tc = tcBinary();
 
   /** The interface shaped now, if any. */
   get shaping(): string | undefined {
     return this.iface;
+  }
+
+  /** Whether `iface` is shaped for exactly `ports` (the HTTPS port joins once a certificate is served). */
+  shapes(iface: string, ports: readonly number[]): boolean {
+    return this.iface === iface && this.ports.length === ports.length && ports.every((p, i) => this.ports[i] === p);
   }
 
   /** Replace whatever root qdisc `iface` has with the two classes. Throws what tc said when it refuses. */
@@ -80,6 +86,7 @@ export class TcShaper {
       throw err;
     }
     this.iface = iface;
+    this.ports = [...ports];
   }
 
   async setRate(mbit: number): Promise<void> {
