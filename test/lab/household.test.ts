@@ -87,6 +87,8 @@ t.test('the household comes first: its upload, its interactive RTT, the box\'s i
         t.ok(rise <= 50, `its calls' p95 round trip rises ${rise.toFixed(1)} ms while the box serves (≤ 50 ms)`);
         t.ok(run.yieldMs !== undefined && run.yieldMs <= 4000, `the box yields in ${run.yieldMs} ms (≤ 4 s)`);
         t.ok(run.reclaimMs !== undefined && run.reclaimMs <= 4000, `and takes the idle bandwidth back in ${run.reclaimMs} ms (≤ 4 s)`);
+        const qdiscs = (await lab.exec(home.box, ['tc', 'qdisc', 'show'])).stdout;
+        t.notMatch(qdiscs, /htb/, 'the agent stopped by SIGTERM took its shaping away');
       }
     });
   }

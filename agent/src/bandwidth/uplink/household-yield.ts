@@ -50,6 +50,7 @@ export class HouseholdYield {
   private readonly controller: DelayController;
   private readonly shaper: TcShaper;
   private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
   private stopped = false;
   private disabled = false;
   private applied: number | undefined;
@@ -79,15 +80,25 @@ export class HouseholdYield {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A tick in flight may be building the shaping: it must end before the shaping is taken away.
+    await this.ticking;
     await this.shaper.stop().catch((err: unknown) => this.deps.log.warn({ err: messageOf(err) }, 'could not remove the viewer shaping'));
   }
 
   private schedule(): void {
     if (this.stopped || this.disabled) return;
-    this.timer = setTimeout(() => void this.tick().finally(() => this.schedule()), ACTIVE_PROBE_MS);
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick()
+        .catch((err: unknown) => this.deps.log.warn({ err: messageOf(err) }, 'household yield: probe failed'))
+        .finally(() => {
+          this.ticking = undefined;
+          this.schedule();
+        });
+    }, ACTIVE_PROBE_MS);
   }
 
   private async tick(): Promise<void> {
+    if (this.stopped) return;
     const iface = await this.shapedInterface();
     if (iface === undefined) return;
     // Paused by the household (quota, quiet hours): nothing to pace and nothing to ask the entrance.
