@@ -15,6 +15,7 @@ import { sendRefusal } from '../../../shared/src/http-guard.js';
 import type { Refusal, RequestHandler } from '../../../shared/src/http-guard.js';
 import type { RouteTable } from '../../../shared/src/http-router.js';
 import { LOOPBACK_PROXIES, remoteIpOf, trustedProxies } from '../../../shared/src/peer-address.js';
+import { parseJsonSafe } from '../../../shared/src/protocol/json.js';
 import { LAN_NETWORKS } from '../status/box-status.js';
 import { householdExchangeFields } from './exchange-fields.js';
 import type { Household } from './household.js';
@@ -105,7 +106,7 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 
 function parseJson(body: string): unknown {
   try {
-    return JSON.parse(body);
+    return parseJsonSafe(body);
   } catch {
     return undefined; // decodeOverrides refuses it as not an object
   }

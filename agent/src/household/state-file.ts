@@ -8,6 +8,7 @@ import { readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/errors.js';
+import { parseJsonSafe } from '../../../shared/src/protocol/json.js';
 
 function isMissing(err: unknown): boolean {
   return err instanceof Error && 'code' in err && err.code === 'ENOENT';
@@ -23,7 +24,7 @@ export async function readStateFile<T>(file: string, decode: (raw: unknown) => T
     throw err;
   }
   try {
-    return decode(JSON.parse(text));
+    return decode(parseJsonSafe(text));
   } catch (err) {
     const aside = `${file}.corrupt-${Date.now()}`;
     await rename(file, aside);
