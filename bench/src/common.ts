@@ -16,6 +16,15 @@ export interface Row {
   pass: boolean;
   /** Why a row failed or was not measured, and what the figures mean. */
   note?: string;
+  /** Every run of a noisy benchmark, in run order; the figures above are the median run's. */
+  runs?: RunFigures[];
+}
+
+/** One run's figures of a row. */
+export interface RunFigures {
+  project?: number;
+  reference?: number;
+  ratio?: number;
 }
 
 export interface BenchOptions {
@@ -24,6 +33,8 @@ export interface BenchOptions {
 
 export interface Benchmark {
   name: string;
+  /** Its figures move with what else runs on the machine: a full run measures it NOISY_RUNS times and keeps the median. */
+  noisy?: boolean;
   run(opts: BenchOptions, cleanup: Cleanup): Promise<Row[]>;
 }
 

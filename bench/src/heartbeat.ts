@@ -31,6 +31,7 @@ const describe = (r: LoadResult): string => r.steps.map((s) => `${Math.round(s.o
 
 export const heartbeat: Benchmark = {
   name: 'heartbeat',
+  noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const boxes = smoke ? 50 : 1000;
     const plan = { stepMs: smoke ? 500 : 3000, startRate: smoke ? 200 : 500, bisections: smoke ? 1 : 4, p99GoalMs: P99_GOAL_MS };

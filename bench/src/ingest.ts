@@ -98,6 +98,7 @@ function put(base: string, file: string, body: Buffer): Promise<number> {
 
 export const ingest: Benchmark = {
   name: 'ingest',
+  noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const count = smoke ? 5 : 100;
     const files = Array.from({ length: count }, () => randomBytes(FILE_BYTES));

@@ -34,6 +34,7 @@ const LOAD_CONCURRENCY = 500;
 
 export const registryScale: Benchmark = {
   name: 'registry',
+  noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const sizes = smoke ? [1_000] : [10_000, 100_000, 1_000_000];
     const searches = smoke ? 200 : 2_000;

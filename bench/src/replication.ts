@@ -27,6 +27,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export const replication: Benchmark = {
   name: 'replication',
+  noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const segments = smoke ? 3 : 40;
     const redis = await startRedis(cleanup);

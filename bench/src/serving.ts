@@ -72,6 +72,7 @@ function load(base: string, paths: string[], durationSeconds: number): Load {
 
 export const serving: Benchmark = {
   name: 'serving',
+  noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const seconds = smoke ? 1 : 8;
     const redis = await startRedis(cleanup);
