@@ -22,6 +22,8 @@ passed=0
 failed=0
 status=0
 out=$(mktemp)
+# Marks the start, so the timing summary at the end lists this run's files only.
+started=$(mktemp)
 first=1
 for phase in "${phases[@]}"; do
   read -r -a paths <<<"$phase"
@@ -49,5 +51,16 @@ for phase in "${phases[@]}"; do
   [ "$run_status" -ne 0 ] && status=$run_status
 done
 rm -f "$out"
+# Where the time went: the slowest test files of this run by tap's own clock (each file's last "# time="
+# in .tap/test-results), so a run that got slower names its culprits in CI's log.
+if [ -d .tap/test-results ]; then
+  echo "slowest test files (s):"
+  find .tap/test-results -name '*.tap' -newer "$started" 2>/dev/null | while read -r f; do
+    ms=$(sed -nE 's/^# time=([0-9.]+)ms$/\1/p' "$f" | tail -n 1)
+    [ -n "$ms" ] && awk -v ms="$ms" -v f="${f#.tap/test-results/}" 'BEGIN { sub(/\.tap$/, "", f); printf "%8.1f %s\n", ms / 1000, f }'
+  done \
+    | sort -rn | head -n 15
+fi
+rm -f "$started"
 echo "${passed} passed, ${failed} failed"
 exit "$status"
