@@ -47,6 +47,10 @@ document.addEventListener('DOMContentLoaded', () => {
 
 interface FirstFrame { at: number; how: string }
 
+function isFirstFrame(v: unknown): v is FirstFrame {
+  return typeof v === 'object' && v !== null && 'at' in v && typeof v.at === 'number' && 'how' in v && typeof v.how === 'string';
+}
+
 async function firstFrameMs(browser: Browser, url: string): Promise<FirstFrame> {
   const context = await browser.newContext();
   try {
@@ -55,8 +59,8 @@ async function firstFrameMs(browser: Browser, url: string): Promise<FirstFrame> 
     await page.goto(url);
     const handle = await page.waitForFunction(() => (window as unknown as { __firstFrame?: unknown }).__firstFrame, undefined, { timeout: FIRST_FRAME_TIMEOUT_MS, polling: 50 });
     const seen: unknown = await handle.jsonValue();
-    if (typeof seen !== 'object' || seen === null || typeof (seen as FirstFrame).at !== 'number') throw new Error(`the page reported no first frame (${JSON.stringify(seen)})`);
-    return seen as FirstFrame;
+    if (!isFirstFrame(seen)) throw new Error(`the page reported no first frame (${JSON.stringify(seen)})`);
+    return seen;
   } finally {
     await context.close();
   }
