@@ -12,6 +12,14 @@ export const LOG_FORMAT =
   `'{"rid":"$request_id","time":"$time_local","msec":"$msec","method":"$request_method",` +
   `"uri":"$request_uri","status":"$status","bytes":"$bytes_sent","body":"$body_bytes_sent","addr":"$remote_addr"}';`;
 
+/**
+ * How nginx writes the log: lines gathered in a 64 KiB buffer, written when it fills or a second after
+ * the oldest line, and on reopen (USR1) and exit. One write per request would cost nginx a system call
+ * per playlist and the agent a file event per request; a second's delay is nothing next to the 5 s
+ * heartbeat that reports the lines.
+ */
+export const LOG_BUFFERING = 'buffer=64k flush=1s';
+
 export interface AccessLogLine {
   rid: string;
   /** nginx's $time_local, e.g. 27/Sep/2017:03:20:10 +0000 (the original's `datetime`). */
