@@ -1,6 +1,7 @@
 /**
  * What one read of the access log turns into: a TRAFFIC_FLOW record per served line (status < 400, as the
- * original kept) and one aggregate per (publisher, file). Pure: the tail reads bytes and writes Redis.
+ * original kept) up to the batch's record allowance (record-budget.ts), and one aggregate per (publisher,
+ * file) counting every line. Pure: the tail reads bytes and writes Redis.
  */
 import { parseViewerPath } from '../../../shared/src/viewer-url.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
@@ -23,9 +24,14 @@ export class TrafficBatch {
   /** $bytes_sent of every parsed line, whatever its status. */
   bytesSent = 0;
   readonly records: Array<{ rid: string; record: TrafficRecord }> = [];
+  /** Served lines past the record allowance: counted in the aggregates, stored as no record. */
+  recordsNotKept = 0;
   /** Insertion order is first appearance in the log, which makes aggregate IDs stable. */
   private readonly groups = new Map<string, Group>();
   private readonly keyOfUri = new Map<string, string>();
+
+  /** `recordAllowance`: most TRAFFIC_FLOW records this batch keeps (the aggregates count every line). */
+  constructor(private readonly recordAllowance = Infinity) {}
 
   /** `text` holds complete lines without their final "\n". */
   addLines(text: string): void {
@@ -41,7 +47,8 @@ export class TrafficBatch {
     }
     this.bytesSent += line.bytes;
     if (line.status >= SERVED_BELOW) return;
-    this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
+    if (this.records.length < this.recordAllowance) this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
+    else this.recordsNotKept++;
     // Viewers ask for the same few URIs again and again: decode each once per batch.
     let key = this.keyOfUri.get(line.uri);
     let where: { publisher: string; file: string } | undefined;
