@@ -5,7 +5,8 @@
  */
 import { parseViewerPath } from '../../../shared/src/viewer-url.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
-import { parseAccessLogLine } from './log-format.js';
+import { forEachAccessLogLine } from './log-format.js';
+import type { AccessLogLine } from './log-format.js';
 
 /** The original counted only these; 4xx and 5xx lines still add to the bytes the box sent. */
 const SERVED_BELOW = 400;
@@ -35,12 +36,12 @@ export class TrafficBatch {
 
   /** `text` holds complete lines without their final "\n". */
   addLines(text: string): void {
-    for (const line of text.split('\n')) this.addLine(line);
+    forEachAccessLogLine(text, (line, lineText) => this.add(line, lineText));
   }
 
-  addLine(text: string): void {
+  /** One line: `line` parsed from `text`, or undefined when `text` is not an access-log line. */
+  private add(line: AccessLogLine | undefined, text: string): void {
     this.lines++;
-    const line = parseAccessLogLine(text);
     if (!line) {
       this.skip(text);
       return;
