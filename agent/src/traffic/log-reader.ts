@@ -4,6 +4,7 @@
  * end of the old file before it opens the new one; restarts at 0 after a truncation in place.
  * Everything that touches the file handle runs one call after another.
  */
+import { isAscii } from 'node:buffer';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
@@ -178,7 +179,10 @@ export class LogReader {
     const batch = new TrafficBatch(this.recordBudget.available());
     const lastNewline = this.buffer.lastIndexOf(NEWLINE, bytesRead - 1);
     if (lastNewline >= 0) {
-      batch.addLines(this.buffer.toString('utf8', 0, lastNewline));
+      // nginx escapes little, so a chunk is mostly plain ASCII: then latin1 gives the same string as
+      // UTF-8 decoding at a fraction of its cost (profiled).
+      const lines = this.buffer.subarray(0, lastNewline);
+      batch.addLines(lines.toString(isAscii(lines) ? 'latin1' : 'utf8'));
       this.recordBudget.spend(batch.records.length);
       return { batch, bytes: lastNewline + 1 };
     }

@@ -203,3 +203,16 @@ t.test('a pass that cannot reach Redis changes nothing; the next one resumes fro
   t.equal(state.recordKeys.length, 3);
   t.equal(tail.bytesServedTotal(), 6);
 });
+
+t.test('a chunk with raw UTF-8 (nginx leaves bytes over 0x7f as they are) reads as UTF-8; a plain one as ASCII', async (t) => {
+  const s = await tailSetup(t);
+  const tail = s.tail();
+  const [ascii, utf8] = [newRid(), newRid()];
+  appendFileSync(s.logPath, accessLine({ rid: ascii, uri: '/publisher-a/plain.ts', bytes: 1 }));
+  t.equal(await tail.pass(), 1);
+  appendFileSync(s.logPath, accessLine({ rid: utf8, uri: '/publisher-a/café/ünï.ts', bytes: 2 }));
+  t.equal(await tail.pass(), 1);
+  t.equal(await s.redis.hget(s.keys.trafficFlow(ascii), 'url'), '/publisher-a/plain.ts');
+  t.equal(await s.redis.hget(s.keys.trafficFlow(utf8), 'url'), '/publisher-a/café/ünï.ts');
+  t.same((await s.state()).pending.map((a) => a.FILE).sort(), ['café/ünï.ts', 'plain.ts']);
+});
