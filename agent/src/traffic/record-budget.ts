@@ -4,12 +4,16 @@
  * recordTtlSeconds, and each EXCHANGE carries at most MAX_RECORDS_PER_EXCHANGE of them. Storing one for
  * every line nginx serves cost Redis a new key and an expiry per request and the agent the arguments to
  * send them, most of them to expire unsent: under load that was most of what the tail cost the machine
- * nginx runs on (bench serving). So each lifetime window stores its first lines' records, up to ten
- * EXCHANGEs' worth; the aggregates still count every line, and a record that is stored is what it was.
+ * nginx runs on (bench serving). So each lifetime window stores its first lines' records, as many as the
+ * EXCHANGEs of one lifetime can carry; the aggregates still count every line, and a record that is stored
+ * is what it was.
  */
 
-/** Records stored per window of recordTtlSeconds: ten times what one EXCHANGE carries (heartbeat/exchange.ts). */
-export const RECORDS_PER_WINDOW = 1_000;
+/**
+ * Records stored per window of recordTtlSeconds. The agent passes 2 heartbeat periods as the lifetime, so
+ * a window sees two EXCHANGEs of MAX_RECORDS_PER_EXCHANGE (100, heartbeat/exchange.ts) each.
+ */
+export const RECORDS_PER_WINDOW = 200;
 
 export class RecordBudget {
   private windowStart = -Infinity;
