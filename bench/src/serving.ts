@@ -16,6 +16,7 @@ import { startRedis } from '../../test/helpers/redis.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { track } from '../../test/helpers/children.js';
 import { NODE_AGENT, startAgentProcess } from './agent-process.js';
+import { cpuSeconds, treeCpuSeconds } from './process-cpu.js';
 import type { Benchmark, Row } from './common.js';
 import { ratioRow } from './common.js';
 
@@ -26,6 +27,8 @@ const SEGMENTS = 20;
 const PUBLISHER = 'publisher-benchserve';
 const CONNECTIONS = 16;
 const MIN_RATIO = 0.95;
+/** The agent may take at most this share of nginx's own CPU for the bytes nginx serves. */
+const MAX_CPU_RATIO = 0.05;
 
 function playlist(): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
@@ -36,7 +39,35 @@ function playlist(): string {
 interface Load {
   requestsPerSecond: number;
   mbPerSecond: number;
+  bytes: number;
   bad: number;
+}
+
+/** CPU seconds per served GB of the agent process and of nginx (master and workers) during one load. */
+interface CpuPerGb {
+  agent: number;
+  nginx: number;
+}
+
+/** Runs `fn` (a wrk load) and charges the CPU the agent and nginx used meanwhile to the bytes it served. */
+function withCpu(agentPid: number, nginxPid: number, fn: () => Load): { load: Load; cpu: CpuPerGb } {
+  const agent0 = cpuSeconds(agentPid);
+  const nginx0 = treeCpuSeconds(nginxPid);
+  const load = fn();
+  const gb = load.bytes / 1e9;
+  return { load, cpu: { agent: (cpuSeconds(agentPid) - agent0) / gb, nginx: (treeCpuSeconds(nginxPid) - nginx0) / gb } };
+}
+
+/**
+ * The agent's CPU per GB against nginx's own for the same bytes: "ratio ≤ max" when `max` is given, else
+ * reported only.
+ */
+function cpuRow(metric: string, cpu: CpuPerGb, max: number | undefined, note: string): Row {
+  const ratio = cpu.nginx > 0 ? cpu.agent / cpu.nginx : undefined;
+  return {
+    bench: 'serving', metric, unit: 'CPU s/GB', project: cpu.agent, reference: cpu.nginx, ratio,
+    goal: max === undefined ? 'report' : `ratio ≤ ${max}`, pass: ratio !== undefined && (max === undefined || ratio <= max), note,
+  };
 }
 
 /** A wrk script: requests `paths` in turn on each connection, and prints its summary as JSON. */
@@ -64,7 +95,7 @@ function load(base: string, paths: string[], durationSeconds: number): Load {
     const json = r.stdout.split('\n').find((l) => l.startsWith('{"requests"'));
     if (r.status !== 0 || !json) throw new Error(`wrk failed (${r.status}): ${r.stderr}${r.stdout}`);
     const s = JSON.parse(json) as { requests: number; bytes: number; us: number; bad: number };
-    return { requestsPerSecond: s.requests / (s.us / 1e6), mbPerSecond: s.bytes / 1e6 / (s.us / 1e6), bad: s.bad };
+    return { requestsPerSecond: s.requests / (s.us / 1e6), mbPerSecond: s.bytes / 1e6 / (s.us / 1e6), bytes: s.bytes, bad: s.bad };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -82,7 +113,8 @@ export const serving: Benchmark = {
     // Upload capacity far above loopback's, so the viewer rate limit (limit_rate) never binds: this
     // measures nginx and what the agent costs it, not the household's budget.
     const agent = await startAgentProcess(cleanup, {
-      command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: 'box-benchserve',
+      // The box's default heartbeat period (5 s), as a box runs: the agent CPU rows charge it to the bytes served.
+      command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: 'box-benchserve', pingSeconds: 5,
       settings: { BANDWIDTH_UP: '1000000', BANDWIDTH_DOWN: '1000000', VIEWER_SHARE: '1', VIEWER_MAX_CONNECTIONS: '1024' },
     });
     const publisher = await connectPeer(agent.connectWs);
@@ -102,8 +134,11 @@ export const serving: Benchmark = {
     const check = await fetch(`${agent.http}${PUBLISHER}/live/seg-0.ts`);
     if (check.status !== 200 || (await check.arrayBuffer()).byteLength !== FILE_BYTES) throw new Error(`the box's nginx answered ${check.status} for a segment`);
 
-    const projectSegments = load(agent.http, segmentPaths, seconds);
-    const projectPlaylists = load(agent.http, playlistPaths, seconds);
+    // The agent's CPU is read from /proc while nginx serves at full speed: every CPU-ms the tail spends
+    // on the log is taken from nginx (and wrk) on this machine's cores.
+    const managedNginx = Number(readFileSync(path.join(agent.runDirectory, 'nginx.pid'), 'utf8'));
+    const { load: projectSegments, cpu: segmentsCpu } = withCpu(agent.pid, managedNginx, () => load(agent.http, segmentPaths, seconds));
+    const { load: projectPlaylists, cpu: playlistsCpu } = withCpu(agent.pid, managedNginx, () => load(agent.http, playlistPaths, seconds));
     const conf = path.join(agent.runDirectory, 'nginx.conf');
     const confText = readFileSync(conf, 'utf8');
     const code = await agent.stop();
@@ -138,6 +173,9 @@ export const serving: Benchmark = {
       ratioRow({ bench: 'serving', metric: 'segments requests/s', unit: '/s', project: projectSegments.requestsPerSecond, reference: referenceSegments.requestsPerSecond, goal: `ratio ≥ ${MIN_RATIO}`, note: shape }, MIN_RATIO),
       ratioRow({ bench: 'serving', metric: 'playlists requests/s', unit: '/s', project: projectPlaylists.requestsPerSecond, reference: referencePlaylists.requestsPerSecond, goal: `ratio ≥ ${MIN_RATIO}`, note: shape + bad(projectPlaylists, referencePlaylists) }, MIN_RATIO),
       ratioRow({ bench: 'serving', metric: 'playlists MB/s', unit: 'MB/s', project: projectPlaylists.mbPerSecond, reference: referencePlaylists.mbPerSecond, goal: `ratio ≥ ${MIN_RATIO}`, note: shape }, MIN_RATIO),
+      cpuRow('agent CPU per served GB, segments', segmentsCpu, MAX_CPU_RATIO, `agent process CPU time (/proc schedstat, all threads) per GB wrk received, vs nginx's master and workers for the same bytes in the same window; ${(projectSegments.bytes / 1e9).toFixed(2)} GB in ${seconds} s`),
+      // Per GB, playlists are all per-request work (one log line per small response), for nginx and the tail alike.
+      cpuRow('agent CPU per served GB, playlists', playlistsCpu, undefined, `as above, for the playlist load: one log line per ${files[0]?.[1].length ?? 0}-byte response; ${(projectPlaylists.bytes / 1e9).toFixed(3)} GB in ${seconds} s`),
     ];
     for (const [row, a, b] of [[rows[0], projectSegments, referenceSegments], [rows[2], projectPlaylists, referencePlaylists]] as const) {
       if (row) row.pass &&= a.bad === 0 && b.bad === 0;

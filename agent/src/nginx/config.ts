@@ -6,7 +6,7 @@
  * `renderManagedConf` wraps it into a complete nginx.conf for an nginx the agent runs itself.
  */
 import { hostPort } from '../../../shared/src/bind-address.js';
-import { LOG_FORMAT, LOG_FORMAT_NAME } from '../traffic/log-format.js';
+import { LOG_BUFFERING, LOG_FORMAT, LOG_FORMAT_NAME } from '../traffic/log-format.js';
 import { LAN_NETWORKS, STATUS_VIEWS } from '../status/box-status.js';
 
 export interface SiteOptions {
@@ -93,7 +93,7 @@ ${viewerServerBody(o)}}
 function viewerServerBody(o: SiteOptions): string {
   return `    server_name _;
     root ${q(o.baseDirectory)};
-    access_log ${q(o.accessLogPath)} ${LOG_FORMAT_NAME};
+    access_log ${q(o.accessLogPath)} ${LOG_FORMAT_NAME} ${LOG_BUFFERING};
     server_tokens off;
     sendfile on;
     tcp_nopush on;

@@ -1,10 +1,12 @@
 /**
  * What one read of the access log turns into: a TRAFFIC_FLOW record per served line (status < 400, as the
- * original kept) and one aggregate per (publisher, file). Pure: the tail reads bytes and writes Redis.
+ * original kept) up to the batch's record allowance (record-budget.ts), and one aggregate per (publisher,
+ * file) counting every line. Pure: the tail reads bytes and writes Redis.
  */
 import { parseViewerPath } from '../../../shared/src/viewer-url.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
-import { parseAccessLogLine } from './log-format.js';
+import { forEachAccessLogLine } from './log-format.js';
+import type { AccessLogLine } from './log-format.js';
 
 /** The original counted only these; 4xx and 5xx lines still add to the bytes the box sent. */
 const SERVED_BELOW = 400;
@@ -23,25 +25,31 @@ export class TrafficBatch {
   /** $bytes_sent of every parsed line, whatever its status. */
   bytesSent = 0;
   readonly records: Array<{ rid: string; record: TrafficRecord }> = [];
+  /** Served lines past the record allowance: counted in the aggregates, stored as no record. */
+  recordsNotKept = 0;
   /** Insertion order is first appearance in the log, which makes aggregate IDs stable. */
   private readonly groups = new Map<string, Group>();
   private readonly keyOfUri = new Map<string, string>();
 
+  /** `recordAllowance`: most TRAFFIC_FLOW records this batch keeps (the aggregates count every line). */
+  constructor(private readonly recordAllowance = Infinity) {}
+
   /** `text` holds complete lines without their final "\n". */
   addLines(text: string): void {
-    for (const line of text.split('\n')) this.addLine(line);
+    forEachAccessLogLine(text, (line, lineText) => this.add(line, lineText));
   }
 
-  addLine(text: string): void {
+  /** One line: `line` parsed from `text`, or undefined when `text` is not an access-log line. */
+  private add(line: AccessLogLine | undefined, text: string): void {
     this.lines++;
-    const line = parseAccessLogLine(text);
     if (!line) {
       this.skip(text);
       return;
     }
     this.bytesSent += line.bytes;
     if (line.status >= SERVED_BELOW) return;
-    this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
+    if (this.records.length < this.recordAllowance) this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
+    else this.recordsNotKept++;
     // Viewers ask for the same few URIs again and again: decode each once per batch.
     let key = this.keyOfUri.get(line.uri);
     let where: { publisher: string; file: string } | undefined;

@@ -2,10 +2,15 @@
  * When to read the access log: on the log folder's file events (a burst of nginx writes becomes one
  * pass), and on a fallback poll when events are missed. One pass at a time, each scheduled with
  * setTimeout after the last one ends, so passes never overlap.
+ *
+ * The folder is watched with fs.watch (inotify), not chokidar: chokidar answers every event in a
+ * folder by reading the folder again and lstat-ing each entry, and nginx writes the log once per
+ * request (or per buffer), so under load that cost more of the agent's CPU than reading the log itself
+ * (bench serving). Here an event costs one name comparison.
  */
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { watch } from 'chokidar';
-import type { FSWatcher } from 'chokidar';
 import type { Logger } from '../../../shared/src/log.js';
 
 /** A burst of writes from nginx becomes one pass, not one pass per request. */
@@ -22,6 +27,7 @@ export interface FollowerDeps {
 
 export class LogFollower {
   private readonly logPath: string;
+  private readonly logName: string;
   private readonly eventDelayMs: number;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -32,6 +38,7 @@ export class LogFollower {
 
   constructor(private readonly deps: FollowerDeps) {
     this.logPath = path.resolve(deps.logPath);
+    this.logName = path.basename(this.logPath);
     this.eventDelayMs = Math.min(EVENT_DELAY_MS, deps.pollMs);
   }
 
@@ -40,19 +47,16 @@ export class LogFollower {
     this.stopped = false;
     // Watch before the first pass, so a line written during it is not left for the fallback poll.
     // Watch the folder, not the file: the log may not exist yet, and rotation replaces it.
-    const dir = path.dirname(this.logPath);
-    const w = watch(dir, { depth: 0, ignoreInitial: true, ignored: (p: string) => p !== dir && p !== this.logPath });
+    // A rotation renames the log and nginx creates it again: both are events under the log's name.
+    const w = this.watchFolder(path.dirname(this.logPath));
     this.watcher = w;
-    w.on('all', () => this.onLogEvent());
-    w.on('error', (err: unknown) => this.deps.log.warn({ err }, 'watching the access log failed; polling only'));
     this.ticking = true; // events during the first pass ask for another one, as during a tick
     this.eventDuringTick = false;
     try {
-      await new Promise<void>((resolve) => w.once('ready', resolve));
       await this.deps.pass();
     } catch (err) {
       this.watcher = undefined;
-      await w.close();
+      w?.close();
       throw err;
     } finally {
       this.ticking = false;
@@ -67,7 +71,26 @@ export class LogFollower {
     this.timer = undefined;
     const w = this.watcher;
     this.watcher = undefined;
-    await w?.close();
+    w?.close();
+  }
+
+  /** The folder's watcher, or undefined (logged) when it cannot be watched: the poll still reads the log. */
+  private watchFolder(dir: string): FSWatcher | undefined {
+    const failed = (err: unknown): void => this.deps.log.warn({ err, dir }, 'watching the access log failed; polling only');
+    try {
+      // Without a name (some file systems give none) the event may be the log's: read anyway.
+      const w = watch(dir, (_event, name) => {
+        if (name === null || name === this.logName) this.onLogEvent();
+      });
+      w.on('error', (err) => {
+        failed(err);
+        w.close();
+      });
+      return w;
+    } catch (err) {
+      failed(err);
+      return undefined;
+    }
   }
 
   private schedule(ms: number): void {

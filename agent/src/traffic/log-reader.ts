@@ -4,6 +4,7 @@
  * end of the old file before it opens the new one; restarts at 0 after a truncation in place.
  * Everything that touches the file handle runs one call after another.
  */
+import { isAscii } from 'node:buffer';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
@@ -13,6 +14,7 @@ import { trafficCommitter } from './commit.js';
 import type { CommitChunk } from './commit.js';
 import { NEWLINE, leaveRotated, openLog, restartIfTruncated, statOrUndefined } from './log-file.js';
 import type { OpenLog } from './log-file.js';
+import { RecordBudget } from './record-budget.js';
 
 /**
  * Largest single read, and the unit of one commit; the buffer is allocated once per reader. Larger chunks
@@ -43,6 +45,7 @@ export class LogReader {
   private readonly logPath: string;
   private readonly commit: CommitChunk;
   private readonly buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private readonly recordBudget: RecordBudget;
   private reading: OpenLog | undefined;
   /** False until the position is loaded from Redis, and again after a failed pass, so the next one reloads it. */
   private resumed = false;
@@ -53,6 +56,7 @@ export class LogReader {
   constructor(private readonly deps: LogReaderDeps) {
     this.logPath = path.resolve(deps.logPath);
     this.commit = trafficCommitter(deps.redis, deps.keys, deps.recordTtlSeconds);
+    this.recordBudget = new RecordBudget(deps.recordTtlSeconds * 1000);
   }
 
   /** One read pass; resolves with the number of complete lines consumed. */
@@ -172,10 +176,14 @@ export class LogReader {
   private async readChunk(file: OpenLog, offset: number): Promise<{ batch: TrafficBatch; bytes: number } | undefined> {
     const { bytesRead } = await file.handle.read(this.buffer, 0, CHUNK_BYTES, offset);
     if (bytesRead === 0) return undefined;
-    const batch = new TrafficBatch();
+    const batch = new TrafficBatch(this.recordBudget.available());
     const lastNewline = this.buffer.lastIndexOf(NEWLINE, bytesRead - 1);
     if (lastNewline >= 0) {
-      batch.addLines(this.buffer.toString('utf8', 0, lastNewline));
+      // nginx escapes little, so a chunk is mostly plain ASCII: then latin1 gives the same string as
+      // UTF-8 decoding at a fraction of its cost (profiled).
+      const lines = this.buffer.subarray(0, lastNewline);
+      batch.addLines(lines.toString(isAscii(lines) ? 'latin1' : 'utf8'));
+      this.recordBudget.spend(batch.records.length);
       return { batch, bytes: lastNewline + 1 };
     }
     if (bytesRead < CHUNK_BYTES) return undefined; // a partial last line: nginx is still writing it, or it will never end

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parseAccessLogLine } from '../../src/traffic/log-format.js';
+import { forEachAccessLogLine, parseAccessLogLine } from '../../src/traffic/log-format.js';
+import type { AccessLogLine } from '../../src/traffic/log-format.js';
 import { accessLine } from './fixtures/access-lines.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -39,4 +40,46 @@ t.test('the test line builder writes the fixture format byte for byte', async (t
     accessLine({ rid: 'bb88912497a9c455e0fe30e9bfa4fbd8', msec: 1795623186.236, uri: '/publisher-abc/live/seg-1.ts', status: 206, bytes: 363, body: 100 }),
   ];
   t.equal(built.join(''), FIXTURE);
+});
+
+/** What forEachAccessLogLine reports for `text`, line by line. */
+function readAll(text: string): Array<{ line: AccessLogLine | undefined; text: string }> {
+  const seen: Array<{ line: AccessLogLine | undefined; text: string }> = [];
+  forEachAccessLogLine(text, (line, lineText) => seen.push({ line, text: lineText }));
+  return seen;
+}
+
+t.test('reading lines where they stand gives what JSON.parse gives, for every line', async (t) => {
+  const base = LINES[0] as string;
+  const lines = [
+    ...LINES,
+    accessLine({ uri: '/publisher-a/a b"c\\d\ttab\u0001/é.ts' }).slice(0, -1), // escapes: JSON's way
+    accessLine({ uri: '', status: 0 }).slice(0, -1),
+    base.replace('"status":"200"', '"status":""'), // Number('') is 0: both ways take it
+    base.replace('"status":"200"', '"status":" 200 "'),
+    base.replace('"bytes":"5241"', '"bytes":"1e3"'),
+    base.replace('"msec":"1795623186.202"', '"msec":"-"'),
+    base.replace('"bytes":"5241"', '"bytes":"x"'),
+    base.replace('c6458bd558cc51fed473bbf61af21c15', 'C6458BD558CC51FED473BBF61AF21C15'),
+    base.replace('c6458bd558cc51fed473bbf61af21c15', 'c6458bd558cc51fed473bbf61af21c1'),
+    base.replace('/publisher-abc/live/seg-1.ts', '/publisher-abc/\t/seg.ts'), // a raw tab: JSON refuses it
+    base.replace('"time":', ' "time":'),
+    base.replace(',"addr":"127.0.0.1"', ''),
+    base.replace('"addr":"127.0.0.1"}', '"addr":"127.0.0.1","extra":"1"}'),
+    `{"time":"t","rid":"c6458bd558cc51fed473bbf61af21c15","msec":"1","method":"GET","uri":"/p","status":"200","bytes":"1","body":"1","addr":"a"}`,
+    `${base} `,
+    `${base}}`,
+    `${base}${base}`,
+    base.slice(0, -2),
+    '',
+    '{"rid":"}',
+  ];
+  for (let cut = 1; cut < base.length; cut += 7) lines.push(base.slice(0, cut), base.slice(cut));
+  for (const line of lines) t.same(readAll(line), [{ line: parseAccessLogLine(line), text: line }], JSON.stringify(line));
+  t.ok(readAll(lines[4] as string)[0]?.line, 'a line with escapes still parses');
+
+  // Whole chunks: good, bad and empty lines in any order, cut as split('\n') cuts them.
+  const text = [lines[0], lines[10], '', lines[4], lines[1], 'garbage', lines[2], ''].join('\n');
+  t.same(readAll(text), text.split('\n').map((l) => ({ line: parseAccessLogLine(l), text: l })));
+  t.same(readAll(''), [{ line: undefined, text: '' }], 'an empty chunk is one empty line, as split gives');
 });

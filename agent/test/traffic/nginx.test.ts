@@ -1,11 +1,13 @@
-// With a real nginx writing LOG_FORMAT, the tail counts exactly the requests nginx served, and a
-// rotation by rename plus USR1 (what logrotate does) loses and repeats none of them.
+// With a real nginx writing LOG_FORMAT through the buffer the agent's config gives it, the tail counts
+// exactly the requests nginx served, and a rotation by rename plus USR1 (what logrotate does) loses and
+// repeats none of them: nginx writes its buffer out before it reopens.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { freePort } from '../../../shared/src/listen.js';
-import { LOG_FORMAT, LOG_FORMAT_NAME, parseAccessLogLine } from '../../src/traffic/log-format.js';
+import { renderSite } from '../../src/nginx/config.js';
+import { LOG_BUFFERING, LOG_FORMAT, LOG_FORMAT_NAME, parseAccessLogLine } from '../../src/traffic/log-format.js';
 import { eventually, tailSetup } from './fixtures/access-lines.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -81,6 +83,14 @@ t.test('the tail counts what a real nginx served, across a rotation', { skip: !e
   t.equal(state.requests, 6);
 });
 
+t.test('the generated config buffers the access log', async (t) => {
+  const site = renderSite({
+    boxId: 'box-n', listenIp: '127.0.0.1', httpPort: 8080, agentHost: '127.0.0.1', agentPort: 7071, baseDirectory: '/srv/files', accessLogPath: '/run/access.log',
+    ratesByConnections: [1000], maxConnections: 10, statusDirectory: '/run/status',
+  });
+  t.match(site, `access_log "/run/access.log" ${LOG_FORMAT_NAME} buffer=64k flush=1s;`);
+});
+
 async function startNginx(t: { teardown(fn: () => unknown): void }, dir: string, accessLog: string): Promise<Nginx> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
@@ -96,7 +106,7 @@ error_log ${dir}/error.log warn;
 events { worker_connections 64; }
 http {
   ${LOG_FORMAT}
-  access_log ${accessLog} ${LOG_FORMAT_NAME};
+  access_log ${accessLog} ${LOG_FORMAT_NAME} ${LOG_BUFFERING};
   client_body_temp_path ${dir}/tmp-body;
   proxy_temp_path ${dir}/tmp-proxy;
   fastcgi_temp_path ${dir}/tmp-fastcgi;

@@ -5,6 +5,7 @@
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { MAX_AGGREGATES_PER_EXCHANGE } from '../../../shared/src/protocol/messages.js';
+import { RECORDS_PER_WINDOW } from '../../src/traffic/record-budget.js';
 import { BOX_ID, RECORD_TTL, accessLine, newRid, tailSetup } from './fixtures/access-lines.js';
 
 t.test('appended lines become records and aggregates with exact counts and bytes', async (t) => {
@@ -174,7 +175,9 @@ t.test('collect() bounds records and aggregates; acknowledge() drops exactly the
   }
   t.equal(first.aggregates.length, MAX_AGGREGATES_PER_EXCHANGE, 'at most MAX_AGGREGATES_PER_EXCHANGE');
   t.same(first.aggregates.map((a) => a.FILE), Array.from({ length: MAX_AGGREGATES_PER_EXCHANGE }, (_, i) => `seg-${i}.ts`), 'oldest first');
-  t.equal(Object.keys((await tail.collect(files + 100)).records).length, files, 'every live record when asked for more');
+  const live = (await s.state()).recordKeys.length;
+  t.equal(live, Math.min(files, RECORDS_PER_WINDOW), 'records up to what one record lifetime keeps (record-budget.ts)');
+  t.equal(Object.keys((await tail.collect(files + 100)).records).length, live, 'every live record when asked for more');
   t.same((await tail.collect(0)).records, {});
 
   await tail.acknowledge(first.aggregates.map((a) => a.ID));
@@ -202,4 +205,17 @@ t.test('a pass that cannot reach Redis changes nothing; the next one resumes fro
   t.equal(state.requests, 3);
   t.equal(state.recordKeys.length, 3);
   t.equal(tail.bytesServedTotal(), 6);
+});
+
+t.test('a chunk with raw UTF-8 (nginx leaves bytes over 0x7f as they are) reads as UTF-8; a plain one as ASCII', async (t) => {
+  const s = await tailSetup(t);
+  const tail = s.tail();
+  const [ascii, utf8] = [newRid(), newRid()];
+  appendFileSync(s.logPath, accessLine({ rid: ascii, uri: '/publisher-a/plain.ts', bytes: 1 }));
+  t.equal(await tail.pass(), 1);
+  appendFileSync(s.logPath, accessLine({ rid: utf8, uri: '/publisher-a/café/ünï.ts', bytes: 2 }));
+  t.equal(await tail.pass(), 1);
+  t.equal(await s.redis.hget(s.keys.trafficFlow(ascii), 'url'), '/publisher-a/plain.ts');
+  t.equal(await s.redis.hget(s.keys.trafficFlow(utf8), 'url'), '/publisher-a/café/ünï.ts');
+  t.same((await s.state()).pending.map((a) => a.FILE).sort(), ['café/ünï.ts', 'plain.ts']);
 });
