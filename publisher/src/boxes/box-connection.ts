@@ -6,7 +6,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Logger } from '../../../shared/src/log.js';
-import { decodeText, encodeFrame, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
+import { decodeText, encodeMessage, messageOf } from '../../../shared/src/protocol/index.js';
 import type { FileReply, PublishRequest } from '../../../shared/src/protocol/index.js';
 
 export interface BoxStats {
@@ -105,18 +105,19 @@ export class BoxConnection {
   }
 
   /**
-   * Send one file; resolves with the box's FILE reply (ACCEPTED or ERROR), rejects when the box is gone or
-   * silent. A box holds at most one largest frame per socket before it answers (more is closed with
-   * 1013), so frames go out only while those in flight add up to no more than that; the rest wait.
+   * Send one file, as the <Dandelion> frame `frame` (encodeFrame) of `size` content bytes: one frame may go
+   * to every box, since zero-masked sends leave it untouched. Resolves with the box's FILE reply
+   * (ACCEPTED or ERROR), rejects when the box is gone or silent. A box holds at most one largest frame
+   * per socket before it answers (more is closed with 1013), so frames go out only while those in
+   * flight add up to no more than that; the rest wait.
    */
-  send(filePath: string, ttlSeconds: number, content: Buffer): Promise<FileReply> {
+  send(filePath: string, frame: Buffer, size: number): Promise<FileReply> {
     const ws = this.ws;
     if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`${this.boxId} is not connected`));
-    const frame = encodeFrame({ FILE_PATH: filePath, TTL: ttlSeconds }, content);
     if (frame.length > this.opts.maxFrameBytes) return Promise.reject(new Error(`${filePath} is larger than a box takes in one frame`));
     return new Promise((resolve, reject) => {
       const go = (): void => {
-        this.inFlight.push({ filePath, startedAt: Date.now(), size: content.length, frameBytes: frame.length, resolve, reject });
+        this.inFlight.push({ filePath, startedAt: Date.now(), size, frameBytes: frame.length, resolve, reject });
         this.inFlightBytes += frame.length;
         ws.send(frame, { binary: true }, (err) => {
           if (err) this.shutdown(err);
