@@ -18,7 +18,8 @@ import { latencyHistogram, micros } from './common.js';
 
 const FILE_BYTES = 2 * 1024 * 1024;
 const REPLICAS = 2;
-const P95_GOAL_MS = 250;
+/** The p95 goal: at most twice `cp` + `sha256sum` of the same file in the same run. */
+const P95_GOAL_RATIO = 2;
 /** A live stream's pace is one segment per 2 s; segments here follow one another 200 ms after confirmation. */
 const GAP_MS = 200;
 const CONFIRM_TIMEOUT_MS = 10_000;
@@ -33,7 +34,9 @@ export const replication: Benchmark = {
     const redis = await startRedis(cleanup);
     const entrance = await startEntrance(cleanup, { redisUrl: redis.url });
     cleanup.teardown(() => rmSync(entrance.runDirectory, { recursive: true, force: true }));
-    for (const n of [1, 2]) await startAgentProcess(cleanup, { command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: `box-benchrep${n}`, pingSeconds: 0.5 });
+    // The default 5 s heartbeat, as on a box: at 0.5 s a third of each agent's CPU went to starting the
+    // readings' child processes, blocking its event loop while it received files.
+    for (const n of [1, 2]) await startAgentProcess(cleanup, { command: NODE_AGENT, redisUrl: redis.url, entranceUrl: entrance.url, boxId: `box-benchrep${n}`, pingSeconds: 5 });
     const publisher = await startPublisher(cleanup, {
       redisUrl: redis.url, entranceUrls: [entrance.url], id: 'publisher-benchrep',
       env: { DANDELION_REPLICAS: String(REPLICAS), DANDELION_MIN_HTTP_PEERS: String(REPLICAS), DANDELION_FILE_TTL: '600' },
@@ -77,12 +80,13 @@ export const replication: Benchmark = {
       rmSync(source);
       await sleep(GAP_MS);
     }
-    const note = `${segments} segments of 2 MB, one at a time, ${REPLICAS} boxes (agents in their own processes); the publisher's watcher waits for a file to be unchanged 120 ms (chokidar awaitWriteFinish) before sending it`;
-    const row = (metric: string, pct: number, goalMs?: number): Row => {
+    const note = `${segments} segments of 2 MB, one at a time, ${REPLICAS} boxes (agents in their own processes); the publisher sends a file renamed into its folder at once (a file written in place waits until unchanged 120 ms)`;
+    const row = (metric: string, pct: number, goalRatio?: number): Row => {
       const p = project.getValueAtPercentile(pct) / 1000;
       const r = reference.getValueAtPercentile(pct) / 1000;
-      return { bench: 'replication', metric, unit: 'ms', project: p, reference: r, ratio: p / r, goal: goalMs === undefined ? 'report' : `< ${goalMs} ms`, pass: goalMs === undefined || p < goalMs, note };
+      const goal = goalRatio === undefined ? 'report' : `ratio ≤ ${goalRatio}`;
+      return { bench: 'replication', metric, unit: 'ms', project: p, reference: r, ratio: p / r, goal, pass: goalRatio === undefined || p / r <= goalRatio, note };
     };
-    return [row('2 MB segment → 2 boxes p50', 50), row('2 MB segment → 2 boxes p95', 95, P95_GOAL_MS)];
+    return [row('2 MB segment → 2 boxes p50', 50), row('2 MB segment → 2 boxes p95', 95, P95_GOAL_RATIO)];
   },
 };

@@ -1,6 +1,8 @@
 /**
  * The edge where WebSocket frames become typed messages, shared by the entrance and the agent. Frames
- * on one socket are handled one at a time, in order, so replies come back in the order asked. A
+ * on one socket are handled one at a time, in order, so replies come back in the order asked; a loop
+ * with `pipelineBinary` starts each binary frame as it arrives (a box stores several files at once)
+ * and still sends the replies in the order the frames came. A
  * malformed message gets the receiver's own info plus ERROR and ERROR_CODE, then the socket is closed
  * with the error's close code (as the original did); a failure of the receiver itself gets an
  * E_INTERNAL reply and the socket stays open. Nothing a peer sends can throw past this point.
@@ -38,6 +40,14 @@ export interface MessageLoop {
   onBinary?(data: Buffer, peer: PeerContext): Promise<Envelope | undefined>;
   /** A message was answered with ERROR and this ERROR_CODE, or the socket was refused with it (for metrics). */
   onRefused?(code: string, peer: PeerContext): void;
+  /**
+   * Start each binary frame as soon as it arrives, while earlier ones are still being handled; replies
+   * still go out in arrival order. A text frame waits until every frame before it is answered and is
+   * handled alone, so a message that changes the socket's state (a PUBLISH) applies exactly to the
+   * frames after it. onBinary must therefore do, before its first await, whatever has to follow
+   * arrival order (a box takes its path lock there).
+   */
+  pipelineBinary?: boolean;
   /** The bytes and frames this socket may hold, shared with every other socket of the process. */
   budget: ByteBudget;
   log: Logger;
@@ -82,13 +92,29 @@ export function attachMessageLoop(ws: WebSocket, remoteIp: string, loop: Message
     if (!handling) void drain();
   });
 
+  /** Settles once every frame started so far has had its reply sent (never rejects). */
+  let answered: Promise<void> = Promise.resolve();
+
   async function drain(): Promise<void> {
     handling = true;
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const frame = next;
+      if (loop.pipelineBinary === true && frame.isBinary) {
+        const outcome = outcomeOf(frame.data, true, peer, loop);
+        const before = answered;
+        answered = (async () => {
+          const result = await outcome;
+          await before;
+          deliver(ws, result);
+          account.handled(frame.bytes);
+        })();
+        continue;
+      }
+      await answered;
       try {
-        await handleFrame(next.data, next.isBinary, peer, loop);
+        deliver(ws, await outcomeOf(frame.data, frame.isBinary, peer, loop));
       } finally {
-        account.handled(next.bytes);
+        account.handled(frame.bytes);
       }
     }
     handling = false;
@@ -107,29 +133,35 @@ function closeReason(reason: string): string {
   return reason.length <= 123 ? reason : `${reason.slice(0, 120)}...`;
 }
 
-async function handleFrame(buf: Buffer, isBinary: boolean, peer: PeerContext, loop: MessageLoop): Promise<void> {
-  const { ws } = peer;
-  let reply: Envelope | undefined;
+/** What handling a frame comes to: a reply, or a reply after which the socket is closed. */
+interface Outcome {
+  reply?: Envelope;
+  close?: ProtocolError;
+}
+
+/** Handles one frame; never rejects (a failure becomes the reply that says so). */
+async function outcomeOf(buf: Buffer, isBinary: boolean, peer: PeerContext, loop: MessageLoop): Promise<Outcome> {
   try {
     if (isBinary) {
       if (!loop.onBinary) throw new ProtocolError('E_BINARY', 'binary frames are not accepted here', Close.UNSUPPORTED_DATA);
-      reply = await loop.onBinary(buf, peer);
-    } else {
-      reply = await loop.onMessage(decodeText(buf.toString('utf8')), peer);
+      return { reply: await loop.onBinary(buf, peer) };
     }
+    return { reply: await loop.onMessage(decodeText(buf.toString('utf8')), peer) };
   } catch (err) {
     if (isProtocolError(err)) {
       loop.log.info({ peer: peer.remoteIp, code: err.code, reason: err.message }, 'message refused');
       loop.onRefused?.(err.code, peer);
-      send(ws, errorReply(loop.own(), err));
-      ws.close(err.close, err.code);
-      return;
+      return { reply: errorReply(loop.own(), err), close: err };
     }
     loop.log.error({ err, peer: peer.remoteIp }, 'handler failed');
     loop.onRefused?.('E_INTERNAL', peer);
-    reply = errorReply(loop.own(), new ProtocolError('E_INTERNAL', 'the receiver failed; try again'));
+    return { reply: errorReply(loop.own(), new ProtocolError('E_INTERNAL', 'the receiver failed; try again')) };
   }
-  if (reply !== undefined) send(ws, reply);
+}
+
+function deliver(ws: WebSocket, outcome: Outcome): void {
+  if (outcome.reply !== undefined) send(ws, outcome.reply);
+  if (outcome.close !== undefined) ws.close(outcome.close.close, outcome.close.code);
 }
 
 function send(ws: WebSocket, msg: Envelope): void {

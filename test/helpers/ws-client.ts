@@ -16,9 +16,13 @@ export interface TestPeer {
 }
 
 /** `localAddress`: the loopback address to connect from (127.0.0.2 …), so the server sees another peer address. */
-export async function connectPeer(url: string, opts: { maxPayload?: number; headers?: Record<string, string>; localAddress?: string } = {}): Promise<TestPeer> {
+export async function connectPeer(
+  url: string,
+  opts: { maxPayload?: number; headers?: Record<string, string>; localAddress?: string; generateMask?: (mask: Buffer) => void } = {},
+): Promise<TestPeer> {
   const ws = new WebSocket(url, {
     maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,
+    ...(opts.generateMask ? { generateMask: opts.generateMask } : {}),
     ...(opts.headers ? { headers: opts.headers } : {}),
     ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
   });

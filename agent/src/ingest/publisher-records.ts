@@ -90,7 +90,11 @@ export interface PublisherRecords {
   adoptUnindexed(): Promise<number>;
   /** Store a PUBLISH; resolves with how many other publishers' records were dropped for the cap. */
   subscribe(msg: PublishRequest): Promise<number>;
-  /** The publisher stored a file living `fileTtlSeconds`: keep its record at least that long. */
+  /**
+   * The publisher stored a file living `fileTtlSeconds`: keep its record at least that long. A deadline
+   * this process already wrote for it (to the second) is not written again: a stream's files come many a
+   * second, and each would otherwise cost a Redis round trip before its ACK.
+   */
   fileStored(publisherId: string, fileTtlSeconds: number): Promise<void>;
 }
 
@@ -103,6 +107,8 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
   const redis = deps.redis;
   if (!hasRecordScripts(redis)) throw new Error('ioredis did not define the publisher record commands');
   const nowSeconds = (): number => Math.floor((deps.now ?? Date.now)() / 1000);
+  /** Publisher → the deadline last written by fileStored; forgotten on its PUBLISH (which rewrites the record). */
+  const extendedTo = new Map<string, number>();
   return {
     async adoptUnindexed() {
       const deadline = nowSeconds() + Math.ceil(deps.ttlSeconds);
@@ -134,11 +140,17 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
       const now = nowSeconds();
       const args: Array<string | number> = [msg.ID, now, now + Math.ceil(deps.ttlSeconds), deps.maxRecords, keys.subscribe(''), keys.exchange('')];
       for (const [field, value] of Object.entries(toHash(msg))) args.push(field, value);
+      extendedTo.delete(msg.ID);
       return redis.dandelionSubscribe(keys.publisherRecords, keys.subscribe(msg.ID), keys.exchange(msg.ID), args);
     },
     async fileStored(publisherId, fileTtlSeconds) {
       const deadline = nowSeconds() + Math.ceil(Math.max(deps.ttlSeconds, fileTtlSeconds));
+      if ((extendedTo.get(publisherId) ?? 0) >= deadline) return;
       await redis.dandelionTouchPublisher(keys.publisherRecords, keys.subscribe(publisherId), keys.exchange(publisherId), publisherId, deadline);
+      // Re-inserted at the end, so the first entry is the one extended longest ago: dropped beyond the cap.
+      extendedTo.delete(publisherId);
+      extendedTo.set(publisherId, deadline);
+      if (extendedTo.size > deps.maxRecords) extendedTo.delete(extendedTo.keys().next().value ?? '');
     },
   };
 }

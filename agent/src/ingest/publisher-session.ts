@@ -1,7 +1,9 @@
 /**
  * One publisher's socket after the upgrade: the PUBLISH handshake, then one FILE reply per <Dandelion>
  * frame (ACCEPTED with SIZE and SHA256 once the file is durable and servable, or ERROR saying why). A
- * refused file leaves the socket open; what the message loop cannot decode closes it.
+ * refused file leaves the socket open; what the message loop cannot decode closes it. Frames a publisher
+ * sends without waiting are stored at once, side by side, and answered in the order they came (a
+ * publisher of the original protocol sends one and waits: nothing changes for it).
  *
  * When the box's entrance sends fleet keys, PUBLISH must carry a grant (trust/box-trust.ts): without a
  * valid one the socket is closed with E_AUTH before anything is recorded. Files then go under the grant's
@@ -44,6 +46,7 @@ export function servePublisher(ws: WebSocket, remoteIp: string, ctx: SessionCont
     own: ctx.own,
     log,
     budget: ctx.budget,
+    pipelineBinary: true,
     async onMessage(decoded) {
       if (decoded.kind !== 'PUBLISH') throw new ProtocolError('E_COMMAND', `a box answers PUBLISH from publishers, not ${decoded.kind}`);
       if (ctx.stopping()) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
@@ -85,7 +88,10 @@ function checkGrant(ctx: SessionContext, publisher: Admitted): void {
   else if (ctx.trust.required) throw new ProtocolError('E_AUTH', 'this box now needs a grant: send PUBLISH again with the grant from your last SEARCH');
 }
 
-/** Stores one frame's file for `publisher`; resolves with the ACCEPTED reply's fields. */
+/**
+ * Stores one frame's file for `publisher`; resolves with the ACCEPTED reply's fields. Nothing awaits
+ * before store.write, so files take their path locks in arrival order (pipelineBinary).
+ */
 async function storeFile(ctx: SessionContext, publisher: Admitted, raw: Record<string, unknown>, content: Buffer): Promise<Partial<FileReply>> {
   if (ctx.stopping()) throw new ProtocolError('E_SHUTTING_DOWN', 'the box is shutting down');
   checkGrant(ctx, publisher);

@@ -3,17 +3,22 @@
  * in BASE_DIRECTORY/.incoming (same filesystem, never served: nginx refuses dot paths), fsynced, renamed
  * into place and its folder fsynced, so nginx serves the old file or the whole new one, never a part.
  * Its deadline goes into {ID}:EXPIRE_FILES before the reply, so nothing accepted is left without one.
+ *
+ * Several files may be written at once (a publisher pipelines frames): each takes its path's lock when
+ * write() is called, so copies of one path are renamed in the order they arrived whichever finishes
+ * writing first, and renames into one folder share their folder fsyncs (folder-syncs.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, statfs } from 'node:fs/promises';
+import { mkdir, open, rename, rm, statfs } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { fsyncDir, writeNewFileDurably } from '../../../shared/src/fs-atomic.js';
 import { ProtocolError } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
 import { errnoOf } from '../../../shared/src/protocol/index.js';
 import { viewerPath } from '../../../shared/src/viewer-url.js';
-import { PathLocks } from './path-locks.js';
+import { FolderSyncs } from './folder-syncs.js';
+import type { PathLocks } from './path-locks.js';
 import type { PublisherUsage } from './publisher-usage.js';
 
 export const INCOMING_DIR = '.incoming';
@@ -48,6 +53,7 @@ export class FileStore {
   private readonly root: string;
   private readonly incoming: string;
   private readonly now: () => number;
+  private readonly folderSyncs = new FolderSyncs();
 
   constructor(private readonly deps: StoreDeps) {
     this.root = path.resolve(deps.baseDirectory);
@@ -64,7 +70,8 @@ export class FileStore {
 
   /**
    * `filePath` must already be normalised (checkFrameHeader). `quotaBytes` (0: none) bounds what the
-   * publisher holds here once this file replaces any copy at its path.
+   * publisher holds here once this file replaces any copy at its path. The path's lock is taken before
+   * this returns (nothing here awaits before it), so calls made in arrival order rename in that order.
    */
   async write(publisherId: string, filePath: string, content: Buffer, ttlSeconds: number, quotaBytes = 0): Promise<Stored> {
     if (content.length > this.deps.maxFileBytes) {
@@ -73,21 +80,19 @@ export class FileStore {
     const relativePath = viewerPath(publisherId, filePath);
     this.checkQuota(publisherId, relativePath, content.length, quotaBytes);
     const target = resolveInside(this.root, relativePath);
-    const fs = await statfs(this.root);
-    const free = fs.bavail * fs.bsize;
-    if (free - content.length < this.deps.diskReserveBytes) {
-      throw new ProtocolError('E_DISK_FULL', `storing ${content.length} bytes would leave less than the ${this.deps.diskReserveBytes}-byte disk reserve`);
-    }
-    const sha256 = createHash('sha256').update(content).digest('hex');
     const temp = path.join(this.incoming, `${randomBytes(8).toString('hex')}.tmp`);
-    await writeNewFileDurably(temp, content);
+    const written = this.writeTemp(temp, content);
+    written.catch(() => undefined); // awaited under the lock below; this only marks it handled meanwhile
     try {
-      await this.deps.locks.run(relativePath, async () => {
+      const sha256 = await this.deps.locks.run(relativePath, async () => {
+        const hash = await written;
         await this.deps.redis.zadd(this.deps.keys.expireFiles, this.now() / 1000 + ttlSeconds, relativePath);
         await renameIntoFolder(temp, target);
         this.deps.usage.stored(relativePath, content.length);
+        return hash;
       });
-      await fsyncDir(path.dirname(target));
+      await this.folderSyncs.sync(path.dirname(target));
+      return { size: content.length, sha256, relativePath };
     } catch (err) {
       await rm(temp, { force: true });
       const code = errnoOf(err);
@@ -96,7 +101,29 @@ export class FileStore {
       }
       throw err;
     }
-    return { size: content.length, sha256, relativePath };
+  }
+
+  /**
+   * Check the disk reserve, then write `content` to the new file `temp` durably (fdatasync: the data and
+   * the size needed to read it back; the name is made durable by the folder fsync after the rename).
+   * Resolves with its SHA-256, hashed on this thread while the write runs on libuv's.
+   */
+  private async writeTemp(temp: string, content: Buffer): Promise<string> {
+    const fs = await statfs(this.root);
+    if (fs.bavail * fs.bsize - content.length < this.deps.diskReserveBytes) {
+      throw new ProtocolError('E_DISK_FULL', `storing ${content.length} bytes would leave less than the ${this.deps.diskReserveBytes}-byte disk reserve`);
+    }
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      const writing = writeAll(handle, content);
+      writing.catch(() => undefined); // awaited just below, after the hash
+      const sha256 = createHash('sha256').update(content).digest('hex');
+      await writing;
+      await handle.datasync();
+      return sha256;
+    } finally {
+      await handle.close();
+    }
   }
 
   /**
@@ -109,6 +136,14 @@ export class FileStore {
     if (held + size > quotaBytes) {
       throw new ProtocolError('E_QUOTA', `${publisherId} holds ${held} bytes here; ${size} more would pass its grant's quota of ${quotaBytes}`);
     }
+  }
+}
+
+/** One write call for the whole buffer (more only if the kernel takes less), not fs's 512 KiB chunks. */
+async function writeAll(handle: FileHandle, content: Buffer): Promise<void> {
+  for (let offset = 0; offset < content.length; ) {
+    const { bytesWritten } = await handle.write(content, offset, content.length - offset, offset);
+    offset += bytesWritten;
   }
 }
 

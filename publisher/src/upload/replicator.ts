@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../../shared/src/log.js';
-import { messageOf } from '../../../shared/src/protocol/index.js';
+import { encodeFrame, messageOf } from '../../../shared/src/protocol/index.js';
 import { viewerUrl } from '../../../shared/src/viewer-url.js';
 import type { BoxConnection } from '../boxes/box-connection.js';
 import type { BoxPool } from '../boxes/pool.js';
@@ -50,6 +50,8 @@ export class Replicator {
     const { pool, index, log } = this.deps;
     const sha256 = createHash('sha256').update(content).digest('hex');
     index.hashed(filePath, ttlSeconds, content.length, sha256);
+    // Encoded once for every box (a copy of the file each), not once per box.
+    const frame = encodeFrame({ FILE_PATH: filePath, TTL: ttlSeconds }, content);
     const delivery: Delivery = { filePath, confirmed: [], failed: [] };
     const tried = new Set<string>();
     for (let round = 0; round < ROUNDS && delivery.confirmed.length < this.deps.replicas; round++) {
@@ -61,7 +63,7 @@ export class Replicator {
       // Fill the missing copies in parallel; each failure pulls the next candidate in.
       const sendTo = async (conn: BoxConnection): Promise<void> => {
         tried.add(conn.boxId);
-        const failure = await this.sendOne(conn, filePath, content, ttlSeconds, sha256, onSend);
+        const failure = await this.sendOne(conn, filePath, frame, content.length, ttlSeconds, sha256, onSend);
         if (failure === undefined) {
           delivery.confirmed.push(conn.boxId);
           this.deps.onCopyConfirmed?.(conn.boxId, content.length);
@@ -87,18 +89,18 @@ export class Replicator {
   }
 
   /** undefined when confirmed, else why not (a code for metrics, and words for the log). */
-  private async sendOne(conn: BoxConnection, filePath: string, content: Buffer, ttl: number, sha256: string, onSend?: (c: BoxConnection) => void): Promise<{ code: string; reason: string } | undefined> {
+  private async sendOne(conn: BoxConnection, filePath: string, frame: Buffer, size: number, ttl: number, sha256: string, onSend?: (c: BoxConnection) => void): Promise<{ code: string; reason: string } | undefined> {
     try {
-      const sending = conn.send(filePath, ttl, content);
+      const sending = conn.send(filePath, frame, size);
       onSend?.(conn);
       const reply = await sending;
-      this.deps.onSent?.(conn.boxId, content.length); // the box answered, so it got every byte
+      this.deps.onSent?.(conn.boxId, size); // the box answered, so it got every byte
       if (reply.ERROR !== undefined) return { code: reply.ERROR_CODE ?? 'E_REFUSED', reason: `${reply.ERROR_CODE ?? 'ERROR'}: ${reply.ERROR}` };
-      if (reply.SIZE !== content.length || reply.SHA256 !== sha256) return { code: 'E_MISMATCH', reason: `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${content.length} / ${sha256}` };
+      if (reply.SIZE !== size || reply.SHA256 !== sha256) return { code: 'E_MISMATCH', reason: `box confirmed ${reply.SIZE} bytes / ${reply.SHA256}, sent ${size} / ${sha256}` };
       const known = this.deps.pool.get(conn.boxId);
       if (!known?.httpUrl) return { code: 'E_NO_URL', reason: 'box has no HTTP_URL' };
       const url = viewerUrl(known.httpUrl, this.deps.publisherId, filePath);
-      await this.deps.index.confirm(filePath, conn.boxId, url, content.length, sha256, ttl);
+      await this.deps.index.confirm(filePath, conn.boxId, url, size, sha256, ttl);
       this.deps.onCopyListed?.(conn.boxId, filePath);
       return undefined;
     } catch (err) {
