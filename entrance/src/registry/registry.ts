@@ -106,16 +106,27 @@ end
 for _, id in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, window - 1)) do
   if distance[id] == nil then distance[id] = ''; order[#order + 1] = id end
 end
+-- ZMSCORE over a chunk at a time: one command per index instead of one per box, and unpack stays
+-- within Lua's stack.
+local function scores(key)
+  local out = {}
+  for from = 1, #order, 1000 do
+    local chunk = redis.call('ZMSCORE', key, unpack(order, from, math.min(from + 999, #order)))
+    for _, score in ipairs(chunk) do out[#out + 1] = score end
+  end
+  return out
+end
 local now = tonumber(ARGV[5])
 local live = {}
-for _, id in ipairs(order) do
-  local expiry = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')
-  local quarantined = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
-  local reachable = ARGV[6] == '' or redis.call('HGET', ARGV[6] .. id, 'verdict') == 'reachable'
-  if expiry > now and not (quarantined > now) and reachable then
-    live[#live + 1] = id
-    live[#live + 1] = distance[id]
-    live[#live + 1] = redis.call('ZSCORE', KEYS[2], id) or '0'
+if #order > 0 then
+  local expiries, quarantined, capacities = scores(KEYS[3]), scores(KEYS[4]), scores(KEYS[2])
+  for i, id in ipairs(order) do
+    local alive = tonumber(expiries[i] or '0') > now and not (tonumber(quarantined[i] or '0') > now)
+    if alive and (ARGV[6] == '' or redis.call('HGET', ARGV[6] .. id, 'verdict') == 'reachable') then
+      live[#live + 1] = id
+      live[#live + 1] = distance[id]
+      live[#live + 1] = capacities[i] or '0'
+    end
   end
 end
 return {index, farthest, live, #order}`;
