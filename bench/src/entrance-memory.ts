@@ -108,12 +108,19 @@ async function waitForPort(port: number, p: ChildProcess, output: () => string):
 
 interface Measured { before: number; after: number; perSocket: number }
 
-/** Opens n sockets against the server of `pid`, each answered once; RSS before and with them open. */
+/** Sockets opened (and kept) before the baseline: a server's first clients pay for its lazy start-up (code compiled, scripts loaded, young generation grown), which is not what a box costs. */
+export const WARM_UP_SOCKETS = 50;
+
+/**
+ * Opens WARM_UP_SOCKETS sockets (open(0…)), then n more against the server of `pid`, each answered once;
+ * RSS before and with the n open.
+ */
 async function measure(pid: number, n: number, settleMs: number, open: (i: number) => Promise<WebSocket>): Promise<Measured> {
+  const warm = await openAll(WARM_UP_SOCKETS, open);
   const before = await settledRss(pid, settleMs);
-  const sockets = await openAll(n, open);
+  const sockets = await openAll(n, (i) => open(WARM_UP_SOCKETS + i));
   const after = await settledRss(pid, settleMs);
-  for (const ws of sockets) ws.terminate();
+  for (const ws of [...warm, ...sockets]) ws.terminate();
   return { before, after, perSocket: (after - before) / n };
 }
 
@@ -158,14 +165,14 @@ async function measureEntrance(cleanup: Cleanup, ids: string[], settleMs: number
   const runDirectory = mkdtempSync(path.join(os.tmpdir(), 'dandelion-bench-entrance-'));
   cleanup.teardown(() => rmSync(runDirectory, { recursive: true, force: true }));
   // Every simulated box connects from 127.0.0.1: the per-address limits are raised to fit them all.
-  const limit = String(ids.length + 16);
+  const limit = String(2 * ids.length + 16);
   const { proc, output } = startServer(cleanup, [...NODE_AGENT, 'entrance'], {
     DANDELION_ENTRANCE_IP: '127.0.0.1', DANDELION_ENTRANCE_PORT: String(port), DANDELION_REDIS_URL: redis.url, DANDELION_RUN_DIRECTORY: runDirectory,
     DANDELION_REQUIRE_ENROLMENT: 'true', DANDELION_MAX_SOCKETS_PER_IP: limit, DANDELION_MAX_HANDSHAKES_PER_SECOND_PER_IP: limit, DANDELION_LOG_LEVEL: 'warn',
   });
   await waitForPort(port, proc, output);
   const wsUrl = `ws://127.0.0.1:${port}/dandelion/ws/`;
-  const result = await measure(proc.pid ?? 0, ids.length, settleMs, async (i) => {
+  const result = await measure(proc.pid ?? 0, ids.length - WARM_UP_SOCKETS, settleMs, async (i) => {
     const id = ids[i] ?? '';
     const nonce = await challenge(wsUrl);
     const headers = { [idHeaderFor(id)]: id, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signPayload(key, connectPayload(id, nonce)) };
@@ -184,7 +191,7 @@ async function measureEcho(cleanup: Cleanup, ids: string[], settleMs: number): P
   if (port === 0) throw new Error(`the ws reference did not start: ${output().slice(-500)}`);
   const url = `ws://127.0.0.1:${port}/`;
   const messages = ids.map((id) => JSON.stringify(boxExchange(id)));
-  const result = await measure(proc.pid ?? 0, ids.length, settleMs, (i) => exchangeOnce(url, messages[i] ?? '', {}, (reply) => reply === messages[i]));
+  const result = await measure(proc.pid ?? 0, ids.length - WARM_UP_SOCKETS, settleMs, (i) => exchangeOnce(url, messages[i] ?? '', {}, (reply) => reply === messages[i]));
   proc.kill('SIGKILL');
   await exited(proc);
   return result;
@@ -197,7 +204,7 @@ export const entranceMemory: Benchmark = {
   async run({ smoke }, cleanup): Promise<Row[]> {
     const boxes = smoke ? 200 : 10_000;
     const settleMs = smoke ? 500 : 3000;
-    const ids = Array.from({ length: boxes }, (_, i) => `box-benchmem${String(i).padStart(5, '0')}`);
+    const ids = Array.from({ length: WARM_UP_SOCKETS + boxes }, (_, i) => `box-benchmem${String(i).padStart(5, '0')}`);
     const project = await measureEntrance(cleanup, ids, settleMs);
     const reference = await measureEcho(cleanup, ids, settleMs);
     const ratio = project.perSocket / reference.perSocket;
