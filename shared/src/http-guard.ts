@@ -148,7 +148,7 @@ function guardRequests(log: Logger, onRequest: RequestHandler) {
 
 function guardUpgrades(log: Logger, onUpgrade: UpgradeHandler) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', (err: Error) => log.debug({ err: err.message, peer: req.socket.remoteAddress }, 'upgrade socket error'));
+    logSocketErrors(socket, log, req.socket.remoteAddress);
     const url = parseRequestTarget(req.url);
     if (!url) {
       log.debug({ peer: req.socket.remoteAddress, target: loggedTarget(req) }, 'upgrade request-target refused');
@@ -162,6 +162,15 @@ function guardUpgrades(log: Logger, onUpgrade: UpgradeHandler) {
       },
     );
   };
+}
+
+/**
+ * The upgraded socket's error listener lives as long as the socket. Built here, apart from the upgrade's
+ * own closures, so it holds only the address: a listener made inside guardUpgrades would share its scope
+ * and keep every socket's request (headers and all) and parsed URL alive for the socket's life.
+ */
+function logSocketErrors(socket: Duplex, log: Logger, peer: string | undefined): void {
+  socket.on('error', (err: Error) => log.debug({ err: err.message, peer }, 'upgrade socket error'));
 }
 
 /** Bytes Node's parser refused: one refusal with the same JSON body, unless an answer is already under way. */

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { reachabilityKeys } from '../../../shared/src/redis-keys.js';
-import { execOrThrow } from '../../../shared/src/redis.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { stringHash } from '../../../shared/src/redis-replies.js';
 import { REACHABILITY_METHODS, REACHABILITY_STATES } from './verdict.js';
 import type { PortProbe, ReachabilityMethod, ReachabilityState, Verdict } from './verdict.js';
@@ -28,30 +28,40 @@ export interface VerdictStoreDeps {
   now?: () => number;
 }
 
+/**
+ * A verdict and its TTL as one script call, which joins the heartbeat's other writes in one auto-pipelined
+ * write (a MULTI goes to Redis on its own). KEYS: the box's verdict. ARGV: TTL seconds, then field/value pairs.
+ */
+const WRITE_SCRIPT = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+interface VerdictScripts {
+  dandelionWriteVerdict(key: string, ttlSeconds: number, ...fields: string[]): Promise<number>;
+}
+
 export class VerdictStore {
   private readonly keys = reachabilityKeys();
   private readonly now: () => number;
+  private readonly redis: Redis & VerdictScripts;
 
   constructor(private readonly deps: VerdictStoreDeps) {
     this.now = deps.now ?? Date.now;
+    this.redis = defineScripts<VerdictScripts>(deps.redis, { dandelionWriteVerdict: { numberOfKeys: 1, lua: WRITE_SCRIPT } });
   }
 
   async write(boxId: string, verdict: Verdict, advice: string, probes: readonly PortProbe[] | undefined): Promise<void> {
     const key = this.keys.box(boxId);
-    const fields = {
-      verdict: verdict.state,
-      method: verdict.state === 'reachable' ? verdict.method : '',
-      advice,
-      probes: (probes ?? []).map((p) => `${p.role}:${p.port}:${p.outcome}`).join(','),
-      at: String(Math.floor(this.now() / 1000)),
-    };
-    await execOrThrow(this.deps.redis.multi().hset(key, fields).expire(key, Math.ceil(this.deps.expireSeconds)).exec());
+    const probeText = (probes ?? []).map((p) => `${p.role}:${p.port}:${p.outcome}`).join(',');
+    await this.redis.dandelionWriteVerdict(key, Math.ceil(this.deps.expireSeconds),
+      'verdict', verdict.state, 'method', verdict.state === 'reachable' ? verdict.method : '', 'advice', advice, 'probes', probeText, 'at', String(Math.floor(this.now() / 1000)));
   }
 
   /** The stored verdicts of these boxes, in their order (null: none stored, or not one this version wrote). */
   async read(boxIds: readonly string[]): Promise<Array<StoredVerdict | null>> {
     if (boxIds.length === 0) return [];
-    const pipe = this.deps.redis.pipeline();
+    const pipe = this.redis.pipeline();
     for (const id of boxIds) pipe.hgetall(this.keys.box(id));
     const results = (await pipe.exec()) ?? [];
     return boxIds.map((_id, i) => {

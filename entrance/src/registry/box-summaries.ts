@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { BoxExchange } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { decodeBoxSummary, historyPointOf, summaryOf } from './box-summary.js';
 
 export interface BoxSummariesDeps {
@@ -17,30 +18,50 @@ export interface BoxSummariesDeps {
   now?: () => number;
 }
 
+/**
+ * One heartbeat's dashboard write as one script: a MULTI is written to Redis on its own, while a script
+ * call joins the other commands of the same tick in one auto-pipelined write (the heartbeat's CPU went
+ * into those writes). KEYS: BOX_SUMMARY, the box's HISTORY. ARGV: box ID, summary JSON, minute, history
+ * point JSON, then — once a minute — the oldest minute to keep and the history's TTL (seconds).
+ */
+const RECORD_SCRIPT = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[3], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[5] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
+end
+return 1`;
+
+interface SummaryScripts {
+  dandelionRecordSummary(summaries: string, history: string, ...args: Array<string | number>): Promise<number>;
+}
+
 export class BoxSummaries {
+  private readonly redis: Redis & SummaryScripts;
   /** The minute each box's history was last trimmed in, so trimming costs one command a minute, not one a heartbeat. */
   private readonly lastHistoryMinute = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly deps: BoxSummariesDeps) {
     this.now = deps.now ?? Date.now;
+    this.redis = defineScripts<SummaryScripts>(deps.redis, { dandelionRecordSummary: { numberOfKeys: 2, lua: RECORD_SCRIPT } });
   }
 
   /** Record an accepted EXCHANGE: the summary every time, the minute's history point replaced by the latest. */
   async record(msg: BoxExchange, publicIp: string | undefined): Promise<void> {
     const now = this.now();
     const summary = summaryOf(msg, publicIp, now);
-    const tx = this.deps.redis.multi().hset(this.deps.keys.boxSummary, msg.ID, JSON.stringify(summary));
     // The minute's point is the latest reading in it (the first EXCHANGE of a box has no CPU shares yet).
     const minute = Math.floor(now / 60_000) * 60;
-    const key = this.deps.keys.boxHistory(msg.ID);
-    tx.zremrangebyscore(key, minute, minute).zadd(key, minute, JSON.stringify(historyPointOf(minute, summary, msg)));
+    const args: Array<string | number> = [msg.ID, JSON.stringify(summary), minute, JSON.stringify(historyPointOf(minute, summary, msg))];
     if (this.lastHistoryMinute.get(msg.ID) !== minute) {
       this.lastHistoryMinute.set(msg.ID, minute);
       const keepSeconds = this.deps.historyDays * 86400;
-      tx.zremrangebyscore(key, '-inf', minute - keepSeconds).expire(key, Math.ceil(keepSeconds));
+      args.push(minute - keepSeconds, Math.ceil(keepSeconds));
     }
-    await tx.exec();
+    await this.redis.dandelionRecordSummary(this.deps.keys.boxSummary, this.deps.keys.boxHistory(msg.ID), ...args);
   }
 
   /** Forget boxes offline for longer than BOX_HISTORY_DAYS; returns how many. */

@@ -15,7 +15,7 @@ import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { reachabilityKeys, trustKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
-import { repliesOf, stringHash, textPairs, texts, textsOrNull } from '../../../shared/src/redis-replies.js';
+import { stringHash, texts } from '../../../shared/src/redis-replies.js';
 import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
@@ -76,7 +76,63 @@ else
 end
 return 1`;
 
+/**
+ * A SEARCH's candidates in one round trip: the nearest boxes (GEOSEARCH, widening through the radii until
+ * a full window is found), the best by capacity, and of those only the live ones: not expired, not
+ * quarantined, and with REQUIRE_REACHABLE only those whose verdict is `reachable`. Ranking stays in
+ * ranking.ts; the script only gathers. The verdict keys are built from a prefix, as the sweep builds the
+ * exchange keys, because which boxes they are is known only inside the script.
+ * KEYS: BOX_GEO, BOX_CAPACITY, BOX_SET, the quarantine. ARGV: lon ('' for no place), lat, window, the
+ * radius index to start at (1-based), now (seconds), the verdict key prefix ('' when reachability does
+ * not count), then the radii (km). Returns {radius index used, distance of the farthest row when the
+ * window was full (else ''), {id, distance ('' for none), capacity, …} of the live ones, how many were gathered}.
+ */
+const CANDIDATES_SCRIPT = `
+local window = tonumber(ARGV[3])
+local index = tonumber(ARGV[4])
+local radii = {}
+for i = 7, #ARGV do radii[#radii + 1] = ARGV[i] end
+local distance, order = {}, {}
+local farthest = ''
+if ARGV[1] ~= '' then
+  local rows = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', radii[index], 'km', 'ASC', 'COUNT', window, 'WITHDIST')
+  while #rows < window and index < #radii do
+    index = index + 1
+    rows = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', radii[index], 'km', 'ASC', 'COUNT', window, 'WITHDIST')
+  end
+  if #rows >= window then farthest = rows[#rows][2] end
+  for _, row in ipairs(rows) do distance[row[1]] = row[2]; order[#order + 1] = row[1] end
+end
+for _, id in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, window - 1)) do
+  if distance[id] == nil then distance[id] = ''; order[#order + 1] = id end
+end
+-- ZMSCORE over a chunk at a time: one command per index instead of one per box, and unpack stays
+-- within Lua's stack.
+local function scores(key)
+  local out = {}
+  for from = 1, #order, 1000 do
+    local chunk = redis.call('ZMSCORE', key, unpack(order, from, math.min(from + 999, #order)))
+    for _, score in ipairs(chunk) do out[#out + 1] = score end
+  end
+  return out
+end
+local now = tonumber(ARGV[5])
+local live = {}
+if #order > 0 then
+  local expiries, quarantined, capacities = scores(KEYS[3]), scores(KEYS[4]), scores(KEYS[2])
+  for i, id in ipairs(order) do
+    local alive = tonumber(expiries[i] or '0') > now and not (tonumber(quarantined[i] or '0') > now)
+    if alive and (ARGV[6] == '' or redis.call('HGET', ARGV[6] .. id, 'verdict') == 'reachable') then
+      live[#live + 1] = id
+      live[#live + 1] = distance[id]
+      live[#live + 1] = capacities[i] or '0'
+    end
+  end
+end
+return {index, farthest, live, #order}`;
+
 interface RegistryScripts {
+  dandelionSearchCandidates(geo: string, capacity: string, boxSet: string, quarantine: string, ...args: Array<string | number>): Promise<unknown>;
   dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
   dandelionSweep(boxSet: string, geo: string, capacity: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
 }
@@ -105,6 +161,7 @@ export class BoxRegistry {
     this.redis = defineScripts<RegistryScripts>(deps.redis, {
       dandelionUpsert: { numberOfKeys: 4 + PAUSE_REASONS.length, lua: UPSERT_SCRIPT },
       dandelionSweep: { numberOfKeys: 3 + PAUSE_REASONS.length, lua: SWEEP_SCRIPT },
+      dandelionSearchCandidates: { numberOfKeys: 4, lua: CANDIDATES_SCRIPT },
     });
     this.keys = deps.keys;
     this.pausedKeys = PAUSE_REASONS.map((reason) => deps.keys.boxPaused(reason));
@@ -178,16 +235,15 @@ export class BoxRegistry {
   /**
    * Up to `limit` live boxes, best first, each with its stored exchange and RANK.
    *
-   * Three round trips in the usual case: (1) the nearest boxes and the best by capacity, together;
-   * (2) every candidate's capacity and expiry, together; (3) the chosen boxes' exchanges.
+   * Two round trips in the usual case: (1) the live candidates, near and best by capacity
+   * (CANDIDATES_SCRIPT); (2) the chosen boxes' exchanges.
    */
   async search(publisherGeo: GeoIp | undefined, limit: number): Promise<RankedBox[]> {
     const origin = parseLoc(publisherGeo?.LOC);
     let window = limit * OVERFETCH;
     for (let attempt = 0; ; attempt++) {
-      const candidates = await this.candidates(origin, window);
-      const live = await this.scoreAndKeepLive(candidates);
-      const enough = live.length >= limit || live.length === candidates.size || attempt === 2;
+      const { live, gathered } = await this.liveCandidates(origin, window);
+      const enough = live.length >= limit || live.length === gathered || attempt === 2;
       if (enough) return this.load(live.sort(compareCandidates).slice(0, limit));
       window *= 10; // many candidates had expired since the last sweep: look further
     }
@@ -201,57 +257,19 @@ export class BoxRegistry {
    */
   private radiusIndex = 0;
 
-  private async geosearch(origin: { lat: number; lon: number }, radius: number, window: number): Promise<Array<[string, string]>> {
-    return textPairs(await this.redis.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radius, 'km', 'ASC', 'COUNT', window, 'WITHDIST'));
-  }
-
-  private async candidates(origin: { lat: number; lon: number } | undefined, window: number): Promise<Map<string, Candidate>> {
-    const found = new Map<string, Candidate>();
-    const last = SEARCH_RADII_KM.length - 1;
-    let index = Math.min(this.radiusIndex, last);
-    const first = this.redis.pipeline();
-    if (origin) first.geosearch(this.keys.boxGeo, 'FROMLONLAT', origin.lon, origin.lat, 'BYRADIUS', radiusKm(index), 'km', 'ASC', 'COUNT', window, 'WITHDIST');
-    first.zrevrange(this.keys.boxCapacity, 0, window - 1);
-    const results = repliesOf(await first.exec());
+  /** The live candidates, and how many candidates were gathered before the expired and the left-out were dropped. */
+  private async liveCandidates(origin: { lat: number; lon: number } | undefined, window: number): Promise<{ live: Candidate[]; gathered: number }> {
+    const index = Math.min(this.radiusIndex, SEARCH_RADII_KM.length - 1);
+    const reply = await this.redis.dandelionSearchCandidates(
+      this.keys.boxGeo, this.keys.boxCapacity, this.keys.boxSet, QUARANTINE_KEY,
+      origin ? origin.lon : '', origin ? origin.lat : '', window, index + 1, this.now() / 1000, this.requireReachable ? REACHABILITY.box('') : '', ...SEARCH_RADII_KM,
+    );
+    const { used, farthest, live, gathered } = decodeCandidates(reply);
     if (origin) {
-      let rows = textPairs(results[0]);
-      while (rows.length < window && index < last) {
-        index++;
-        rows = await this.geosearch(origin, radiusKm(index), window);
-      }
       // Next time: the radius this one needed, or the one below when the window fitted inside it.
-      const farthest = rows.length >= window ? Number(rows[rows.length - 1]?.[1]) : Number.POSITIVE_INFINITY;
-      this.radiusIndex = index > 0 && farthest <= radiusKm(index - 1) ? index - 1 : index;
-      for (const [id, dist] of rows) found.set(id, { id, distanceKm: Number(dist), capacity: 0 });
+      this.radiusIndex = used > 0 && farthest !== undefined && farthest <= radiusKm(used - 1) ? used - 1 : used;
     }
-    for (const id of texts(results[origin ? 1 : 0])) {
-      if (!found.has(id)) found.set(id, { id, distanceKm: undefined, capacity: 0 });
-    }
-    return found;
-  }
-
-  /**
-   * Capacities, and a filter at read time, so SEARCH never returns a box that expired since the last
-   * sweep, nor one a publisher's audit quarantined (trust/quarantine.ts) until that quarantine ends, nor,
-   * with REQUIRE_REACHABLE, one whose verdict is not `reachable` (still being checked included).
-   */
-  private async scoreAndKeepLive(candidates: Map<string, Candidate>): Promise<Candidate[]> {
-    const ids = [...candidates.keys()];
-    if (ids.length === 0) return [];
-    const pipe = this.redis.pipeline().zmscore(this.keys.boxCapacity, ...ids).zmscore(this.keys.boxSet, ...ids).zmscore(QUARANTINE_KEY, ...ids);
-    if (this.requireReachable) for (const id of ids) pipe.hget(REACHABILITY.box(id), 'verdict');
-    const results = repliesOf(await pipe.exec());
-    const scores = textsOrNull(results[0]);
-    const expiries = textsOrNull(results[1]);
-    const quarantinedUntil = textsOrNull(results[2]);
-    const nowSeconds = this.now() / 1000;
-    const live: Candidate[] = [];
-    [...candidates.values()].forEach((c, i) => {
-      c.capacity = Number(scores[i] ?? 0);
-      const reachable = !this.requireReachable || results[3 + i] === 'reachable';
-      if (reachable && Number(expiries[i] ?? 0) > nowSeconds && !(Number(quarantinedUntil[i] ?? 0) > nowSeconds)) live.push(c);
-    });
-    return live;
+    return { live, gathered };
   }
 
   private async load(ranked: Candidate[]): Promise<RankedBox[]> {
@@ -272,4 +290,18 @@ export class BoxRegistry {
     });
     return out;
   }
+}
+
+/** CANDIDATES_SCRIPT's reply: the radius index it used (0-based), the farthest distance of a full window, the live candidates, how many were gathered. */
+function decodeCandidates(reply: unknown): { used: number; farthest: number | undefined; live: Candidate[]; gathered: number } {
+  if (!Array.isArray(reply) || reply.length !== 4) throw new Error('the SEARCH script replied in an unexpected shape');
+  const [index, farthestText, rows, gathered] = reply;
+  const flat = texts(rows);
+  const live: Candidate[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    const distance = flat[i + 1];
+    live.push({ id: flat[i] ?? '', distanceKm: distance ? Number(distance) : undefined, capacity: Number(flat[i + 2] ?? 0) });
+  }
+  const farthest = typeof farthestText === 'string' && farthestText !== '' ? Number(farthestText) : undefined;
+  return { used: Number(index) - 1, farthest, live, gathered: Number(gathered) };
 }

@@ -33,8 +33,26 @@ export interface FleetKeysDeps {
   now?: () => number;
 }
 
+/** Stored key texts remembered decoded at most (a fleet lists one current key and a few retired ones). */
+const MAX_DECODED = 64;
+
 export class FleetKeys {
+  /**
+   * Stored text → what it decodes to. Every EXCHANGE reply lists the fleet keys, and parsing a public key
+   * (createPublicKey) was the entrance's largest cost per heartbeat; the text is still read from Redis
+   * each time, so a rotation reaches boxes with their next heartbeat as before.
+   */
+  private readonly decoded = new Map<string, StoredKey | undefined>();
+
   constructor(private readonly deps: FleetKeysDeps) {}
+
+  private decode(text: string): StoredKey | undefined {
+    if (this.decoded.has(text)) return this.decoded.get(text);
+    const stored = decodeStoredKey(text);
+    if (this.decoded.size >= MAX_DECODED) this.decoded.clear();
+    this.decoded.set(text, stored);
+    return stored;
+  }
 
   private nowSeconds(): number {
     return Math.floor((this.deps.now ?? Date.now)() / 1000);
@@ -71,7 +89,7 @@ export class FleetKeys {
     const out: Record<string, string> = {};
     const oldest = this.nowSeconds() - this.deps.grantSeconds;
     for (const [keyId, text] of Object.entries(all)) {
-      const stored = decodeStoredKey(text);
+      const stored = this.decode(text);
       if (stored === undefined || (stored.RETIRED !== undefined && stored.RETIRED < oldest)) continue;
       out[keyId] = stored.PUBLIC_KEY;
     }
@@ -98,7 +116,7 @@ export class FleetKeys {
 
   private async read(keyId: string): Promise<StoredKey | undefined> {
     const text = await this.deps.redis.hget(this.deps.keys.fleetKeys, keyId);
-    return text === null ? undefined : decodeStoredKey(text);
+    return text === null ? undefined : this.decode(text);
   }
 }
 

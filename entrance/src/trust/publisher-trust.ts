@@ -56,12 +56,20 @@ export class PublisherTrust {
     return signGrant({ PUBLISHER: publisherId, ISSUED: issued, EXPIRES: issued + GRANT_SECONDS, QUOTA_BYTES: quota, KEY_ID: key.keyId }, key.privateKey);
   }
 
+  /** The first key being made: a fleet's first heartbeats arrive together, and each would otherwise make (and throw away) one. */
+  private firstKey: Promise<Record<string, string>> | undefined;
+
+  private makeFirstKey(): Promise<Record<string, string>> {
+    this.firstKey ??= this.deps.fleetKeys.current().then(() => this.deps.fleetKeys.publicKeys()).finally(() => (this.firstKey = undefined));
+    return this.firstKey;
+  }
+
   /** What a box is told to check grants with, or undefined when it is not to check them (it then takes any PUBLISH). */
   async boxFields(): Promise<BoxTrustFields | undefined> {
     if (!this.deps.required) return undefined;
     const [listed, revoked] = await Promise.all([this.deps.fleetKeys.publicKeys(), this.deps.redis.smembers(this.deps.keys.revokedPublishers)]);
     // A fleet nobody searched yet has no key: make it, so boxes pin one before the first grant.
-    const keys = Object.keys(listed).length > 0 ? listed : await this.deps.fleetKeys.current().then(() => this.deps.fleetKeys.publicKeys());
+    const keys = Object.keys(listed).length > 0 ? listed : await this.makeFirstKey();
     // The reply's decoder takes at most this many; the rest reach boxes once older revocations are forgotten.
     return { FLEET_KEYS: keys, REVOKED_PUBLISHERS: revoked.sort().slice(0, Limits.revokedPublishers) };
   }
