@@ -13,8 +13,8 @@ import type { Cleanup } from './common.js';
 
 /** The worktree: build/bench/src → ../../.. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The Node build of the CLI. */
-export const NODE_AGENT = [process.execPath, path.join(ROOT, 'build', 'bin', 'dandelion.js')];
+/** The Node build of the CLI, through its launcher: the agent runs with the V8 flags a box gives it. */
+export const NODE_AGENT = [path.join(ROOT, 'bin', 'dandelion')];
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 

@@ -21,7 +21,8 @@ import type { Benchmark, Cleanup, Row } from './common.js';
 import { writeLog } from './log-tail.js';
 import { baseOf, binaryOf, targets } from './binary.js';
 
-const IDLE_GOAL_MIB = 40;
+/** Idle: at most this many times a bare `node -e` idling (the issue's goal); busy: a fixed ceiling. */
+const IDLE_GOAL_RATIO = 1.25;
 const BUSY_GOAL_MIB = 64;
 const SAMPLE_MS = 50;
 const FILE_BYTES = 2 * 1024 * 1024;
@@ -81,12 +82,13 @@ async function measureAgent(command: string[], label: string, smoke: boolean, cl
   });
   await publisher.close();
 
-  // Tailing: a burst of nginx log lines appended to the log the agent follows; wait until all are stored.
-  const lines = smoke ? 5_000 : 200_000;
+  // Catching up: a backlog of nginx log lines appended at once to the log the agent follows; wait until all
+  // are stored. A million lines (about 220 MB) shows the agent's memory does not grow with the backlog.
+  const lines = smoke ? 5_000 : 1_000_000;
   const logPath = path.join(agent.runDirectory, 'access.log');
   await writeLog(logPath, lines, 'a');
   const size = statSync(logPath).size;
-  const deadline = Date.now() + (smoke ? 30_000 : 120_000);
+  const deadline = Date.now() + (smoke ? 30_000 : 300_000);
   const tail = await peakRss(agent.pid, async () => {
     while (Number((await redis.hget(boxKeys(boxId).trafficOffset, 'offset')) ?? 0) < size) {
       if (Date.now() > deadline) throw new Error(`${label}: the tail did not reach the end of the log in time`);
@@ -120,9 +122,9 @@ export const agentMemory: Benchmark = {
     for (const target of agents) {
       const name = target.label === 'node' ? 'Node build' : 'x64 binary';
       const metrics = [
-        { metric: `${name} RSS idle`, goal: IDLE_GOAL_MIB, key: 'idle' as const },
-        { metric: `${name} RSS ingesting`, goal: BUSY_GOAL_MIB, key: 'ingest' as const },
-        { metric: `${name} RSS tailing`, goal: BUSY_GOAL_MIB, key: 'tail' as const },
+        { metric: `${name} RSS idle`, key: 'idle' as const },
+        { metric: `${name} RSS ingesting`, key: 'ingest' as const },
+        { metric: `${name} RSS tailing`, key: 'tail' as const },
       ];
       let measured: Phases | undefined;
       let why = target.why;
@@ -136,11 +138,13 @@ export const agentMemory: Benchmark = {
       const reference = measured ? await bareNodeRss(target.base, cleanup, smoke ? 500 : 2000) : undefined;
       for (const m of metrics) {
         const project = measured?.[m.key];
+        const ratio = project !== undefined && reference ? project / reference : undefined;
+        const idle = m.key === 'idle';
         rows.push({
-          bench: 'agent-memory', metric: m.metric, unit: 'MiB', project, reference,
-          ratio: project !== undefined && reference ? project / reference : undefined,
-          goal: `≤ ${m.goal} MiB`, pass: project !== undefined && project <= m.goal,
-          note: why ?? `peak VmRSS; reference: bare \`${target.label === 'node' ? 'node' : 'base node'} -e\` idle; ${measured?.note ?? ''}`,
+          bench: 'agent-memory', metric: m.metric, unit: 'MiB', project, reference, ratio,
+          goal: idle ? `ratio ≤ ${IDLE_GOAL_RATIO}` : `≤ ${BUSY_GOAL_MIB} MiB`,
+          pass: idle ? ratio !== undefined && ratio <= IDLE_GOAL_RATIO : project !== undefined && project <= BUSY_GOAL_MIB,
+          note: why ?? `peak VmRSS${idle && reference ? ` (goal ${(IDLE_GOAL_RATIO * reference).toFixed(1)} MiB)` : ''}; reference: bare \`${target.label === 'node' ? 'node' : 'base node'} -e\` idle; ${measured?.note ?? ''}`,
         });
       }
     }
