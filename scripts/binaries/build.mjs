@@ -4,10 +4,10 @@
 //      against the pinned npm integrity and bin/node's SHA-256, then stripped with Debian's binutils;
 //   2. one CommonJS bundle of bin/dandelion.ts (esbuild): the agent, --version, --help, config example,
 //      hash-password, provision; version and commit baked in; no native addons, no files read beside it;
-//   3. Node 22 targets (x64, arm64): pkg's SEA mode (@yao-pkg/pkg), run by the pinned x64 Node 22, with
-//      the heap cap as SEA execArgv;
-//   4. armv7 (Node 20.11, the newest on npm): Node's own SEA steps, the blob made by the armv7 node
-//      itself under qemu-arm, injected with postject;
+//   3. each target: Node's own SEA steps, the blob made by that target's node itself (natively, or under
+//      qemu-user), injected with postject; Node 22 targets (x64, arm64) carry the V8 flags as SEA execArgv
+//      and V8's code cache of the bundle, so start-up skips compiling 1.5 MB of JavaScript;
+//   4. armv7 (Node 20.11, the newest on npm) has neither: its flags come from NODE_OPTIONS;
 //   5. dist/SHA256SUMS and a size report (each binary ≤ 1.1 × its stripped base, or the build fails).
 //
 // Usage: node scripts/binaries/build.mjs [TARGET…]   (TARGET: linux-x64, linux-arm64, linux-armv7; default all)
@@ -28,7 +28,15 @@ const PINS = JSON.parse(fs.readFileSync(path.join(ROOT, 'binaries', 'base-nodes.
 
 /** V8 old-space cap baked into every binary (MiB): a Pi 3 has 1 GiB; the agent's heap stays far below. */
 const HEAP_MB = 256;
-const EXEC_ARGV = [`--max-old-space-size=${HEAP_MB}`];
+/**
+ * V8's young generation capped at 1 MiB per semi-space (V8 grows it to 16 MiB): the agent allocates
+ * little that lives long, and each MiB it keeps resident is one of a 512 MiB Pi's (bench agent-memory;
+ * bin/dandelion gives the Node build the same flag).
+ */
+const SEMI_SPACE_MB = 1;
+const EXEC_ARGV = [`--max-old-space-size=${HEAP_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`];
+/** The first Node whose SEA config takes execArgv and a code cache. */
+const SEA_EXEC_ARGV_MAJOR = 22;
 /** The size goal of issue #7: a binary is at most this many times its stripped base Node. */
 const MAX_RATIO = 1.1;
 /** postject's marker; Node's SEA code looks for it flipped (docs: single-executable-applications). */
@@ -159,54 +167,26 @@ async function bundle(info) {
   return outfile;
 }
 
-/** pkg --sea for targets sharing one Node version, run by the x64 base of that version. */
-function pkgSea(entry, names, bases) {
-  const version = bases[names[0]].pin.version;
-  const runner = bases['linux-x64'];
-  if (!runner || runner.pin.version !== version || names.some((n) => bases[n].pin.version !== version)) {
-    fail(`pkg targets ${names.join(', ')} and linux-x64 must pin the same Node version (pkg makes one SEA blob for all)`);
-  }
-  // pkg's SEA mode takes base binaries from $HOME/.pkg-cache/sea/node-vX-linux-ARCH/bin/node once a
-  // "download" of node-vX-linux-ARCH.tar.gz is marked verified (.ok): put ours there; HOME is ours too.
-  const home = path.join(WORK, 'pkg-home');
-  const cache = path.join(home, '.pkg-cache', 'sea');
-  const targets = [];
-  for (const name of names) {
-    const arch = name.replace(/^linux-/, '');
-    const stem = `node-v${version}-linux-${arch}`;
-    const bin = path.join(cache, stem, 'bin', 'node');
-    fs.mkdirSync(path.dirname(bin), { recursive: true });
-    fs.rmSync(bin, { force: true });
-    fs.linkSync(bases[name].stripped, bin); // pkg only reads it (copies it to the output, then injects)
-    fs.writeFileSync(`${bin}.ok`, '');
-    fs.writeFileSync(path.join(cache, `${stem}.tar.gz`), 'placeholder: the base binary is bin/node beside this; see docs/binaries.md\n');
-    fs.writeFileSync(path.join(cache, `${stem}.tar.gz.ok`), '');
-    targets.push({ nodeRange: `node${version}`, platform: 'linux', arch, output: path.join(WORK, 'out', `dandelion-agent-${name}`) });
-  }
-  say(`pkg --sea (Node ${version}) for ${names.join(', ')}`);
-  const job = JSON.stringify({ entry, targets, execArgv: EXEC_ARGV });
-  const out = run(runner.stripped, [path.join(ROOT, 'scripts', 'binaries', 'pkg-sea.cjs'), job], {
-    cwd: ROOT,
-    env: { ...process.env, HOME: home, PKG_CACHE_PATH: path.join(home, '.pkg-cache'), NODE_OPTIONS: '' },
-  });
-  for (const line of out.split('\n').filter(Boolean)) say(`  pkg: ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
-  return Object.fromEntries(names.map((n, i) => [n, targets[i].output]));
-}
-
-/** Node's own SEA steps for a base pkg does not take (Node < 22): blob by the target node, then postject. */
+/**
+ * Node's own SEA steps: the blob made by the target's node itself (under qemu-user for another
+ * architecture), then postject. V8 accepts a code cache only from a Node of the same version,
+ * architecture and flags, so the node that makes the blob runs with the flags the binary will.
+ */
 async function nodeSea(entry, name, base) {
   const { pin, stripped } = base;
   const out = path.join(WORK, 'out', `dandelion-agent-${name}`);
   const blob = path.join(WORK, `sea-${name}.blob`);
   const config = path.join(WORK, `sea-${name}.json`);
-  // Node 20.11's SEA has no execArgv: the heap cap for this target comes from NODE_OPTIONS (docs/binaries.md).
-  fs.writeFileSync(config, JSON.stringify({ main: entry, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false }));
-  say(`${name}: SEA blob by node ${pin.version} itself${pin.qemu ? ` under ${pin.qemu[0]}` : ''}`);
+  // Node 20.11's SEA has no execArgv and no code cache: that target's flags come from NODE_OPTIONS (docs/binaries.md).
+  const modern = Number(pin.version.split('.')[0]) >= SEA_EXEC_ARGV_MAJOR;
+  const execArgv = modern ? EXEC_ARGV : [];
+  fs.writeFileSync(config, JSON.stringify({ main: entry, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: modern, ...(modern ? { execArgv } : {}) }));
+  say(`${name}: SEA blob${modern ? ' with code cache' : ''} by node ${pin.version} itself${pin.qemu ? ` under ${pin.qemu[0]}` : ''}`);
   const [cmd, ...pre] = pin.qemu ?? [stripped];
-  run(cmd, [...(pin.qemu ? pre.concat(stripped) : pre), '--experimental-sea-config', config], { cwd: WORK, env: { ...process.env, NODE_OPTIONS: '' } });
+  run(cmd, [...(pin.qemu ? pre.concat(stripped) : pre), ...execArgv, '--experimental-sea-config', config], { cwd: WORK, env: { ...process.env, NODE_OPTIONS: '' } });
   fs.copyFileSync(stripped, out);
-  // LIEF (inside postject) warns that it cannot name the stripped binary's .note sections; harmless
-  // (pkg hides the same line), so drop exactly that line and nothing else.
+  // LIEF (inside postject) warns that it cannot name the stripped binary's .note sections; harmless,
+  // so drop exactly that line and nothing else.
   const write = process.stderr.write;
   process.stderr.write = (chunk, ...rest) => (/^warning: Can't find string offset for section name '\.note/.test(String(chunk)) ? true : write.call(process.stderr, chunk, ...rest));
   try {
@@ -226,15 +206,11 @@ async function main() {
   fs.mkdirSync(path.join(WORK, 'out'), { recursive: true });
 
   const bases = {};
-  // pkg needs the x64 Node of the pkg targets' version to run.
-  for (const n of new Set([...names, ...names.some((n) => PINS[n].sea === 'pkg') ? ['linux-x64'] : []])) bases[n] = baseNode(n);
+  for (const n of names) bases[n] = baseNode(n);
   const entry = await bundle(info);
 
   const built = {};
-  const byVersion = new Map();
-  for (const n of names.filter((n) => PINS[n].sea === 'pkg')) byVersion.set(PINS[n].version, [...(byVersion.get(PINS[n].version) ?? []), n]);
-  for (const group of byVersion.values()) Object.assign(built, pkgSea(entry, group, bases));
-  for (const n of names.filter((n) => PINS[n].sea === 'node')) built[n] = await nodeSea(entry, n, bases[n]);
+  for (const n of names) built[n] = await nodeSea(entry, n, bases[n]);
 
   fs.mkdirSync(DIST, { recursive: true });
   const rows = [];
