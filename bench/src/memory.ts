@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import path from 'node:path';
 import { boxKeys } from '../../shared/src/redis-keys.js';
@@ -37,6 +37,15 @@ async function peakRss(pid: number, during: () => Promise<void>): Promise<number
     clearInterval(timer);
   }
   return Math.max(peak, rssMiB(pid) ?? 0);
+}
+
+/**
+ * The malloc settings the box's systemd unit gives the binary (its Environment= lines), as `env`
+ * arguments: the binary is measured as a box runs it (the Node build gets them from bin/dandelion).
+ */
+function unitMallocEnv(): string[] {
+  const unit = readFileSync(path.join(ROOT, 'firmware-image', 'dandelion-agent.service'), 'utf8');
+  return unit.split('\n').filter((l) => l.startsWith('Environment=MALLOC_')).flatMap((l) => l.slice('Environment='.length).trim().split(/\s+/));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -115,7 +124,7 @@ export const agentMemory: Benchmark = {
     const agents: Array<{ label: string; command: string[]; base: string; why?: string }> = [
       { label: 'node', command: NODE_AGENT, base: process.execPath },
       {
-        label: 'x64-binary', command: [X64_BINARY], base: X64_BASE,
+        label: 'x64-binary', command: ['env', ...unitMallocEnv(), X64_BINARY], base: X64_BASE,
         ...(existsSync(X64_BINARY) && existsSync(X64_BASE) ? {} : { why: `${path.relative(ROOT, X64_BINARY)} or its base ${path.relative(ROOT, X64_BASE)} is missing: run 'make binaries'` }),
       },
     ];
