@@ -27,7 +27,7 @@ t.test('accepts what node-cron accepts, refuses what it refuses (its L, W and # 
   for (const e of bad) {
     t.equal(cron.validate(e), false, `node-cron refuses "${e}"`);
     t.type(parseCron(e), 'string', `refused: "${e}"`);
-    t.match(checkCron(e), /^must be a cron schedule/, `the config check refuses "${e}" with a reason`);
+    t.match(checkCron(e), /^must be a node-cron schedule/, `the config check refuses "${e}" with a reason`);
   }
   t.match(parseCron('* * * 32 * *'), /day of month: 32 is outside 1-31/, 'the reason names the field');
 });

@@ -186,7 +186,7 @@ export const checkUrlPath = (s: string): string | undefined =>
   /^[A-Za-z0-9_.~/-]*$/.test(s) ? undefined : 'may hold only letters, digits and _ . ~ / -';
 export const checkCron = (s: string): string | undefined => {
   const parsed = parseCron(s);
-  return typeof parsed === 'string' ? `must be a cron schedule such as "*/10 * * * * *" (seconds first, optional): ${parsed}` : undefined;
+  return typeof parsed === 'string' ? `must be a node-cron schedule such as "*/10 * * * * *" (seconds first, optional): ${parsed}` : undefined;
 };
 
 /** A list of mappings, each checked by `decode` (for example DASHBOARD_USERS). */
