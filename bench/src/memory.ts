@@ -105,7 +105,7 @@ async function measureAgent(command: string[], label: string, smoke: boolean, cl
     }
   });
   const code = await agent.stop();
-  if (code !== 0) throw new Error(`${label}: the agent exited ${code} on SIGTERM`);
+  if (code !== 0) throw new Error(`${label}: the agent exited ${code} on SIGTERM: ${agent.logTail().trim().split('\n').slice(-3).join(' | ')}`);
   return { idle, ingest, tail, note: `${files} × 2 MB files, ${lines} log lines` };
 }
 
