@@ -1,16 +1,13 @@
 /**
  * `dandelion <command>`: one executable for every role. Each role's main() runs in this process (the
- * shell launcher execs node), so signals reach it directly.
+ * shell launcher execs node), so signals reach it directly. Only what --version needs is imported up
+ * front; the rest (the CLI's config loader, YAML, the schemas) loads with the command that uses it, which
+ * keeps the standalone binary's start-up short on a Pi (bench binary).
  */
-import { EXIT_CODES_HELP, UsageError, exitFor, parseRoleArgs } from '../shared/src/cli.js';
-import { renderExample, spliceConfigTables } from '../shared/src/config/example.js';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { SCHEMAS } from '../shared/src/config/schemas.js';
 import type { Role } from '../shared/src/config/schemas.js';
 import { buildInfo } from '../shared/src/version.js';
-import { hashPassword } from '../shared/src/password.js';
 
-const HELP = `Usage: dandelion <command> [options]
+const HELP = (exitCodesHelp: string): string => `Usage: dandelion <command> [options]
 
 Dandelion turns idle household upload bandwidth into a CDN for live streaming.
 
@@ -34,7 +31,7 @@ Options:
   -h, --help     this text
   -v, --version  print the version and commit
 
-${EXIT_CODES_HELP}
+${exitCodesHelp}
 `;
 
 type CommandMain = (args: string[]) => Promise<void>;
@@ -51,6 +48,10 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
 };
 
 async function configCommand(args: string[]): Promise<void> {
+  const { UsageError, parseRoleArgs } = await import('../shared/src/cli.js');
+  const { renderExample, spliceConfigTables } = await import('../shared/src/config/example.js');
+  const { SCHEMAS } = await import('../shared/src/config/schemas.js');
+  const { readFileSync, writeFileSync } = await import('node:fs');
   const opts = parseRoleArgs(args);
   const [sub, ...roles] = opts.positionals;
   if (opts.help || sub === undefined) {
@@ -73,6 +74,8 @@ async function configCommand(args: string[]): Promise<void> {
 
 /** The first line of stdin, hashed; the secret never appears in argv or the shell's history. */
 async function hashPasswordCommand(args: string[]): Promise<void> {
+  const { UsageError, parseRoleArgs } = await import('../shared/src/cli.js');
+  const { hashPassword } = await import('../shared/src/password.js');
   const opts = parseRoleArgs(args);
   if (opts.help) {
     process.stdout.write('Usage: echo -n SECRET | dandelion hash-password\nPrints the scrypt hash of the first line of standard input.\n');
@@ -87,14 +90,15 @@ async function hashPasswordCommand(args: string[]): Promise<void> {
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
-    if (command === undefined) process.exitCode = 2;
-    return;
-  }
   if (command === '--version' || command === '-v' || command === 'version') {
     const info = buildInfo();
     process.stdout.write(`dandelion ${info.version} (${info.commit})\n`);
+    return;
+  }
+  const { EXIT_CODES_HELP, UsageError } = await import('../shared/src/cli.js');
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP(EXIT_CODES_HELP));
+    if (command === undefined) process.exitCode = 2;
     return;
   }
   const load = COMMANDS[command];
@@ -102,7 +106,8 @@ async function run(argv: string[]): Promise<void> {
   await (await load())(rest);
 }
 
-run(process.argv.slice(2)).catch((err: unknown) => {
+run(process.argv.slice(2)).catch(async (err: unknown) => {
+  const { exitFor } = await import('../shared/src/cli.js');
   const { code, message } = exitFor(err);
   process.stderr.write(`dandelion: ${message}\n`);
   process.exit(code);

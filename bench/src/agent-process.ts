@@ -13,8 +13,8 @@ import type { Cleanup } from './common.js';
 
 /** The worktree: build/bench/src → ../../.. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The Node build of the CLI. */
-export const NODE_AGENT = [process.execPath, path.join(ROOT, 'build', 'bin', 'dandelion.js')];
+/** The Node build of the CLI, through its launcher: the agent runs with the V8 flags a box gives it. */
+export const NODE_AGENT = [path.join(ROOT, 'bin', 'dandelion')];
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -26,6 +26,8 @@ export interface AgentProcess {
   http: string;
   baseDirectory: string;
   runDirectory: string;
+  /** The last lines it logged (stdout and stderr), to say why it failed. */
+  logTail(): string;
   /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -89,6 +91,10 @@ export async function startAgentProcess(
   cleanup.teardown(stop);
 
   let out = '';
+  const keep = (d: Buffer): void => {
+    out += d.toString();
+    if (out.length > 1 << 16) out = out.slice(-(1 << 14));
+  };
   const started = await new Promise<{ connectWs: string; http: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the agent did not start in ${START_TIMEOUT_MS / 1000} s: ${out.slice(-2000)}`)), START_TIMEOUT_MS);
     const onData = (d: Buffer): void => {
@@ -98,17 +104,17 @@ export async function startAgentProcess(
         if (!line.includes('"box agent started"')) continue;
         clearTimeout(timer);
         p.stdout.off('data', onData);
-        p.stdout.resume();
+        p.stdout.on('data', keep);
         resolve(JSON.parse(line) as { connectWs: string; http: string });
         return;
       }
     };
     p.stdout.on('data', onData);
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', keep);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`the agent exited (${code}) before it started: ${out.slice(-2000)}`));
     });
   });
-  return { pid: p.pid as number, boxId: opts.boxId, connectWs: started.connectWs, http: started.http.endsWith('/') ? started.http : `${started.http}/`, baseDirectory, runDirectory, stop };
+  return { pid: p.pid as number, boxId: opts.boxId, connectWs: started.connectWs, http: started.http.endsWith('/') ? started.http : `${started.http}/`, baseDirectory, runDirectory, stop, logTail: () => out.slice(-2000) };
 }

@@ -12,7 +12,7 @@ import type { Benchmark, Row } from './common.js';
 import { ratioRow } from './common.js';
 
 const MAX_SIZE_RATIO = 1.1;
-const MAX_START_RATIO = 2;
+const MAX_START_RATIO = 1.5;
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];
 
 interface Target {

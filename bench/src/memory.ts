@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import path from 'node:path';
 import { boxKeys } from '../../shared/src/redis-keys.js';
@@ -21,7 +21,8 @@ import type { Benchmark, Cleanup, Row } from './common.js';
 import { writeLog } from './log-tail.js';
 import { baseOf, binaryOf, targets } from './binary.js';
 
-const IDLE_GOAL_MIB = 40;
+/** Idle: at most this many times a bare `node -e` idling (the issue's goal); busy: a fixed ceiling. */
+const IDLE_GOAL_RATIO = 1.25;
 const BUSY_GOAL_MIB = 64;
 const SAMPLE_MS = 50;
 const FILE_BYTES = 2 * 1024 * 1024;
@@ -36,6 +37,15 @@ async function peakRss(pid: number, during: () => Promise<void>): Promise<number
     clearInterval(timer);
   }
   return Math.max(peak, rssMiB(pid) ?? 0);
+}
+
+/**
+ * The malloc settings the box's systemd unit gives the binary (its Environment= lines), as `env`
+ * arguments: the binary is measured as a box runs it (the Node build gets them from bin/dandelion).
+ */
+function unitMallocEnv(): string[] {
+  const unit = readFileSync(path.join(ROOT, 'firmware-image', 'dandelion-agent.service'), 'utf8');
+  return unit.split('\n').filter((l) => l.startsWith('Environment=MALLOC_')).flatMap((l) => l.slice('Environment='.length).trim().split(/\s+/));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -81,12 +91,13 @@ async function measureAgent(command: string[], label: string, smoke: boolean, cl
   });
   await publisher.close();
 
-  // Tailing: a burst of nginx log lines appended to the log the agent follows; wait until all are stored.
-  const lines = smoke ? 5_000 : 200_000;
+  // Catching up: a backlog of nginx log lines appended at once to the log the agent follows; wait until all
+  // are stored. A million lines (about 220 MB) shows the agent's memory does not grow with the backlog.
+  const lines = smoke ? 5_000 : 1_000_000;
   const logPath = path.join(agent.runDirectory, 'access.log');
   await writeLog(logPath, lines, 'a');
   const size = statSync(logPath).size;
-  const deadline = Date.now() + (smoke ? 30_000 : 120_000);
+  const deadline = Date.now() + (smoke ? 30_000 : 300_000);
   const tail = await peakRss(agent.pid, async () => {
     while (Number((await redis.hget(boxKeys(boxId).trafficOffset, 'offset')) ?? 0) < size) {
       if (Date.now() > deadline) throw new Error(`${label}: the tail did not reach the end of the log in time`);
@@ -94,7 +105,7 @@ async function measureAgent(command: string[], label: string, smoke: boolean, cl
     }
   });
   const code = await agent.stop();
-  if (code !== 0) throw new Error(`${label}: the agent exited ${code} on SIGTERM`);
+  if (code !== 0) throw new Error(`${label}: the agent exited ${code} on SIGTERM: ${agent.logTail().trim().split('\n').slice(-3).join(' | ')}`);
   return { idle, ingest, tail, note: `${files} × 2 MB files, ${lines} log lines` };
 }
 
@@ -113,16 +124,16 @@ export const agentMemory: Benchmark = {
     const agents: Array<{ label: string; command: string[]; base: string; why?: string }> = [
       { label: 'node', command: NODE_AGENT, base: process.execPath },
       {
-        label: 'x64-binary', command: [X64_BINARY], base: X64_BASE,
+        label: 'x64-binary', command: ['env', ...unitMallocEnv(), X64_BINARY], base: X64_BASE,
         ...(existsSync(X64_BINARY) && existsSync(X64_BASE) ? {} : { why: `${path.relative(ROOT, X64_BINARY)} or its base ${path.relative(ROOT, X64_BASE)} is missing: run 'make binaries'` }),
       },
     ];
     for (const target of agents) {
       const name = target.label === 'node' ? 'Node build' : 'x64 binary';
       const metrics = [
-        { metric: `${name} RSS idle`, goal: IDLE_GOAL_MIB, key: 'idle' as const },
-        { metric: `${name} RSS ingesting`, goal: BUSY_GOAL_MIB, key: 'ingest' as const },
-        { metric: `${name} RSS tailing`, goal: BUSY_GOAL_MIB, key: 'tail' as const },
+        { metric: `${name} RSS idle`, key: 'idle' as const },
+        { metric: `${name} RSS ingesting`, key: 'ingest' as const },
+        { metric: `${name} RSS tailing`, key: 'tail' as const },
       ];
       let measured: Phases | undefined;
       let why = target.why;
@@ -136,11 +147,13 @@ export const agentMemory: Benchmark = {
       const reference = measured ? await bareNodeRss(target.base, cleanup, smoke ? 500 : 2000) : undefined;
       for (const m of metrics) {
         const project = measured?.[m.key];
+        const ratio = project !== undefined && reference ? project / reference : undefined;
+        const idle = m.key === 'idle';
         rows.push({
-          bench: 'agent-memory', metric: m.metric, unit: 'MiB', project, reference,
-          ratio: project !== undefined && reference ? project / reference : undefined,
-          goal: `≤ ${m.goal} MiB`, pass: project !== undefined && project <= m.goal,
-          note: why ?? `peak VmRSS; reference: bare \`${target.label === 'node' ? 'node' : 'base node'} -e\` idle; ${measured?.note ?? ''}`,
+          bench: 'agent-memory', metric: m.metric, unit: 'MiB', project, reference, ratio,
+          goal: idle ? `ratio ≤ ${IDLE_GOAL_RATIO}` : `≤ ${BUSY_GOAL_MIB} MiB`,
+          pass: idle ? ratio !== undefined && ratio <= IDLE_GOAL_RATIO : project !== undefined && project <= BUSY_GOAL_MIB,
+          note: why ?? `peak VmRSS${idle && reference ? ` (goal ${(IDLE_GOAL_RATIO * reference).toFixed(1)} MiB)` : ''}; reference: bare \`${target.label === 'node' ? 'node' : 'base node'} -e\` idle; ${measured?.note ?? ''}`,
         });
       }
     }

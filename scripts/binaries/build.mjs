@@ -28,7 +28,13 @@ const PINS = JSON.parse(fs.readFileSync(path.join(ROOT, 'binaries', 'base-nodes.
 
 /** V8 old-space cap baked into every binary (MiB): a Pi 3 has 1 GiB; the agent's heap stays far below. */
 const HEAP_MB = 256;
-const EXEC_ARGV = [`--max-old-space-size=${HEAP_MB}`];
+/**
+ * V8's young generation capped at 1 MiB per semi-space (V8 grows it to 16 MiB): the agent allocates
+ * little that lives long, and each MiB it keeps resident is one of a 512 MiB Pi's (bench agent-memory;
+ * bin/dandelion gives the Node build the same flag).
+ */
+const SEMI_SPACE_MB = 1;
+const EXEC_ARGV = [`--max-old-space-size=${HEAP_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`];
 /** The size goal of issue #7: a binary is at most this many times its stripped base Node. */
 const MAX_RATIO = 1.1;
 /** postject's marker; Node's SEA code looks for it flipped (docs: single-executable-applications). */

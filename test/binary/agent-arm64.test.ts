@@ -30,6 +30,8 @@ const QEMU = 'qemu-aarch64-static';
 const SYSROOT = '/usr/aarch64-linux-gnu';
 /** The heap cap scripts/binaries/build.mjs bakes in (MiB). */
 const HEAP_MB = 256;
+/** The cap of each young-generation semi-space it bakes in (MiB). */
+const SEMI_SPACE_MB = 1;
 const PUBLISH = { ID: 'publisher-arm64', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' };
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -70,7 +72,7 @@ t.test('the arm64 binary under qemu: version, heap cap, a real entrance, a file 
 
   const info = JSON.parse(emulated([], { DANDELION_BINARY_INFO: '1' }).stdout) as { arch: string; node: string; execArgv: string[]; heapLimitMb: number };
   t.equal(info.arch, 'arm64', 'an arm64 Node inside');
-  t.same(info.execArgv, [`--max-old-space-size=${HEAP_MB}`], 'the heap cap is baked in as SEA execArgv');
+  t.same(info.execArgv, [`--max-old-space-size=${HEAP_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`], 'the heap cap and the young generation\'s cap are baked in as SEA execArgv');
   t.ok(info.heapLimitMb < 2 * HEAP_MB, `V8's heap limit follows the cap (${info.heapLimitMb} MiB; without it V8 sizes it from this machine's RAM)`);
 
   // A real Redis and a real entrance on this host; the box's Redis socket opened to the unprivileged agent.

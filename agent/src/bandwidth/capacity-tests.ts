@@ -5,8 +5,8 @@
  * with jitter, a few times. Never when BANDWIDTH_UP fixes the figures in config.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import cron from 'node-cron';
-import type { ScheduledTask } from 'node-cron';
+import { cronOrThrow, scheduleCron } from '../../../shared/src/cron.js';
+import type { CronTask } from '../../../shared/src/cron.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { messageOf } from '../../../shared/src/protocol/errors.js';
 import type { KnownCapacity } from './budget.js';
@@ -41,7 +41,7 @@ export interface CapacityTestsDeps {
 
 export class CapacityTests {
   private readonly stopping = new AbortController();
-  private task: ScheduledTask | undefined;
+  private task: CronTask | undefined;
   private firstTest: NodeJS.Timeout | undefined;
   private measuring: Promise<void> | undefined;
 
@@ -49,7 +49,7 @@ export class CapacityTests {
 
   start(): void {
     if (this.deps.schedule !== '') {
-      this.task = cron.schedule(this.deps.schedule, () => this.measureNow(), { noOverlap: true, name: 'bandwidth' });
+      this.task = scheduleCron(cronOrThrow('BANDWIDTH_TEST_CRON', this.deps.schedule), () => this.measureNow());
     }
     this.firstTest = setTimeout(() => void this.measureNow(), Math.min(this.deps.periodMs, FIRST_TEST_DELAY_MS)).unref();
   }
@@ -67,7 +67,7 @@ export class CapacityTests {
   async stop(): Promise<void> {
     this.stopping.abort();
     clearTimeout(this.firstTest);
-    await this.task?.destroy();
+    this.task?.stop();
     await this.measuring;
   }
 

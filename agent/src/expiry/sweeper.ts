@@ -1,13 +1,13 @@
 /**
  * Deletes files whose deadline in {ID}:EXPIRE_FILES has passed, then their folders once empty, on a
- * node-cron schedule. It works from the scores in Redis, not from counted ticks, so a late or missed
+ * cron schedule. It works from the scores in Redis, not from counted ticks, so a late or missed
  * run catches up. At start it reconciles disk and Redis (reconcile.ts).
  */
 import { rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import cron from 'node-cron';
-import type { ScheduledTask } from 'node-cron';
+import { cronOrThrow, scheduleCron } from '../../../shared/src/cron.js';
+import type { CronTask } from '../../../shared/src/cron.js';
 import type { Logger } from '../../../shared/src/log.js';
 import { errnoOf } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
@@ -45,7 +45,7 @@ export interface ExpirySweeper {
 export function createExpirySweeper(deps: SweeperDeps): ExpirySweeper {
   const root = path.resolve(deps.baseDirectory);
   const now = deps.now ?? Date.now;
-  let task: ScheduledTask | undefined;
+  let task: CronTask | undefined;
   let running: Promise<unknown> = Promise.resolve();
 
   async function sweep(): Promise<number> {
@@ -84,10 +84,10 @@ export function createExpirySweeper(deps: SweeperDeps): ExpirySweeper {
         running = sweep().catch((err: unknown) => deps.log.warn({ err }, 'expiry sweep failed; the next run retries'));
         return running;
       };
-      task = cron.schedule(deps.schedule, run, { noOverlap: true, name: 'expiry' });
+      task = scheduleCron(cronOrThrow('EXPIRY_CRON', deps.schedule), run);
     },
     async stop() {
-      await task?.destroy();
+      task?.stop();
       await running;
     },
   };

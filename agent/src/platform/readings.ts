@@ -1,13 +1,13 @@
 /**
  * What the box reports about itself in every EXCHANGE, behind one small interface so tests on a
- * machine without Pi hardware can supply readings it lacks. The real source uses systeminformation
- * plus /proc/stat (for the original's CPU split: user, system, nice, idle, iowait, irq, softirq,
- * which systeminformation does not give) and statfs for the disk holding BASE_DIRECTORY.
+ * machine without Pi hardware can supply readings it lacks. The real source reads the kernel's files
+ * (kernel-readings.ts, and /proc/stat for the original's CPU split: user, system, nice, idle, iowait,
+ * irq, softirq) and statfs for the disk holding BASE_DIRECTORY.
  * A reading the machine cannot give is left out, never invented.
  */
 import { readFile, stat as statPath, statfs } from 'node:fs/promises';
 import os from 'node:os';
-import si from 'systeminformation';
+import { cpuClockHz, cpuTemperatureC, interfaceBytes, memoryBytes } from './kernel-readings.js';
 import type { NumericReading } from '../../../shared/src/protocol/index.js';
 
 export type Readings = Partial<Record<NumericReading, number>>;
@@ -46,20 +46,19 @@ export function systemReadings(opts: { baseDirectory: string; procStatPath?: str
   return {
     async sample() {
       const out: Readings = {};
-      const [stat, mem, speed, temp, net, disk, deviceWritten, agentWritten] = await Promise.all([
+      const [stat, mem, clockHz, temp, net, disk, deviceWritten, agentWritten] = await Promise.all([
         readFile(procStat, 'utf8').then(parseProcStat, () => undefined),
-        si.mem().catch(() => undefined),
-        si.cpuCurrentSpeed().catch(() => undefined),
-        si.cpuTemperature().catch(() => undefined),
-        si.networkStats('*').catch(() => undefined),
+        memoryBytes(),
+        cpuClockHz(),
+        cpuTemperatureC(),
+        interfaceBytes(),
         statfs(opts.baseDirectory).catch(() => undefined),
         deviceBytesWritten(opts.baseDirectory).catch(() => undefined),
         readFile('/proc/self/io', 'utf8').then(parseProcIoWriteBytes, () => undefined),
       ]);
       if (stat && prevCpu) Object.assign(out, cpuSplit(prevCpu, stat));
       if (stat) prevCpu = stat;
-      // cpuCurrentSpeed is in GHz; 0 means "unknown" (common under emulation).
-      if (speed && speed.avg > 0) put(out, 'CPU-HZ', Math.round(speed.avg * 1e9));
+      put(out, 'CPU-HZ', clockHz);
       put(out, 'CPU-NUM', os.availableParallelism());
       const [l1, l5, l15] = os.loadavg();
       put(out, 'LOADAVG-1', l1);
@@ -73,11 +72,10 @@ export function systemReadings(opts: { baseDirectory: string; procStatPath?: str
         put(out, 'DISK-TOTAL', Math.round(((disk.blocks * disk.bsize) / GB) * 1000) / 1000);
         put(out, 'DISK-AVAIL', Math.round(((disk.bavail * disk.bsize) / GB) * 1000) / 1000);
       }
-      if (temp && typeof temp.main === 'number' && temp.main > 0) put(out, 'TEMPERATURE', temp.main);
+      put(out, 'TEMPERATURE', temp);
       if (net) {
-        const external = net.filter((n) => n.iface !== 'lo' && !n.iface.startsWith('veth'));
-        put(out, 'NET-RX-BYTES', external.reduce((a, n) => a + (n.rx_bytes || 0), 0));
-        put(out, 'NET-TX-BYTES', external.reduce((a, n) => a + (n.tx_bytes || 0), 0));
+        put(out, 'NET-RX-BYTES', net.rx);
+        put(out, 'NET-TX-BYTES', net.tx);
       }
       put(out, 'UPTIME', Math.round(os.uptime()));
       // SD cards wear out: what reached the card holding the files (since boot), and the agent's own share.

@@ -7,6 +7,8 @@
  * answers it with any port this box does not hold *for the same internal port*, even one the box holds
  * for another, and silently moves that mapping; the next ports are tried instead, skipping the box's own.
  */
+import { httpRequest } from '../../../shared/src/http-request.js';
+import type { HttpReply } from '../../../shared/src/http-request.js';
 import type { GrantedMapping, MappingRequest, RouterClient } from './router-client.js';
 import { RouterRefusal, RouterSilent } from './router-client.js';
 
@@ -133,15 +135,18 @@ export class UpnpIgdClient implements RouterClient {
 }
 
 /** One request to the router: its text, a UpnpFault for a SOAP fault, RouterSilent when it does not answer. */
-async function fetchText(url: URL, init: RequestInit): Promise<string> {
-  let res: Response;
+async function fetchText(url: URL, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<string> {
+  let res: HttpReply;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: 'error' });
+    // Redirects are not followed (httpRequest never does): a router has no business sending one.
+    res = await httpRequest(url, { ...init, timeoutMs: REQUEST_TIMEOUT_MS, maxBodyBytes: MAX_BODY_CHARS + 1 });
   } catch (err) {
     throw new RouterSilent(`UPnP: no answer from ${url.host}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const text = await res.text();
-  if (text.length > MAX_BODY_CHARS) throw new RouterRefusal(`UPnP: answer of ${text.length} characters from ${url.host}`);
+  // fetch with redirect: 'error' took a redirect for no answer; so does this.
+  if (res.status >= 300 && res.status < 400) throw new RouterSilent(`UPnP: ${url.host} redirects (HTTP ${res.status}); not followed`);
+  const { text } = res;
+  if (res.truncated) throw new RouterRefusal(`UPnP: answer of more than ${MAX_BODY_CHARS} bytes from ${url.host}`);
   const fault = upnpErrorOf(text);
   if (fault) throw new UpnpFault(fault.code, fault.text);
   if (!res.ok) throw new RouterRefusal(`UPnP: HTTP ${res.status} from ${url.host}`);

@@ -4,7 +4,7 @@
  * type is derived from the table, so a key's check and its type cannot drift apart.
  */
 import net from 'node:net';
-import cron from 'node-cron';
+import { parseCron } from '../cron.js';
 import { isRecord } from '../protocol/json.js';
 import { isOneOf } from '../protocol/fields.js';
 import { messageOf } from '../protocol/errors.js';
@@ -184,8 +184,10 @@ export const checkRedisUrl = (s: string): string | undefined => {
 };
 export const checkUrlPath = (s: string): string | undefined =>
   /^[A-Za-z0-9_.~/-]*$/.test(s) ? undefined : 'may hold only letters, digits and _ . ~ / -';
-export const checkCron = (s: string): string | undefined =>
-  cron.validate(s) ? undefined : 'must be a node-cron schedule such as "*/10 * * * * *" (seconds first, optional)';
+export const checkCron = (s: string): string | undefined => {
+  const parsed = parseCron(s);
+  return typeof parsed === 'string' ? `must be a node-cron schedule such as "*/10 * * * * *" (seconds first, optional): ${parsed}` : undefined;
+};
 
 /** A list of mappings, each checked by `decode` (for example DASHBOARD_USERS). */
 export function recordList<T>(doc: string, decode: (raw: Record<string, unknown>, index: number) => T): Spec<T[]> {

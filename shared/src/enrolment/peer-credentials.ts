@@ -8,10 +8,14 @@
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AUTH_HEADERS, connectPayload, idHeaderFor, enrolPayload, enrolmentUrl, keyFingerprint, publicKeyText, signPayload } from '../enrolment/codec.js';
-import { messageOf } from '../protocol/errors.js';
+import { httpRequest } from '../http-request.js';
+import type { HttpReply } from '../http-request.js';
+import { errnoOf, messageOf } from '../protocol/errors.js';
 import { isRecord, parseJsonSafe } from '../protocol/json.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Replies here are tiny; a longer one is not read as JSON. */
+const MAX_REPLY_BYTES = 16 * 1024;
 
 export type EnrolResult = { ok: true } | { ok: false; code: string; reason: string };
 
@@ -67,7 +71,7 @@ export class PeerCredentials {
       SIGNATURE: signPayload(this.key, enrolPayload(this.peerId, nonce, this.publicKey)),
     });
     const res = await request(enrolmentUrl(wsUrl, 'enrol'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const reply = await jsonOf(res);
+    const reply = jsonOf(res);
     if (res.ok) {
       const fleetKeys = stringRecordOf(reply.FLEET_KEYS);
       if (fleetKeys !== undefined) await this.onFleetKeys?.(fleetKeys);
@@ -78,33 +82,22 @@ export class PeerCredentials {
 
   private async challenge(wsUrl: string): Promise<string | undefined> {
     const res = await request(enrolmentUrl(wsUrl, 'challenge'), { method: 'GET' });
-    const date = Date.parse(res.headers.get('date') ?? '');
+    const date = Date.parse(res.headers.date ?? '');
     if (Number.isFinite(date)) this.clockSkewMs = date - Date.now();
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    const reply = await jsonOf(res);
+    if (res.status === 404) return undefined;
+    const reply = jsonOf(res);
     if (!res.ok) throw new EntranceHttpError(`challenge: HTTP ${res.status}${typeof reply.ERROR === 'string' ? `: ${reply.ERROR.slice(0, 200)}` : ''}`);
     if (typeof reply.NONCE !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(reply.NONCE)) throw new EntranceHttpError('challenge: the reply has no usable NONCE');
     return reply.NONCE;
   }
 }
 
-async function request(url: string, init: RequestInit): Promise<Response> {
+async function request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<HttpReply> {
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    return await httpRequest(url, { ...init, timeoutMs: REQUEST_TIMEOUT_MS, maxBodyBytes: MAX_REPLY_BYTES });
   } catch (err) {
-    throw new EntranceHttpError(`${new URL(url).host} unreachable: ${causeOf(err) ?? messageOf(err)}`);
+    throw new EntranceHttpError(`${new URL(url).host} unreachable: ${errnoOf(err) ?? messageOf(err)}`);
   }
-}
-
-/** What fetch's "fetch failed" hides in its cause: the system error code (ECONNREFUSED), else its message. */
-function causeOf(err: unknown): string | undefined {
-  if (!(err instanceof Error) || !isRecord(err.cause)) return undefined;
-  const { code, message } = err.cause;
-  if (typeof code === 'string') return code;
-  return typeof message === 'string' ? message : undefined;
 }
 
 /** A JSON object of strings (FLEET_KEYS: key ID → public key text), or undefined; each key is checked where it is pinned. */
@@ -116,11 +109,10 @@ function stringRecordOf(value: unknown): Record<string, string> | undefined {
 }
 
 /** The reply's JSON object, or {} when it is not one (bounded: replies here are tiny). */
-async function jsonOf(res: Response): Promise<Record<string, unknown>> {
-  const text = await res.text().catch(() => '');
-  if (text.length > 16 * 1024) return {};
+function jsonOf(res: HttpReply): Record<string, unknown> {
+  if (res.truncated) return {};
   try {
-    const v = parseJsonSafe(text);
+    const v = parseJsonSafe(res.text);
     return isRecord(v) ? v : {};
   } catch {
     return {}; // not JSON: the status code alone speaks
