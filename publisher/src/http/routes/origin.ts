@@ -11,6 +11,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { pipeline } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../../../shared/src/log.js';
 import { messageOf } from '../../../../shared/src/protocol/index.js';
@@ -71,12 +72,14 @@ async function sendOpenedFile(req: IncomingMessage, res: ServerResponse, file: s
     return void res.end();
   }
   // Exactly the bytes content-length announced, even if the file grows meanwhile; the stream closes the handle.
+  // pipeline, not pipe: a viewer gone before this point (its 'close' already fired) would leave pipe
+  // waiting forever and the handle to the garbage collector; pipeline destroys the stream at once.
   const stream = handle.createReadStream({ start: 0, end: size - 1 });
-  stream.on('error', () => res.destroy());
-  res.on('close', () => stream.destroy());
   res.on('finish', () => {
     stats.bytes += size;
     if (isSegment(extension)) stats.segmentBytes += size;
   });
-  stream.pipe(res);
+  pipeline(stream, res, () => {
+    /* intentional: a viewer that went away, or a read error, ends this answer; both streams are destroyed */
+  });
 }
