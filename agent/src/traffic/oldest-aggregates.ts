@@ -9,6 +9,8 @@ import type { TrafficAggregate } from '../../../shared/src/protocol/messages.js'
 
 export class OldestAggregates {
   private held = new Map<string, TrafficAggregate>();
+  /** The latest kept at the last trim: anything as late or later can never be among the `limit` oldest. */
+  private cutoff: TrafficAggregate | undefined;
 
   constructor(private readonly limit: number) {}
 
@@ -19,7 +21,18 @@ export class OldestAggregates {
 
   offer(aggregate: TrafficAggregate): void {
     this.held.set(aggregate.ID, aggregate);
-    if (this.held.size > 2 * this.limit) this.held = new Map(this.oldest().map((a) => [a.ID, a]));
+    if (this.held.size <= 2 * this.limit) return;
+    const oldest = this.oldest();
+    this.held = new Map(oldest.map((a) => [a.ID, a]));
+    this.cutoff = oldest[oldest.length - 1];
+  }
+
+  /**
+   * False when an aggregate from `from` under `id` could not be among the `limit` oldest: the caller may
+   * then skip decoding it (most of a long backlog, on every EXCHANGE).
+   */
+  couldKeep(from: number, id: string): boolean {
+    return this.cutoff === undefined || compare(from, id, this.cutoff) < 0;
   }
 
   /** The `limit` oldest offered, oldest first (by FROM, then ID). */
@@ -29,5 +42,9 @@ export class OldestAggregates {
 }
 
 function oldestFirst(list: TrafficAggregate[]): TrafficAggregate[] {
-  return list.sort((a, b) => a.FROM - b.FROM || (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
+  return list.sort((a, b) => compare(a.FROM, a.ID, b));
+}
+
+function compare(from: number, id: string, b: TrafficAggregate): number {
+  return from - b.FROM || (id < b.ID ? -1 : id > b.ID ? 1 : 0);
 }

@@ -107,6 +107,8 @@ export class TrafficOutbox {
       cursor = next;
       for (const [field, text] of fieldPairs(flat)) {
         if (refused.has(field)) continue; // HSCAN may return a field twice
+        const from = storedFrom(text);
+        if (from !== undefined && !kept.couldKeep(from, field)) continue; // sent, and so decoded, on a later EXCHANGE
         const aggregate = decodeStored(() => decodeStoredAggregate(field, text), { KEY: pendingKey, FIELD: field, ENTRY: text }, rejected);
         if (aggregate) kept.offer(aggregate);
         else refused.add(field);
@@ -115,6 +117,16 @@ export class TrafficOutbox {
     return kept.oldest();
   }
 }
+
+/**
+ * The FROM of a stored aggregate (JSON.stringify of it) without parsing the rest, or undefined when the text
+ * does not show one plainly. Inside a JSON string a quote is escaped, so `"FROM":` can only be the key.
+ */
+function storedFrom(text: string): number | undefined {
+  const m = STORED_FROM.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+const STORED_FROM = /"FROM":(\d+(?:\.\d+)?)[,}]/;
 
 /** HSCAN's flat [field, value, field, value, …] as pairs. */
 function* fieldPairs(flat: string[]): Generator<[string, string]> {

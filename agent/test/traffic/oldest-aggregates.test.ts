@@ -38,3 +38,15 @@ t.test('same FROM: ordered by ID', async (t) => {
   for (const id of ['c', 'a', 'b', 'd']) keeper.offer(aggregate(id, 5));
   t.same(keeper.oldest().map((a) => a.ID), ['a', 'b', 'c']);
 });
+
+t.test('couldKeep: once trimmed, what is no older than the last kept is refused before it is decoded', async (t) => {
+  const keeper = new OldestAggregates(2);
+  t.ok(keeper.couldKeep(1e12, 'z'), 'before the first trim everything could be kept');
+  for (let i = 0; i < 5; i++) keeper.offer(aggregate(`a${i}`, 10 + i));
+  t.same(keeper.oldest().map((a) => a.ID), ['a0', 'a1']);
+  t.notOk(keeper.couldKeep(11, 'a1'), 'the last kept itself (an HSCAN repeat)');
+  t.notOk(keeper.couldKeep(12, 'a2'), 'later');
+  t.notOk(keeper.couldKeep(11, 'a1x'), 'same FROM, later ID');
+  t.ok(keeper.couldKeep(11, 'a0'), 'same FROM, earlier ID');
+  t.ok(keeper.couldKeep(5, 'b'), 'earlier');
+});
