@@ -12,6 +12,7 @@ import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 import { MAX_AGGREGATES_PER_EXCHANGE, decodeTrafficAggregate, decodeTrafficRecord, trafficKeyOwner } from '../../../shared/src/protocol/messages.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
+import { OldestAggregates } from './oldest-aggregates.js';
 import { moveAside } from './rejected.js';
 import type { RejectedTraffic } from './rejected.js';
 
@@ -94,27 +95,38 @@ export class TrafficOutbox {
 
   /**
    * HSCAN keeping only the `limit` oldest, so a long entrance outage never loads the whole backlog at once.
-   * Entries the decoder refuses are added to `rejected`.
+   * Entries the decoder refuses are added to `rejected`, once each.
    */
   private async oldestPending(limit: number, rejected: RejectedTraffic[]): Promise<TrafficAggregate[]> {
     const pendingKey = this.deps.keys.trafficPending;
-    let kept: TrafficAggregate[] = [];
-    const seen = new Set<string>();
+    const kept = new OldestAggregates(limit);
+    const refused = new Set<string>();
     let cursor = '0';
     do {
       const [next, flat] = await this.deps.redis.hscan(pendingKey, cursor, 'COUNT', SCAN_COUNT);
       cursor = next;
       for (const [field, text] of fieldPairs(flat)) {
-        if (seen.has(field)) continue; // HSCAN may return a field twice
-        seen.add(field);
+        if (refused.has(field)) continue; // HSCAN may return a field twice
+        const from = storedFrom(text);
+        if (from !== undefined && !kept.couldKeep(from, field)) continue; // sent, and so decoded, on a later EXCHANGE
         const aggregate = decodeStored(() => decodeStoredAggregate(field, text), { KEY: pendingKey, FIELD: field, ENTRY: text }, rejected);
-        if (aggregate) kept.push(aggregate);
+        if (aggregate) kept.offer(aggregate);
+        else refused.add(field);
       }
-      if (kept.length > 2 * limit) kept = oldestFirst(kept).slice(0, limit);
     } while (cursor !== '0');
-    return oldestFirst(kept).slice(0, limit);
+    return kept.oldest();
   }
 }
+
+/**
+ * The FROM of a stored aggregate (JSON.stringify of it) without parsing the rest, or undefined when the text
+ * does not show one plainly. Inside a JSON string a quote is escaped, so `"FROM":` can only be the key.
+ */
+function storedFrom(text: string): number | undefined {
+  const m = STORED_FROM.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+const STORED_FROM = /"FROM":(\d+(?:\.\d+)?)[,}]/;
 
 /** HSCAN's flat [field, value, field, value, …] as pairs. */
 function* fieldPairs(flat: string[]): Generator<[string, string]> {
@@ -156,8 +168,4 @@ function decodeStoredAggregate(field: string, text: string): TrafficAggregate {
   const aggregate = decodeTrafficAggregate(value, where);
   if (aggregate.ID !== field) throw new ProtocolError('E_FORMAT', `${where} holds the aggregate ${aggregate.ID}; an acknowledgement would never remove it`);
   return aggregate;
-}
-
-function oldestFirst(list: TrafficAggregate[]): TrafficAggregate[] {
-  return list.sort((a, b) => a.FROM - b.FROM || (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
 }
