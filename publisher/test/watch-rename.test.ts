@@ -35,7 +35,9 @@ t.test('renamed files are reported as renamed, once; files written in place as s
   renameSync(path.join(live, '.seg-1.ts.tmp'), path.join(live, 'seg-1.ts'));
   t.ok(await until(() => reports.length >= 2), 'both renamed files reported');
   await new Promise((r) => setTimeout(r, QUIET_MS));
-  t.same(reports, [{ file: 'live/seg-0.ts', by: 'renamed' }, { file: 'live/seg-1.ts', by: 'renamed' }], 'as renamed, each once');
+  // Each report waits on its own stat, so two files renamed back to back may be reported in either order.
+  const byFile = [...reports].sort((a, b) => a.file.localeCompare(b.file));
+  t.same(byFile, [{ file: 'live/seg-0.ts', by: 'renamed' }, { file: 'live/seg-1.ts', by: 'renamed' }], 'as renamed, each once');
 
   reports.length = 0;
   writeFileSync(path.join(live, 'kept.ts.tmp'), 'still here');

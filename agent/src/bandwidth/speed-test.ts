@@ -116,8 +116,16 @@ export async function measureCapacity(
   const sentBefore = await opts.sentBytes?.();
   const upMs = await timed('upload', upUrl, timeoutMs, signal, (s) => upload(upUrl, bytes, s, upAuth));
   const sentAfter = await opts.sentBytes?.();
+  return { downMbit: mbitPerSecond(bytes, downMs), upMbit: mbitPerSecond(uploadedBytes(bytes, sentBefore, sentAfter), upMs), measuredAt: Date.now() };
+}
+
+/**
+ * The bytes an upload counts: what the interface sent meanwhile (viewers sharing the link), never less
+ * than the test's own; only the test's own when the counter is unknown or went back (interface restarted).
+ */
+export function uploadedBytes(testBytes: number, sentBefore: number | undefined, sentAfter: number | undefined): number {
   const sent = sentBefore !== undefined && sentAfter !== undefined && sentAfter > sentBefore ? sentAfter - sentBefore : 0;
-  return { downMbit: mbitPerSecond(bytes, downMs), upMbit: mbitPerSecond(Math.max(bytes, sent), upMs), measuredAt: Date.now() };
+  return Math.max(testBytes, sent);
 }
 
 export function mbitPerSecond(bytes: number, ms: number): number {

@@ -40,24 +40,25 @@ const statusIs = (box: RunningAgent, uri: string, status: number) => async () =>
 t.test('quota: used up → 503 until the next month, across a restart; the next month serves again', async (t) => {
   let now = at(2026, 11, 5, 12);
   const runDirectory = path.join(mkdtempSync(path.join(os.tmpdir(), 'dandelion-quota-')), 'run');
-  // 10 kB: one 12 kB segment uses it up, while the 503s of a test's polling (about 300 bytes each) do not.
-  const env = { DANDELION_UPLOAD_QUOTA_GB: '0.00001' };
+  // 100 kB: one 120 kB segment uses it up, while the 503s of a test's polling (about 300 bytes each, every
+  // 50 ms) would take longer than its 15 s wait to, however slowly nginx reloads on a loaded machine.
+  const env = { DANDELION_UPLOAD_QUOTA_GB: '0.0001' };
   const start = () => startAgent(t, { redisUrl: redis.url, entranceUrls: NO_ENTRANCE, runDirectory, env, readings: NO_COUNTERS, now: () => now });
   let box = await start();
-  putFile(box, 'publisher-q/seg-1.ts', 12_000);
+  putFile(box, 'publisher-q/seg-1.ts', 120_000);
   const servedAt = Date.now();
   t.equal((await get(box, '/publisher-q/seg-1.ts')).status, 200, 'served while under the quota');
-  t.ok(await eventually(statusIs(box, '/publisher-q/seg-1.ts', 503)), 'the 12 kB served use the quota up: 503');
+  t.ok(await eventually(statusIs(box, '/publisher-q/seg-1.ts', 503)), 'the 120 kB served use the quota up: 503');
   t.comment(`quota: the first 503 came ${Date.now() - servedAt} ms after the response that used it up (access-log tail, then nginx reload)`);
   const refused = await get(box, '/publisher-q/seg-1.ts');
   const toNewYear = (at(2027, 0, 1, 0) - now) / 1000;
   t.ok(Math.abs(Number(refused.retryAfter) - toNewYear) < 120, `Retry-After ${refused.retryAfter} s ≈ ${toNewYear} s to the next month`);
   t.match(refused.body, /monthly upload quota is used up until 2027-01-01 00:00/);
   const exchange = await box.agent.buildExchange();
-  t.match(exchange, { PAUSED: 'quota', PAUSED_UNTIL: at(2027, 0, 1, 0) / 1000, QUOTA_GB: 0.00001, UPLOAD_CAP_MBIT: 0 }, 'the entrance hears why');
+  t.match(exchange, { PAUSED: 'quota', PAUSED_UNTIL: at(2027, 0, 1, 0) / 1000, QUOTA_GB: 0.0001, UPLOAD_CAP_MBIT: 0 }, 'the entrance hears why');
   t.ok(Number(exchange.QUOTA_USED_GB) >= 0, 'and how much is used');
   const page = await get(box, '/status/status.json');
-  t.match(JSON.parse(page.body), { HOUSEHOLD: { PAUSED: 'quota', UPLOAD_QUOTA_GB: 0.00001, PAUSED_UNTIL: '2027-01-01 00:00' }, SERVING: 'paused' }, 'the LAN status page shows it');
+  t.match(JSON.parse(page.body), { HOUSEHOLD: { PAUSED: 'quota', UPLOAD_QUOTA_GB: 0.0001, PAUSED_UNTIL: '2027-01-01 00:00' }, SERVING: 'paused' }, 'the LAN status page shows it');
   t.equal((await get(box, '/status/household')).status, 200, 'status and the settings stay served');
   const forStrangers = JSON.parse(readFileSync(path.join(runDirectory, 'status/public/status.json'), 'utf8'));
   t.equal(forStrangers.SERVING, 'paused', 'the public copy says paused');
@@ -65,12 +66,12 @@ t.test('quota: used up → 503 until the next month, across a restart; the next 
 
   await box.stop();
   box = await start();
-  putFile(box, 'publisher-q/seg-1.ts', 12_000);
+  putFile(box, 'publisher-q/seg-1.ts', 120_000);
   t.equal((await get(box, '/publisher-q/seg-1.ts')).status, 503, 'still paused after a restart: the month\'s count was kept');
 
   now = at(2027, 0, 1, 0, 1);
   box.agent.household.evaluate();
-  // Before the GET below: its 12 kB use the tiny quota up again.
+  // Before the GET below: its 120 kB use the tiny quota up again.
   t.match(await box.agent.buildExchange(), { PAUSED: '', QUOTA_USED_GB: 0 }, 'a new month, counted from 0');
   t.ok(await eventually(statusIs(box, '/publisher-q/seg-1.ts', 200)), 'the next month: served again');
 });
