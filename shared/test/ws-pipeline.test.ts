@@ -4,6 +4,7 @@
 // before it to be answered and is handled alone.
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { eventually } from '../../test/helpers/agent.js';
 import { WebSocketServer } from 'ws';
 import { ByteBudget, FRAMES_IN_FLIGHT } from '../src/byte-budget.js';
 import { silentLogger } from '../src/log.js';
@@ -35,15 +36,6 @@ async function serve(t: { teardown(fn: () => unknown): void }, hooks: Pick<Messa
   return `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
 }
 
-/** Resolves once `check` holds, polling; fails the wait after `ms`. */
-async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
-  const stop = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > stop) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}
 
 t.test('binary frames are handled side by side and answered in the order sent', async (t) => {
   const release = new Map<string, ReturnType<typeof deferred>>();
@@ -68,12 +60,12 @@ t.test('binary frames are handled side by side and answered in the order sent', 
   t.teardown(() => peer.close());
   for (const name of ['one', 'two', 'three']) peer.sendRaw(Buffer.from(name), true);
   peer.send({ ID: 'publisher-after', IP: '127.0.0.1', TYPE: 'PUBLISHER', COMMAND: 'PUBLISH' });
-  t.ok(await until(() => started.length === 3), 'all three binary frames started before any was answered');
+  t.ok(await eventually(() => started.length === 3), 'all three binary frames started before any was answered');
   t.same(started, ['one', 'two', 'three'], 'started in the order sent; the text frame has not started');
 
   release.get('three')?.resolve();
   release.get('two')?.resolve();
-  t.ok(await until(() => finished.length === 2), 'the later frames finished first');
+  t.ok(await eventually(() => finished.length === 2), 'the later frames finished first');
   t.same(started, ['one', 'two', 'three'], 'the text frame still waits for the first binary frame');
   release.get('one')?.resolve();
 
