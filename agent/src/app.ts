@@ -494,8 +494,10 @@ async function stopParts(p: Parts): Promise<void> {
   await p.links.stop(); // rejects a CERTIFY waiting for its reply
   await p.certificate?.settled();
   await p.sweeper.stop();
+  // nginx before the tail: stopping flushes its buffered access log (up to a second of lines), which the
+  // tail's last pass then counts in this run, not in whatever month the next start reads them in.
+  await p.nginx.stop();
   await p.tail.stop();
   await p.household.stop(); // after the tail: its last bytes count towards the month
-  await p.nginx.stop();
   await p.boxStatus.flush();
 }

@@ -40,7 +40,7 @@ export interface TrafficTailDeps {
 export interface TrafficTail {
   /** Resume from the persisted position, read what is new, then watch the log and poll as a fallback. */
   start(): Promise<void>;
-  /** Stop watching and timers, wait for an in-flight pass, close the log. */
+  /** Stop watching and timers, wait for an in-flight pass, read what is new once more, close the log. */
   stop(): Promise<void>;
   /** One read pass now; resolves with the number of complete lines consumed. */
   pass(): Promise<number>;
@@ -65,6 +65,9 @@ export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
     start: () => follower.start(),
     async stop() {
       await follower.stop();
+      // What nginx wrote since the last pass (its buffer is flushed when it stops): counted by this run.
+      // Redis gone at shutdown is no loss: the next start resumes from the committed position.
+      await reader.pass().catch((err: unknown) => deps.log.warn({ err }, 'last read of the access log failed; the next start reads it'));
       await reader.close();
     },
     pass: () => reader.pass(),
