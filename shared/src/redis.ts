@@ -1,16 +1,25 @@
 /**
- * The Redis client of a role, from its config: REDIS_URL when set (redis://, rediss://, or
- * unix:///path?db=N for a socket), else REDIS_HOST, REDIS_PORT and DB as in the original.
+ * The Redis client of a role, from its config: a Redis Cluster when REDIS_CLUSTER_NODES lists nodes,
+ * else REDIS_URL when set (redis://, rediss://, or unix:///path?db=N for a socket), else REDIS_HOST,
+ * REDIS_PORT and DB as in the original.
  */
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
+import type { KeyLayout } from './redis-keys.js';
 
 export interface RedisConfig {
   REDIS_URL: string | undefined;
   REDIS_HOST: string;
   REDIS_PORT: number;
   DB: number;
+  /** host:port of Redis Cluster nodes; empty or absent: one Redis. */
+  REDIS_CLUSTER_NODES?: readonly string[];
+}
+
+/** Which key layout the role's Redis needs (redis-keys.ts): hash-tagged keys on a cluster, the original's names on one Redis. */
+export function keyLayoutOf(cfg: RedisConfig): KeyLayout {
+  return (cfg.REDIS_CLUSTER_NODES ?? []).length > 0 ? 'cluster' : 'single';
 }
 
 export function redisOptionsOf(cfg: RedisConfig): RedisOptions {
@@ -36,9 +45,65 @@ export function redisOptionsOf(cfg: RedisConfig): RedisOptions {
   return opts;
 }
 
+/** The key layout a connected client needs: the role's code gets its client, not its config. */
+export function keyLayoutOfClient(redis: Redis): KeyLayout {
+  return clusterOf(redis) ? 'cluster' : 'single';
+}
+
+/** The Cluster behind a client typed as Redis (newClient), if it is one. */
+function clusterOf(redis: Redis): Cluster | undefined {
+  const client: unknown = redis;
+  return client instanceof Cluster ? client : undefined;
+}
+
+/**
+ * A second connection like `redis` (for SUBSCRIBE, which takes a connection over), not yet connected.
+ * Redis and Cluster take different arguments to duplicate().
+ */
+export function duplicateClient(redis: Redis): Redis {
+  const cluster = clusterOf(redis);
+  if (cluster) return cluster.duplicate([], { lazyConnect: true }) as unknown as Redis;
+  return redis.duplicate({ lazyConnect: true });
+}
+
+/** ioredis Cluster options for REDIS_CLUSTER_NODES: the same retry and pipelining choices as one Redis, for every node. */
+export function clusterOptionsOf(): ClusterOptions {
+  const { lazyConnect, enableAutoPipelining, retryStrategy, ...node } = redisOptionsOf({ REDIS_URL: undefined, REDIS_HOST: '', REDIS_PORT: 0, DB: 0 });
+  delete node.host;
+  delete node.port;
+  delete node.db; // a cluster has only database 0
+  return {
+    lazyConnect,
+    enableAutoPipelining,
+    clusterRetryStrategy: retryStrategy,
+    // After a failover the new master answers MOVED/CLUSTERDOWN for a moment: retry rather than fail the command.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    redisOptions: node,
+  };
+}
+
+/** `host:port` (or `[v6]:port`) as ioredis's node address. */
+export function clusterNodeOf(hostPort: string): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(hostPort.slice(at + 1)) };
+}
+
+/**
+ * The client the role's code is written against. A Cluster answers the same commands, routed by each key's
+ * slot; code that must work on both keeps every MULTI, pipeline and script within one slot (redis-keys.ts).
+ */
+function newClient(cfg: RedisConfig): Redis {
+  const nodes = cfg.REDIS_CLUSTER_NODES ?? [];
+  if (nodes.length === 0) return new Redis(redisOptionsOf(cfg));
+  // Cluster and Redis share their command interface (ioredis's Commander) but not a declared type, and
+  // every module names `Redis`; this is the one place the two meet.
+  return new Cluster(nodes.map(clusterNodeOf), clusterOptionsOf()) as unknown as Redis;
+}
+
 /** Connect, or throw with the reason, so `main` can say why it cannot start. */
 export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis> {
-  const redis = new Redis(redisOptionsOf(cfg));
+  const redis = newClient(cfg);
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   // Reconnects are retried and commands fail with their own errors, so one line per 30 s is enough.
   let lastLogged = 0;

@@ -15,6 +15,7 @@ import {
   bool,
   checkCron,
   checkHost,
+  checkHostPort,
   checkHttpsUrl,
   checkRedisUrl,
   checkUrlPath,
@@ -46,6 +47,11 @@ export const COMMON_SCHEMA = {
   REDIS_HOST: str('Redis host when REDIS_URL is not set.', '127.0.0.1', checkHost),
   REDIS_PORT: port('Redis port when REDIS_URL is not set.', 6379),
   DB: num('Redis database number when REDIS_URL is not set.', 0, { min: 0, max: 65535, integer: true }),
+  REDIS_CLUSTER_NODES: list(
+    'Nodes (host:port) of a Redis Cluster to use instead of one Redis; a few are enough, the client learns the rest from them. When set, REDIS_URL, REDIS_HOST, REDIS_PORT and DB are ignored and the entrance keeps its registry in hash-tagged, sharded keys (docs/scale.md, "Redis Cluster"). Empty: one Redis.',
+    [],
+    checkHostPort,
+  ),
 } satisfies Schema;
 
 export const ENTRANCE_SCHEMA = {

@@ -159,6 +159,13 @@ function parseEnvJson(text: string): unknown {
 // Checks shared by several keys.
 export const checkHost = (s: string): string | undefined =>
   net.isIP(s) !== 0 || /^[A-Za-z0-9.-]{1,253}$/.test(s) ? undefined : 'must be an IP address or host name';
+/** `host:port` of one Redis Cluster node (an IPv6 address in brackets: `[::1]:7000`). */
+export const checkHostPort = (s: string): string | undefined => {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  const host = m?.[1] ?? m?.[2];
+  if (!m || host === undefined || checkHost(host) !== undefined || Number(m[3]) < 1 || Number(m[3]) > 65535) return 'must be host:port';
+  return undefined;
+};
 export const checkWsUrl = (s: string): string | undefined => {
   try {
     const u = new URL(s);

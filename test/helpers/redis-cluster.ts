@@ -1,0 +1,167 @@
+/**
+ * A real Redis Cluster for one test file: six redis-server nodes (three masters, a replica each) on free
+ * loopback ports, each in its own temp folder with nothing saved, joined by `redis-cli --cluster create`.
+ * Everything is stopped and removed at teardown. Start one per test file and share it between subtests:
+ * it takes a few seconds.
+ */
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+import { track } from './children.js';
+
+const run = promisify(execFile);
+const NODES = 6;
+/** A node's cluster bus listens on its port + 10000, so both must be free. */
+const BUS_OFFSET = 10_000;
+
+export interface ClusterNode {
+  port: number;
+  /** `127.0.0.1:<port>`, as REDIS_CLUSTER_NODES lists it. */
+  address: string;
+  proc: ChildProcess;
+}
+
+export interface RedisClusterServer {
+  nodes: ClusterNode[];
+  /** REDIS_CLUSTER_NODES for a role's env (comma list). */
+  nodesEnv: string;
+  /** A Cluster client for the test's own reads; disconnected at teardown. */
+  client(): Redis;
+  /** The node serving `key`'s slot as master now. */
+  masterOf(key: string): Promise<ClusterNode>;
+  /** SIGKILL the master of `key`'s slot (its replica takes over after cluster-node-timeout); returns it. */
+  killMasterOf(key: string): Promise<ClusterNode>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(t: { teardown(fn: () => unknown): void }): Promise<RedisClusterServer> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'drc-'));
+  const nodes: ClusterNode[] = [];
+  const clients: Array<{ disconnect(): void }> = [];
+  const stop = async (): Promise<void> => {
+    for (const c of clients) c.disconnect();
+    await Promise.all(nodes.map(({ proc }) => stopProcess(proc)));
+    rmSync(root, { recursive: true, force: true });
+  };
+  t.teardown(stop);
+  for (const port of await freeClusterPorts(NODES)) nodes.push({ port, address: `127.0.0.1:${port}`, proc: startNode(root, port) });
+  await Promise.all(nodes.map((n) => waitForPing(n)));
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '1', '--cluster-yes']);
+  await Promise.all(nodes.map((n) => waitForClusterOk(n.port)));
+  const client = (): Redis => {
+    const c = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+    clients.push(c);
+    // The same commands as one Redis, routed by slot (see shared/src/redis.ts).
+    return c as unknown as Redis;
+  };
+  const masterOf = async (key: string): Promise<ClusterNode> => {
+    const probe = new Redis({ host: '127.0.0.1', port: (nodes.find((n) => n.proc.exitCode === null) ?? nodes[0]!).port, lazyConnect: true });
+    try {
+      const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
+      const ranges = await probe.call('CLUSTER', 'SLOTS');
+      for (const range of Array.isArray(ranges) ? ranges : []) {
+        if (!Array.isArray(range) || Number(range[0]) > slot || Number(range[1]) < slot) continue;
+        const master: unknown = range[2];
+        const port = Array.isArray(master) ? Number(master[1]) : NaN;
+        const node = nodes.find((n) => n.port === port);
+        if (node) return node;
+      }
+      throw new Error(`no master serves slot ${slot}`);
+    } finally {
+      probe.disconnect();
+    }
+  };
+  return {
+    nodes,
+    nodesEnv: nodes.map((n) => n.address).join(','),
+    client,
+    masterOf,
+    async killMasterOf(key) {
+      const node = await masterOf(key);
+      node.proc.kill('SIGKILL');
+      return node;
+    },
+    stop,
+  };
+}
+
+function startNode(root: string, port: number): ChildProcess {
+  const dir = path.join(root, String(port));
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+    '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
+  ];
+  mkdirSync(dir, { recursive: true });
+  const proc = spawn('redis-server', args, { stdio: 'ignore' });
+  track(proc);
+  return proc;
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+/** `count` loopback ports that are free, each with its bus port (port + 10000) free too. */
+async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort(0);
+    if (port + BUS_OFFSET > 65535 || ports.includes(port)) continue;
+    if ((await freePort(port + BUS_OFFSET).catch(() => 0)) !== 0) ports.push(port);
+  }
+  return ports;
+}
+
+function freePort(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      const got = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(got));
+    });
+  });
+}
+
+async function waitForPing(node: ClusterNode): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (node.proc.exitCode !== null) throw new Error(`redis-server on port ${node.port} exited`);
+    const c = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => {
+      /* intentional: not up yet */
+    });
+    try {
+      await c.connect();
+      await c.ping();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      c.disconnect();
+    }
+  }
+  throw new Error(`redis-server on port ${node.port} did not answer`);
+}
+
+async function waitForClusterOk(port: number): Promise<void> {
+  const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+  try {
+    for (let i = 0; i < 400; i++) {
+      const info = String(await c.call('CLUSTER', 'INFO'));
+      if (info.includes('cluster_state:ok')) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`cluster node ${port} never reached cluster_state:ok`);
+  } finally {
+    c.disconnect();
+  }
+}
