@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
+import { keyLayoutOf } from '../../shared/src/redis.js';
 import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
@@ -57,7 +58,9 @@ export interface EntranceParts {
 export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const { config, id, redis, log } = deps;
   const now = deps.now ? { now: deps.now } : {};
-  const keys = entranceKeys(id);
+  // On a Redis Cluster the registry's keys are hash-tagged and sharded (redis-keys.ts, docs/scale.md).
+  const keys = entranceKeys(id, keyLayoutOf(config));
+  const trustKeysHere = trustKeys(keyLayoutOf(config));
   const identity = createOwnIdentity(config, id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, requireReachable: config.REQUIRE_REACHABLE, log: log.child({ mod: 'registry' }), ...now });
   const verdicts = new VerdictStore({ redis, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now });
@@ -68,11 +71,11 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
   const metrics = createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const publisherAccounts = new PublisherAccounts(redis, deps.now);
-  const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
-  const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH,
+  const fleetKeys = new FleetKeys({ redis, keys: trustKeysHere, grantSeconds: GRANT_SECONDS, ...now });
+  const trust = new PublisherTrust({ redis, keys: trustKeysHere, fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH,
     // A grant carries the quota of the publisher's account.
     quotaBytes: async (publisherId) => (await publisherAccount(redis, publisherId))?.quotaBytes ?? DEFAULT_GRANT_QUOTA_BYTES, ...now });
-  const quarantine = new Quarantine({ redis, keys, trust: trustKeys(), ...now });
+  const quarantine = new Quarantine({ redis, keys, trust: trustKeysHere, ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
   const ctx: HandlerContext = {
     ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust,

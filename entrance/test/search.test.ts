@@ -38,6 +38,23 @@ t.test('nearest band first, then spare upload, then free disk, limited and ranke
   t.same(Object.keys(anywhere.BOX_SET as object), ['box-nowhere', 'box-paris-fast', 'box-taichung-fast', 'box-tokyo'], 'no publisher place: by capacity');
 });
 
+t.test('within one band and at equal capacity the nearer box ranks first, then the box ID', async (t) => {
+  const redis = await startRedis(t);
+  const { url } = await startEntrance(t, { redisUrl: redis.url, env: ORIGINAL_PUBLISHERS });
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  // The farther box has the smaller ID: by ID alone it would come first.
+  for (const [id, loc] of [['box-a-taichung', TAICHUNG], ['box-b-taipei', TAIPEI], ['box-c-taipei', TAIPEI]] as const) {
+    t.equal((await box.ask(boxExchange(id, { GEOIP: { LOC: loc }, 'BANDWIDTH-IDLE-UP': 20 }))).MESSAGE, 'ACCEPTED');
+  }
+  const reply = await publisher.ask(searchRequest('publisher-tw', { GEOIP: { LOC: TAIPEI } }));
+  t.same(Object.keys(reply.BOX_SET as object), ['box-b-taipei', 'box-c-taipei', 'box-a-taichung'], 'nearer first, equal distance by ID');
+  const near = { id: 'box-z', distanceKm: 10, capacity: 5 };
+  t.ok(compareCandidates(near, { id: 'box-a', distanceKm: 400, capacity: 5 }) < 0, 'same band, same capacity: nearer first');
+  t.ok(compareCandidates(near, { id: 'box-a', distanceKm: 400, capacity: 6 }) > 0, 'capacity still comes before distance within a band');
+});
+
 t.test('capacity score orders by spare upload, then disk', async (t) => {
   const ex = (idle: number, disk: number) => ({ ...boxExchange('box-x'), 'BANDWIDTH-IDLE-UP': idle, 'DISK-AVAIL': disk }) as unknown as BoxExchange;
   t.ok(capacityScore(ex(10, 0)) > capacityScore(ex(9.99, 99_999)), 'upload dominates disk');

@@ -1,49 +1,110 @@
 /**
  * Every Redis key Dandelion uses is built here and nowhere else. The original's namespaces
  * (`{ID}:BOX_SET`, `{ID}:EXCHANGE:<box_id>` …, where {ID} is the role's own ID) are wire contract:
- * tools written against the original read them, so those are only ever added to, never renamed.
+ * tools written against the original read them, so those are only ever added to, never renamed. On a
+ * Redis Cluster (KeyLayout 'cluster') the same names carry a hash tag in front: a different layout an
+ * operator moves to (docs/scale.md), never a rename of the single-Redis one.
  */
 
-/** Keys of an entrance with ID `me`. */
-export function entranceKeys(me: string) {
+/**
+ * How keys are laid out. `single`: the original's names, for one Redis. `cluster`: the same names with a
+ * hash tag (`{…}`) in front, so that every key a script or MULTI touches together hashes to one slot of
+ * a Redis Cluster, and the registry split into REGISTRY_SHARDS shards (docs/scale.md, "Redis Cluster").
+ */
+export type KeyLayout = 'single' | 'cluster';
+
+/**
+ * Shards of an entrance namespace's registry on a cluster. Each shard's keys share one slot, so a box's
+ * write and a sweep batch stay one script; SEARCH asks every shard and merges. 16 spreads a million
+ * boxes' GEO index over as many keys (and nodes) without making SEARCH's fan-out costly.
+ */
+export const REGISTRY_SHARDS = 16;
+
+/** The registry keys of one shard: a box's own keys and the indexes that list it. */
+function registryShardKeys(prefix: string) {
   return {
-    /** Hash: this entrance's ID, IP, PORT, TYPE, URL (refreshed every few seconds). */
-    ownInfo: `${me}:OWN_INFO`,
-    /** Set: other entrances' URLs, told to boxes and publishers; seeded from ENTRANCE_OTHER_URLS. */
-    entranceUrls: `${me}:ENTRANCE_URLS`,
     /** Sorted set: box ID → expiry time in seconds since the epoch (now + ENTRANCE_EXPIRE_BOX_TIME). */
-    boxSet: `${me}:BOX_SET`,
+    boxSet: `${prefix}:BOX_SET`,
     /** Hash: a box's latest exchange, one field per message key. */
-    exchange: (boxId: string) => `${me}:EXCHANGE:${boxId}`,
+    exchange: (boxId: string) => `${prefix}:EXCHANGE:${boxId}`,
     /** Extension. Geo set: box ID at its GEOIP LOC, for nearest-first SEARCH. */
-    boxGeo: `${me}:BOX_GEO`,
+    boxGeo: `${prefix}:BOX_GEO`,
     /** Extension. Sorted set: box ID → capacity score (spare upload, then free disk) for SEARCH. */
-    boxCapacity: `${me}:BOX_CAPACITY`,
+    boxCapacity: `${prefix}:BOX_CAPACITY`,
     /**
      * Extension. Sorted set: box ID → expiry (as in boxSet) of a box whose last EXCHANGE said it is paused
      * for this reason (PAUSED: `quota` or `quiet-hours`). Such a box is kept out of boxGeo and boxCapacity,
      * so SEARCH never lists it; these sets count it for the metrics.
      */
-    boxPaused: (reason: string) => `${me}:BOX_PAUSED:${reason}`,
-    /** Extension. Hash: box ID → JSON summary for the dashboard, kept BOX_HISTORY_DAYS after it went offline. */
-    boxSummary: `${me}:BOX_SUMMARY`,
+    boxPaused: (reason: string) => `${prefix}:BOX_PAUSED:${reason}`,
     /** Extension. Sorted set: one JSON reading a minute for a box's history charts (score: minute start). */
-    boxHistory: (boxId: string) => `${me}:HISTORY:${boxId}`,
+    boxHistory: (boxId: string) => `${prefix}:HISTORY:${boxId}`,
+  } as const;
+}
+export type RegistryShardKeys = ReturnType<typeof registryShardKeys>;
+
+/** Which of `shardCount` shards holds `boxId`: FNV-1a of its UTF-16 code units, so every entrance and tool agrees. */
+export function registryShardIndex(boxId: string, shardCount: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < boxId.length; i++) hash = Math.imul(hash ^ boxId.charCodeAt(i), 0x01000193) >>> 0;
+  return hash % shardCount;
+}
+
+/** The registry keys of the shard holding `boxId` (the only shard with one Redis). */
+export function shardKeysOf(keys: { shards: readonly RegistryShardKeys[] }, boxId: string): RegistryShardKeys {
+  const shard = keys.shards[registryShardIndex(boxId, keys.shards.length)];
+  if (shard === undefined) throw new Error('a key layout has no registry shards');
+  return shard;
+}
+
+/**
+ * Keys of an entrance namespace `me` (an entrance's ID). With `layout` 'cluster' every key carries a hash
+ * tag: `{me}` for the namespace's own keys, `{me:N}` for registry shard N's.
+ */
+export function entranceKeys(me: string, layout: KeyLayout = 'single') {
+  const ns = layout === 'single' ? me : `{${me}}`;
+  const shards = layout === 'single' ? [registryShardKeys(me)] : Array.from({ length: REGISTRY_SHARDS }, (_, i) => registryShardKeys(`{${me}:${i}}`));
+  const only = shards[0] ?? registryShardKeys(me);
+  return {
+    /** Hash: this entrance's ID, IP, PORT, TYPE, URL (refreshed every few seconds). */
+    ownInfo: `${ns}:OWN_INFO`,
+    /** Set: other entrances' URLs, told to boxes and publishers; seeded from ENTRANCE_OTHER_URLS. */
+    entranceUrls: `${ns}:ENTRANCE_URLS`,
+    /** The registry: one shard with one Redis (the original's names below), REGISTRY_SHARDS on a cluster. */
+    shards,
+    /**
+     * Sorted set: box ID → expiry time in seconds since the epoch (now + ENTRANCE_EXPIRE_BOX_TIME). This and
+     * boxGeo, boxCapacity and boxPaused name the registry's indexes with one Redis; on a cluster they are per
+     * shard (`shards`, shardKeysOf) and these names hold nothing.
+     */
+    boxSet: only.boxSet,
+    /** Hash: a box's latest exchange, one field per message key (in the box's shard). */
+    exchange: (boxId: string) => shardKeysOf({ shards }, boxId).exchange(boxId),
+    /** Extension. Geo set: box ID at its GEOIP LOC, for nearest-first SEARCH (one Redis; see boxSet). */
+    boxGeo: only.boxGeo,
+    /** Extension. Sorted set: box ID → capacity score for SEARCH (one Redis; see boxSet). */
+    boxCapacity: only.boxCapacity,
+    /** Extension. Sorted set: box ID → expiry of a box paused for this reason (one Redis; see boxSet). */
+    boxPaused: only.boxPaused,
+    /** Extension. Hash: box ID → JSON summary for the dashboard, kept BOX_HISTORY_DAYS after it went offline. */
+    boxSummary: `${ns}:BOX_SUMMARY`,
+    /** Extension. Sorted set: one JSON reading a minute for a box's history charts (score: minute start), in the box's shard. */
+    boxHistory: (boxId: string) => shardKeysOf({ shards }, boxId).boxHistory(boxId),
     /** Extension. Hash {USERNAME, CSRF} with TTL: a dashboard login. */
-    session: (sessionId: string) => `${me}:SESSION:${sessionId}`,
+    session: (sessionId: string) => `${ns}:SESSION:${sessionId}`,
     /** Extension. Sorted set of login attempt IDs by time (ms), with TTL: a client's (IPv4 address, IPv6 /64) recent dashboard logins. */
-    loginFailures: (client: string) => `${me}:LOGIN_FAILURES:${client}`,
+    loginFailures: (client: string) => `${ns}:LOGIN_FAILURES:${client}`,
     /**
      * Extension. Hash: publisher ID → JSON {LAST_SEEN, IP} of publishers that searched here. SEARCH needs no
      * credentials, so the fields are kept only while publishersSeen lists them (capped, expiring).
      */
-    publishers: `${me}:PUBLISHERS`,
+    publishers: `${ns}:PUBLISHERS`,
     /**
      * Extension. Sorted set: publisher ID → time of its last SEARCH here (seconds since the epoch). Entries
      * older than PUBLISHER_RECORD_DAYS, and the oldest beyond MAX_PUBLISHER_RECORDS, are dropped together
      * with their field in `publishers`; the dashboard reads the newest from here.
      */
-    publishersSeen: `${me}:PUBLISHERS_SEEN`,
+    publishersSeen: `${ns}:PUBLISHERS_SEEN`,
   } as const;
 }
 export type EntranceKeys = ReturnType<typeof entranceKeys>;
@@ -104,12 +165,21 @@ export function publisherKeys(me: string) {
 export type PublisherKeys = ReturnType<typeof publisherKeys>;
 
 /**
+ * The prefix of a fleet-wide namespace: `dandelion:<NAME>:` with one Redis; `{dandelion:<NAME>}:` on a
+ * cluster, so that the scripts and transactions within the namespace stay in one slot. Namespaces whose
+ * commands each touch one key (reachability, ACME) keep their names on a cluster too.
+ */
+function fleetPrefix(name: string, layout: KeyLayout): string {
+  return layout === 'single' ? `dandelion:${name}:` : `{dandelion:${name}}:`;
+}
+
+/**
  * Extension. Keys of box enrolment (docs/enrolment.md). Fleet-wide under `dandelion:ENROL:`, like the
  * traffic keys and for the same reason: a box enrolled through one entrance must be recognised by every
  * entrance sharing the Redis, and a token's use count must be one count.
  */
-export function enrolmentKeys() {
-  const p = 'dandelion:ENROL:';
+export function enrolmentKeys(layout: KeyLayout = 'single') {
+  const p = fleetPrefix('ENROL', layout);
   return {
     /** String: the HMAC key challenges are made with, created once by the first entrance (SET NX). */
     challengeSecret: `${p}CHALLENGE_SECRET`,
@@ -136,8 +206,8 @@ export type EnrolmentKeys = ReturnType<typeof enrolmentKeys>;
  * account made through one entrance admits the publisher at every entrance sharing the Redis. Enrolment's
  * challenges and its revocation channel serve publishers too (enrolmentKeys).
  */
-export function publisherAccountKeys() {
-  const p = 'dandelion:PUBLISHER:';
+export function publisherAccountKeys(layout: KeyLayout = 'single') {
+  const p = fleetPrefix('PUBLISHER', layout);
   return {
     /**
      * Hash {SECRET_HASH, QUOTA_BYTES, CREATED, STATE: created|enrolled|revoked, PUBLIC_KEY, ENROLLED_AT, IP, REVOKED_AT}:
@@ -151,8 +221,8 @@ export function publisherAccountKeys() {
 export type PublisherAccountKeys = ReturnType<typeof publisherAccountKeys>;
 
 /** Extension. Fleet-wide keys of trust: what every entrance on this Redis signs grants with. */
-export function trustKeys() {
-  const p = 'dandelion:TRUST:';
+export function trustKeys(layout: KeyLayout = 'single') {
+  const p = fleetPrefix('TRUST', layout);
   return {
     /** Hash: key ID → JSON {PUBLIC_KEY, PRIVATE_KEY, CREATED, RETIRED?} of one fleet signing key (trust/fleet-keys.ts). */
     fleetKeys: `${p}FLEET_KEYS`,
@@ -221,8 +291,8 @@ const RESOLUTION_SEGMENT: Readonly<Record<TrafficResolution, string>> = { minute
  * Buckets are hashes `{bytes, requests}`; `t` is the bucket's start in whole seconds since the epoch (UTC).
  * `'-'` stands for "no publisher" in the by-publisher breakdowns; it is never a publisher's own key.
  */
-export function trafficKeys() {
-  const p = 'dandelion:TRAFFIC:';
+export function trafficKeys(layout: KeyLayout = 'single') {
+  const p = fleetPrefix('TRAFFIC', layout);
   return {
     prefix: p,
     /** Field standing for traffic that named no publisher (publisher IDs all start with `publisher-`). */

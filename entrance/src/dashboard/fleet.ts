@@ -14,6 +14,9 @@ import type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 import type { Quarantine, QuarantineRecord } from '../trust/quarantine.js';
 import type { VerdictStore } from '../reachability/store.js';
 import type { ReachabilityMethod, ReachabilityState } from '../reachability/verdict.js';
+import { boxExpiries } from '../registry/registry.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import type { TrafficKeys } from '../../../shared/src/redis-keys.js';
 
 export type { BoxSummary, HistoryPoint } from '../registry/box-summary.js';
 export type BoxState = 'online' | 'stale' | 'offline';
@@ -67,9 +70,11 @@ export interface FleetDeps {
 
 export class Fleet {
   private cache: { at: number; rows: BoxSummary[] } | undefined;
-  private readonly traffic = trafficKeys();
+  private readonly traffic: TrafficKeys;
 
-  constructor(private readonly deps: FleetDeps) {}
+  constructor(private readonly deps: FleetDeps) {
+    this.traffic = trafficKeys(keyLayoutOfClient(deps.redis));
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -91,7 +96,7 @@ export class Fleet {
   async states(): Promise<Map<string, BoxState>> {
     const rows = await this.summaries();
     const nowS = this.now() / 1000;
-    const expiries = rows.length > 0 ? await this.deps.redis.zmscore(this.deps.keys.boxSet, ...rows.map((r) => r.ID)) : [];
+    const expiries = rows.length > 0 ? await boxExpiries(this.deps.redis, this.deps.keys, rows.map((r) => r.ID)) : [];
     const out = new Map<string, BoxState>();
     rows.forEach((r, i) => {
       const registered = Number(expiries[i] ?? 0) > nowS;

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
-import { acmeKeys } from '../../../shared/src/redis-keys.js';
+import { acmeKeys, shardKeysOf } from '../../../shared/src/redis-keys.js';
 import { normaliseIp } from '../../../shared/src/peer-address.js';
 import { repliesOf } from '../../../shared/src/redis-replies.js';
 
@@ -30,7 +30,8 @@ export class RedisZoneRecords implements ZoneRecords {
   ) {}
 
   async addressOf(boxId: string): Promise<string | undefined> {
-    const [expiry, address] = repliesOf(await this.redis.pipeline().zscore(this.keys.boxSet, boxId).hget(this.keys.exchange(boxId), 'PUBLIC_IP').exec());
+    const shard = shardKeysOf(this.keys, boxId); // both keys in one slot, so one pipeline on a cluster too
+    const [expiry, address] = repliesOf(await this.redis.pipeline().zscore(shard.boxSet, boxId).hget(shard.exchange(boxId), 'PUBLIC_IP').exec());
     if (typeof expiry !== 'string' || Number(expiry) <= this.now() / 1000) return undefined;
     if (typeof address !== 'string') return undefined;
     const ip = normaliseIp(address);

@@ -3,7 +3,8 @@
  *   1. distance band: boxes in 500 km rings around the publisher, nearest ring first, when both the
  *      publisher and the box have GEOIP LOC; boxes without a place come after every placed box;
  *   2. capacity: spare upload (BANDWIDTH-IDLE-UP, Mbit/s) highest first, then free disk (DISK-AVAIL, GB);
- *   3. box ID, so equal boxes keep a stable order.
+ *   3. distance: within one band and at equal capacity, the nearer box first;
+ *   4. box ID, so equal boxes keep a stable order.
  * Capacity is one number so that Redis can keep the fleet sorted by it (a sorted set).
  */
 import { readingOf } from '../../../shared/src/protocol/index.js';
@@ -34,5 +35,7 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
   const band = distanceBand(a.distanceKm) - distanceBand(b.distanceKm);
   if (band !== 0 && !Number.isNaN(band)) return band;
   if (a.capacity !== b.capacity) return b.capacity - a.capacity;
+  // Both placed or both not, since they share a band.
+  if (a.distanceKm !== undefined && b.distanceKm !== undefined && a.distanceKm !== b.distanceKm) return a.distanceKm - b.distanceKm;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 /**
  * The registry of boxes in Redis: `{ID}:BOX_SET` (box → expiry time in seconds) and `{ID}:EXCHANGE:<box>`
  * (its latest exchange), the keys original clients read, plus two indexes for SEARCH: `{ID}:BOX_GEO`
- * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve).
+ * (where each box is) and `{ID}:BOX_CAPACITY` (how much it can serve). On a Redis Cluster the same keys
+ * exist once per shard (`{ID:N}:BOX_SET` …, redis-keys.ts): a box lives in one shard, every write and
+ * sweep batch runs inside one shard's slot, and SEARCH asks every shard and merges their candidates.
  * Every write of one box and every sweep batch is one Lua script, so a box refreshed while the sweep
  * runs is never half removed. A box its household paused (PAUSED in its EXCHANGE) is kept out of both
  * indexes, so SEARCH never lists it and a region of paused boxes costs SEARCH nothing, and counted in
@@ -11,17 +13,16 @@
 import type { Redis } from 'ioredis';
 import { PAUSE_REASONS, boxExchangeFromHash, parseLoc, toHash, trafficKeyOwner } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, GeoIp, PauseReason, RankedBox, WireValue } from '../../../shared/src/protocol/index.js';
-import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
-import { reachabilityKeys, trustKeys } from '../../../shared/src/redis-keys.js';
+import type { EntranceKeys, RegistryShardKeys } from '../../../shared/src/redis-keys.js';
+import { reachabilityKeys, shardKeysOf, trustKeys } from '../../../shared/src/redis-keys.js';
 import type { Logger } from '../../../shared/src/log.js';
-import { execOrThrow } from '../../../shared/src/redis.js';
+import { execOrThrow, keyLayoutOfClient } from '../../../shared/src/redis.js';
 import { stringHash, texts } from '../../../shared/src/redis-replies.js';
 import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { capacityScore, compareCandidates } from './ranking.js';
 import type { Candidate } from './ranking.js';
 
 const SWEEP_BATCH = 1000;
-const QUARANTINE_KEY = trustKeys().quarantine;
 const REACHABILITY = reachabilityKeys();
 /** Half the Earth's circumference: a GEOSEARCH radius that holds every box. */
 const WHOLE_EARTH_KM = 20040;
@@ -82,7 +83,8 @@ return 1`;
  * quarantined, and with REQUIRE_REACHABLE only those whose verdict is `reachable`. Ranking stays in
  * ranking.ts; the script only gathers. The verdict keys are built from a prefix, as the sweep builds the
  * exchange keys, because which boxes they are is known only inside the script.
- * KEYS: BOX_GEO, BOX_CAPACITY, BOX_SET, the quarantine. ARGV: lon ('' for no place), lat, window, the
+ * KEYS: BOX_GEO, BOX_CAPACITY, BOX_SET, then the quarantine when it shares their slot (one Redis; on a
+ * cluster the caller filters the quarantined and the unreachable itself, see liveOnCluster). ARGV: lon ('' for no place), lat, window, the
  * radius index to start at (1-based), now (seconds), the verdict key prefix ('' when reachability does
  * not count), then the radii (km). Returns {radius index used, distance of the farthest row when the
  * window was full (else ''), {id, distance ('' for none), capacity, …} of the live ones, how many were gathered}.
@@ -119,7 +121,8 @@ end
 local now = tonumber(ARGV[5])
 local live = {}
 if #order > 0 then
-  local expiries, quarantined, capacities = scores(KEYS[3]), scores(KEYS[4]), scores(KEYS[2])
+  local expiries, capacities = scores(KEYS[3]), scores(KEYS[2])
+  local quarantined = KEYS[4] and scores(KEYS[4]) or {}
   for i, id in ipairs(order) do
     local alive = tonumber(expiries[i] or '0') > now and not (tonumber(quarantined[i] or '0') > now)
     if alive and (ARGV[6] == '' or redis.call('HGET', ARGV[6] .. id, 'verdict') == 'reachable') then
@@ -133,6 +136,7 @@ return {index, farthest, live, #order}`;
 
 interface RegistryScripts {
   dandelionSearchCandidates(geo: string, capacity: string, boxSet: string, quarantine: string, ...args: Array<string | number>): Promise<unknown>;
+  dandelionShardCandidates(geo: string, capacity: string, boxSet: string, ...args: Array<string | number>): Promise<unknown>;
   dandelionUpsert(exchange: string, boxSet: string, capacity: string, geo: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
   dandelionSweep(boxSet: string, geo: string, capacity: string, ...pausedAndArgs: Array<string | number>): Promise<number>;
 }
@@ -150,8 +154,14 @@ export interface RegistryDeps {
 export class BoxRegistry {
   private readonly redis: Redis & RegistryScripts;
   private readonly keys: EntranceKeys;
-  /** `{ID}:BOX_PAUSED:<reason>`, in the order of PAUSE_REASONS. */
-  private readonly pausedKeys: string[];
+  private readonly shards: readonly RegistryShardKeys[];
+  /**
+   * On a cluster the quarantine and the verdicts live in other slots than a shard's keys, so a script run in
+   * the shard's slot cannot read them: SEARCH reads them in a second step (liveOnCluster).
+   */
+  private readonly sharded: boolean;
+  /** The fleet-wide quarantine (trustKeys), in the layout of this client. */
+  private readonly quarantineKey: string;
   private readonly expireSeconds: number;
   private readonly requireReachable: boolean;
   private readonly log: Logger;
@@ -162,9 +172,13 @@ export class BoxRegistry {
       dandelionUpsert: { numberOfKeys: 4 + PAUSE_REASONS.length, lua: UPSERT_SCRIPT },
       dandelionSweep: { numberOfKeys: 3 + PAUSE_REASONS.length, lua: SWEEP_SCRIPT },
       dandelionSearchCandidates: { numberOfKeys: 4, lua: CANDIDATES_SCRIPT },
+      dandelionShardCandidates: { numberOfKeys: 3, lua: CANDIDATES_SCRIPT },
     });
     this.keys = deps.keys;
-    this.pausedKeys = PAUSE_REASONS.map((reason) => deps.keys.boxPaused(reason));
+    this.shards = deps.keys.shards;
+    this.sharded = this.shards.length > 1;
+    this.quarantineKey = trustKeys(keyLayoutOfClient(deps.redis)).quarantine;
+    this.radiusIndex = this.shards.map(() => 0);
     this.expireSeconds = deps.expireSeconds;
     this.requireReachable = deps.requireReachable ?? false;
     this.log = deps.log;
@@ -184,7 +198,8 @@ export class BoxRegistry {
     const paused = msg.PAUSED ? PAUSE_REASONS.indexOf(msg.PAUSED) + 1 : 0;
     const args: Array<string | number> = [id, expiry, capacityScore(msg), loc ? loc.lon : '', loc ? loc.lat : '', paused];
     for (const [field, value] of Object.entries(toHash(stored))) args.push(field, value);
-    await this.redis.dandelionUpsert(this.keys.exchange(id), this.keys.boxSet, this.keys.boxCapacity, this.keys.boxGeo, ...this.pausedKeys, ...args);
+    const shard = shardKeysOf(this.keys, id);
+    await this.redis.dandelionUpsert(shard.exchange(id), shard.boxSet, shard.boxCapacity, shard.boxGeo, ...pausedKeysOf(shard), ...args);
   }
 
   /** A box's stored exchange, or undefined when it is not registered (or unreadable). */
@@ -200,32 +215,47 @@ export class BoxRegistry {
 
   /** Boxes whose expiry has not passed. */
   async countOnline(): Promise<number> {
-    return this.redis.zcount(this.keys.boxSet, `(${this.now() / 1000}`, '+inf');
+    const from = `(${this.now() / 1000}`;
+    return sum(await Promise.all(this.shards.map((shard) => this.redis.zcount(shard.boxSet, from, '+inf'))));
   }
 
   /** Live boxes paused for each reason (their last EXCHANGE said so and has not expired). */
   async countPaused(): Promise<Record<PauseReason, number>> {
     const from = `(${this.now() / 1000}`;
-    const counts = await Promise.all(this.pausedKeys.map((key) => this.redis.zcount(key, from, '+inf')));
+    const counts = await Promise.all(PAUSE_REASONS.map(async (reason) => sum(await Promise.all(this.shards.map((shard) => this.redis.zcount(shard.boxPaused(reason), from, '+inf'))))));
     const out: Record<PauseReason, number> = { quota: 0, 'quiet-hours': 0 };
     PAUSE_REASONS.forEach((reason, i) => (out[reason] = counts[i] ?? 0));
     return out;
   }
 
-  /** Drop one box at once (its enrolment was revoked), as the sweep would once it expired, and its fleet-wide verdict. */
+  /** Each box's expiry in BOX_SET (seconds since the epoch), or null when it is not registered; in the order asked. */
+  async expiriesOf(boxIds: readonly string[]): Promise<Array<string | null>> {
+    return boxExpiries(this.redis, this.keys, boxIds);
+  }
+
+  /**
+   * Drop one box at once (its enrolment was revoked), as the sweep would once it expired, and its fleet-wide
+   * verdict. The box's own keys go in one transaction (one slot); the verdict, in another slot on a cluster, beside it.
+   */
   async remove(boxId: string): Promise<void> {
-    const tx = this.redis.multi().del(this.keys.exchange(boxId), REACHABILITY.box(boxId)).zrem(this.keys.boxSet, boxId).zrem(this.keys.boxGeo, boxId).zrem(this.keys.boxCapacity, boxId);
-    for (const key of this.pausedKeys) tx.zrem(key, boxId);
-    await execOrThrow(tx.exec());
+    const shard = shardKeysOf(this.keys, boxId);
+    const tx = this.redis.multi().del(shard.exchange(boxId)).zrem(shard.boxSet, boxId).zrem(shard.boxGeo, boxId).zrem(shard.boxCapacity, boxId);
+    for (const key of pausedKeysOf(shard)) tx.zrem(key, boxId);
+    await Promise.all([execOrThrow(tx.exec()), this.redis.del(REACHABILITY.box(boxId))]);
   }
 
   /** Remove every box whose expiry has passed; returns how many. */
   async sweep(): Promise<number> {
+    const removed = await Promise.all(this.shards.map((shard) => this.sweepShard(shard)));
+    return sum(removed);
+  }
+
+  private async sweepShard(shard: RegistryShardKeys): Promise<number> {
     let removed = 0;
     for (;;) {
       const n = await this.redis.dandelionSweep(
-        this.keys.boxSet, this.keys.boxGeo, this.keys.boxCapacity, ...this.pausedKeys,
-        String(this.now() / 1000), SWEEP_BATCH, this.keys.exchange(''),
+        shard.boxSet, shard.boxGeo, shard.boxCapacity, ...pausedKeysOf(shard),
+        String(this.now() / 1000), SWEEP_BATCH, shard.exchange(''),
       );
       removed += n;
       if (n < SWEEP_BATCH) return removed;
@@ -236,7 +266,9 @@ export class BoxRegistry {
    * Up to `limit` live boxes, best first, each with its stored exchange and RANK.
    *
    * Two round trips in the usual case: (1) the live candidates, near and best by capacity
-   * (CANDIDATES_SCRIPT); (2) the chosen boxes' exchanges.
+   * (CANDIDATES_SCRIPT); (2) the chosen boxes' exchanges. On a cluster (1) runs in every shard at once
+   * and the rows are merged: each shard's window holds its own nearest and its own best, so the union
+   * holds the whole registry's nearest and best and compareCandidates orders them as one Redis would.
    */
   async search(publisherGeo: GeoIp | undefined, limit: number): Promise<RankedBox[]> {
     const origin = parseLoc(publisherGeo?.LOC);
@@ -255,32 +287,49 @@ export class BoxRegistry {
    * than needed changes nothing but the cost, and the rows are always those of the first radius that
    * holds a full window. It moves in when the last window would have fitted in the radius below.
    */
-  private radiusIndex = 0;
+  private readonly radiusIndex: number[];
 
-  /** The live candidates, and how many candidates were gathered before the expired and the left-out were dropped. */
+  /** The live candidates of every shard, and how many candidates were gathered before the expired and the left-out were dropped. */
   private async liveCandidates(origin: { lat: number; lon: number } | undefined, window: number): Promise<{ live: Candidate[]; gathered: number }> {
-    const index = Math.min(this.radiusIndex, SEARCH_RADII_KM.length - 1);
-    const reply = await this.redis.dandelionSearchCandidates(
-      this.keys.boxGeo, this.keys.boxCapacity, this.keys.boxSet, QUARANTINE_KEY,
-      origin ? origin.lon : '', origin ? origin.lat : '', window, index + 1, this.now() / 1000, this.requireReachable ? REACHABILITY.box('') : '', ...SEARCH_RADII_KM,
-    );
+    const shards = await Promise.all(this.shards.map((shard, i) => this.shardCandidates(shard, i, origin, window)));
+    const gathered = sum(shards.map((s) => s.gathered));
+    const live = shards.flatMap((s) => s.live);
+    return { live: this.sharded ? await this.liveOnCluster(live) : live, gathered };
+  }
+
+  private async shardCandidates(shard: RegistryShardKeys, i: number, origin: { lat: number; lon: number } | undefined, window: number): Promise<{ live: Candidate[]; gathered: number }> {
+    const index = Math.min(this.radiusIndex[i] ?? 0, SEARCH_RADII_KM.length - 1);
+    const args = [origin ? origin.lon : '', origin ? origin.lat : '', window, index + 1, this.now() / 1000];
+    const reply = this.sharded
+      ? await this.redis.dandelionShardCandidates(shard.boxGeo, shard.boxCapacity, shard.boxSet, ...args, '', ...SEARCH_RADII_KM)
+      : await this.redis.dandelionSearchCandidates(shard.boxGeo, shard.boxCapacity, shard.boxSet, this.quarantineKey, ...args, this.requireReachable ? REACHABILITY.box('') : '', ...SEARCH_RADII_KM);
     const { used, farthest, live, gathered } = decodeCandidates(reply);
     if (origin) {
       // Next time: the radius this one needed, or the one below when the window fitted inside it.
-      this.radiusIndex = used > 0 && farthest !== undefined && farthest <= radiusKm(used - 1) ? used - 1 : used;
+      this.radiusIndex[i] = used > 0 && farthest !== undefined && farthest <= radiusKm(used - 1) ? used - 1 : used;
     }
     return { live, gathered };
   }
 
+  /** On a cluster: leave out the quarantined, and with REQUIRE_REACHABLE the boxes whose verdict is not `reachable`. */
+  private async liveOnCluster(candidates: Candidate[]): Promise<Candidate[]> {
+    if (candidates.length === 0) return candidates;
+    const now = this.now() / 1000;
+    const [until, verdicts] = await Promise.all([
+      this.redis.zmscore(this.quarantineKey, ...candidates.map((c) => c.id)),
+      this.requireReachable ? Promise.all(candidates.map((c) => this.redis.hget(REACHABILITY.box(c.id), 'verdict'))) : undefined,
+    ]);
+    return candidates.filter((_, i) => !(Number(until[i] ?? 0) > now) && (verdicts === undefined || verdicts[i] === 'reachable'));
+  }
+
   private async load(ranked: Candidate[]): Promise<RankedBox[]> {
     if (ranked.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const c of ranked) pipe.hgetall(this.keys.exchange(c.id));
-    const results = (await pipe.exec()) ?? [];
+    // One command per box rather than a pipeline: on a cluster the boxes' shards live on different nodes, and
+    // auto-pipelining still sends the commands of one tick together.
+    const results = await Promise.all(ranked.map((c) => this.redis.hgetall(this.keys.exchange(c.id)).catch(() => ({}))));
     const out: RankedBox[] = [];
     ranked.forEach(({ id }, i) => {
-      const [err, reply] = results[i] ?? [null, null];
-      const hash = err || !reply ? {} : stringHash(reply);
+      const hash = stringHash(results[i] ?? {});
       if (Object.keys(hash).length === 0) return; // swept between the two reads
       try {
         out.push({ ...boxExchangeFromHash(hash), RANK: out.length + 1 });
@@ -290,6 +339,35 @@ export class BoxRegistry {
     });
     return out;
   }
+}
+
+/** `{ID}:BOX_PAUSED:<reason>` of a shard, in the order of PAUSE_REASONS. */
+function pausedKeysOf(shard: RegistryShardKeys): string[] {
+  return PAUSE_REASONS.map((reason) => shard.boxPaused(reason));
+}
+
+function sum(counts: readonly number[]): number {
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Each box's expiry in its shard's BOX_SET, or null when it is not registered; in the order asked. One
+ * ZMSCORE per shard that holds any of them (a command may name keys of one slot only on a cluster).
+ */
+export async function boxExpiries(redis: Redis, keys: EntranceKeys, boxIds: readonly string[]): Promise<Array<string | null>> {
+  const byShard = new Map<RegistryShardKeys, number[]>();
+  boxIds.forEach((id, i) => {
+    const shard = shardKeysOf(keys, id);
+    const listed = byShard.get(shard);
+    if (listed) listed.push(i);
+    else byShard.set(shard, [i]);
+  });
+  const out: Array<string | null> = boxIds.map(() => null);
+  await Promise.all([...byShard].map(async ([shard, indexes]) => {
+    const scores = await redis.zmscore(shard.boxSet, ...indexes.map((i) => boxIds[i] ?? ''));
+    indexes.forEach((at, j) => (out[at] = scores[j] ?? null));
+  }));
+  return out;
 }
 
 /** CANDIDATES_SCRIPT's reply: the radius index it used (0-based), the farthest distance of a full window, the live candidates, how many were gathered. */

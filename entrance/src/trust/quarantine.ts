@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { QuarantineReport } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys, TrustKeys } from '../../../shared/src/redis-keys.js';
+import { boxExpiries } from '../registry/registry.js';
 
 /** How long a quarantined box stays out of SEARCH: a day, long enough for its operator to look. */
 export const QUARANTINE_SECONDS = 24 * 3600;
@@ -50,7 +51,7 @@ export class Quarantine {
     const ids = [...new Set(reports.map((r) => r.BOX_ID))];
     if (ids.length === 0) return [];
     const now = this.nowSeconds();
-    const [known, until] = await Promise.all([redis.zmscore(keys.boxSet, ...ids), redis.zmscore(trust.quarantine, ...ids)]);
+    const [known, until] = await Promise.all([boxExpiries(redis, keys, ids), redis.zmscore(trust.quarantine, ...ids)]);
     const candidates = ids.filter((_, i) => known[i] !== null && !(Number(until[i] ?? 0) > now));
     if (candidates.length === 0) return [];
     const fresh = candidates.slice(0, await this.allowance(publisherId, candidates.length));

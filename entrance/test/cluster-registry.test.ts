@@ -1,0 +1,122 @@
+// The entrance on a real Redis Cluster (six nodes, started once for this file): boxes register through
+// EXCHANGE into hash-tagged registry shards, SEARCH merges the shards with the documented ranking, a
+// silent box expires out of every index, quarantined and unreachable boxes stay out of SEARCH, and the
+// dashboard's API lists the fleet.
+import t from 'tap';
+import { REGISTRY_SHARDS, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
+import { hashPassword } from '../../shared/src/password.js';
+import { startEntrance } from '../../test/helpers/entrance.js';
+import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { connectPeer } from '../../test/helpers/ws-client.js';
+import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
+
+const TAIPEI = '25.03,121.56';
+const TAICHUNG = '24.15,120.67'; // ~140 km from Taipei: same 500 km band
+const TOKYO = '35.68,139.69'; // ~2100 km
+const PARIS = '48.85,2.35';
+
+const cluster = await startRedisCluster(t);
+const redis = cluster.client();
+/** Entrance env on this cluster; REDIS_URL is ignored when REDIS_CLUSTER_NODES is set. */
+const onCluster = (env: Record<string, string> = {}) => ({
+  redisUrl: 'redis://127.0.0.1:1/0',
+  env: { ...ORIGINAL_PUBLISHERS, DANDELION_REDIS_CLUSTER_NODES: cluster.nodesEnv, ...env },
+});
+
+t.test('boxes register through EXCHANGE into hash-tagged shards, none under the single-Redis names', async (t) => {
+  const { url, id } = await startEntrance(t, onCluster({ DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '120' }));
+  const box = await connectPeer(url);
+  t.teardown(() => box.close());
+  const ids = Array.from({ length: 12 }, (_, i) => `box-shard-${i}`);
+  for (const boxId of ids) t.equal((await box.ask(boxExchange(boxId, { GEOIP: { LOC: TAIPEI }, 'BANDWIDTH-IDLE-UP': 10 }))).MESSAGE, 'ACCEPTED');
+  const shards = new Set<number>();
+  for (const boxId of ids) {
+    const n = registryShardIndex(boxId, REGISTRY_SHARDS);
+    shards.add(n);
+    t.equal((await redis.hgetall(`{${id}:${n}}:EXCHANGE:${boxId}`)).ID, boxId, `${boxId}'s exchange in shard ${n}`);
+    t.ok(Number(await redis.zscore(`{${id}:${n}}:BOX_SET`, boxId)) > Date.now() / 1000, 'listed in its shard\'s BOX_SET');
+    t.not(await redis.geopos(`{${id}:${n}}:BOX_GEO`, boxId), [null], 'placed in its shard\'s BOX_GEO');
+  }
+  t.ok(shards.size > 1, `the boxes spread over ${shards.size} shards`);
+  for (const key of [`${id}:BOX_SET`, `${id}:BOX_GEO`, `${id}:BOX_CAPACITY`, `${id}:EXCHANGE:${ids[0]}`]) t.equal(await redis.exists(key), 0, `nothing at ${key}`);
+  t.equal(entranceKeys(id, 'cluster').exchange('box-shard-0'), `{${id}:${registryShardIndex('box-shard-0', REGISTRY_SHARDS)}}:EXCHANGE:box-shard-0`);
+});
+
+t.test('SEARCH merges the shards with the documented ranking, nearer first within a band', async (t) => {
+  const { url } = await startEntrance(t, onCluster({ DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '6' }));
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  const boxes: Array<[string, Record<string, unknown>]> = [
+    ['box-paris-fast', { GEOIP: { LOC: PARIS }, 'BANDWIDTH-IDLE-UP': 900 }],
+    ['box-tokyo', { GEOIP: { LOC: TOKYO }, 'BANDWIDTH-IDLE-UP': 50 }],
+    ['box-taipei-slow', { GEOIP: { LOC: TAIPEI }, 'BANDWIDTH-IDLE-UP': 5 }],
+    ['box-taichung-fast', { GEOIP: { LOC: TAICHUNG }, 'BANDWIDTH-IDLE-UP': 80 }],
+    ['box-taipei-slow-bigdisk', { GEOIP: { LOC: TAIPEI }, 'BANDWIDTH-IDLE-UP': 5, 'DISK-AVAIL': 500 }],
+    ['box-a-taichung', { GEOIP: { LOC: TAICHUNG }, 'BANDWIDTH-IDLE-UP': 20 }],
+    ['box-b-taipei', { GEOIP: { LOC: TAIPEI }, 'BANDWIDTH-IDLE-UP': 20 }],
+    ['box-nowhere', { 'BANDWIDTH-IDLE-UP': 1000 }],
+  ];
+  for (const [boxId, extra] of boxes) t.equal((await box.ask(boxExchange(boxId, extra))).MESSAGE, 'ACCEPTED');
+  t.ok(new Set(boxes.map(([boxId]) => registryShardIndex(boxId, REGISTRY_SHARDS))).size > 1, 'the boxes are in several shards');
+
+  const near = await publisher.ask(searchRequest('publisher-tw', { GEOIP: { LOC: TAIPEI } }));
+  t.same(Object.keys(near.BOX_SET as object),
+    ['box-taichung-fast', 'box-b-taipei', 'box-a-taichung', 'box-taipei-slow-bigdisk', 'box-taipei-slow', 'box-tokyo'],
+    'band, then upload, then disk, then nearer; limit 6');
+  t.same(Object.values(near.BOX_SET as Record<string, { RANK: number }>).map((b) => b.RANK), [1, 2, 3, 4, 5, 6]);
+  const anywhere = await publisher.ask(searchRequest('publisher-nowhere'));
+  t.same(Object.keys(anywhere.BOX_SET as object).slice(0, 3), ['box-nowhere', 'box-paris-fast', 'box-taichung-fast'], 'no publisher place: by capacity');
+});
+
+t.test('a silent box is hidden at once and swept out of its shard', async (t) => {
+  let now = 1_700_000_000_000;
+  const { url, id, entrance } = await startEntrance(t, { ...onCluster({ DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '60', DANDELION_ENTRANCE_SWEEP_FREQ: '60' }), now: () => now });
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  await box.ask(boxExchange('box-old', { GEOIP: { LOC: '1,1' } }));
+  now += 30_000;
+  await box.ask(boxExchange('box-new', { GEOIP: { LOC: '1,1' } }));
+  t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object).sort(), ['box-new', 'box-old']);
+  now += 40_000; // box-old silent for 70 s > 60 s
+  t.same(Object.keys((await publisher.ask(searchRequest('publisher-x', { GEOIP: { LOC: '1,1' } }))).BOX_SET as object), ['box-new'], 'expired box filtered before any sweep');
+  await entrance.tick();
+  const old = `{${id}:${registryShardIndex('box-old', REGISTRY_SHARDS)}}`;
+  t.equal(await redis.exists(`${old}:EXCHANGE:box-old`), 0, 'exchange removed');
+  t.equal(await redis.zscore(`${old}:BOX_SET`, 'box-old'), null, 'BOX_SET entry removed');
+  t.equal(await redis.zscore(`${old}:BOX_GEO`, 'box-old'), null, 'geo index entry removed');
+  t.equal(await redis.zscore(`${old}:BOX_CAPACITY`, 'box-old'), null, 'capacity index entry removed');
+  t.equal(await redis.exists(`{${id}:${registryShardIndex('box-new', REGISTRY_SHARDS)}}:EXCHANGE:box-new`), 1, 'live box kept');
+});
+
+t.test('quarantined and (with REQUIRE_REACHABLE) unreachable boxes stay out of SEARCH', async (t) => {
+  const { url } = await startEntrance(t, onCluster({ DANDELION_REQUIRE_REACHABLE: 'true' }));
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  for (const boxId of ['box-ok', 'box-unknown', 'box-quarantined']) await box.ask(boxExchange(boxId, { 'BANDWIDTH-IDLE-UP': 10 }));
+  const verdicts = reachabilityKeys();
+  for (const boxId of ['box-ok', 'box-quarantined']) await redis.hset(verdicts.box(boxId), 'verdict', 'reachable');
+  await redis.zadd(trustKeys('cluster').quarantine, Date.now() / 1000 + 3600, 'box-quarantined');
+  t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object), ['box-ok']);
+});
+
+t.test('the dashboard API lists the fleet and counts it online', async (t) => {
+  const tokens = JSON.stringify([await hashPassword('cluster-token-1')]);
+  const { url } = await startEntrance(t, onCluster({ DANDELION_API_TOKENS: tokens }));
+  const box = await connectPeer(url);
+  t.teardown(() => box.close());
+  for (let i = 0; i < 5; i++) await box.ask(boxExchange(`box-dash-${i}`, { 'BANDWIDTH-IDLE-UP': i }));
+  const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
+  const get = async (route: string): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${base}${route}`, { headers: { authorization: 'Bearer cluster-token-1' } });
+    t.equal(res.status, 200, route);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const list = await get('/api/boxes?sort=BANDWIDTH_IDLE_UP&order=desc');
+  t.equal(list.TOTAL, 5);
+  t.same((list.BOXES as Array<{ ID: string; STATE: string }>).map((b) => [b.ID, b.STATE]), [4, 3, 2, 1, 0].map((i) => [`box-dash-${i}`, 'online']));
+  t.match(await get('/api/summary'), { BOXES: { ONLINE: 5, TOTAL: 5 } });
+  t.match(await get('/api/boxes/box-dash-2'), { EXCHANGE: { ID: 'box-dash-2' } });
+});
