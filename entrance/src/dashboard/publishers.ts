@@ -8,10 +8,12 @@ import type { Redis } from 'ioredis';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
-import { repliesOf, stringHash, textOrNull, texts } from '../../../shared/src/redis-replies.js';
+import { stringHash, textOrNull, texts } from '../../../shared/src/redis-replies.js';
 import { decodePublisherSeen } from '../registry/publisher-records.js';
 import type { PublisherRecords } from '../registry/publisher-records.js';
 import { byBytes } from '../traffic/read.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import type { TrafficKeys } from '../../../shared/src/redis-keys.js';
 
 /** Publishers /api/publishers lists when it is not told how many, and the most it lists at once. */
 export const PUBLISHERS_PAGE = 100;
@@ -39,9 +41,11 @@ export function offloadRatio(boxBytes: number, originBytes: number): number | nu
 }
 
 export class Publishers {
-  private readonly traffic = trafficKeys();
+  private readonly traffic: TrafficKeys;
 
-  constructor(private readonly deps: PublishersDeps) {}
+  constructor(private readonly deps: PublishersDeps) {
+    this.traffic = trafficKeys(keyLayoutOfClient(deps.redis));
+  }
 
   /** Origin bytes of one publisher (while its counter is kept), or of every publisher ever (the fleet total). */
   async originBytes(publisherId?: string): Promise<number> {
@@ -61,19 +65,19 @@ export class Publishers {
   /**
    * The `limit` publishers heard from most recently (here, or through their origin reports at any
    * entrance), newest first. Two round trips whatever the number of publishers: the newest IDs from both
-   * indexes, then four reads per listed publisher in one pipeline.
+   * indexes, then four reads per listed publisher, sent together (auto-pipelined; not one pipeline, which
+   * on a cluster may hold keys of one node only).
    */
   async list(limit = PUBLISHERS_PAGE): Promise<PublisherRow[]> {
     const ids = await this.newest(limit);
     if (ids.length === 0) return [];
-    const pipe = this.deps.redis.pipeline();
-    for (const id of ids) {
-      pipe.hget(this.deps.keys.publishers, id).hget(this.traffic.origin(id), 'total')
-        .hgetall(this.traffic.publisherBoxes(id)).hget(this.traffic.publisherTotal(id), 'bytes');
-    }
-    const replies = repliesOf(await pipe.exec());
+    const { redis } = this.deps;
+    const rows = await Promise.all(ids.map((id) => Promise.all([
+      redis.hget(this.deps.keys.publishers, id), redis.hget(this.traffic.origin(id), 'total'),
+      redis.hgetall(this.traffic.publisherBoxes(id)), redis.hget(this.traffic.publisherTotal(id), 'bytes'),
+    ])));
     return ids.map((id, n) => {
-      const [seen, origin, boxes, boxBytes] = replies.slice(4 * n, 4 * n + 4);
+      const [seen, origin, boxes, boxBytes] = rows[n] ?? [null, null, {}, null];
       const info = decodePublisherSeen(textOrNull(seen));
       const originBytes = Number(textOrNull(origin) ?? 0);
       const boxTotal = Number(textOrNull(boxBytes) ?? 0);
@@ -87,10 +91,10 @@ export class Publishers {
   /** The IDs of the `limit` publishers heard from most recently, from this entrance's index and the fleet's origin index. */
   private async newest(limit: number): Promise<string[]> {
     const min = `(${this.deps.records.cutoff()}`;
-    const replies = repliesOf(await this.deps.redis.pipeline()
-      .zrevrangebyscore(this.deps.keys.publishersSeen, '+inf', min, 'WITHSCORES', 'LIMIT', 0, limit)
-      .zrevrangebyscore(this.traffic.originSeen, '+inf', min, 'WITHSCORES', 'LIMIT', 0, limit)
-      .exec());
+    const replies = await Promise.all([
+      this.deps.redis.zrevrangebyscore(this.deps.keys.publishersSeen, '+inf', min, 'WITHSCORES', 'LIMIT', 0, limit),
+      this.deps.redis.zrevrangebyscore(this.traffic.originSeen, '+inf', min, 'WITHSCORES', 'LIMIT', 0, limit),
+    ]);
     const lastHeard = new Map<string, number>();
     for (const reply of replies) {
       const pairs = texts(reply);

@@ -7,6 +7,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
+import type { EnrolmentKeys } from '../../../shared/src/redis-keys.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export const CHALLENGE_SECONDS = 60;
 const MAC_BYTES = 16;
@@ -15,12 +17,14 @@ export type NonceCheck = 'ok' | 'malformed' | 'expired' | 'replayed';
 
 export class Challenges {
   private secret: Buffer | undefined;
-  private readonly keys = enrolmentKeys();
+  private readonly keys: EnrolmentKeys;
 
   constructor(
     private readonly redis: Redis,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.keys = enrolmentKeys(keyLayoutOfClient(redis));
+  }
 
   /** The shared secret: whichever entrance comes first creates it; the rest read it. */
   async load(): Promise<void> {

@@ -10,6 +10,7 @@ import type { Logger } from '../../../shared/src/log.js';
 import { Close, isIdOf } from '../../../shared/src/protocol/index.js';
 import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
 import type { BoxRegistry } from '../registry/registry.js';
+import { duplicateClient, keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export interface RevocationWatchDeps {
   redis: Redis;
@@ -24,14 +25,14 @@ export class RevocationWatch {
   private readonly subscriber: Redis;
 
   constructor(private readonly deps: RevocationWatchDeps) {
-    this.subscriber = deps.redis.duplicate({ lazyConnect: true });
+    this.subscriber = duplicateClient(deps.redis);
     this.subscriber.on('error', (err: Error) => deps.log.debug({ err: err.message }, 'revocation subscriber error'));
     this.subscriber.on('message', (_channel: string, peerId: string) => this.revoked(peerId));
   }
 
   async start(): Promise<void> {
     await this.subscriber.connect();
-    await this.subscriber.subscribe(enrolmentKeys().revokedChannel);
+    await this.subscriber.subscribe(enrolmentKeys(keyLayoutOfClient(this.deps.redis)).revokedChannel);
   }
 
   stop(): void {

@@ -9,6 +9,8 @@ import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
+import type { EnrolmentKeys } from '../../../shared/src/redis-keys.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export type BoxEnrolmentState = 'enrolled' | 'revoked';
 
@@ -101,12 +103,14 @@ return 'OK'
 `;
 
 export class EnrolmentStore {
-  private readonly keys = enrolmentKeys();
+  private readonly keys: EnrolmentKeys;
 
   constructor(
     private readonly redis: Redis,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.keys = enrolmentKeys(keyLayoutOfClient(redis));
+  }
 
   private nowS(): number {
     return Math.floor(this.now() / 1000);

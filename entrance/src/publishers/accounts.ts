@@ -12,8 +12,10 @@ import type { Redis } from 'ioredis';
 import { keyFingerprint, newPublisherToken } from '../../../shared/src/enrolment/codec.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { enrolmentKeys, publisherAccountKeys, trustKeys } from '../../../shared/src/redis-keys.js';
+import type { EnrolmentKeys, PublisherAccountKeys, TrustKeys } from '../../../shared/src/redis-keys.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export type PublisherState = 'created' | 'enrolled' | 'revoked';
 
@@ -93,12 +95,19 @@ return 1
 `;
 
 export class PublisherAccounts {
-  private readonly keys = publisherAccountKeys();
+  private readonly keys: PublisherAccountKeys;
+  private readonly trust: TrustKeys;
+  private readonly enrolment: EnrolmentKeys;
 
   constructor(
     private readonly redis: Redis,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    const layout = keyLayoutOfClient(redis);
+    this.keys = publisherAccountKeys(layout);
+    this.trust = trustKeys(layout);
+    this.enrolment = enrolmentKeys(layout);
+  }
 
   private nowS(): number {
     return Math.floor(this.now() / 1000);
@@ -128,9 +137,10 @@ export class PublisherAccounts {
   async revoke(publisherId: string): Promise<boolean> {
     const key = this.keys.account(publisherId);
     if (!(await this.redis.exists(key))) return false;
-    await execOrThrow(
-      this.redis.multi().hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() }).sadd(trustKeys().revokedPublishers, publisherId).publish(enrolmentKeys().revokedChannel, publisherId).exec(),
-    );
+    // The account and the revoked set are in two namespaces (two slots on a cluster), so two steps, the
+    // set first: boxes refuse the publisher from then on, and a revoke that failed half-way is retried whole.
+    await this.redis.sadd(this.trust.revokedPublishers, publisherId);
+    await execOrThrow(this.redis.multi().hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() }).publish(this.enrolment.revokedChannel, publisherId).exec());
     return true;
   }
 
@@ -150,7 +160,7 @@ export class PublisherAccounts {
   async enrol(opts: { publisherId: string; publicKey: string; secretHash: string; ip: string }): Promise<PublisherEnrolOutcome> {
     const [code, detail = ''] = texts(await this.redis.eval(
       ENROL_SCRIPT, 1, this.keys.account(opts.publisherId),
-      opts.secretHash, String(this.nowS()), opts.publicKey, opts.ip, enrolmentKeys().revokedChannel, opts.publisherId,
+      opts.secretHash, String(this.nowS()), opts.publicKey, opts.ip, this.enrolment.revokedChannel, opts.publisherId,
     ));
     if (code === 'OK') return { ok: true, detail: detail === 'already enrolled' || detail === 'new key' ? detail : 'enrolled' };
     return { ok: false, code: code === 'E_REVOKED' ? 'E_REVOKED' : 'E_TOKEN', detail };
@@ -174,7 +184,7 @@ function accountInfo(id: string, h: Record<string, string>): PublisherAccountInf
 
 /** One publisher's account for grants (quota per box) and revocation checks; undefined when it has none. */
 export async function publisherAccount(redis: Redis, publisherId: string): Promise<PublisherAccount | undefined> {
-  const [state, quota] = await redis.hmget(publisherAccountKeys().account(publisherId), 'STATE', 'QUOTA_BYTES');
+  const [state, quota] = await redis.hmget(publisherAccountKeys(keyLayoutOfClient(redis)).account(publisherId), 'STATE', 'QUOTA_BYTES');
   const known = stateFrom(state);
   if (known === undefined) return undefined;
   return { id: publisherId, quotaBytes: Number(quota ?? 0), revoked: known === 'revoked' };
@@ -182,5 +192,5 @@ export async function publisherAccount(redis: Redis, publisherId: string): Promi
 
 /** IDs of every revoked publisher (what boxes are told to refuse and clean up, trust/publisher-trust.ts). */
 export async function revokedPublisherIds(redis: Redis): Promise<string[]> {
-  return (await redis.smembers(trustKeys().revokedPublishers)).sort();
+  return (await redis.smembers(trustKeys(keyLayoutOfClient(redis)).revokedPublishers)).sort();
 }

@@ -16,6 +16,8 @@ import type { SearchRequest } from '../../../shared/src/protocol/index.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import { defineScripts } from '../../../shared/src/redis-scripts.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import type { TrafficKeys } from '../../../shared/src/redis-keys.js';
 
 /** Expired entries removed per call; the rest go with the next SEARCH or background pass. */
 const PRUNE_BATCH = 100;
@@ -117,10 +119,11 @@ export interface PublisherRecordsDeps {
 
 export class PublisherRecords {
   private readonly redis: Redis & PublisherScripts;
-  private readonly traffic = trafficKeys();
+  private readonly traffic: TrafficKeys;
   private readonly now: () => number;
 
   constructor(private readonly deps: PublisherRecordsDeps) {
+    this.traffic = trafficKeys(keyLayoutOfClient(deps.redis));
     this.redis = defineScripts<PublisherScripts>(deps.redis, {
       dandelionPublisher: { numberOfKeys: 2, lua: RECORD_SCRIPT },
       dandelionOrigin: { numberOfKeys: 4, lua: ORIGIN_SCRIPT },

@@ -35,6 +35,7 @@ import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import type { TrafficKeys, TrafficResolution } from '../../../shared/src/redis-keys.js';
 import type { KnownPublisherCheck } from './known-publishers.js';
 import { MAX_WINDOW_BUCKETS, allowanceBytes } from './plausible.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export const TRAFFIC_RESOLUTIONS: readonly TrafficResolution[] = ['minute', 'hour', 'day'];
 export const BUCKET_SECONDS: Readonly<Record<TrafficResolution, number>> = { minute: 60, hour: 3_600, day: 86_400 };
@@ -179,7 +180,7 @@ export function createTrafficFolder(deps: TrafficFolderDeps): TrafficFolder {
   const redis = defineScripts<FoldScripts>(deps.redis, { dandelionTrafficFold: { lua: FOLD_SCRIPT } });
   const { log } = deps;
   const now = deps.now ?? Date.now;
-  const keys = trafficKeys();
+  const keys = trafficKeys(keyLayoutOfClient(deps.redis));
   const retentionMs: Readonly<Record<TrafficResolution, number>> = {
     minute: deps.config.TRAFFIC_MINUTE_DAYS * DAY_MS,
     hour: deps.config.TRAFFIC_HOUR_DAYS * DAY_MS,

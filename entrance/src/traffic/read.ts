@@ -7,8 +7,9 @@ import type { Redis } from 'ioredis';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { trafficKeys } from '../../../shared/src/redis-keys.js';
 import { repliesOf, textsOrNull } from '../../../shared/src/redis-replies.js';
-import type { TrafficResolution } from '../../../shared/src/redis-keys.js';
+import type { TrafficKeys, TrafficResolution } from '../../../shared/src/redis-keys.js';
 import { BUCKET_SECONDS, TRAFFIC_RESOLUTIONS, bucketStart } from './fold.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 /** Most buckets one series may ask for (a week of minutes is 10,080). */
 export const MAX_SERIES_POINTS = 20_000;
@@ -38,11 +39,13 @@ export interface SeriesQuery {
   to: number;
 }
 
-const keys = trafficKeys();
+/** The counters' keys in the layout of this client (one Redis or a cluster). */
+const keysOf = (redis: Redis) => trafficKeys(keyLayoutOfClient(redis));
 
 /** All-time bytes and requests of one box, one publisher's files, or (with neither) the whole fleet. */
 export async function trafficTotals(redis: Redis, who: { box?: string; publisher?: string } = {}): Promise<TrafficCount> {
   if (who.box !== undefined && who.publisher !== undefined) throw new RangeError('ask for a box or a publisher, not both');
+  const keys = keysOf(redis);
   let key: string = keys.fleetTotal;
   if (who.box !== undefined) key = keys.boxTotal(checkedId(who.box, 'box'));
   if (who.publisher !== undefined) key = keys.publisherTotal(checkedId(who.publisher, 'publisher'));
@@ -58,7 +61,7 @@ export async function trafficSeries(redis: Redis, q: SeriesQuery): Promise<Traff
   const first = bucketStart(q.from, q.resolution);
   const count = Math.floor((bucketStart(q.to, q.resolution) - first) / step) + 1;
   if (count > MAX_SERIES_POINTS) throw new RangeError(`a series may hold at most ${MAX_SERIES_POINTS} buckets, not ${count}`);
-  const keyOf = bucketKeyOf(q);
+  const keyOf = bucketKeyOf(keysOf(redis), q);
   const pipe = redis.pipeline();
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -75,37 +78,37 @@ export async function trafficSeries(redis: Redis, q: SeriesQuery): Promise<Traff
 
 /** The boxes that served a publisher's files, with the bytes each sent (all time), most first. */
 export async function boxesOfPublisher(redis: Redis, publisherId: string): Promise<Array<{ box: string; bytes: number }>> {
-  const hash = await redis.hgetall(keys.publisherBoxes(checkedId(publisherId, 'publisher')));
+  const hash = await redis.hgetall(keysOf(redis).publisherBoxes(checkedId(publisherId, 'publisher')));
   return byBytes(hash).map(([box, bytes]) => ({ box, bytes }));
 }
 
 /** The publishers whose files a box served (NO_PUBLISHER for other requests), with bytes (all time), most first. */
 export async function publishersOfBox(redis: Redis, boxId: string): Promise<Array<{ publisher: string; bytes: number }>> {
-  const hash = await redis.hgetall(keys.boxPublishers(checkedId(boxId, 'box')));
+  const hash = await redis.hgetall(keysOf(redis).boxPublishers(checkedId(boxId, 'box')));
   return byBytes(hash).map(([publisher, bytes]) => ({ publisher, bytes }));
 }
 
 /** Every box that has served anything, with its all-time bytes, most first. */
 export async function trafficBoxes(redis: Redis): Promise<Array<{ box: string; bytes: number }>> {
-  return byBytes(await redis.hgetall(keys.fleetBoxes)).map(([box, bytes]) => ({ box, bytes }));
+  return byBytes(await redis.hgetall(keysOf(redis).fleetBoxes)).map(([box, bytes]) => ({ box, bytes }));
 }
 
 /** Every publisher whose files the fleet served (NO_PUBLISHER for other requests), with all-time bytes, most first. */
 export async function trafficPublishers(redis: Redis): Promise<Array<{ publisher: string; bytes: number }>> {
-  return byBytes(await redis.hgetall(keys.fleetPublishers)).map(([publisher, bytes]) => ({ publisher, bytes }));
+  return byBytes(await redis.hgetall(keysOf(redis).fleetPublishers)).map(([publisher, bytes]) => ({ publisher, bytes }));
 }
 
 /** Every box that reported more than its measured upload could carry, with the bytes beyond it (all time), most first. */
 export async function implausibleBoxes(redis: Redis): Promise<Array<{ box: string; bytes: number }>> {
-  return byBytes(await redis.hgetall(keys.fleetImplausible)).map(([box, bytes]) => ({ box, bytes }));
+  return byBytes(await redis.hgetall(keysOf(redis).fleetImplausible)).map(([box, bytes]) => ({ box, bytes }));
 }
 
 /** Bytes boxes reported for publishers the entrance did not know (not counted), all boxes together. */
 export async function unknownPublisherBytes(redis: Redis): Promise<number> {
-  return Object.values(await redis.hgetall(keys.fleetUnknownPublisher)).reduce((sum, v) => sum + Number(v), 0);
+  return Object.values(await redis.hgetall(keysOf(redis).fleetUnknownPublisher)).reduce((sum, v) => sum + Number(v), 0);
 }
 
-function bucketKeyOf(q: SeriesQuery): (t: number) => string {
+function bucketKeyOf(keys: TrafficKeys, q: SeriesQuery): (t: number) => string {
   switch (q.scope) {
     case 'fleet':
       return (t) => keys.fleetBucket(q.resolution, t);

@@ -9,6 +9,7 @@ import { trustKeys } from '../../../shared/src/redis-keys.js';
 import { withEntranceRedis } from '../operator-command.js';
 import { FleetKeys } from './fleet-keys.js';
 import { GRANT_SECONDS } from './publisher-trust.js';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export const FLEET_KEY_HELP = `Fleet keys (docs/security.md):
   dandelion entrance fleet-key list    the keys boxes check grants with, the current one marked
@@ -23,7 +24,7 @@ export async function fleetKeyCommand(config: EntranceConfig, words: string[], v
   const verb = words[1];
   if ((verb !== 'list' && verb !== 'rotate') || words.length > 2) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${FLEET_KEY_HELP}`);
   await withEntranceRedis(config, values.json === true, async (redis, out) => {
-    const fleet = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS });
+    const fleet = new FleetKeys({ redis, keys: trustKeys(keyLayoutOfClient(redis)), grantSeconds: GRANT_SECONDS });
     if (verb === 'rotate') {
       const keyId = await fleet.rotate();
       out({ CURRENT: keyId }, `grants are signed with key ${keyId} from now on; the previous key is honoured until its grants expire`);
