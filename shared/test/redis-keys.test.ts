@@ -2,7 +2,7 @@
 // hangs under the role's own ID, no two keys collide, and each SCAN pattern finds exactly its keys in
 // a real Redis.
 import t from 'tap';
-import { boxKeys, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, trafficKeys } from '../src/redis-keys.js';
+import { REGISTRY_SHARDS, boxKeys, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
 
 /** Every key string of a builder, with its functions called on a sample argument. */
@@ -60,4 +60,36 @@ t.test('each SCAN pattern finds exactly its own keys in a real Redis', async (t)
   t.same((await keysLike(r, b.subscribePattern)).sort(), [b.subscribe('publisher-a'), b.subscribe('publisher-b')]);
   t.same(await keysLike(r, b.exchangePattern), [b.exchange('publisher-a')]);
   t.same((await keysLike(r, b.trafficFlowPattern)).sort(), [b.trafficFlow('1'), b.trafficFlow('2')], 'box-1 does not pick up box-10\'s keys');
+});
+
+/** The part of a key Redis Cluster hashes: the first non-empty `{…}`, else the whole key. */
+function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+t.test('the cluster layout: the same names behind a hash tag, the registry in 16 shards of one slot each', async (t) => {
+  const single = entranceKeys('entrance-1');
+  t.same(single.shards.map((s) => s.boxSet), ['entrance-1:BOX_SET'], 'one Redis: one shard, the original\'s names');
+  t.equal(single.exchange('box-9'), 'entrance-1:EXCHANGE:box-9');
+  t.equal(single.boxHistory('box-9'), 'entrance-1:HISTORY:box-9');
+  const cluster = entranceKeys('entrance-1', 'cluster');
+  t.equal(cluster.shards.length, REGISTRY_SHARDS);
+  cluster.shards.forEach((shard, n) => {
+    const keys = [shard.boxSet, shard.boxGeo, shard.boxCapacity, shard.boxPaused('quota'), shard.exchange('box-x'), shard.boxHistory('box-x')];
+    t.same([...new Set(keys.map(hashTagOf))], [`entrance-1:${n}`], `shard ${n}'s keys share one tag`);
+  });
+  const boxId = 'box-9';
+  const n = registryShardIndex(boxId, REGISTRY_SHARDS);
+  t.equal(cluster.exchange(boxId), `{entrance-1:${n}}:EXCHANGE:box-9`, 'a box\'s exchange is in its shard');
+  t.equal(shardKeysOf(cluster, boxId).boxSet, `{entrance-1:${n}}:BOX_SET`);
+  t.same([cluster.publishers, cluster.publishersSeen].map(hashTagOf), ['entrance-1', 'entrance-1'], 'the publisher records share the namespace tag');
+  const spread = new Set(Array.from({ length: 200 }, (_, i) => registryShardIndex(`box-${i}`, REGISTRY_SHARDS)));
+  t.equal(spread.size, REGISTRY_SHARDS, '200 boxes land in every shard');
+  for (const [name, keys] of [['ENROL', allKeys(enrolmentKeys('cluster'))], ['TRAFFIC', allKeys(trafficKeys('cluster'))], ['PUBLISHER', allKeys(publisherAccountKeys('cluster'))], ['TRUST', allKeys(trustKeys('cluster'))]] as const) {
+    t.same([...new Set(keys.map(hashTagOf))], [`dandelion:${name}`], `dandelion:${name} is one slot on a cluster`);
+  }
+  t.equal(trafficKeys('cluster').boxBucket('box-1', 'day', 86400), '{dandelion:TRAFFIC}:BOX:box-1:DAY:86400');
+  t.equal(trafficKeys().boxBucket('box-1', 'day', 86400), 'dandelion:TRAFFIC:BOX:box-1:DAY:86400', 'one Redis keeps the names');
 });

@@ -1,11 +1,16 @@
 // The entrance on a real Redis Cluster (six nodes, started once for this file): boxes register through
 // EXCHANGE into hash-tagged registry shards, SEARCH merges the shards with the documented ranking, a
 // silent box expires out of every index, quarantined and unreachable boxes stay out of SEARCH, and the
-// dashboard's API lists the fleet.
+// dashboard's API lists the fleet; traffic is counted once, and enrolment tokens, publisher accounts and
+// the quarantine work with their keys in one slot per namespace.
 import t from 'tap';
 import { REGISTRY_SHARDS, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { EnrolmentStore } from '../src/enrolment/store.js';
+import { PublisherAccounts, revokedPublisherIds } from '../src/publishers/accounts.js';
+import { trafficTotals } from '../src/traffic/read.js';
+import { Quarantine } from '../src/trust/quarantine.js';
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
@@ -119,4 +124,43 @@ t.test('the dashboard API lists the fleet and counts it online', async (t) => {
   t.same((list.BOXES as Array<{ ID: string; STATE: string }>).map((b) => [b.ID, b.STATE]), [4, 3, 2, 1, 0].map((i) => [`box-dash-${i}`, 'online']));
   t.match(await get('/api/summary'), { BOXES: { ONLINE: 5, TOTAL: 5 } });
   t.match(await get('/api/boxes/box-dash-2'), { EXCHANGE: { ID: 'box-dash-2' } });
+});
+
+t.test('traffic aggregates are counted once on a cluster', async (t) => {
+  const { url } = await startEntrance(t, onCluster());
+  const publisher = await connectPeer(url);
+  const box = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  await publisher.ask(searchRequest('publisher-cl')); // a publisher that searched here is known: its traffic counts
+  const from = Math.floor(Date.now() / 1000) - 20;
+  const aggregates = [
+    { ID: 'cl-1', PUBLISHER: 'publisher-cl', FILE: 'live/a.ts', REQUESTS: 2, BYTES: 1000, FROM: from, TO: from + 1 },
+    { ID: 'cl-2', PUBLISHER: '', FILE: 'favicon.ico', REQUESTS: 1, BYTES: 40, FROM: from, TO: from + 1 },
+  ];
+  for (let i = 0; i < 2; i++) t.equal((await box.ask(boxExchange('box-traffic', { TRAFFIC_AGGREGATES: aggregates }))).MESSAGE, 'ACCEPTED');
+  t.same(await trafficTotals(redis, { box: 'box-traffic' }), { bytes: 1040, requests: 3 }, 'sent twice, counted once');
+  t.same(await trafficTotals(redis, { publisher: 'publisher-cl' }), { bytes: 1000, requests: 2 });
+  t.equal(await redis.exists('{dandelion:TRAFFIC}:BOX:box-traffic:TOTAL'), 1, 'under the namespace\'s hash tag');
+});
+
+t.test('enrolment tokens, publisher accounts and the quarantine keep their keys in one slot per namespace', async (t) => {
+  const enrolment = new EnrolmentStore(redis);
+  const { info } = await enrolment.createToken({ expiresInSeconds: 3600, maxUses: 2, note: 'cluster' });
+  t.match((await enrolment.listTokens()).find((tok) => tok.ID === info.ID), { MAX_USES: 2, NOTE: 'cluster' }, 'a token made and listed');
+
+  const accounts = new PublisherAccounts(redis);
+  t.ok(await accounts.create('publisher-revoked-cl', 0), 'an account made');
+  t.ok(await accounts.revoke('publisher-revoked-cl'));
+  t.equal(await accounts.stateOf('publisher-revoked-cl'), 'revoked');
+  t.ok((await revokedPublisherIds(redis)).includes('publisher-revoked-cl'), 'boxes are told to refuse it');
+
+  const { url, id } = await startEntrance(t, onCluster());
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  for (const boxId of ['box-fine', 'box-caught']) await box.ask(boxExchange(boxId, { 'BANDWIDTH-IDLE-UP': 10 }));
+  const quarantine = new Quarantine({ redis, keys: entranceKeys(id, 'cluster'), trust: trustKeys('cluster') });
+  t.same(await quarantine.record('publisher-auditor', [{ BOX_ID: 'box-caught', REASON: 'served other bytes', PATH: 'live/a.ts' }]), ['box-caught']);
+  t.ok((await quarantine.current()).has('box-caught'));
+  t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object).filter((b) => b === 'box-fine' || b === 'box-caught'), ['box-fine'], 'the quarantined box is left out of SEARCH');
 });
