@@ -2,7 +2,7 @@
 // EXCHANGE into hash-tagged registry shards, SEARCH merges the shards with the documented ranking, a
 // silent box expires out of every index, quarantined and unreachable boxes stay out of SEARCH, and the
 // dashboard's API lists the fleet; traffic is counted once, and enrolment tokens, publisher accounts and
-// the quarantine work with their keys in one slot per namespace.
+// the quarantine work with their keys in one slot per namespace; a fleet moves from one Redis to the cluster.
 import t from 'tap';
 import { REGISTRY_SHARDS, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
@@ -11,7 +11,9 @@ import { EnrolmentStore } from '../src/enrolment/store.js';
 import { PublisherAccounts, revokedPublisherIds } from '../src/publishers/accounts.js';
 import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
+import { startRedis } from '../../test/helpers/redis.js';
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { moveToCluster } from '../src/registry/move-to-cluster.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
@@ -163,4 +165,37 @@ t.test('enrolment tokens, publisher accounts and the quarantine keep their keys 
   t.same(await quarantine.record('publisher-auditor', [{ BOX_ID: 'box-caught', REASON: 'served other bytes', PATH: 'live/a.ts' }]), ['box-caught']);
   t.ok((await quarantine.current()).has('box-caught'));
   t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object).filter((b) => b === 'box-fine' || b === 'box-caught'), ['box-fine'], 'the quarantined box is left out of SEARCH');
+});
+
+t.test('a fleet moves from one Redis to the cluster: registry, ranking, tokens and traffic intact', async (t) => {
+  const single = await startRedis(t);
+  const env = { DANDELION_ID: 'entrance-moving', DANDELION_ENTRANCE_EXPIRE_BOX_TIME: '600' };
+  const before = await startEntrance(t, { redisUrl: single.url, env: { ...ORIGINAL_PUBLISHERS, ...env } });
+  const box = await connectPeer(before.url);
+  const publisher = await connectPeer(before.url);
+  await publisher.ask(searchRequest('publisher-mover'));
+  const from = Math.floor(Date.now() / 1000) - 20;
+  const traffic = [{ ID: 'mv-1', PUBLISHER: 'publisher-mover', FILE: 'live/a.ts', REQUESTS: 3, BYTES: 3000, FROM: from, TO: from + 1 }];
+  const placed: Array<[string, string, number]> = [['box-mv-taichung', TAICHUNG, 20], ['box-mv-taipei', TAIPEI, 20], ['box-mv-tokyo', TOKYO, 90], ['box-mv-paused', TAIPEI, 99]];
+  for (const [boxId, loc, up] of placed) {
+    const paused = boxId === 'box-mv-paused' ? { PAUSED: 'quota' } : {};
+    await box.ask(boxExchange(boxId, { GEOIP: { LOC: loc }, 'BANDWIDTH-IDLE-UP': up, TRAFFIC_AGGREGATES: boxId === 'box-mv-tokyo' ? traffic : [], ...paused }));
+  }
+  const ranked = Object.keys((await publisher.ask(searchRequest('publisher-mover', { GEOIP: { LOC: TAIPEI } }))).BOX_SET as object);
+  const { info } = await new EnrolmentStore(single.client()).createToken({ expiresInSeconds: 3600, maxUses: 5, note: 'moved' });
+  await Promise.all([box.close(), publisher.close()]);
+  await before.stop();
+
+  const report = await moveToCluster({ from: single.client(), to: redis, namespaces: ['entrance-moving'] });
+  t.ok(report.copied > 0 && report.indexes >= 4 && report.members >= 10, `moved: ${JSON.stringify(report)}`);
+
+  const after = await startEntrance(t, onCluster(env));
+  const searcher = await connectPeer(after.url);
+  t.teardown(() => searcher.close());
+  const moved = Object.keys((await searcher.ask(searchRequest('publisher-mover', { GEOIP: { LOC: TAIPEI } }))).BOX_SET as object);
+  t.same(moved, ranked, 'the same boxes in the same order, before any box heartbeats again');
+  t.same(moved, ['box-mv-taipei', 'box-mv-taichung', 'box-mv-tokyo'], 'the paused box stays out');
+  t.match((await new EnrolmentStore(redis).listTokens()).find((tok) => tok.ID === info.ID), { NOTE: 'moved', MAX_USES: 5 }, 'the enrolment token moved');
+  t.same(await trafficTotals(redis, { box: 'box-mv-tokyo' }), { bytes: 3000, requests: 3 }, 'counted traffic moved');
+  t.equal(await after.entrance.services.registry.countPaused().then((p) => p.quota), 1, 'the paused set moved');
 });

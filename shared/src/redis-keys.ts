@@ -343,3 +343,33 @@ export function trafficKeys(layout: KeyLayout = 'single') {
   } as const;
 }
 export type TrafficKeys = ReturnType<typeof trafficKeys>;
+
+/** Fleet-wide namespaces that carry a hash tag on a cluster (fleetPrefix); the others keep their names. */
+const TAGGED_FLEET_NAMESPACES = ['ENROL', 'PUBLISHER', 'TRUST', 'TRAFFIC'] as const;
+
+/**
+ * Where a key of the single-Redis layout goes in the cluster layout, for moving a fleet from one Redis to a
+ * cluster (entrance/src/registry/move-to-cluster.ts). `namespaces`: the entrance namespaces (entrance IDs)
+ * to move. A registry index (BOX_SET, BOX_GEO, BOX_CAPACITY, BOX_PAUSED:<reason>) becomes one key per
+ * shard, its members split by box (`index`); any other key keeps its value under its new name (`key`).
+ * Undefined: not a key of an entrance (a box's or publisher's own keys, or a namespace not listed).
+ */
+export function clusterNameOf(key: string, namespaces: readonly string[]): { key: string } | { index: (boxId: string) => string } | undefined {
+  for (const name of TAGGED_FLEET_NAMESPACES) {
+    const single = fleetPrefix(name, 'single');
+    if (key.startsWith(single)) return { key: fleetPrefix(name, 'cluster') + key.slice(single.length) };
+  }
+  if (key.startsWith('dandelion:')) return { key };
+  const ns = namespaces.find((n) => key.startsWith(`${n}:`));
+  if (ns === undefined) return undefined;
+  const rest = key.slice(ns.length + 1);
+  const cluster = entranceKeys(ns, 'cluster');
+  const index = (pick: (shard: RegistryShardKeys) => string) => ({ index: (boxId: string) => pick(shardKeysOf(cluster, boxId)) });
+  if (rest === 'BOX_SET') return index((s) => s.boxSet);
+  if (rest === 'BOX_GEO') return index((s) => s.boxGeo);
+  if (rest === 'BOX_CAPACITY') return index((s) => s.boxCapacity);
+  if (rest.startsWith('BOX_PAUSED:')) return index((s) => s.boxPaused(rest.slice('BOX_PAUSED:'.length)));
+  if (rest.startsWith('EXCHANGE:')) return { key: cluster.exchange(rest.slice('EXCHANGE:'.length)) };
+  if (rest.startsWith('HISTORY:')) return { key: cluster.boxHistory(rest.slice('HISTORY:'.length)) };
+  return { key: `{${ns}}:${rest}` };
+}

@@ -2,7 +2,7 @@
 // hangs under the role's own ID, no two keys collide, and each SCAN pattern finds exactly its keys in
 // a real Redis.
 import t from 'tap';
-import { REGISTRY_SHARDS, boxKeys, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
+import { REGISTRY_SHARDS, boxKeys, clusterNameOf, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
 
 /** Every key string of a builder, with its functions called on a sample argument. */
@@ -92,4 +92,17 @@ t.test('the cluster layout: the same names behind a hash tag, the registry in 16
   }
   t.equal(trafficKeys('cluster').boxBucket('box-1', 'day', 86400), '{dandelion:TRAFFIC}:BOX:box-1:DAY:86400');
   t.equal(trafficKeys().boxBucket('box-1', 'day', 86400), 'dandelion:TRAFFIC:BOX:box-1:DAY:86400', 'one Redis keeps the names');
+});
+
+t.test('each single-Redis key has one place in the cluster layout', async (t) => {
+  const ns = ['entrance-1'];
+  t.same(clusterNameOf('dandelion:ENROL:TOKENS', ns), { key: '{dandelion:ENROL}:TOKENS' });
+  t.same(clusterNameOf('dandelion:TRAFFIC:BOX:box-1:TOTAL', ns), { key: trafficKeys('cluster').boxTotal('box-1') });
+  t.same(clusterNameOf('dandelion:REACHABILITY:box-1', ns), { key: 'dandelion:REACHABILITY:box-1' }, 'one-key namespaces keep their names');
+  t.same(clusterNameOf('entrance-1:EXCHANGE:box-9', ns), { key: entranceKeys('entrance-1', 'cluster').exchange('box-9') });
+  t.same(clusterNameOf('entrance-1:PUBLISHERS', ns), { key: '{entrance-1}:PUBLISHERS' });
+  const geo = clusterNameOf('entrance-1:BOX_GEO', ns);
+  t.ok(geo && 'index' in geo && geo.index('box-9') === shardKeysOf(entranceKeys('entrance-1', 'cluster'), 'box-9').boxGeo, 'an index splits by box');
+  t.equal(clusterNameOf('box-1:SELF_EXCHANGE', ns), undefined, 'a box\'s own keys are not the entrance\'s');
+  t.equal(clusterNameOf('entrance-2:BOX_SET', ns), undefined, 'namespaces not listed stay');
 });
