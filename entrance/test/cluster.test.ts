@@ -3,6 +3,10 @@
 // silent box expires out of every index, quarantined and unreachable boxes stay out of SEARCH, and the
 // dashboard's API lists the fleet; traffic is counted once, and enrolment tokens, publisher accounts and
 // the quarantine work with their keys in one slot per namespace; a fleet moves from one Redis to the cluster.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { REGISTRY_SHARDS, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
@@ -13,10 +17,11 @@ import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
-import { moveToCluster } from '../src/registry/move-to-cluster.js';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
+const run = promisify(execFile);
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/dandelion');
 const TAIPEI = '25.03,121.56';
 const TAICHUNG = '24.15,120.67'; // ~140 km from Taipei: same 500 km band
 const TOKYO = '35.68,139.69'; // ~2100 km
@@ -186,8 +191,12 @@ t.test('a fleet moves from one Redis to the cluster: registry, ranking, tokens a
   await Promise.all([box.close(), publisher.close()]);
   await before.stop();
 
-  const report = await moveToCluster({ from: single.client(), to: redis, namespaces: ['entrance-moving'] });
-  t.ok(report.copied > 0 && report.indexes >= 4 && report.members >= 10, `moved: ${JSON.stringify(report)}`);
+  // The operator's command, with the single Redis and the cluster both named in its config.
+  const { stdout } = await run(BIN, ['entrance', 'move-to-cluster', '--namespace', 'entrance-moving', '--json'], {
+    env: { ...process.env, DANDELION_REDIS_URL: single.url, DANDELION_REDIS_CLUSTER_NODES: cluster.nodesEnv },
+  });
+  const report = JSON.parse(stdout) as { COPIED: number; INDEXES: number; MEMBERS: number };
+  t.ok(report.COPIED > 0 && report.INDEXES >= 4 && report.MEMBERS >= 10, `moved: ${stdout.trim()}`);
 
   const after = await startEntrance(t, onCluster(env));
   const searcher = await connectPeer(after.url);
