@@ -8,10 +8,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { REGISTRY_SHARDS, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
+import { REGISTRY_SHARDS, enrolmentKeys, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { silentLogger } from '../../shared/src/log.js';
+import { Close, decodeMessage } from '../../shared/src/protocol/index.js';
 import { EnrolmentStore } from '../src/enrolment/store.js';
+import { RevocationWatch } from '../src/enrolment/revocation-watch.js';
+import { BoxRegistry } from '../src/registry/registry.js';
 import { PublisherAccounts, revokedPublisherIds } from '../src/publishers/accounts.js';
 import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
@@ -207,4 +212,34 @@ t.test('a fleet moves from one Redis to the cluster: registry, ranking, tokens a
   t.match((await new EnrolmentStore(redis).listTokens()).find((tok) => tok.ID === info.ID), { NOTE: 'moved', MAX_USES: 5 }, 'the enrolment token moved');
   t.same(await trafficTotals(redis, { box: 'box-mv-tokyo' }), { bytes: 3000, requests: 3 }, 'counted traffic moved');
   t.equal(await after.entrance.services.registry.countPaused().then((p) => p.quota), 1, 'the paused set moved');
+});
+
+t.test('a revocation published on the cluster closes the box\'s socket and drops it from its shard', async (t) => {
+  const keys = entranceKeys('entrance-revoking', 'cluster');
+  const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, log: silentLogger() });
+  const watch = new RevocationWatch({ redis, registry, log: silentLogger() });
+  await watch.start();
+  t.teardown(() => watch.stop());
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+  });
+  wss.on('connection', (ws) => watch.track(ws, 'box-revoked-cl'));
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const address = wss.address();
+  const client = new WebSocket(`ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`);
+  await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+  const decoded = decodeMessage(boxExchange('box-revoked-cl'));
+  if (decoded.kind !== 'EXCHANGE') throw new Error('test message did not decode');
+  await registry.upsert(decoded.msg, undefined);
+  const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+  await redis.publish(enrolmentKeys('cluster').revokedChannel, 'box-revoked-cl');
+  t.equal(await closed, Close.REVOKED, 'closed with REVOKED');
+  let registered = true;
+  for (let i = 0; i < 200 && registered; i++) {
+    registered = (await registry.expiriesOf(['box-revoked-cl']))[0] !== null;
+    if (registered) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.notOk(registered, 'the box left its shard');
 });
