@@ -14,6 +14,8 @@ import { startEntrance } from '../../test/helpers/entrance.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../shared/src/log.js';
 import { Close, decodeMessage } from '../../shared/src/protocol/index.js';
+import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js';
+import { ask, newKey, upgrade } from '../../test/helpers/enrolment.js';
 import { EnrolmentStore } from '../src/enrolment/store.js';
 import { RevocationWatch } from '../src/enrolment/revocation-watch.js';
 import { BoxRegistry } from '../src/registry/registry.js';
@@ -242,4 +244,18 @@ t.test('a revocation published on the cluster closes the box\'s socket and drops
     if (registered) await new Promise((r) => setTimeout(r, 10));
   }
   t.notOk(registered, 'the box left its shard');
+});
+
+t.test('a box enrols with a token and connects with a signed upgrade on a cluster', async (t) => {
+  const { url } = await startEntrance(t, onCluster({ DANDELION_REQUIRE_ENROLMENT: 'true' }));
+  const { token } = await new EnrolmentStore(redis).createToken({ expiresInSeconds: 600, maxUses: 1 });
+  const creds = new PeerCredentials('box-enrolled-cl', newKey(), token);
+  t.same(await creds.enrol(url), { ok: true }, 'enrolled');
+  const headers = await creds.upgradeHeaders(url);
+  if (!headers) throw new Error('no upgrade headers after enrolment');
+  const socket = await upgrade(url, headers);
+  t.teardown(() => (socket.ok ? socket.ws.close() : undefined));
+  t.equal((await ask(socket, boxExchange('box-enrolled-cl'))).MESSAGE, 'ACCEPTED', 'its EXCHANGE is accepted');
+  const replay = await upgrade(url, headers);
+  t.equal(replay.ok, false, 'the same signed challenge cannot be used twice');
 });
