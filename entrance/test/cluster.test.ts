@@ -259,3 +259,16 @@ t.test('a box enrols with a token and connects with a signed upgrade on a cluste
   const replay = await upgrade(url, headers);
   t.equal(replay.ok, false, 'the same signed challenge cannot be used twice');
 });
+
+t.test('when the best boxes are quarantined, SEARCH reaches past them to the next ones', async (t) => {
+  const { url } = await startEntrance(t, onCluster({ DANDELION_AMOUNT_OF_BOXES_PER_REQUEST: '4' }));
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  for (let i = 0; i < 45; i++) box.send(boxExchange(`box-deep-${String(i).padStart(2, '0')}`, { 'BANDWIDTH-IDLE-UP': 1000 - i }));
+  for (let i = 0; i < 45; i++) await box.next();
+  const until = Date.now() / 1000 + 3600;
+  for (let i = 0; i < 38; i++) await redis.zadd(trustKeys('cluster').quarantine, until, `box-deep-${String(i).padStart(2, '0')}`);
+  t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object), ['box-deep-38', 'box-deep-39', 'box-deep-40', 'box-deep-41'], 'the four best not quarantined');
+  await redis.zrem(trustKeys('cluster').quarantine, ...Array.from({ length: 38 }, (_, i) => `box-deep-${String(i).padStart(2, '0')}`));
+});

@@ -275,9 +275,11 @@ export class BoxRegistry {
     let window = limit * OVERFETCH;
     for (let attempt = 0; ; attempt++) {
       const { live, gathered } = await this.liveCandidates(origin, window);
-      const enough = live.length >= limit || live.length === gathered || attempt === 2;
-      if (enough) return this.load(live.sort(compareCandidates).slice(0, limit));
-      window *= 10; // many candidates had expired since the last sweep: look further
+      live.sort(compareCandidates);
+      const { chosen, left } = this.sharded ? await this.firstAdmitted(live, limit) : { chosen: live.slice(0, limit), left: 0 };
+      const enough = chosen.length >= limit || (live.length === gathered && left === 0) || attempt === 2;
+      if (enough) return this.load(chosen);
+      window *= 10; // many candidates had expired since the last sweep, or were left out: look further
     }
   }
 
@@ -294,7 +296,7 @@ export class BoxRegistry {
     const shards = await Promise.all(this.shards.map((shard, i) => this.shardCandidates(shard, i, origin, window)));
     const gathered = sum(shards.map((s) => s.gathered));
     const live = shards.flatMap((s) => s.live);
-    return { live: this.sharded ? await this.liveOnCluster(live) : live, gathered };
+    return { live, gathered };
   }
 
   private async shardCandidates(shard: RegistryShardKeys, i: number, origin: { lat: number; lon: number } | undefined, window: number): Promise<{ live: Candidate[]; gathered: number }> {
@@ -311,8 +313,26 @@ export class BoxRegistry {
     return { live, gathered };
   }
 
-  /** On a cluster: leave out the quarantined, and with REQUIRE_REACHABLE the boxes whose verdict is not `reachable`. */
-  private async liveOnCluster(candidates: Candidate[]): Promise<Candidate[]> {
+  /**
+   * On a cluster: the first `limit` of the ranked candidates that are not quarantined and, with
+   * REQUIRE_REACHABLE, whose verdict is `reachable`, and how many were left out. Checked a chunk at a time in
+   * rank order, so a SEARCH reads the verdicts of about the boxes it returns, not of every shard's window.
+   */
+  private async firstAdmitted(ranked: readonly Candidate[], limit: number): Promise<{ chosen: Candidate[]; left: number }> {
+    const chosen: Candidate[] = [];
+    let left = 0;
+    const chunk = Math.max(2 * limit, 32);
+    for (let from = 0; from < ranked.length && chosen.length < limit; from += chunk) {
+      const part = ranked.slice(from, from + chunk);
+      const admitted = await this.admitted(part);
+      left += part.length - admitted.length;
+      chosen.push(...admitted.slice(0, limit - chosen.length));
+    }
+    return { chosen, left };
+  }
+
+  /** Those of `candidates` that are not quarantined and, with REQUIRE_REACHABLE, whose verdict is `reachable`; in their order. */
+  private async admitted(candidates: Candidate[]): Promise<Candidate[]> {
     if (candidates.length === 0) return candidates;
     const now = this.now() / 1000;
     const [until, verdicts] = await Promise.all([
