@@ -8,7 +8,7 @@ import t from 'tap';
 import { loadRoleConfig } from '../src/config/load.js';
 import { renderExample, spliceConfigTables } from '../src/config/example.js';
 import { ConfigError } from '../src/config/spec.js';
-import { redisOptionsOf } from '../src/redis.js';
+import { clusterNodeOf, redisOptionsOf } from '../src/redis.js';
 import { SCHEMAS } from '../src/config/schemas.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -90,6 +90,19 @@ t.test('REDIS_URL beside REDIS_HOST / REDIS_PORT / DB', async (t) => {
   t.match(redisOptionsOf({ ...base, REDIS_URL: 'redis://:s3cret@10.1.2.3:6390/4' }), { host: '10.1.2.3', port: 6390, db: 4, password: 's3cret' });
   t.match(redisOptionsOf({ ...base, REDIS_URL: 'unix:///run/redis/redis.sock?db=3' }), { path: '/run/redis/redis.sock', db: 3 });
   t.ok(redisOptionsOf({ ...base, REDIS_URL: 'rediss://h:1/0' }).tls);
+});
+
+t.test('REDIS_CLUSTER_NODES: host:port items, a comma list in the environment, a clear error otherwise', async (t) => {
+  const { config } = loadRoleConfig('entrance', undefined, { DANDELION_REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002' });
+  t.same(config.REDIS_CLUSTER_NODES, ['10.0.0.1:7000', 'redis-b:7001', '[::1]:7002']);
+  t.same(loadRoleConfig('entrance', undefined, {}).config.REDIS_CLUSTER_NODES, [], 'empty by default: one Redis');
+  for (const bad of ['10.0.0.1', 'redis-b:0', 'redis-b:70000', 'red is:7000']) {
+    const err = t.throws(() => loadRoleConfig('entrance', undefined, { DANDELION_REDIS_CLUSTER_NODES: bad })) as unknown;
+    t.ok(err instanceof ConfigError, `${bad}: a config error`);
+    t.match((err as ConfigError).problems, [{ key: 'REDIS_CLUSTER_NODES', reason: /host:port/ }]);
+  }
+  t.same(clusterNodeOf('[::1]:7002'), { host: '::1', port: 7002 });
+  t.same(clusterNodeOf('redis-b:7001'), { host: 'redis-b', port: 7001 });
 });
 
 t.test('the example config files are the schema rendered', async (t) => {
