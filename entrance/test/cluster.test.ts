@@ -272,3 +272,23 @@ t.test('when the best boxes are quarantined, SEARCH reaches past them to the nex
   t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object), ['box-deep-38', 'box-deep-39', 'box-deep-40', 'box-deep-41'], 'the four best not quarantined');
   await redis.zrem(trustKeys('cluster').quarantine, ...Array.from({ length: 38 }, (_, i) => `box-deep-${String(i).padStart(2, '0')}`));
 });
+
+// Last: it kills a master of the cluster every subtest above shares.
+t.test('a killed master\'s replica takes over and the entrance goes on registering and finding boxes', async (t) => {
+  const { url, id } = await startEntrance(t, onCluster());
+  const box = await connectPeer(url);
+  const publisher = await connectPeer(url);
+  t.teardown(() => Promise.all([box.close(), publisher.close()]));
+  t.equal((await box.ask(boxExchange('box-failover', { 'BANDWIDTH-IDLE-UP': 5 }))).MESSAGE, 'ACCEPTED');
+  const shardKey = `{${id}:${registryShardIndex('box-failover', REGISTRY_SHARDS)}}:BOX_SET`;
+  const killed = await cluster.killMasterOf(shardKey);
+  let found = false;
+  // Failover takes cluster-node-timeout (2 s) and an election; the bound is loose for a loaded machine.
+  for (let i = 0; i < 120 && !found; i++) {
+    const reply = await box.ask(boxExchange('box-failover', { 'BANDWIDTH-IDLE-UP': 5 }));
+    found = reply.MESSAGE === 'ACCEPTED' && 'box-failover' in ((await publisher.ask(searchRequest())).BOX_SET as object);
+    if (!found) await new Promise((r) => setTimeout(r, 500));
+  }
+  t.ok(found, 'the box is registered and found again after the failover');
+  t.not((await cluster.masterOf(shardKey)).port, killed.port, 'another node serves the slot now');
+});
