@@ -79,6 +79,8 @@ export function clusterOptionsOf(): ClusterOptions {
     // After a failover the new master answers MOVED/CLUSTERDOWN for a moment: retry rather than fail the command.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 300,
+    // This client's own list (redis-scripts.ts adds to it), not the library's shared default.
+    autoPipeliningIgnoredCommands: [],
     redisOptions: node,
   };
 }

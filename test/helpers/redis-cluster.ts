@@ -53,6 +53,8 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
   await Promise.all(nodes.map((n) => waitForPing(n)));
   await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '1', '--cluster-yes']);
   await Promise.all(nodes.map((n) => waitForClusterOk(n.port)));
+  // A replica that has not synced yet could not take over from a master a test kills.
+  await Promise.all(nodes.map((n) => waitForReplicaLink(n.port)));
   const client = (): Redis => {
     const c = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
     clients.push(c);
@@ -95,6 +97,8 @@ function startNode(root: string, port: number): ChildProcess {
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
     '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
+    // A replica takes over however long its link was down: a test kills masters of a cluster just made.
+    '--cluster-replica-validity-factor', '0',
   ];
   mkdirSync(dir, { recursive: true });
   const proc = spawn('redis-server', args, { stdio: 'ignore' });
@@ -161,6 +165,20 @@ async function waitForClusterOk(port: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`cluster node ${port} never reached cluster_state:ok`);
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function waitForReplicaLink(port: number): Promise<void> {
+  const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+  try {
+    for (let i = 0; i < 400; i++) {
+      const info = String(await c.info('replication'));
+      if (!info.includes('role:slave') || info.includes('master_link_status:up')) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`cluster replica ${port} never linked to its master`);
   } finally {
     c.disconnect();
   }

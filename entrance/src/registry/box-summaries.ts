@@ -19,23 +19,25 @@ export interface BoxSummariesDeps {
 }
 
 /**
- * One heartbeat's history write as one script: a MULTI is written to Redis on its own, while a script
+ * One heartbeat's dashboard write as one script: a MULTI is written to Redis on its own, while a script
  * call joins the other commands of the same tick in one auto-pipelined write (the heartbeat's CPU went
- * into those writes). The summary's HSET goes beside it, not inside: on a Redis Cluster BOX_SUMMARY and
- * the box's HISTORY are in different slots. KEYS: the box's HISTORY. ARGV: minute, history point JSON,
- * then — once a minute — the oldest minute to keep and the history's TTL (seconds).
+ * into those writes). KEYS: the box's HISTORY, then BOX_SUMMARY when it shares the slot (one Redis; on a
+ * cluster the summary's HSET goes beside the script). ARGV: box ID, summary JSON, minute, history point
+ * JSON, then — once a minute — the oldest minute to keep and the history's TTL (seconds).
  */
 const RECORD_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
+if KEYS[2] then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+if ARGV[5] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[5])
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
 end
 return 1`;
 
 interface SummaryScripts {
-  dandelionRecordHistory(history: string, ...args: Array<string | number>): Promise<number>;
+  /** `keyCount`: 2 with the summary hash after the history, 1 without it. */
+  dandelionRecordSummary(keyCount: number, ...keysThenArgs: Array<string | number>): Promise<number>;
 }
 
 export class BoxSummaries {
@@ -46,7 +48,7 @@ export class BoxSummaries {
 
   constructor(private readonly deps: BoxSummariesDeps) {
     this.now = deps.now ?? Date.now;
-    this.redis = defineScripts<SummaryScripts>(deps.redis, { dandelionRecordHistory: { numberOfKeys: 1, lua: RECORD_SCRIPT } });
+    this.redis = defineScripts<SummaryScripts>(deps.redis, { dandelionRecordSummary: { lua: RECORD_SCRIPT } });
   }
 
   /** Record an accepted EXCHANGE: the summary every time, the minute's history point replaced by the latest. */
@@ -55,16 +57,19 @@ export class BoxSummaries {
     const summary = summaryOf(msg, publicIp, now);
     // The minute's point is the latest reading in it (the first EXCHANGE of a box has no CPU shares yet).
     const minute = Math.floor(now / 60_000) * 60;
-    const args: Array<string | number> = [minute, JSON.stringify(historyPointOf(minute, summary, msg))];
+    const summaryJson = JSON.stringify(summary);
+    const args: Array<string | number> = [msg.ID, summaryJson, minute, JSON.stringify(historyPointOf(minute, summary, msg))];
     if (this.lastHistoryMinute.get(msg.ID) !== minute) {
       this.lastHistoryMinute.set(msg.ID, minute);
       const keepSeconds = this.deps.historyDays * 86400;
       args.push(minute - keepSeconds, Math.ceil(keepSeconds));
     }
-    await Promise.all([
-      this.redis.hset(this.deps.keys.boxSummary, msg.ID, JSON.stringify(summary)),
-      this.redis.dandelionRecordHistory(this.deps.keys.boxHistory(msg.ID), ...args),
-    ]);
+    const { keys } = this.deps;
+    if (keys.shards.length === 1) {
+      await this.redis.dandelionRecordSummary(2, keys.boxHistory(msg.ID), keys.boxSummary, ...args);
+      return;
+    }
+    await Promise.all([this.redis.hset(keys.boxSummary, msg.ID, summaryJson), this.redis.dandelionRecordSummary(1, keys.boxHistory(msg.ID), ...args)]);
   }
 
   /** Forget boxes offline for longer than BOX_HISTORY_DAYS; returns how many. */
