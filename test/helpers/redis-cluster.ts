@@ -62,7 +62,12 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
     return c as unknown as Redis;
   };
   const masterOf = async (key: string): Promise<ClusterNode> => {
-    const probe = new Redis({ host: '127.0.0.1', port: (nodes.find((n) => n.proc.exitCode === null) ?? nodes[0]!).port, lazyConnect: true });
+    // A node killed by a signal has a signalCode and no exitCode.
+    const alive = nodes.find((n) => n.proc.exitCode === null && n.proc.signalCode === null) ?? nodes[0]!;
+    const probe = new Redis({ host: '127.0.0.1', port: alive.port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    probe.on('error', () => {
+      /* intentional: the command's own error says it */
+    });
     try {
       const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
       const ranges = await probe.call('CLUSTER', 'SLOTS');
@@ -138,7 +143,7 @@ function freePort(port: number): Promise<number> {
 
 async function waitForPing(node: ClusterNode): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (node.proc.exitCode !== null) throw new Error(`redis-server on port ${node.port} exited`);
+    if (node.proc.exitCode !== null || node.proc.signalCode !== null) throw new Error(`redis-server on port ${node.port} exited`);
     const c = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     c.on('error', () => {
       /* intentional: not up yet */
