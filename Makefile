@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -86,6 +86,12 @@ demo: build deps
 
 bench: build deps binaries
 	bin/dandelion bench
+
+# Simulated boxes against three entrance processes for ten minutes (docs/scale.md, "Soak"; not part of
+# `make test`). One socket per box: the open-file limit is raised first (root may raise its hard limit).
+# SOAK_ARGS overrides the defaults, e.g. `make soak SOAK_ARGS="--boxes 20000 --minutes 2"`.
+soak: build deps
+	ulimit -n 1048576 && bin/dandelion soak $(SOAK_ARGS)
 
 # The example configs and the tables of docs/config.md are rendered from the schema; a test fails when they drift.
 examples: build
