@@ -58,7 +58,7 @@ export const ENTRANCE_SCHEMA = {
     idOf('ENTRANCE'),
   ),
   FLEET_ID: optionalStr(
-    'The registry namespace every entrance of one fleet shares on one Redis (fleet-… or an entrance ID, such as the first entrance\'s, to keep its registry): a box registered through one of them is found by a SEARCH on any, and each tells boxes and publishers the others\' URLs. Default: this entrance\'s ID (the original\'s layout: each entrance its own registry).',
+    'The registry namespace every entrance of one fleet shares on one Redis (fleet-… or an entrance ID, such as the first entrance\'s, to keep its registry): a box registered through one of them is found by a SEARCH on any, and each tells boxes and publishers the others\' URLs. Default: this entrance\'s ID, so each entrance keeps its own registry under {ID}:.',
     checkFleetId,
   ),
   ...COMMON_SCHEMA,
