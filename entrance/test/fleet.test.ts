@@ -18,6 +18,7 @@ import { EnrolmentStore } from '../src/enrolment/store.js';
 
 const API_TOKEN = 'fleet-script-token';
 const bearer = { authorization: `Bearer ${API_TOKEN}` };
+const OPERATOR_PASSWORD = 'operator-pass';
 const httpBase = (e: RunningEntrance): string => e.url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
 
 async function boxesSearchedAt(url: string): Promise<string[]> {
@@ -39,9 +40,22 @@ async function fleetToken(redisUrl: string): Promise<string> {
   return token;
 }
 
+/** A dashboard login at `e`: its session cookie. */
+async function login(e: RunningEntrance): Promise<string> {
+  const form = await fetch(`${httpBase(e)}/dashboard/`);
+  const csrf = /name="csrf" value="([0-9a-f]+)"/.exec(await form.text())?.[1] ?? '';
+  const res = await fetch(`${httpBase(e)}/dashboard/login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.headers.get('set-cookie')?.split(';')[0] ?? '' },
+    body: new URLSearchParams({ username: 'ops', password: OPERATOR_PASSWORD, csrf }).toString(),
+  });
+  return res.headers.getSetCookie().find((c) => c.startsWith('dandelion_session='))?.split(';')[0] ?? '';
+}
+
 async function twoEntrances(t: Test, redisUrl: string, env: Record<string, string>): Promise<[RunningEntrance, RunningEntrance]> {
   const tokens = JSON.stringify([await hashPassword(API_TOKEN)]);
-  const start = (): Promise<RunningEntrance> => startEntrance(t, { redisUrl, env: { ...ORIGINAL_PUBLISHERS, DANDELION_API_TOKENS: tokens, ...env } });
+  const users = JSON.stringify([{ USERNAME: 'ops', PASSWORD_HASH: await hashPassword(OPERATOR_PASSWORD) }]);
+  const start = (): Promise<RunningEntrance> => startEntrance(t, { redisUrl, env: { ...ORIGINAL_PUBLISHERS, DANDELION_API_TOKENS: tokens, DANDELION_DASHBOARD_USERS: users, ...env } });
   const a = await start();
   const b = await start();
   // A listened before B existed: its next pass learns B.
@@ -67,6 +81,9 @@ t.test('FLEET_ID shared: SEARCH and the dashboard on B see the box of A; each na
   t.same(await apiBoxes(b), ['box-on-a', 'box-on-b'], 'B\'s dashboard lists the box of A');
   const summary = (await (await fetch(`${httpBase(b)}/api/summary`, { headers: bearer })).json()) as { BOXES: { ONLINE: number } };
   t.equal(summary.BOXES.ONLINE, 2, 'B\'s summary counts the whole fleet');
+  const cookie = await login(a);
+  t.match(cookie, /^dandelion_session=/, 'logged in at A');
+  t.equal((await fetch(`${httpBase(b)}/api/boxes`, { headers: { cookie } })).status, 200, 'the session is valid at B');
   const auditor = await connectPeer(b.url);
   await auditor.ask(searchRequest('publisher-auditor', { QUARANTINE: [{ BOX_ID: 'box-on-a', REASON: 'sha256 mismatch', PATH: 'live/seg-1.ts' }] }));
   await auditor.close();
@@ -82,6 +99,11 @@ t.test('FLEET_ID shared: SEARCH and the dashboard on B see the box of A; each na
   t.same(await r.zrange('fleet-test:ENTRANCES', '0', '-1'), [a.url], 'a stopped entrance withdraws at once');
   await a.entrance.tick();
   t.same((await box.ask(boxExchange('box-on-a'))).ENTRANCE_URLS, [a.url], 'and is no longer named');
+  const killed = 'ws://127.0.0.9:7071/dandelion/ws/';
+  await r.zadd('fleet-test:ENTRANCES', Date.now() / 1000 - 1, killed); // an entrance killed before it could withdraw
+  await a.entrance.tick();
+  t.same((await box.ask(boxExchange('box-on-a'))).ENTRANCE_URLS, [a.url], 'an entry past its expiry is not named');
+  t.equal(await r.zscore('fleet-test:ENTRANCES', killed), null, 'and is dropped');
 });
 
 t.test('a revocation made on B closes the box\'s socket on A and drops it from the fleet', async (t) => {
@@ -112,6 +134,7 @@ t.test('without FLEET_ID two entrances on one Redis keep their own registries (t
   t.same(await boxesSearchedAt(a.url), ['box-only-a']);
   t.same(await boxesSearchedAt(b.url), [], 'B does not see the box of A');
   t.same(await apiBoxes(b), []);
+  t.equal((await fetch(`${httpBase(b)}/api/boxes`, { headers: { cookie: await login(a) } })).status, 401, 'a login at A is not one at B');
   const r = redis.client();
   t.same(await r.zrange(`${a.id}:BOX_SET`, '0', '-1'), ['box-only-a'], 'the registry under A\'s own ID, as the original');
   t.equal(await r.exists(`${b.id}:BOX_SET`), 0);
