@@ -57,8 +57,8 @@ t.test('an entrance SIGKILLed, then Redis restarted, under load: nothing lost', 
   admin.disconnect();
   const boxes = await Promise.all(['box-fleet1', 'box-fleet2'].map((boxId) =>
     startAgent(t, { redisUrl: redis.url, entranceUrls: [a.url], boxId, env: { DANDELION_ENROLMENT_TOKEN: token } })));
-  const publisher = await startPublisher(t, { redisUrl: redis.url, entranceUrls: [a.url], id: 'publisher-fleet', account: false });
-  t.ok(publisher, 'a publisher SEARCHing A');
+  await startPublisher(t, { redisUrl: redis.url, entranceUrls: [a.url], id: 'publisher-fleet', account: false });
+  t.ok(await eventually(() => r.zscore(`${FLEET}:PUBLISHERS_SEEN`, 'publisher-fleet')), 'the publisher SEARCHes A');
   const ids = boxes.map((x) => x.boxId).sort();
   t.same(await eventually(async () => (await searched(b.url)).length === 2 && searched(b.url)), ids, 'SEARCH on B finds the boxes registered through A');
 
@@ -90,7 +90,7 @@ t.test('an entrance SIGKILLed, then Redis restarted, under load: nothing lost', 
       if (socket.ok) socket.ws.close();
     }
   };
-  t.equal((await sendAggregate()).MESSAGE, 'ACCEPTED');
+  t.equal((await sendAggregate()).MESSAGE, 'ACCEPTED', 'an enrolled box reports traffic at B');
   const before = await r.hgetall('dandelion:TRAFFIC:FLEET:TOTAL');
   t.equal(before.bytes, '3000', 'counted');
 
@@ -98,7 +98,8 @@ t.test('an entrance SIGKILLed, then Redis restarted, under load: nothing lost', 
   const restartedAt = Date.now();
   await new Promise((resolve) => setTimeout(resolve, 1_000)); // the boxes' heartbeats fail meanwhile
   await redis.start();
-  for (const id of ids) t.ok(await eventually(async () => Number(await r.zscore(`${FLEET}:BOX_SET`, id)) > restartedAt / 1000 + EXPIRE_BOX_SECONDS, FAILOVER_BOUND_MS), `${id} beats again after Redis came back`);
+  const beatingAgain = (id: string) => async (): Promise<boolean> => Number(await r.zscore(`${FLEET}:BOX_SET`, id)) > restartedAt / 1000 + EXPIRE_BOX_SECONDS;
+  for (const id of ids) t.ok(await eventually(beatingAgain(id), FAILOVER_BOUND_MS), `${id} beats again after Redis came back (${Date.now() - restartedAt} ms after it was killed)`);
   t.same(await searched(b.url), ids, 'both back in SEARCH');
   t.same(await r.hgetall('dandelion:TRAFFIC:FLEET:TOTAL'), before, 'the counted traffic survived');
   t.equal((await sendAggregate()).MESSAGE, 'ACCEPTED', 'the same aggregate again (a box that missed the ack)');
