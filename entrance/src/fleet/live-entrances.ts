@@ -68,6 +68,8 @@ export function createLiveEntrances(deps: LiveEntrancesDeps): LiveEntrances {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      // With Redis away the entry expires on its own: stopping must not wait for a reconnect.
+      if (redis.status !== 'ready') return;
       await redis.zrem(keys.entrances, deps.identity.ownInfo().URL).catch((err: unknown) => log.warn({ err }, 'could not withdraw from the fleet\'s live entrances; it expires on its own'));
     },
   };
