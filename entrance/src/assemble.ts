@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
-import { entranceKeys, fleetKeys, trustKeys } from '../../shared/src/redis-keys.js';
+import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
@@ -33,7 +33,7 @@ import { BoxRegistry } from './registry/registry.js';
 import { Quarantine } from './trust/quarantine.js';
 import { createTrafficFolder } from './traffic/fold.js';
 import { isKnownPublisher } from './traffic/known-publishers.js';
-import { FleetKeys as SigningKeys } from './trust/fleet-keys.js';
+import { FleetKeys } from './trust/fleet-keys.js';
 import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
 import { AcmeIssuer } from './acme/issuer.js';
 import { CertifyRate } from './acme/certify-rate.js';
@@ -79,8 +79,8 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
   const metrics = createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: deps.openSockets, tokenHash: config.METRICS_TOKEN, open: config.METRICS_PUBLIC, log: log.child({ mod: 'metrics' }) });
   const publisherAccounts = new PublisherAccounts(redis, deps.now);
-  const signingKeys = new SigningKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
-  const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys: signingKeys, required: config.REQUIRE_PUBLISHER_AUTH,
+  const fleetKeys = new FleetKeys({ redis, keys: trustKeys(), grantSeconds: GRANT_SECONDS, ...now });
+  const trust = new PublisherTrust({ redis, keys: trustKeys(), fleetKeys, required: config.REQUIRE_PUBLISHER_AUTH,
     // A grant carries the quota of the publisher's account.
     quotaBytes: async (publisherId) => (await publisherAccount(redis, publisherId))?.quotaBytes ?? DEFAULT_GRANT_QUOTA_BYTES, ...now });
   const quarantine = new Quarantine({ redis, keys, trust: trustKeys(), ...now });
@@ -111,7 +111,7 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     challenges: new Challenges(redis, deps.now),
     revocations: new RevocationWatch({ redis, registry, log }),
     ownKeys,
-    liveEntrances: createLiveEntrances({ redis, keys: fleetKeys(fleet), identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'fleet' }), ...now }),
+    liveEntrances: createLiveEntrances({ redis, fleet, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'fleet' }), ...now }),
     // The pass reads ENTRANCE_URLS and writes OWN_INFO: this entrance's own keys.
     background: createBackgroundPass({ redis, keys: ownKeys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
   };

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
-import type { FleetEntranceKeys } from '../../../shared/src/redis-keys.js';
+import { fleetKeys } from '../../../shared/src/redis-keys.js';
 import type { OwnIdentity } from '../own-info.js';
 
 /** An entry counts as live for this many passes after it was written, so one slow pass does not drop it. */
@@ -17,7 +17,8 @@ const MIN_LIVE_SECONDS = 15;
 
 export interface LiveEntrancesDeps {
   redis: Redis;
-  keys: FleetEntranceKeys;
+  /** FLEET_ID, else this entrance's ID. */
+  fleet: string;
   identity: Pick<OwnIdentity, 'ownInfo' | 'knowFleetEntrances'>;
   /** ENTRANCE_SWEEP_FREQ, in ms. */
   everyMs: number;
@@ -34,7 +35,8 @@ export interface LiveEntrances {
 }
 
 export function createLiveEntrances(deps: LiveEntrancesDeps): LiveEntrances {
-  const { redis, keys, log } = deps;
+  const { redis, log } = deps;
+  const keys = fleetKeys(deps.fleet);
   const liveSeconds = Math.max(MIN_LIVE_SECONDS, (LIVE_FOR_PASSES * deps.everyMs) / 1000);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
