@@ -282,7 +282,7 @@ export function fleetKeys(fleet: string) {
   return {
     /**
      * Sorted set: URL of each live entrance of the fleet → until when (seconds since the epoch) it counts as
-     * live. Each entrance refreshes its own entry in its background pass and removes it when it stops; every
+     * live. Each entrance refreshes its own entry every ENTRANCE_SWEEP_FREQ and removes it when it stops; every
      * entrance names the live ones in ENTRANCE_URLS, so boxes and publishers can fail over to them.
      */
     entrances: `${fleet}:ENTRANCES`,
