@@ -273,3 +273,19 @@ export function trafficKeys() {
   } as const;
 }
 export type TrafficKeys = ReturnType<typeof trafficKeys>;
+
+/**
+ * Extension. Keys shared by the entrances of one fleet (FLEET_ID; by default an entrance is a fleet of its
+ * own), beside the registry they share (entranceKeys(FLEET_ID)).
+ */
+export function fleetKeys(fleet: string) {
+  return {
+    /**
+     * Sorted set: URL of each live entrance of the fleet → until when (seconds since the epoch) it counts as
+     * live. Each entrance refreshes its own entry every ENTRANCE_SWEEP_FREQ and removes it when it stops; every
+     * entrance names the live ones in ENTRANCE_URLS, so boxes and publishers can fail over to them.
+     */
+    entrances: `${fleet}:ENTRANCES`,
+  } as const;
+}
+export type FleetEntranceKeys = ReturnType<typeof fleetKeys>;
