@@ -3,7 +3,7 @@
 // RSS trend is a least-squares slope.
 import t from 'tap';
 import { UsageError } from '../../shared/src/cli.js';
-import { parseSoakArgs, runSoak } from '../src/soak/main.js';
+import { boxesThatFit, parseSoakArgs, runSoak } from '../src/soak/main.js';
 import { formatSoakReport, rssTrend } from '../src/soak/report.js';
 
 t.test('options: defaults, overrides, and a bad value named', async (t) => {
@@ -14,6 +14,13 @@ t.test('options: defaults, overrides, and a bad value named', async (t) => {
   t.throws(() => parseSoakArgs(['--fast']), /unknown option --fast/);
 });
 
+t.test('boxes beyond what the entrances\' open files hold are lowered, and the reason given', async (t) => {
+  t.same(boxesThatFit({ boxes: 50_000, entrances: 3 }, 18_000), { boxes: 50_000 });
+  const lowered = boxesThatFit({ boxes: 100_000, entrances: 3 }, 18_000);
+  t.equal(lowered.boxes, 54_000);
+  t.match(lowered.lowered, /lowered from 100000 to 54000 boxes: the open-file limit/);
+});
+
 t.test('the RSS trend is the slope of RSS against minutes', async (t) => {
   const samples = [0, 1, 2, 3].map((m) => ({ atMinutes: m, rssMiB: [100 + 2 * m, 50], connected: 1 }));
   t.equal(rssTrend(samples, 0), 2, '2 MiB a minute');
@@ -22,7 +29,7 @@ t.test('the RSS trend is the slope of RSS against minutes', async (t) => {
 });
 
 t.test('a short soak: every box connects and heartbeats, and the report says so', async (t) => {
-  const figures = await runSoak({ boxes: 40, minutes: 0.15, entrances: 2, periodSeconds: 2, workers: 1, sampleSeconds: 3 }, (line) => t.comment(line));
+  const figures = await runSoak({ boxes: 40, minutes: 0.15, entrances: 2, periodSeconds: 2, clients: 2, sampleSeconds: 3 }, (line) => t.comment(line));
   t.equal(figures.connected, 40, 'every box connected');
   t.ok(figures.accepted > 40, `heartbeats accepted: ${figures.accepted}`);
   t.ok(figures.sent >= figures.accepted, 'never more accepted than sent');

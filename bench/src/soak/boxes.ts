@@ -1,5 +1,6 @@
 /**
- * The soak's simulated boxes, in a worker thread so the main thread's sampling never delays a heartbeat.
+ * The soak's simulated boxes, in a child process of their own: the main process's sampling never delays
+ * a heartbeat, and each process has its own open-file limit (one file per socket).
  * Each box does what a real agent does on the wire: a challenge from its entrance, a WebSocket upgrade
  * signed with its key, then an EXCHANGE every period (phases spread evenly), at most one in flight.
  * A heartbeat is dropped when its ACCEPTED has not come one period after it was due (a socket that closed
@@ -9,7 +10,6 @@
 import http from 'node:http';
 import { createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket } from 'ws';
 import type { Histogram } from 'hdr-histogram-js';
 import { AUTH_HEADERS, connectPayload, idHeaderFor, signPayload } from '../../../shared/src/enrolment/codec.js';
@@ -30,8 +30,11 @@ export interface BoxesRequest {
   openAtOnce: number;
 }
 
-/** From the parent: start heartbeats, report (and reset the window), stop. */
-export type BoxesCommand = { type: 'heartbeat' } | { type: 'report' } | { type: 'stop' };
+/** From the parent: the boxes to run (first), start heartbeats, report (and reset the window), stop. */
+export type BoxesCommand = { type: 'boxes'; request: BoxesRequest } | { type: 'heartbeat' } | { type: 'report' } | { type: 'stop' };
+
+/** Set in the environment of the child processes that run boxes. */
+export const BOXES_CHILD_ENV = 'DANDELION_SOAK_BOXES';
 
 export interface WindowReport {
   type: 'report';
@@ -195,16 +198,20 @@ class Boxes {
   }
 }
 
-if (parentPort && workerData) {
-  const port = parentPort;
-  const boxes = new Boxes(workerData as BoxesRequest);
-  port.on('message', (cmd: BoxesCommand) => {
-    if (cmd.type === 'heartbeat') boxes.startHeartbeats();
-    else if (cmd.type === 'report') port.postMessage(boxes.report());
-    else {
-      boxes.stop();
-      port.close();
+/** Runs the boxes the parent sends, answering its commands over the IPC channel. */
+function serveParent(send: (m: WindowReport | ConnectedReport) => void): void {
+  let boxes: Boxes | undefined;
+  process.on('message', (cmd: BoxesCommand) => {
+    if (cmd.type === 'boxes') {
+      boxes = new Boxes(cmd.request);
+      void boxes.connectAll().then(send);
+    } else if (cmd.type === 'heartbeat') boxes?.startHeartbeats();
+    else if (cmd.type === 'report' && boxes) send(boxes.report());
+    else if (cmd.type === 'stop') {
+      boxes?.stop();
+      process.disconnect();
     }
   });
-  void boxes.connectAll().then((r) => port.postMessage(r));
 }
+
+if (process.env[BOXES_CHILD_ENV] === '1' && process.send) serveParent((m) => process.send?.(m));

@@ -9,15 +9,17 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { newBoxKey, publicKeyText } from '../../../shared/src/enrolment/codec.js';
 import { UsageError } from '../../../shared/src/cli.js';
 import { startRedis } from '../../../test/helpers/redis.js';
 import type { RedisServer } from '../../../test/helpers/redis.js';
 import { NODE_AGENT, ROOT, rssMiB } from '../agent-process.js';
 import { Cleanup, decodeHistogram, latencyHistogram } from '../common.js';
-import { enrolBoxes, freePort, sleep, startServer, waitForPort } from '../entrance-process.js';
+import { enrolBoxes, exited, freePort, sleep, startServer, waitForPort } from '../entrance-process.js';
 import type { ServerProcess } from '../entrance-process.js';
+import { BOXES_CHILD_ENV } from './boxes.js';
 import type { BoxesCommand, BoxesRequest, ConnectedReport, WindowReport } from './boxes.js';
 import { formatSoakReport, rssTrend } from './report.js';
 import type { EntranceSample, SoakFigures } from './report.js';
@@ -27,21 +29,23 @@ export interface SoakOptions {
   minutes: number;
   entrances: number;
   periodSeconds: number;
-  workers: number;
+  /** Child processes the boxes are spread over (more when the open-file limit asks for it). */
+  clients: number;
   sampleSeconds: number;
 }
 
-const DEFAULTS: SoakOptions = { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60, workers: 2, sampleSeconds: 30 };
+const DEFAULTS: SoakOptions = { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60, clients: 2, sampleSeconds: 30 };
 const FLEET_ID = 'entrance-soakfleet';
 /** One source address has ~28,000 ephemeral ports towards one entrance; 16 leave room for reconnects. */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.${i + 1}.1`);
 /** Files this process needs open besides one per box socket. */
 const SPARE_FILES = 2000;
 
-const USAGE = `usage: dandelion soak [--boxes N] [--minutes M] [--entrances E] [--period SECONDS] [--workers W]
+const USAGE = `usage: dandelion soak [--boxes N] [--minutes M] [--entrances E] [--period SECONDS] [--clients C]
   Simulated boxes heartbeat to E entrance processes sharing one fleet on one Redis, for M minutes
-  after all have connected. Defaults: ${DEFAULTS.boxes} boxes, ${DEFAULTS.minutes} min, ${DEFAULTS.entrances} entrances, a ${DEFAULTS.periodSeconds} s period, ${DEFAULTS.workers} workers.
-  Needs \`ulimit -n\` above the number of boxes (make soak raises it).`;
+  after all have connected. Defaults: ${DEFAULTS.boxes} boxes, ${DEFAULTS.minutes} min, ${DEFAULTS.entrances} entrances, a ${DEFAULTS.periodSeconds} s period, ${DEFAULTS.clients} client processes.
+  Every process holds one file per socket: with fewer files allowed (ulimit -n; make soak raises it to
+  the hard limit) it uses more client processes, and lowers the boxes to what the entrances can hold.`;
 
 export function parseSoakArgs(args: readonly string[]): SoakOptions {
   const opts = { ...DEFAULTS };
@@ -50,7 +54,7 @@ export function parseSoakArgs(args: readonly string[]): SoakOptions {
     '--minutes': { key: 'minutes', min: 0.1, max: 24 * 60 },
     '--entrances': { key: 'entrances', min: 1, max: 16 },
     '--period': { key: 'periodSeconds', min: 1, max: 3600 },
-    '--workers': { key: 'workers', min: 1, max: 16 },
+    '--clients': { key: 'clients', min: 1, max: 64 },
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
@@ -61,6 +65,16 @@ export function parseSoakArgs(args: readonly string[]): SoakOptions {
     opts[spec.key] = spec.key === 'minutes' || spec.key === 'periodSeconds' ? value : Math.round(value);
   }
   return opts;
+}
+
+/**
+ * The boxes asked for, or fewer when the entrances cannot hold them: each entrance process holds one
+ * open file per box socket, and the open-file limit here is per process. `lowered` says why.
+ */
+export function boxesThatFit(opts: Pick<SoakOptions, 'boxes' | 'entrances'>, filesPerProcess: number): { boxes: number; lowered?: string } {
+  const most = opts.entrances * filesPerProcess;
+  if (opts.boxes <= most) return { boxes: opts.boxes };
+  return { boxes: most, lowered: `lowered from ${opts.boxes} to ${most} boxes: the open-file limit (ulimit -n) leaves ${filesPerProcess} sockets per entrance process, and ${opts.entrances} entrance processes hold at most ${most} (raise the hard limit, or pass --entrances)` };
 }
 
 function openFileLimit(): number {
@@ -77,8 +91,8 @@ async function redisUsedBytes(redis: RedisServer): Promise<number> {
   }
 }
 
-async function startEntrances(cleanup: Cleanup, redis: RedisServer, opts: SoakOptions): Promise<Array<ServerProcess & { url: string }>> {
-  const perEntrance = String(Math.ceil(opts.boxes / opts.entrances) + 1000);
+async function startEntrances(cleanup: Cleanup, redis: RedisServer, opts: SoakOptions, boxes: number): Promise<Array<ServerProcess & { url: string }>> {
+  const perEntrance = String(Math.ceil(boxes / opts.entrances) + 1000);
   const out: Array<ServerProcess & { url: string }> = [];
   for (let i = 0; i < opts.entrances; i++) {
     const port = await freePort();
@@ -97,66 +111,76 @@ async function startEntrances(cleanup: Cleanup, redis: RedisServer, opts: SoakOp
   return out;
 }
 
-function startWorkers(cleanup: Cleanup, ids: string[], urls: string[], privateKeyPem: string, opts: SoakOptions): Worker[] {
-  const share = Math.ceil(ids.length / opts.workers);
-  const workers: Worker[] = [];
-  for (let w = 0; w < opts.workers; w++) {
-    const offset = w * share;
+function startClients(cleanup: Cleanup, ids: string[], urls: string[], privateKeyPem: string, opts: SoakOptions, clients: number): ChildProcess[] {
+  const share = Math.ceil(ids.length / clients);
+  const out: ChildProcess[] = [];
+  for (let c = 0; c < clients; c++) {
+    const offset = c * share;
     const request: BoxesRequest = {
       urls, ids: ids.slice(offset, offset + share), offset, privateKeyPem, periodMs: opts.periodSeconds * 1000,
-      localAddresses: LOCAL_ADDRESSES, openAtOnce: Math.max(10, Math.floor(200 / opts.workers)),
+      localAddresses: LOCAL_ADDRESSES, openAtOnce: Math.max(10, Math.floor(200 / clients)),
     };
-    const worker = new Worker(path.join(ROOT, 'build', 'bench', 'src', 'soak', 'boxes.js'), { workerData: request });
-    cleanup.teardown(() => worker.terminate());
-    workers.push(worker);
+    const child = fork(path.join(ROOT, 'build', 'bench', 'src', 'soak', 'boxes.js'), [], { env: { ...process.env, [BOXES_CHILD_ENV]: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    cleanup.teardown(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited(child);
+    });
+    send(child, { type: 'boxes', request });
+    out.push(child);
   }
-  return workers;
+  return out;
 }
 
-function next<T>(worker: Worker, type: string): Promise<T> {
+function next<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`a box client exited (${code ?? 'signal'}) before its ${type} report`));
     const onMessage = (m: { type: string }): void => {
       if (m.type !== type) return;
-      worker.off('message', onMessage);
-      worker.off('error', reject);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
       resolve(m as T);
     };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
   });
 }
 
-const send = (worker: Worker, cmd: BoxesCommand): void => worker.postMessage(cmd);
+const send = (child: ChildProcess, cmd: BoxesCommand): void => {
+  child.send(cmd);
+};
 
-async function collect(workers: Worker[]): Promise<WindowReport[]> {
-  return Promise.all(workers.map((w) => {
-    const reply = next<WindowReport>(w, 'report');
-    send(w, { type: 'report' });
+async function collect(clients: ChildProcess[]): Promise<WindowReport[]> {
+  return Promise.all(clients.map((c) => {
+    const reply = next<WindowReport>(c, 'report');
+    send(c, { type: 'report' });
     return reply;
   }));
 }
 
 export async function runSoak(opts: SoakOptions, log: (line: string) => void): Promise<SoakFigures> {
-  const limit = openFileLimit();
-  if (limit < opts.boxes + SPARE_FILES) throw new UsageError(`ulimit -n is ${limit}; ${opts.boxes} boxes need at least ${opts.boxes + SPARE_FILES} (make soak raises it; as root: ulimit -n 1048576)`);
+  const perProcess = openFileLimit() - SPARE_FILES;
+  if (perProcess < 100) throw new UsageError(`ulimit -n is ${openFileLimit()}: too few open files for a soak (one per socket)`);
+  const { boxes, lowered } = boxesThatFit(opts, perProcess);
+  if (lowered) log(`soak: ${lowered}`);
+  const clients = Math.max(opts.clients, Math.ceil(boxes / perProcess));
   const cleanup = new Cleanup();
   try {
     const redis = await startRedis(cleanup);
     const redisEmpty = await redisUsedBytes(redis);
     const key = newBoxKey();
-    const ids = Array.from({ length: opts.boxes }, (_, i) => `box-soak${String(i).padStart(7, '0')}`);
+    const ids = Array.from({ length: boxes }, (_, i) => `box-soak${String(i).padStart(7, '0')}`);
     let t0 = Date.now();
     await enrolBoxes(redis, ids, publicKeyText(key), 200);
-    log(`soak: ${opts.boxes} boxes enrolled in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    const entrances = await startEntrances(cleanup, redis, opts);
+    log(`soak: ${boxes} boxes enrolled in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const entrances = await startEntrances(cleanup, redis, opts, boxes);
     const baseline = entrances.map((e) => rssMiB(e.proc.pid ?? 0) ?? Number.NaN);
-    const workers = startWorkers(cleanup, ids, entrances.map((e) => e.url), key.export({ format: 'pem', type: 'pkcs8' }).toString(), opts);
+    const workers = startClients(cleanup, ids, entrances.map((e) => e.url), key.export({ format: 'pem', type: 'pkcs8' }).toString(), opts, clients);
     t0 = Date.now();
     const connected = await Promise.all(workers.map((w) => next<ConnectedReport>(w, 'connected')));
     const connectSeconds = (Date.now() - t0) / 1000;
     const open = connected.reduce((n, c) => n + c.connected, 0);
     const failedToConnect = connected.reduce((n, c) => n + c.failed, 0);
-    log(`soak: ${open} of ${opts.boxes} boxes connected in ${connectSeconds.toFixed(0)} s${failedToConnect > 0 ? ` (${failedToConnect} failed: ${connected.find((c) => c.firstError)?.firstError ?? ''})` : ''}`);
+    log(`soak: ${open} of ${boxes} boxes connected in ${connectSeconds.toFixed(0)} s${failedToConnect > 0 ? ` (${failedToConnect} failed: ${connected.find((c) => c.firstError)?.firstError ?? ''})` : ''}`);
     for (const w of workers) send(w, { type: 'heartbeat' });
     await collect(workers); // counts from the connect phase are not the soak's
     const total = latencyHistogram();
@@ -183,11 +207,11 @@ export async function runSoak(opts: SoakOptions, log: (line: string) => void): P
     const perEntrance = entrances.map((_, i) => ids.filter((__, n) => n % entrances.length === i).length);
     const last = samples.at(-1);
     return {
-      opts, connected: open, failedToConnect, connectSeconds, ...counts,
+      opts: { ...opts, boxes, clients }, ...(lowered ? { lowered } : {}), connected: open, failedToConnect, connectSeconds, ...counts,
       p50Ms: total.getValueAtPercentile(50) / 1000, p99Ms: total.getValueAtPercentile(99) / 1000, maxMs: total.maxValue / 1000,
       entranceRssKiBPerBox: entrances.map((_, i) => (((last?.rssMiB[i] ?? Number.NaN) - (baseline[i] ?? Number.NaN)) * 1024) / (perEntrance[i] ?? 1)),
       rssTrendMiBPerMinute: entrances.map((_, i) => rssTrend(samples, i)),
-      redisBytesPerBox: (redisUsed - redisEmpty) / opts.boxes,
+      redisBytesPerBox: (redisUsed - redisEmpty) / boxes,
       samples,
     };
   } finally {
@@ -209,5 +233,5 @@ export async function main(args: string[]): Promise<void> {
   const file = path.join(dir, `soak-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.md`);
   writeFileSync(file, report);
   process.stderr.write(`soak: written to ${path.relative(process.cwd(), file)}\n`);
-  if (figures.dropped > 0 || figures.connected < opts.boxes) process.exitCode = 1;
+  if (figures.dropped > 0 || figures.connected < figures.opts.boxes) process.exitCode = 1;
 }

@@ -10,7 +10,10 @@ export interface EntranceSample {
 }
 
 export interface SoakFigures {
+  /** As run: boxes lowered to what fits, clients raised to what the open-file limit needs. */
   opts: SoakOptions;
+  /** Why fewer boxes ran than were asked for. */
+  lowered?: string;
   connected: number;
   failedToConnect: number;
   connectSeconds: number;
@@ -62,7 +65,8 @@ export function formatSoakReport(f: SoakFigures, at: Date): string {
     `# Soak, ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `${n0(o.boxes)} simulated boxes (signed upgrades, one EXCHANGE every ${o.periodSeconds} s each) across ${o.entrances} entrance processes sharing one fleet on one Redis, ` +
-      `${o.minutes} min after all connected; ${o.workers} client worker threads; ${os.availableParallelism()} CPUs, ${n0(os.totalmem() / 2 ** 30)} GiB.`,
+      `${o.minutes} min after all connected; ${o.clients} client processes; ${os.availableParallelism()} CPUs, ${n0(os.totalmem() / 2 ** 30)} GiB.`,
+    ...(f.lowered ? ['', `Boxes ${f.lowered}.`] : []),
     '',
     '| figure | measured | goal |',
     '| --- | --- | --- |',
