@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const DEPLOY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../deploy');
 
 export interface ComposeProject {
+  /** Containers and volumes of the project left by an interrupted run removed, then everything started. */
+  upFresh(): Promise<string>;
   up(...services: string[]): Promise<string>;
   /** `exec -T SERVICE …` (no terminal): the command's standard output. */
   exec(service: string, ...command: string[]): Promise<string>;
@@ -30,10 +32,16 @@ export function composeProject(
         else resolve(stdout);
       });
     });
+  const down = (): Promise<string> => run('down', '--volumes', '--remove-orphans', '--timeout', '10');
   // Registered first, so it runs last: after the test's own servers (boxes) are stopped.
-  t.teardown(() => run('down', '--volumes', '--remove-orphans', '--timeout', '10'));
+  t.teardown(down);
+  const up = (...services: string[]): Promise<string> => run('up', '--detach', '--no-build', ...services);
   return {
-    up: (...services) => run('up', '--detach', '--no-build', ...services),
+    upFresh: async () => {
+      await down();
+      return up();
+    },
+    up,
     exec: (service, ...command) => run('exec', '-T', service, ...command),
     remove: (service) => run('rm', '--stop', '--force', service),
     logs: () => run('logs', '--no-color', '--tail', '40'),

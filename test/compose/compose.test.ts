@@ -32,12 +32,16 @@ t.test('compose: an entrance, its Redis and a publisher in containers; two boxes
     name: 'dandelion-compose-test',
     vars: { ENTRANCE_PORT: String(entrancePort), REDIS_PORT: String(await freePort()), DANDELION_API_TOKENS: JSON.stringify([await hashPassword(apiToken)]) },
   });
-  await entrance.up();
+  await entrance.upFresh();
   const http = `http://127.0.0.1:${entrancePort}`;
   const wsUrl = `ws://127.0.0.1:${entrancePort}/dandelion/ws/`;
   const up = await eventually(() => fetch(`${http}/dandelion/`).then((r) => r.status === 200, () => false), 90_000, 500);
   if (!up) t.fail(`the entrance did not answer on ${http}:\n${await entrance.logs()}`);
   t.ok(up, 'the entrance container answers on 127.0.0.1');
+
+  // The image is this checkout's build (scripts/compose/test.sh passes the commit to the build).
+  const version = await entrance.exec('entrance', 'dandelion', '--version');
+  t.match(version, new RegExp(`^dandelion \\d+\\.\\d+\\.\\d+ \\(${process.env.DANDELION_COMMIT ?? 'unknown'}`), 'the entrance image reports this commit');
 
   // The operator's chores, inside the entrance's container.
   const fleet = JSON.parse(await entrance.exec('entrance', 'dandelion', 'entrance', 'token', 'create', '--uses', '2', '--json')) as { TOKEN: string };
@@ -67,7 +71,7 @@ t.test('compose: an entrance, its Redis and a publisher in containers; two boxes
       PUBLISHER_METRICS_PORT: '0',
     },
   });
-  await publisher.up();
+  await publisher.upFresh();
 
   const api = async <T>(p: string): Promise<T> => (await (await fetch(`${http}${p}`, { headers: { authorization: `Bearer ${apiToken}` } })).json()) as T;
   const online = await eventually(async () => {
