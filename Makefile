@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -77,6 +77,21 @@ lab-test:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make lab-test needs root (network namespaces, veths, nftables): run it as root" >&2; exit 2; }
 	$(MAKE) build
 	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh $(LAB_TESTS)
+
+# docker compose (docs/deploy.md): Debian's docker.io and docker-compose run the images, mmdebstrap builds
+# their Debian base and binutils strips its Node (the binaries' pinned base Node); the boxes of the test run
+# on the host with redis-server and nginx.
+COMPOSE_DEBS := docker.io docker-compose mmdebstrap binutils redis-server nginx
+
+compose-deps:
+	scripts/ensure-debs.sh $(COMPOSE_DEBS)
+
+# deploy/compose.yaml and deploy/compose.publisher.yaml brought up, used and brought down, as root, with a
+# dockerd of its own (not part of `make test`; built layers are kept in build/docker/).
+compose-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make compose-test needs root (dockerd, mmdebstrap): run it as root" >&2; exit 2; }
+	$(MAKE) build compose-deps
+	scripts/compose/test.sh
 
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware
