@@ -2,8 +2,7 @@
 // reaches REPLICAS boxes, none is lost, and a copy confirmed before the kill is not sent again
 // (the reliable queue: BLMOVE to {ID}:FILE:FILES_SENDING_PROCESSING, taken up at the next start).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { eventually, startAgent } from '../helpers/agent.js';
@@ -11,7 +10,7 @@ import type { RunningAgent } from '../helpers/agent.js';
 import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { publisherToken } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
-import { freePort, metricValue, spawnRole } from './processes.js';
+import { explained, freePort, metricValue, spawnRole, tempDir } from './processes.js';
 
 const FILES = 60;
 const REPLICAS = 2;
@@ -28,7 +27,7 @@ t.test('publisher killed with a queue of files: none lost, none sent twice', asy
   await eventually(async () => (await r.zcard(`${entrance.id}:BOX_SET`)) === boxes.length);
 
   const id = 'publisher-restart';
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-fault-pub-'));
+  const dir = tempDir(t, 'dandelion-fault-pub-');
   const env = {
     DANDELION_ID: id,
     DANDELION_REDIS_URL: redis.url,
@@ -62,7 +61,7 @@ t.test('publisher killed with a queue of files: none lost, none sent twice', asy
   await r.rpush(`${id}:FILE:FILES_SENDING_QUEUE`, ...[...contents.keys()].map((name) => JSON.stringify({ FILE_PATH: path.join(queued, name), TTL: 600 })));
   const first = spawnRole(t, 'publisher', env);
   const someDone = await eventually(async () => (await confirmedFiles()).length >= 3, 60_000, 20);
-  t.ok(someDone, `some files delivered before the kill\n${first.output()}`);
+  t.ok(someDone, explained(someDone, 'some files delivered before the kill', first));
   t.equal(await first.kill(), 'SIGKILL', 'the publisher died of SIGKILL');
 
   // At the kill: every entry is delivered, or still in the queue or the processing list.
@@ -86,7 +85,7 @@ t.test('publisher killed with a queue of files: none lost, none sent twice', asy
 
   const second = spawnRole(t, 'publisher', env);
   const all = await eventually(async () => (await confirmedFiles()).length === FILES, 120_000, 100);
-  t.ok(all, `every queued file delivered after the restart\n${second.output()}`);
+  t.ok(all, explained(all, 'every queued file delivered after the restart', second));
   t.ok(await eventually(async () => (await r.llen(`${id}:FILE:FILES_SENDING_PROCESSING`)) === 0), 'processing list empty once done');
   t.equal(await r.llen(`${id}:FILE:FILES_SENDING_QUEUE`), 0, 'queue empty');
   t.equal(await r.llen(`${id}:FILE:REJECTED`), 0, 'nothing rejected');
