@@ -117,3 +117,15 @@ export function tempDir(t: { teardown(fn: () => unknown): void }, prefix: string
 export function explained(ok: unknown, message: string, ...roles: RoleProcess[]): string {
   return ok ? message : `${message}\n${roles.map((r) => r.output()).join('\n')}`;
 }
+
+/** A labelled counter from a role's /metrics: label value → sample value. */
+export async function metricByLabel(metricsPort: number, name: string, label: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const values: Record<string, number> = {};
+  const pattern = new RegExp(`^${name}\\{.*${label}="([^"]*)".*\\} (\\S+)$`);
+  for (const line of text.split('\n')) {
+    const m = pattern.exec(line);
+    if (m) values[m[1] as string] = Number(m[2]);
+  }
+  return values;
+}
