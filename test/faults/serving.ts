@@ -14,6 +14,7 @@ import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import type { RunningEntrance } from '../helpers/entrance.js';
 import { startPublisher } from '../helpers/publisher.js';
 import type { RunningPublisher } from '../helpers/publisher.js';
+import { rememberEntrance } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
 import { trafficKeys } from '../../shared/src/redis-keys.js';
 
@@ -30,14 +31,17 @@ export interface Serving {
 
 export async function servingBox(
   t: { teardown(fn: () => unknown): void },
-  opts: { boxEntranceUrls?: (entranceUrl: string) => Promise<string[]> | string[]; boxEnv?: Record<string, string> } = {},
+  opts: { entranceEnv?: Record<string, string>; boxEntranceUrls?: string[]; publisherEntranceUrls?: string[] } = {},
 ): Promise<Serving> {
   const redis = await startRedis(t);
   const r = redis.client();
-  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
-  const entranceUrls = opts.boxEntranceUrls ? await opts.boxEntranceUrls(entrance.url) : [entrance.url];
-  const box = await startAgent(t, { redisUrl: redis.url, entranceUrls, boxId: 'box-serving', ...(opts.boxEnv ? { env: opts.boxEnv } : {}) });
-  const pub = await startPublisher(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_REPLICAS: '1', DANDELION_AUDIT_RATE: '0' } });
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: { ...REAL_BOXES, ...opts.entranceEnv } });
+  const box = await startAgent(t, { redisUrl: redis.url, entranceUrls: opts.boxEntranceUrls ?? [entrance.url], boxId: 'box-serving' });
+  // So startPublisher finds where to make the publisher's account (the entrance's URL may be a proxy's).
+  for (const url of opts.publisherEntranceUrls ?? []) rememberEntrance(url, redis.url);
+  const pub = await startPublisher(t, {
+    redisUrl: redis.url, entranceUrls: opts.publisherEntranceUrls ?? [entrance.url], env: { DANDELION_REPLICAS: '1', DANDELION_AUDIT_RATE: '0' },
+  });
   if (!(await eventually(() => pub.publisher.pool.ready().length === 1, 30_000))) throw new Error('the publisher never reached the box');
   mkdirSync(path.join(pub.watchDirectory, 'live'), { recursive: true });
   writeFileSync(path.join(pub.watchDirectory, 'live', 'seg.ts'), randomBytes(20_000));
