@@ -8,6 +8,7 @@ import t from 'tap';
 import { eventually, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
+import { startPublisher } from '../helpers/publisher.js';
 import { publisherToken } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
 import { explained, freePort, metricValue, spawnRole, tempDir } from './processes.js';
@@ -110,4 +111,20 @@ t.test('publisher killed with a queue of files: none lost, none sent twice', asy
   let stored = 0;
   for (const box of boxes) stored += await metricValue(box.status.metricsPort as number, 'dandelion_files_stored_total');
   t.ok(stored >= FILES * REPLICAS && stored <= FILES * REPLICAS + 4 * REPLICAS, `boxes stored ${stored} copies for ${FILES * REPLICAS} wanted`);
+});
+
+t.test('entries queued while no box is ready wait in Redis, and go out once one is', async (t) => {
+  const redis = await startRedis(t);
+  const r = redis.client();
+  const entrance = await startEntrance(t, { redisUrl: redis.url, env: REAL_BOXES });
+  const pub = await startPublisher(t, { redisUrl: redis.url, entranceUrls: [entrance.url], env: { DANDELION_REPLICAS: '1' } });
+  const file = path.join(tempDir(t, 'dandelion-fault-wait-'), 'early.bin');
+  writeFileSync(file, randomBytes(10_000));
+  await r.rpush(`${pub.id}:FILE:FILES_SENDING_QUEUE`, JSON.stringify({ FILE_PATH: file, TTL: 600 }));
+  // Longer than the replicator's rounds (4 × 1 s): taken now, the entry would end with no copy.
+  await new Promise((resolve) => setTimeout(resolve, 6_000));
+  t.equal(await r.llen(`${pub.id}:FILE:FILES_SENDING_QUEUE`), 1, 'still queued while no box is ready');
+  await startAgent(t, { redisUrl: redis.url, entranceUrls: [entrance.url], boxId: 'box-late' });
+  t.ok(await eventually(async () => (await r.hlen(`${pub.id}:FILE:PROCESSED_FILES:early.bin`)) === 1, 30_000), 'delivered once a box is ready');
+  t.ok(await eventually(async () => (await r.llen(`${pub.id}:FILE:FILES_SENDING_PROCESSING`)) === 0), 'and finished');
 });

@@ -2,7 +2,8 @@
  * One box serving one publisher's file to viewers, for the fault tests that count traffic: Redis, an
  * entrance, a box (its ENTRANCE_URLS may lead elsewhere, e.g. through a proxy), a publisher with a
  * file confirmed on the box. The traffic a viewer makes is counted at the entrance under the publisher
- * (no audits: AUDIT_RATE 0, so the test's GETs are the only requests for its files).
+ * (no audits: AUDIT_RATE 0, so the test's GETs are the only requests for its files). The file lives an
+ * hour on the box.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,9 @@ import type { RunningPublisher } from '../helpers/publisher.js';
 import { rememberEntrance } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
 import { trafficKeys } from '../../shared/src/redis-keys.js';
+
+/** Longer than any test here runs, so the box never deletes the file while viewers fetch it. */
+const FILE_TTL_S = 3600;
 
 export interface Serving {
   r: Redis;
@@ -40,7 +44,7 @@ export async function servingBox(
   // So startPublisher finds where to make the publisher's account (the entrance's URL may be a proxy's).
   for (const url of opts.publisherEntranceUrls ?? []) rememberEntrance(url, redis.url);
   const pub = await startPublisher(t, {
-    redisUrl: redis.url, entranceUrls: opts.publisherEntranceUrls ?? [entrance.url], env: { DANDELION_REPLICAS: '1', DANDELION_AUDIT_RATE: '0' },
+    redisUrl: redis.url, entranceUrls: opts.publisherEntranceUrls ?? [entrance.url], env: { DANDELION_REPLICAS: '1', DANDELION_AUDIT_RATE: '0', DANDELION_FILE_TTL: String(FILE_TTL_S) },
   });
   if (!(await eventually(() => pub.publisher.pool.ready().length === 1, 30_000))) throw new Error('the publisher never reached the box');
   mkdirSync(path.join(pub.watchDirectory, 'live'), { recursive: true });

@@ -113,6 +113,9 @@ export class SendQueue {
   }
 }
 
+/** How often the reader looks again for a ready box before it takes entries. */
+const BOX_WAIT_MS = 250;
+
 /**
  * Reads the Redis list with BLMOVE on its own connection (a blocked connection can do nothing else),
  * one entry at a time, until stopped; first it takes up the entries a previous run left in the
@@ -123,7 +126,11 @@ export class RedisQueueReader {
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { redis: Redis; keys: PublisherKeys; queue: SendQueue; watchDirectory: string; defaultTtlSeconds: number; log: Logger },
+    private readonly deps: {
+      redis: Redis; keys: PublisherKeys; queue: SendQueue; watchDirectory: string; defaultTtlSeconds: number; log: Logger;
+      /** Whether any box is ready: entries are taken only then, since a send with no box ends in no copy. */
+      hasBoxes(): boolean;
+    },
   ) {}
 
   start(): void {
@@ -133,9 +140,11 @@ export class RedisQueueReader {
     });
     const { sendingQueue, sendingProcessing } = this.deps.keys;
     this.loop = (async () => {
+      await this.boxesReady();
       await this.recover();
       while (!this.stopped) {
         try {
+          await this.boxesReady();
           const taken = await blocking.blmove(sendingQueue, sendingProcessing, 'LEFT', 'RIGHT', 1);
           if (taken !== null) await this.take(taken, false);
         } catch (err) {
@@ -151,6 +160,11 @@ export class RedisQueueReader {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+  }
+
+  /** Resolves once a box is ready (or the reader stops): entries wait in Redis meanwhile, not in memory. */
+  private async boxesReady(): Promise<void> {
+    while (!this.stopped && !this.deps.hasBoxes()) await new Promise((r) => setTimeout(r, BOX_WAIT_MS));
   }
 
   /** Entries taken by a run that ended before finishing them: each is sent again, resumed. */
