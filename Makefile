@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test fault-test FORCE
+.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -78,15 +78,6 @@ lab-test:
 	$(MAKE) build
 	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh $(LAB_TESTS)
 
-# The fault matrix (test/faults/): real processes killed by signals, a box's disk filled (a small tmpfs,
-# so as root), access logs rotated under the tail, a box cut off from every entrance for 5 minutes.
-# Not part of `make test` (it takes minutes); .ci/run runs it. Ends with "N passed, N failed".
-fault-test:
-	@[ "$$(id -u)" -eq 0 ] || { echo "make fault-test needs root (the disk-full case mounts a tmpfs): run it as root" >&2; exit 2; }
-	scripts/ensure-debs.sh redis-server nginx
-	$(MAKE) build
-	scripts/test.sh --only build/test/faults/*.test.js --jobs=1 --timeout=900
-
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware
 
@@ -105,3 +96,13 @@ examples: build
 
 clean:
 	rm -rf build .tap dist
+
+.PHONY: fault-test
+# The fault matrix (test/faults/): real processes killed by signals, a box's disk filled (a small tmpfs,
+# so as root), access logs rotated under the tail, a box cut off from every entrance for 5 minutes.
+# Not part of `make test` (it takes minutes); .ci/run runs it. Ends with "N passed, N failed".
+fault-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make fault-test needs root (the disk-full case mounts a tmpfs): run it as root" >&2; exit 2; }
+	scripts/ensure-debs.sh redis-server nginx
+	$(MAKE) build
+	scripts/test.sh --only build/test/faults/*.test.js --jobs=1 --timeout=900
