@@ -94,6 +94,11 @@ export function publisherKeys(me: string) {
     boxRanking: `${me}:BOX_RANKING`,
     /** List of JSON `{"FILE_PATH", "TTL"}` tasks; any program may LPUSH/RPUSH into it. */
     sendingQueue: `${me}:FILE:FILES_SENDING_QUEUE`,
+    /**
+     * Extension. List: queue entries taken (LMOVE from sendingQueue) and not finished yet, removed when
+     * their delivery ends; a publisher starting takes up what a killed one left here, so none is lost.
+     */
+    sendingProcessing: `${me}:FILE:FILES_SENDING_PROCESSING`,
     boxList: `${me}:FILE:BOX_LIST`,
     /** Extension. List of {"TASK", "ERROR"}: queue entries that could not be read, kept for the operator. */
     rejectedQueue: `${me}:FILE:REJECTED`,
