@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -78,6 +78,21 @@ lab-test:
 	$(MAKE) build
 	LAB_DEBS="$(LAB_DEBS)" scripts/lab-test.sh $(LAB_TESTS)
 
+# docker compose (docs/deploy.md): Debian's docker.io and docker-compose run the images, mmdebstrap builds
+# their Debian base and binutils strips its Node (the binaries' pinned base Node); the boxes of the test run
+# on the host with redis-server and nginx.
+COMPOSE_DEBS := docker.io docker-compose mmdebstrap binutils redis-server nginx
+
+compose-deps:
+	scripts/ensure-debs.sh $(COMPOSE_DEBS)
+
+# deploy/compose.yaml and deploy/compose.publisher.yaml brought up, used and brought down, as root, with a
+# dockerd of its own (not part of `make test`; built layers are kept in build/docker/).
+compose-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make compose-test needs root (dockerd, mmdebstrap): run it as root" >&2; exit 2; }
+	$(MAKE) build compose-deps
+	scripts/compose/test.sh
+
 test: build deps binaries
 	scripts/test.sh build/test/binary build/test/firmware
 
@@ -86,6 +101,12 @@ demo: build deps
 
 bench: build deps binaries
 	bin/dandelion bench
+
+# Simulated boxes against three entrance processes for ten minutes (docs/scale.md, "Soak"; not part of
+# `make test`). One socket per box: the open-file limit is raised first, as far as this machine lets it.
+# SOAK_ARGS overrides the defaults, e.g. `make soak SOAK_ARGS="--boxes 20000 --minutes 2"`.
+soak: build deps
+	ulimit -n 1048576 2>/dev/null || ulimit -n $$(ulimit -Hn); bin/dandelion soak $(SOAK_ARGS)
 
 # The example configs and the tables of docs/config.md are rendered from the schema; a test fails when they drift.
 examples: build
@@ -96,3 +117,13 @@ examples: build
 
 clean:
 	rm -rf build .tap dist
+
+.PHONY: fault-test
+# The fault matrix (test/faults/): real processes killed by signals, a box's disk filled (a small tmpfs,
+# so as root), access logs rotated under the tail, a box cut off from every entrance for 5 minutes.
+# Not part of `make test` (it takes minutes); .ci/run runs it. Ends with "N passed, N failed".
+fault-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make fault-test needs root (the disk-full case mounts a tmpfs): run it as root" >&2; exit 2; }
+	scripts/ensure-debs.sh redis-server nginx
+	$(MAKE) build
+	scripts/test.sh --only build/test/faults/*.test.js --jobs=1 --timeout=900

@@ -18,6 +18,8 @@ Commands:
   demo                   run a Dandelion network on this machine (loopback only)
   bench [NAME…]          run the benchmarks against references measured in the same run
                          (--smoke: tiny sizes; see bench/README.md)
+  soak                   simulated boxes heartbeat to several entrances for minutes
+                         (dropped heartbeats, latency, memory per box; docs/scale.md)
   hash-password          read a password or token on stdin, print its hash (for
                          DASHBOARD_USERS, API_TOKENS, METRICS_TOKEN)
   config example ROLE…   print an example config with every key and its default
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   publisher: async () => (await import('../publisher/src/main.js')).main,
   demo: async () => (await import('../demo/src/main.js')).main,
   bench: async () => (await import(['..', 'bench', 'src', 'index.js'].join('/'))).main, // computed: the box binary's bundle leaves bench out
+  soak: async () => (await import(['..', 'bench', 'src', 'soak', 'main.js'].join('/'))).main,
   config: async () => configCommand,
   'hash-password': async () => hashPasswordCommand,
   provision: async () => (await import('../provisioning/src/main.js')).main,

@@ -9,7 +9,8 @@ try {
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   if (dirty) commit += '-dirty';
 } catch {
-  // not a git checkout (a source tarball): the commit stays unknown
+  // not a git checkout (a source tarball, a docker build): the commit given in DANDELION_COMMIT, or unknown
+  commit = process.env.DANDELION_COMMIT || 'unknown';
 }
 mkdirSync('build', { recursive: true });
 writeFileSync('build/build-info.json', `${JSON.stringify({ version, commit })}\n`);

@@ -43,14 +43,14 @@ export interface Entrance {
    * with the URL boxes and publishers should use and the DNS port (absent without BOX_DOMAIN).
    */
   listen(): Promise<{ port: number; url: string; dnsPort?: number }>;
-  /** One round of background work: sweep expired boxes, reload ENTRANCE_URLS, refresh OWN_INFO. */
+  /** One round of background work: sweep expired boxes, reload ENTRANCE_URLS, refresh OWN_INFO and the fleet's live entrances. */
   tick(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function createEntrance(deps: EntranceDeps): Entrance {
   const { config, id, redis, log } = deps;
-  const { identity, ctx, services, challenges, revocations, background } = assembleEntrance({ ...deps, openSockets: () => wss.clients.size });
+  const { identity, ctx, services, challenges, revocations, background, liveEntrances, ownKeys } = assembleEntrance({ ...deps, openSockets: () => wss.clients.size });
   const { keys, metrics, enrolment } = services;
 
   const wsPath = websocketPath(config);
@@ -87,9 +87,12 @@ export function createEntrance(deps: EntranceDeps): Entrance {
   return {
     services,
     server: web.server,
-    tick: background.tick,
+    async tick() {
+      await background.tick();
+      await liveEntrances.tick();
+    },
     async listen() {
-      if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(keys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
+      if (config.ENTRANCE_OTHER_URLS.length > 0) await redis.sadd(ownKeys.entranceUrls, ...config.ENTRANCE_OTHER_URLS);
       await challenges.load();
       await revocations.start();
       const port = await web.listen(config.ENTRANCE_IP, config.ENTRANCE_PORT, { port: 'ENTRANCE_PORT', host: 'ENTRANCE_IP' });
@@ -97,6 +100,8 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       const dnsPort = await dns?.listen();
       await background.tick();
       background.start();
+      await liveEntrances.tick();
+      liveEntrances.start();
       const { URL: url } = identity.ownInfo();
       log.info({ id, url, port }, 'entrance listening');
       return dnsPort === undefined ? { port, url } : { port, url, dnsPort };
@@ -104,6 +109,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     async stop() {
       accepting = false;
       background.stop();
+      await liveEntrances.stop();
       stopKeepAlive();
       dashboard.stop();
       await closeAll(wss, 'entrance shutting down');

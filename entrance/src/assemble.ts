@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/src/log.js';
 import { trustedProxies } from '../../shared/src/peer-address.js';
 import { keyLayoutOf } from '../../shared/src/redis.js';
 import { entranceKeys, trustKeys } from '../../shared/src/redis-keys.js';
+import type { EntranceKeys } from '../../shared/src/redis-keys.js';
 import type { EntranceServices, HandlerContext } from './context.js';
 import { Fleet } from './dashboard/fleet.js';
 import { Publishers } from './dashboard/publishers.js';
@@ -24,6 +25,8 @@ import { VouchedAddresses } from './handlers/vouched-address.js';
 import { SearchRate } from './handlers/search-rate.js';
 import { PublisherAccounts, publisherAccount } from './publishers/accounts.js';
 import { createBackgroundPass } from './registry/background-pass.js';
+import { createLiveEntrances } from './fleet/live-entrances.js';
+import type { LiveEntrances } from './fleet/live-entrances.js';
 import type { BackgroundPass } from './registry/background-pass.js';
 import { BoxSummaries } from './registry/box-summaries.js';
 import { PublisherRecords } from './registry/publisher-records.js';
@@ -53,14 +56,23 @@ export interface EntranceParts {
   challenges: Challenges;
   revocations: RevocationWatch;
   background: BackgroundPass;
+  /** This entrance in its fleet's list of live entrances, and the others it tells peers about. */
+  liveEntrances: LiveEntrances;
+  /** Keys of this entrance itself (OWN_INFO, ENTRANCE_URLS), whatever fleet it is in. */
+  ownKeys: EntranceKeys;
 }
 
 export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const { config, id, redis, log } = deps;
   const now = deps.now ? { now: deps.now } : {};
-  // On a Redis Cluster the registry's keys are hash-tagged and sharded (redis-keys.ts, docs/scale.md).
-  const keys = entranceKeys(id, keyLayoutOf(config));
-  const trustKeysHere = trustKeys(keyLayoutOf(config));
+  // The registry, dashboard sessions and publisher records are the fleet's, shared by its entrances; what
+  // says who this entrance is and whom it names (OWN_INFO, ENTRANCE_URLS) stays its own. On a Redis Cluster
+  // the keys are hash-tagged and the registry sharded (redis-keys.ts, docs/scale.md).
+  const layout = keyLayoutOf(config);
+  const fleet = config.FLEET_ID ?? id;
+  const keys = entranceKeys(fleet, layout);
+  const ownKeys = entranceKeys(id, layout);
+  const trustKeysHere = trustKeys(layout);
   const identity = createOwnIdentity(config, id);
   const registry = new BoxRegistry({ redis, keys, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, requireReachable: config.REQUIRE_REACHABLE, log: log.child({ mod: 'registry' }), ...now });
   const verdicts = new VerdictStore({ redis, expireSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now });
@@ -102,6 +114,9 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     services,
     challenges: new Challenges(redis, deps.now),
     revocations: new RevocationWatch({ redis, registry, log }),
-    background: createBackgroundPass({ redis, keys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
+    ownKeys,
+    liveEntrances: createLiveEntrances({ redis, fleet, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'fleet' }), ...now }),
+    // The pass reads ENTRANCE_URLS and writes OWN_INFO: this entrance's own keys.
+    background: createBackgroundPass({ redis, keys: ownKeys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
   };
 }

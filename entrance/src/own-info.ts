@@ -16,14 +16,17 @@ export interface OwnInfo extends Envelope {
 export interface EntranceIdentity {
   id: string;
   ownInfo(): OwnInfo;
-  /** This entrance's URL first, then the others from {ID}:ENTRANCE_URLS. */
+  /** This entrance's URL first, then the fleet's other live entrances, then the others from {ID}:ENTRANCE_URLS. */
   entranceUrls(): string[];
 }
 
-/** The identity, with the two facts learnt after it is built: the port it listens on and the other entrances. */
+/** The identity, with the facts learnt after it is built: the port it listens on and the other entrances. */
 export interface OwnIdentity extends EntranceIdentity {
   listeningOn(port: number): void;
+  /** Entrances from ENTRANCE_OTHER_URLS and {ID}:ENTRANCE_URLS. */
   knowOtherEntrances(urls: readonly string[]): void;
+  /** The live entrances of this entrance's fleet ({FLEET}:ENTRANCES), this one's own URL among them. */
+  knowFleetEntrances(urls: readonly string[]): void;
 }
 
 type UrlConfig = Pick<EntranceConfig, 'BASE_URL' | 'WEBSOCKET_URL' | 'ENTRANCE_URL' | 'ENTRANCE_IP'>;
@@ -49,15 +52,19 @@ export function ownInfoFor(config: UrlConfig, id: string, port: number): OwnInfo
 export function createOwnIdentity(config: UrlConfig & Pick<EntranceConfig, 'ENTRANCE_PORT' | 'ENTRANCE_OTHER_URLS'>, id: string): OwnIdentity {
   let own = ownInfoFor(config, id, config.ENTRANCE_PORT);
   let others: readonly string[] = [...config.ENTRANCE_OTHER_URLS];
+  let fleet: readonly string[] = [];
   return {
     id,
     ownInfo: () => own,
-    entranceUrls: () => [own.URL, ...others.filter((u) => u !== own.URL)],
+    entranceUrls: () => [...new Set([own.URL, ...fleet, ...others])],
     listeningOn(port) {
       own = ownInfoFor(config, id, port);
     },
     knowOtherEntrances(urls) {
       others = [...urls];
+    },
+    knowFleetEntrances(urls) {
+      fleet = [...urls];
     },
   };
 }

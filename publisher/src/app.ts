@@ -149,7 +149,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     replicator, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
     onDelivered: (_task, delivery) => metrics.delivered(delivery.confirmed.length >= config.REPLICAS),
   });
-  const reader = new RedisQueueReader({ redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }) });
+  const reader = new RedisQueueReader({
+    redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
+    hasBoxes: () => pool.ready().length > 0,
+  });
   let metricsServer: MetricsServer | undefined;
   let watcher: FolderWatch | undefined;
   let stopPruning: (() => void) | undefined;

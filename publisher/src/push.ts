@@ -38,7 +38,7 @@ export async function pushFiles(parts: PublisherParts, files: string[], opts: { 
       if (opts.out.isTTY) opts.out.write(`\r${line}\u001b[K`);
     };
     const ticker = setInterval(show, 200);
-    const delivery = await replicator.deliver(task.filePath, content, task.ttlSeconds, (conn) => sending.add(conn)).finally(() => clearInterval(ticker));
+    const delivery = await replicator.deliver(task.filePath, content, task.ttlSeconds, { onSend: (conn) => sending.add(conn) }).finally(() => clearInterval(ticker));
     if (opts.out.isTTY) opts.out.write('\r\u001b[K');
     const ok = delivery.confirmed.length >= opts.replicas;
     allConfirmed &&= ok;

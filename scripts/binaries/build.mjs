@@ -11,6 +11,7 @@
 //   5. dist/SHA256SUMS and a size report (each binary ≤ 1.1 × its stripped base, or the build fails).
 //
 // Usage: node scripts/binaries/build.mjs [TARGET…]   (TARGET: linux-x64, linux-arm64, linux-armv7; default all)
+//        node scripts/binaries/build.mjs --base-node TARGET   (step 1 alone; prints the stripped Node's path)
 // Reaches only the npm registry (npm pack); everything else is local.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -225,6 +226,11 @@ async function nodeSea(entry, name, base) {
 
 async function main() {
   const wanted = process.argv.slice(2);
+  // --base-node TARGET: only that checked, stripped base Node, its path printed last (the docker base image's Node).
+  if (wanted[0] === '--base-node') {
+    process.stdout.write(`${baseNode(wanted[1]).stripped}\n`);
+    return;
+  }
   const names = wanted.length > 0 ? wanted : Object.keys(PINS);
   for (const n of names) if (!PINS[n]) fail(`unknown target ${n}; known: ${Object.keys(PINS).join(', ')}`);
   run('node', [path.join(ROOT, 'scripts', 'build-info.mjs')], { cwd: ROOT });

@@ -1,9 +1,12 @@
-/** Capped exponential backoff with full jitter, for reconnects (capped at 10 s by default). */
+/** The default cap: no wait between reconnects is longer (boxes' and publishers' failover bound). */
+export const MAX_BACKOFF_MS = 10_000;
+
+/** Capped exponential backoff with full jitter, for reconnects (capped at MAX_BACKOFF_MS by default). */
 export class Backoff {
   private attempt = 0;
   constructor(
     private readonly initialMs = 250,
-    private readonly maxMs = 10_000,
+    private readonly maxMs = MAX_BACKOFF_MS,
     private readonly random: () => number = Math.random,
   ) {}
 

@@ -155,6 +155,11 @@ export function publisherKeys(me: string) {
     boxRanking: `${me}:BOX_RANKING`,
     /** List of JSON `{"FILE_PATH", "TTL"}` tasks; any program may LPUSH/RPUSH into it. */
     sendingQueue: `${me}:FILE:FILES_SENDING_QUEUE`,
+    /**
+     * Extension. List: queue entries taken (LMOVE from sendingQueue) and not finished yet, removed when
+     * their delivery ends; a publisher starting takes up what a killed one left here, so none is lost.
+     */
+    sendingProcessing: `${me}:FILE:FILES_SENDING_PROCESSING`,
     boxList: `${me}:FILE:BOX_LIST`,
     /** Extension. List of {"TASK", "ERROR"}: queue entries that could not be read, kept for the operator. */
     rejectedQueue: `${me}:FILE:REJECTED`,
@@ -373,3 +378,18 @@ export function clusterNameOf(key: string, namespaces: readonly string[]): { key
   if (rest.startsWith('HISTORY:')) return { key: cluster.boxHistory(rest.slice('HISTORY:'.length)) };
   return { key: `{${ns}}:${rest}` };
 }
+/**
+ * Extension. Keys shared by the entrances of one fleet (FLEET_ID; by default an entrance is a fleet of its
+ * own), beside the registry they share (entranceKeys(FLEET_ID)).
+ */
+export function fleetKeys(fleet: string) {
+  return {
+    /**
+     * Sorted set: URL of each live entrance of the fleet → until when (seconds since the epoch) it counts as
+     * live. Each entrance refreshes its own entry every ENTRANCE_SWEEP_FREQ and removes it when it stops; every
+     * entrance names the live ones in ENTRANCE_URLS, so boxes and publishers can fail over to them.
+     */
+    entrances: `${fleet}:ENTRANCES`,
+  } as const;
+}
+export type FleetEntranceKeys = ReturnType<typeof fleetKeys>;

@@ -54,6 +54,8 @@ export class FileStore {
   private readonly incoming: string;
   private readonly now: () => number;
   private readonly folderSyncs = new FolderSyncs();
+  /** Bytes of files being written now: statfs does not see them (all) yet, so the reserve check adds them. */
+  private writingBytes = 0;
 
   constructor(private readonly deps: StoreDeps) {
     this.root = path.resolve(deps.baseDirectory);
@@ -99,6 +101,8 @@ export class FileStore {
       if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR') {
         throw new ProtocolError('E_PATH', `${filePath} conflicts with a file or folder this publisher already stored`);
       }
+      // The disk filled under the write (another program wrote, or a folder or the Redis entry took the last block).
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new ProtocolError('E_DISK_FULL', `the disk filled while storing ${content.length} bytes`);
       throw err;
     }
   }
@@ -109,10 +113,23 @@ export class FileStore {
    * Resolves with its SHA-256, hashed on this thread while the write runs on libuv's.
    */
   private async writeTemp(temp: string, content: Buffer): Promise<string> {
-    const fs = await statfs(this.root);
-    if (fs.bavail * fs.bsize - content.length < this.deps.diskReserveBytes) {
-      throw new ProtocolError('E_DISK_FULL', `storing ${content.length} bytes would leave less than the ${this.deps.diskReserveBytes}-byte disk reserve`);
+    // Counted before the await, so files arriving together each see the others' bytes (a file half
+    // written is counted twice, by statfs and here: overlapping writes may be refused early, never
+    // pass the reserve).
+    this.writingBytes += content.length;
+    try {
+      const fs = await statfs(this.root);
+      if (fs.bavail * fs.bsize - this.writingBytes < this.deps.diskReserveBytes) {
+        throw new ProtocolError('E_DISK_FULL', `storing ${content.length} bytes would leave less than the ${this.deps.diskReserveBytes}-byte disk reserve`);
+      }
+      return await this.writeDurably(temp, content);
+    } finally {
+      this.writingBytes -= content.length;
     }
+  }
+
+  /** Write the new file `temp` and fdatasync it; resolves with the SHA-256 of `content`. */
+  private async writeDurably(temp: string, content: Buffer): Promise<string> {
     const handle = await open(temp, 'wx', 0o644);
     try {
       const writing = writeAll(handle, content);

@@ -4,6 +4,7 @@
  * passes, so other programs (the original's "web server asks the publisher") can read it too.
  */
 import type { Redis } from 'ioredis';
+import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
 
 /** A box copy of a file that the publisher has confirmed (size + SHA-256). */
@@ -63,6 +64,23 @@ export class FileIndex {
     f.replicas.set(boxId, url);
     const key = this.keys.processedFile(path);
     await this.redis.multi().hset(key, boxId, JSON.stringify({ URL: url, SIZE: size, SHA256: sha256 })).expire(key, Math.ceil(ttlSeconds)).exec();
+  }
+
+  /**
+   * The boxes PROCESSED_FILES lists as holding exactly these bytes (size and SHA-256), taken back into
+   * memory so viewers are pointed at them: copies confirmed before this process started.
+   */
+  async recall(path: string, size: number, sha256: string, ttlSeconds: number): Promise<string[]> {
+    const held = await this.redis.hgetall(this.keys.processedFile(path));
+    const f = this.seen(path, ttlSeconds);
+    const boxes: string[] = [];
+    for (const [boxId, raw] of Object.entries(held)) {
+      const copy = parseJsonSafe(raw);
+      if (!isRecord(copy) || copy.SIZE !== size || copy.SHA256 !== sha256 || typeof copy.URL !== 'string') continue;
+      f.replicas.set(boxId, copy.URL);
+      boxes.push(boxId);
+    }
+    return boxes;
   }
 
   /** A box failed: stop pointing viewers at it. */

@@ -45,15 +45,26 @@ export interface ReplicatorDeps {
 export class Replicator {
   constructor(private readonly deps: ReplicatorDeps) {}
 
-  /** Deliver `content` as FILE_PATH `filePath` with TTL `ttlSeconds`. */
-  async deliver(filePath: string, content: Buffer, ttlSeconds: number, onSend?: (conn: BoxConnection) => void): Promise<Delivery> {
+  /**
+   * Deliver `content` as FILE_PATH `filePath` with TTL `ttlSeconds`. `resume`: copies of these very bytes
+   * that PROCESSED_FILES already lists count as confirmed and are not sent again (a task a killed
+   * publisher left half done).
+   */
+  async deliver(filePath: string, content: Buffer, ttlSeconds: number, opts: { onSend?: (conn: BoxConnection) => void; resume?: boolean } = {}): Promise<Delivery> {
     const { pool, index, log } = this.deps;
+    const { onSend } = opts;
     const sha256 = createHash('sha256').update(content).digest('hex');
     index.hashed(filePath, ttlSeconds, content.length, sha256);
     // Encoded once for every box (a copy of the file each), not once per box.
     const frame = encodeFrame({ FILE_PATH: filePath, TTL: ttlSeconds }, content);
     const delivery: Delivery = { filePath, confirmed: [], failed: [] };
     const tried = new Set<string>();
+    if (opts.resume) {
+      for (const boxId of await index.recall(filePath, content.length, sha256, ttlSeconds)) {
+        tried.add(boxId);
+        delivery.confirmed.push(boxId);
+      }
+    }
     for (let round = 0; round < ROUNDS && delivery.confirmed.length < this.deps.replicas; round++) {
       if (round > 0) {
         await new Promise((r) => setTimeout(r, ROUND_PAUSE_MS));

@@ -7,6 +7,11 @@
  * folder no symlink is followed; outside it (a queue entry) the file must not itself be a link. A few
  * files go out at once; a queue entry that cannot be read is moved to `{ID}:FILE:REJECTED` with the
  * reason, never silently dropped.
+ *
+ * The Redis list is read as a reliable queue: an entry is moved (BLMOVE) to
+ * `{ID}:FILE:FILES_SENDING_PROCESSING` and removed from there only once its delivery has ended, so a
+ * publisher killed with entries taken but not sent finds them there when it starts again. Those are
+ * resumed: copies PROCESSED_FILES already lists are not sent a second time.
  */
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -25,6 +30,14 @@ export interface SendTask {
   ttlSeconds: number;
   /** How the local file may be reached (regular-file.ts). */
   rule: FileRule;
+  /** Taken up after a restart: copies already confirmed are kept, not sent again (Replicator.deliver). */
+  resume?: boolean;
+}
+
+interface QueuedTask {
+  task: SendTask;
+  /** Called when the task has ended, delivered or not (the Redis entry is finished then). */
+  onDone?: () => Promise<void>;
 }
 
 export interface SendQueueDeps {
@@ -46,7 +59,7 @@ export function taskFor(localPath: string, ttlSeconds: number, watchDirectory: s
 }
 
 export class SendQueue {
-  private readonly waiting: SendTask[] = [];
+  private readonly waiting: QueuedTask[] = [];
   private running = 0;
   private idle: Array<() => void> = [];
 
@@ -56,8 +69,8 @@ export class SendQueue {
     return this.waiting.length + this.running;
   }
 
-  enqueue(task: SendTask): void {
-    this.waiting.push(task);
+  enqueue(task: SendTask, onDone?: () => Promise<void>): void {
+    this.waiting.push(onDone ? { task, onDone } : { task });
     this.pump();
   }
 
@@ -69,10 +82,12 @@ export class SendQueue {
 
   private pump(): void {
     while (this.running < (this.deps.concurrency ?? 4)) {
-      const task = this.waiting.shift();
-      if (task === undefined) return;
+      const queued = this.waiting.shift();
+      if (queued === undefined) return;
       this.running += 1;
-      void this.send(task).finally(() => {
+      void this.send(queued.task).then(() => queued.onDone?.()).catch((err: unknown) => {
+        this.deps.log.warn({ file: queued.task.localPath, err: messageOf(err) }, 'could not mark a queue entry done; it is sent again after a restart');
+      }).finally(() => {
         this.running -= 1;
         this.pump();
         if (this.depth === 0) for (const resolve of this.idle.splice(0)) resolve();
@@ -90,7 +105,7 @@ export class SendQueue {
       return;
     }
     try {
-      const delivery = await this.deps.replicator.deliver(task.filePath, content, task.ttlSeconds);
+      const delivery = await this.deps.replicator.deliver(task.filePath, content, task.ttlSeconds, { resume: task.resume === true });
       this.deps.onDelivered?.(task, delivery);
     } catch (err) {
       this.deps.log.error({ err, file: task.filePath }, 'delivery failed');
@@ -98,16 +113,24 @@ export class SendQueue {
   }
 }
 
+/** How often the reader looks again for a ready box before it takes entries. */
+const BOX_WAIT_MS = 250;
+
 /**
- * Reads the Redis list with BLPOP on its own connection (a blocked connection can do nothing else),
- * one entry at a time, until stopped.
+ * Reads the Redis list with BLMOVE on its own connection (a blocked connection can do nothing else),
+ * one entry at a time, until stopped; first it takes up the entries a previous run left in the
+ * processing list.
  */
 export class RedisQueueReader {
   private stopped = false;
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { redis: Redis; keys: PublisherKeys; queue: SendQueue; watchDirectory: string; defaultTtlSeconds: number; log: Logger },
+    private readonly deps: {
+      redis: Redis; keys: PublisherKeys; queue: SendQueue; watchDirectory: string; defaultTtlSeconds: number; log: Logger;
+      /** Whether any box is ready: entries are taken only then, since a send with no box ends in no copy. */
+      hasBoxes(): boolean;
+    },
   ) {}
 
   start(): void {
@@ -115,11 +138,15 @@ export class RedisQueueReader {
     blocking.on('error', () => {
       /* intentional: reconnects are retried; the loop logs failed reads */
     });
+    const { sendingQueue, sendingProcessing } = this.deps.keys;
     this.loop = (async () => {
+      await this.boxesReady();
+      await this.recover();
       while (!this.stopped) {
         try {
-          const popped = await blocking.blpop(this.deps.keys.sendingQueue, 1);
-          if (popped) await this.take(popped[1]);
+          await this.boxesReady();
+          const taken = await blocking.blmove(sendingQueue, sendingProcessing, 'LEFT', 'RIGHT', 1);
+          if (taken !== null) await this.take(taken, false);
         } catch (err) {
           if (this.stopped) break;
           this.deps.log.warn({ err: messageOf(err) }, 'reading the sending queue failed; retrying');
@@ -135,7 +162,31 @@ export class RedisQueueReader {
     await this.loop;
   }
 
-  private async take(raw: string): Promise<void> {
+  /** Resolves once a box is ready (or the reader stops): entries wait in Redis meanwhile, not in memory. */
+  private async boxesReady(): Promise<void> {
+    while (!this.stopped && !this.deps.hasBoxes()) await new Promise((r) => setTimeout(r, BOX_WAIT_MS));
+  }
+
+  /** Entries taken by a run that ended before finishing them: each is sent again, resumed. */
+  private async recover(): Promise<void> {
+    for (;;) {
+      try {
+        const left = await this.deps.redis.lrange(this.deps.keys.sendingProcessing, 0, -1);
+        if (left.length > 0) this.deps.log.info({ entries: left.length }, 'taking up queue entries a previous run left unfinished');
+        for (const raw of left) await this.take(raw, true);
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.deps.log.warn({ err: messageOf(err) }, 'reading the unfinished queue entries failed; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  /** One taken entry (it is in the processing list): queued, or rejected with its reason. */
+  private async take(raw: string, resume: boolean): Promise<void> {
+    const { redis, keys } = this.deps;
+    const finish = async (): Promise<void> => void (await redis.lrem(keys.sendingProcessing, 1, raw));
     try {
       const v = parseJsonSafe(raw);
       if (!isRecord(v) || typeof v.FILE_PATH !== 'string' || v.FILE_PATH === '') throw new Error('needs {"FILE_PATH": "...", "TTL": seconds}');
@@ -147,10 +198,13 @@ export class RedisQueueReader {
       await inspectFile(task.localPath, task.rule).catch((err: unknown) => {
         if (isFileRefused(err)) throw err;
       });
-      this.deps.queue.enqueue(task);
+      this.deps.queue.enqueue(resume ? { ...task, resume } : task, finish);
     } catch (err) {
       this.deps.log.warn({ task: raw.slice(0, 200), err: messageOf(err) }, 'queue entry rejected');
-      await this.deps.redis.rpush(this.deps.keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: messageOf(err) }));
+      // One transaction: the entry is in exactly one of the two lists whenever the process dies. Should
+      // Redis fail here, the entry stays in the processing list and the next start rejects it again.
+      await redis.multi().rpush(keys.rejectedQueue, JSON.stringify({ TASK: raw.slice(0, 4096), ERROR: messageOf(err) })).lrem(keys.sendingProcessing, 1, raw).exec()
+        .catch((failed: unknown) => this.deps.log.warn({ err: messageOf(failed) }, 'could not move a rejected entry to REJECTED'));
     }
   }
 }

@@ -35,6 +35,10 @@ import type { ConfigOf, Schema } from './spec.js';
 const idOf = (type: PeerType) => (s: string) =>
   isIdOf(s, type) ? undefined : `must look like ${type.toLowerCase()}-<letters, digits, _ . ->`;
 
+/** A fleet is named `fleet-…`, or after one of its entrances (an operator whose registry already lives under that entrance's ID keeps it). */
+const checkFleetId = (s: string): string | undefined =>
+  isIdOf(s, 'ENTRANCE') || (/^fleet-[A-Za-z0-9_.-]+$/.test(s) && s.length <= 100) ? undefined : 'must look like fleet-<letters, digits, _ . -> or an entrance ID (entrance-…)';
+
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** Keys every role has: its Redis and its logging. */
@@ -58,6 +62,10 @@ export const ENTRANCE_SCHEMA = {
   ID: optionalStr(
     'This entrance\'s ID (entrance-…). When empty, one is generated at first start and kept in RUN_DIRECTORY/entrance-id, so a restart keeps the same ID and so the same registry in Redis.',
     idOf('ENTRANCE'),
+  ),
+  FLEET_ID: optionalStr(
+    'The registry namespace every entrance of one fleet shares on one Redis (fleet-… or an entrance ID, such as the first entrance\'s, to keep its registry): a box registered through one of them is found by a SEARCH on any, and each tells boxes and publishers the others\' URLs. Default: this entrance\'s ID, so each entrance keeps its own registry under {ID}:.',
+    checkFleetId,
   ),
   ...COMMON_SCHEMA,
   ENTRANCE_IP: str('Address the entrance\'s HTTP and WebSocket server binds to.', '0.0.0.0', checkHost),
