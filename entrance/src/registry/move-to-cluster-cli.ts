@@ -12,8 +12,9 @@ import { moveToCluster } from './move-to-cluster.js';
 
 export const MOVE_TO_CLUSTER_HELP = `Moving to a Redis Cluster (docs/scale.md):
   dandelion entrance move-to-cluster [--namespace ID,…]
-                         copy every key of this entrance (or of the entrance IDs listed) and the
-                         fleet's keys from REDIS_URL (or REDIS_HOST/PORT/DB) to REDIS_CLUSTER_NODES`;
+                         copy every key of this entrance and its FLEET_ID (or of the namespaces
+                         listed) and the fleet-wide keys from REDIS_URL (or REDIS_HOST/PORT/DB) to
+                         REDIS_CLUSTER_NODES`;
 
 export function isMoveToClusterCommand(words: string[]): boolean {
   return words[0] === 'move-to-cluster';
@@ -23,7 +24,9 @@ export async function moveToClusterCommand(config: EntranceConfig, words: string
   if (words.length > 1) throw new UsageError(`entrance: unknown command "${words.join(' ')}"\n${MOVE_TO_CLUSTER_HELP}`);
   if (config.REDIS_CLUSTER_NODES.length === 0) throw new UsageError('entrance move-to-cluster: set REDIS_CLUSTER_NODES to the cluster to move to');
   const listed = typeof values.namespace === 'string' ? values.namespace.split(',').map((s) => s.trim()).filter(Boolean) : [];
-  const namespaces = listed.length > 0 ? listed : [await resolveEntranceId(config.ID, config.RUN_DIRECTORY)];
+  const id = await resolveEntranceId(config.ID, config.RUN_DIRECTORY);
+  // The fleet's registry (FLEET_ID) and this entrance's own keys.
+  const namespaces = listed.length > 0 ? listed : [...new Set([config.FLEET_ID ?? id, id])];
   const log = createLogger({ level: 'warn', role: 'entrance', destination: process.stderr });
   const from = await connectRedis({ ...config, REDIS_CLUSTER_NODES: [] }, log);
   const to = await connectRedis(config, log).catch((err: Error) => {
