@@ -1,5 +1,5 @@
-// The soak at a few dozen boxes for a few seconds: the boxes enrol, sign in at two entrance processes,
-// heartbeat, and the report has real figures. Its options are checked before anything starts, and the
+// The soak at a few dozen boxes for a few seconds on a real Redis Cluster: the boxes enrol, sign in at
+// two entrance processes, heartbeat, and the report has real figures. Its options are checked before anything starts, and the
 // RSS trend is a least-squares slope.
 import t from 'tap';
 import { UsageError } from '../../shared/src/cli.js';
@@ -7,7 +7,9 @@ import { boxesThatFit, parseSoakArgs, runSoak } from '../src/soak/main.js';
 import { formatSoakReport, rssTrend } from '../src/soak/report.js';
 
 t.test('options: defaults, overrides, and a bad value named', async (t) => {
-  t.match(parseSoakArgs([]), { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60 });
+  t.match(parseSoakArgs([]), { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60, redis: 'cluster' });
+  t.match(parseSoakArgs(['--redis', 'single']), { redis: 'single' });
+  t.throws(() => parseSoakArgs(['--redis', 'many']), /--redis must be cluster or single/);
   t.match(parseSoakArgs(['--boxes', '500', '--minutes', '0.5', '--entrances', '2', '--period', '5']), { boxes: 500, minutes: 0.5, entrances: 2, periodSeconds: 5 });
   t.throws(() => parseSoakArgs(['--boxes', '0']), UsageError);
   t.throws(() => parseSoakArgs(['--boxes']), /--boxes must be a number/);
@@ -29,10 +31,11 @@ t.test('the RSS trend is the slope of RSS against minutes', async (t) => {
 });
 
 t.test('a short soak: every box connects and heartbeats, and the report says so', async (t) => {
-  const figures = await runSoak({ boxes: 40, minutes: 0.15, entrances: 2, periodSeconds: 2, clients: 2, sampleSeconds: 3 }, (line) => t.comment(line));
+  const figures = await runSoak({ boxes: 40, minutes: 0.15, entrances: 2, periodSeconds: 2, clients: 2, sampleSeconds: 3, redis: 'cluster' }, (line) => t.comment(line));
   t.equal(figures.connected, 40, 'every box connected');
   t.ok(figures.accepted > 40, `heartbeats accepted: ${figures.accepted}`);
-  t.ok(figures.sent >= figures.accepted, 'never more accepted than sent');
+  // A heartbeat sent in one window may be answered in the next: at most one in flight per box.
+  t.ok(figures.accepted <= figures.sent + 40, `accepted ${figures.accepted}, sent ${figures.sent}: at most one reply per heartbeat`);
   t.ok(Number.isFinite(figures.p99Ms) && figures.p99Ms > 0, `p99 ${figures.p99Ms} ms`);
   t.equal(figures.entranceRssKiBPerBox.length, 2, 'an RSS figure per entrance');
   t.ok(figures.redisBytesPerBox > 0, `Redis bytes per box: ${figures.redisBytesPerBox}`);

@@ -13,8 +13,9 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { newBoxKey, publicKeyText } from '../../../shared/src/enrolment/codec.js';
 import { UsageError } from '../../../shared/src/cli.js';
+import { Redis } from 'ioredis';
 import { startRedis } from '../../../test/helpers/redis.js';
-import type { RedisServer } from '../../../test/helpers/redis.js';
+import { startRedisCluster } from '../../../test/helpers/redis-cluster.js';
 import { NODE_AGENT, ROOT, rssMiB } from '../agent-process.js';
 import { Cleanup, decodeHistogram, latencyHistogram } from '../common.js';
 import { enrolBoxes, exited, freePort, sleep, startServer, waitForPort } from '../entrance-process.js';
@@ -31,10 +32,12 @@ export interface SoakOptions {
   periodSeconds: number;
   /** Child processes the boxes are spread over (more when the open-file limit asks for it). */
   clients: number;
+  /** A six-node Redis Cluster (three masters, a replica each) or one Redis. */
+  redis: 'cluster' | 'single';
   sampleSeconds: number;
 }
 
-const DEFAULTS: SoakOptions = { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60, clients: 2, sampleSeconds: 30 };
+const DEFAULTS: SoakOptions = { boxes: 100_000, minutes: 10, entrances: 3, periodSeconds: 60, clients: 2, sampleSeconds: 30, redis: 'cluster' };
 const FLEET_ID = 'entrance-soakfleet';
 /** One source address has ~28,000 ephemeral ports towards one entrance; 16 leave room for reconnects. */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.${i + 1}.1`);
@@ -42,14 +45,14 @@ const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.${i + 1}.1`)
 const SPARE_FILES = 2000;
 
 const USAGE = `usage: dandelion soak [--boxes N] [--minutes M] [--entrances E] [--period SECONDS] [--clients C]
-  Simulated boxes heartbeat to E entrance processes sharing one fleet on one Redis, for M minutes
-  after all have connected. Defaults: ${DEFAULTS.boxes} boxes, ${DEFAULTS.minutes} min, ${DEFAULTS.entrances} entrances, a ${DEFAULTS.periodSeconds} s period, ${DEFAULTS.clients} client processes.
+  Simulated boxes heartbeat to E entrance processes sharing one fleet on a Redis Cluster (six nodes)
+  or one Redis, for M minutes after all have connected. Defaults: ${DEFAULTS.boxes} boxes, ${DEFAULTS.minutes} min, ${DEFAULTS.entrances} entrances, a ${DEFAULTS.periodSeconds} s period, ${DEFAULTS.clients} client processes.
   Every process holds one file per socket: with fewer files allowed (ulimit -n; make soak raises it to
   the hard limit) it uses more client processes, and lowers the boxes to what the entrances can hold.`;
 
 export function parseSoakArgs(args: readonly string[]): SoakOptions {
   const opts = { ...DEFAULTS };
-  const numeric: Record<string, { key: keyof SoakOptions; min: number; max: number }> = {
+  const numeric: Record<string, { key: Exclude<keyof SoakOptions, 'redis'>; min: number; max: number }> = {
     '--boxes': { key: 'boxes', min: 1, max: 1_000_000 },
     '--minutes': { key: 'minutes', min: 0.1, max: 24 * 60 },
     '--entrances': { key: 'entrances', min: 1, max: 16 },
@@ -58,6 +61,12 @@ export function parseSoakArgs(args: readonly string[]): SoakOptions {
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
+    if (arg === '--redis') {
+      const value = args[++i];
+      if (value !== 'cluster' && value !== 'single') throw new UsageError(`--redis must be cluster or single\n${USAGE}`);
+      opts.redis = value;
+      continue;
+    }
     const spec = numeric[arg];
     if (!spec) throw new UsageError(`unknown option ${arg}\n${USAGE}`);
     const value = Number(args[++i]);
@@ -82,16 +91,50 @@ function openFileLimit(): number {
   return m?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m?.[1] ?? 0);
 }
 
-async function redisUsedBytes(redis: RedisServer): Promise<number> {
-  const client = redis.client();
-  try {
-    return Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1] ?? Number.NaN);
-  } finally {
-    client.disconnect();
-  }
+/** The soak's Redis: what the entrances are told, a client for the set-up, and the memory its masters use. */
+interface SoakRedis {
+  env: Record<string, string>;
+  client(): Redis;
+  usedBytes(): Promise<number>;
 }
 
-async function startEntrances(cleanup: Cleanup, redis: RedisServer, opts: SoakOptions, boxes: number): Promise<Array<ServerProcess & { url: string }>> {
+/** used_memory of each master, summed (a replica holds a copy, not more boxes). */
+async function mastersUsedBytes(ports: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const port of ports) {
+    const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await node.connect();
+      const info = await node.info();
+      if (/role:master/.test(info)) total += Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+    } finally {
+      node.disconnect();
+    }
+  }
+  return total;
+}
+
+async function startSoakRedis(cleanup: Cleanup, kind: SoakOptions['redis']): Promise<SoakRedis> {
+  if (kind === 'cluster') {
+    const cluster = await startRedisCluster(cleanup);
+    return { env: { DANDELION_REDIS_CLUSTER_NODES: cluster.nodesEnv }, client: () => cluster.client(), usedBytes: () => mastersUsedBytes(cluster.nodes.map((n) => n.port)) };
+  }
+  const redis = await startRedis(cleanup);
+  return {
+    env: { DANDELION_REDIS_URL: redis.url },
+    client: () => redis.client(),
+    async usedBytes() {
+      const client = redis.client();
+      try {
+        return Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1] ?? Number.NaN);
+      } finally {
+        client.disconnect();
+      }
+    },
+  };
+}
+
+async function startEntrances(cleanup: Cleanup, redis: SoakRedis, opts: SoakOptions, boxes: number): Promise<Array<ServerProcess & { url: string }>> {
   const perEntrance = String(Math.ceil(boxes / opts.entrances) + 1000);
   const out: Array<ServerProcess & { url: string }> = [];
   for (let i = 0; i < opts.entrances; i++) {
@@ -99,7 +142,7 @@ async function startEntrances(cleanup: Cleanup, redis: RedisServer, opts: SoakOp
     const runDirectory = mkdtempSync(path.join(os.tmpdir(), 'dandelion-soak-entrance-'));
     cleanup.teardown(() => rmSync(runDirectory, { recursive: true, force: true }));
     const server = startServer(cleanup, [...NODE_AGENT, 'entrance'], {
-      DANDELION_ENTRANCE_IP: '127.0.0.1', DANDELION_ENTRANCE_PORT: String(port), DANDELION_REDIS_URL: redis.url, DANDELION_RUN_DIRECTORY: runDirectory,
+      DANDELION_ENTRANCE_IP: '127.0.0.1', DANDELION_ENTRANCE_PORT: String(port), ...redis.env, DANDELION_RUN_DIRECTORY: runDirectory,
       DANDELION_FLEET_ID: FLEET_ID, DANDELION_REQUIRE_ENROLMENT: 'true', DANDELION_REQUIRE_REACHABLE: 'false', DANDELION_LOG_LEVEL: 'warn',
       // The simulated boxes come from 16 loopback addresses: each may hold its share of the sockets.
       DANDELION_MAX_SOCKETS_PER_IP: perEntrance, DANDELION_MAX_HANDSHAKES_PER_SECOND_PER_IP: perEntrance,
@@ -165,8 +208,8 @@ export async function runSoak(opts: SoakOptions, log: (line: string) => void): P
   const clients = Math.max(opts.clients, Math.ceil(boxes / perProcess));
   const cleanup = new Cleanup();
   try {
-    const redis = await startRedis(cleanup);
-    const redisEmpty = await redisUsedBytes(redis);
+    const redis = await startSoakRedis(cleanup, opts.redis);
+    const redisEmpty = await redis.usedBytes();
     const key = newBoxKey();
     const ids = Array.from({ length: boxes }, (_, i) => `box-soak${String(i).padStart(7, '0')}`);
     let t0 = Date.now();
@@ -202,7 +245,7 @@ export async function runSoak(opts: SoakOptions, log: (line: string) => void): P
       log(`soak: ${sample.atMinutes.toFixed(1)} min: ${sample.connected} connected, ${reports.reduce((n, r) => n + r.accepted, 0)} accepted, ` +
         `${reports.reduce((n, r) => n + r.dropped, 0)} dropped, p99 ${(window.getValueAtPercentile(99) / 1000).toFixed(1)} ms, entrance RSS ${sample.rssMiB.map((m) => m.toFixed(0)).join('/')} MiB`);
     }
-    const redisUsed = await redisUsedBytes(redis);
+    const redisUsed = await redis.usedBytes();
     for (const w of workers) send(w, { type: 'stop' });
     const perEntrance = entrances.map((_, i) => ids.filter((__, n) => n % entrances.length === i).length);
     const last = samples.at(-1);

@@ -64,7 +64,7 @@ export function formatSoakReport(f: SoakFigures, at: Date): string {
   const lines = [
     `# Soak, ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `${n0(o.boxes)} simulated boxes (signed upgrades, one EXCHANGE every ${o.periodSeconds} s each) across ${o.entrances} entrance processes sharing one fleet on one Redis, ` +
+    `${n0(o.boxes)} simulated boxes (signed upgrades, one EXCHANGE every ${o.periodSeconds} s each) across ${o.entrances} entrance processes sharing one fleet on ${o.redis === 'cluster' ? 'a six-node Redis Cluster (three masters, a replica each; Redis memory is the masters\' sum)' : 'one Redis'}, ` +
       `${o.minutes} min after all connected; ${o.clients} client processes; ${os.availableParallelism()} CPUs, ${n0(os.totalmem() / 2 ** 30)} GiB.`,
     ...(f.lowered ? ['', `Boxes ${f.lowered}.`] : []),
     '',
