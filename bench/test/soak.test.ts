@@ -26,6 +26,8 @@ t.test('boxes beyond what the entrances\' open files hold are lowered, and the r
 t.test('the RSS trend is the slope of RSS against minutes', async (t) => {
   const samples = [0, 1, 2, 3].map((m) => ({ atMinutes: m, rssMiB: [100 + 2 * m, 50], connected: 1 }));
   t.equal(rssTrend(samples, 0), 2, '2 MiB a minute');
+  const warming = [0, 1, 2, 3].map((m) => ({ atMinutes: m, rssMiB: [m < 2 ? 100 * m : 300], connected: 1 }));
+  t.equal(rssTrend(warming, 0), 0, 'the warm-up (first half) is left out');
   t.equal(rssTrend(samples, 1), 0, 'flat');
   t.ok(Number.isNaN(rssTrend(samples.slice(0, 1), 0)), 'one sample: no trend');
 });

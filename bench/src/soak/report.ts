@@ -27,15 +27,19 @@ export interface SoakFigures {
   maxMs: number;
   /** Per entrance: RSS growth since before the first socket, over the boxes it holds. */
   entranceRssKiBPerBox: number[];
-  /** Per entrance: least-squares slope of RSS over the soak's samples. */
+  /** Per entrance: least-squares slope of RSS over the second half of the soak's samples (after the warm-up). */
   rssTrendMiBPerMinute: number[];
   redisBytesPerBox: number;
   samples: EntranceSample[];
 }
 
-/** Least-squares slope of entrance `i`'s RSS against time (MiB per minute); NaN with fewer than two samples. */
+/**
+ * Least-squares slope of entrance `i`'s RSS against time (MiB per minute) over the second half of the
+ * samples: the first minutes are the heap growing to the fleet (young generation, sockets' buffers), not
+ * a leak. NaN with fewer than two samples.
+ */
 export function rssTrend(samples: readonly EntranceSample[], i: number): number {
-  const points = samples.map((s) => [s.atMinutes, s.rssMiB[i] ?? Number.NaN] as const).filter(([, y]) => Number.isFinite(y));
+  const points = samples.slice(Math.floor(samples.length / 2)).map((s) => [s.atMinutes, s.rssMiB[i] ?? Number.NaN] as const).filter(([, y]) => Number.isFinite(y));
   if (points.length < 2) return Number.NaN;
   const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
   const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
@@ -58,7 +62,7 @@ export function formatSoakReport(f: SoakFigures, at: Date): string {
     ['refused replies / reconnects', `${n0(f.refused)} / ${n0(f.reconnects)}`, '0 / 0'],
     ['EXCHANGE p50 / p99 / max (ms)', `${n1(f.p50Ms)} / ${n1(f.p99Ms)} / ${n1(f.maxMs)}`, ''],
     ['entrance RSS per box (KiB), each entrance', f.entranceRssKiBPerBox.map(n1).join(' / '), ''],
-    ['entrance RSS trend (MiB/min), each entrance', f.rssTrendMiBPerMinute.map(n2).join(' / '), '≈ 0'],
+    ['entrance RSS trend over the second half (MiB/min), each entrance', f.rssTrendMiBPerMinute.map(n2).join(' / '), '≈ 0'],
     ['Redis memory per box (bytes)', n0(f.redisBytesPerBox), ''],
   ];
   const lines = [
@@ -66,7 +70,7 @@ export function formatSoakReport(f: SoakFigures, at: Date): string {
     '',
     `${n0(o.boxes)} simulated boxes (signed upgrades, one EXCHANGE every ${o.periodSeconds} s each) across ${o.entrances} entrance processes sharing one fleet on ${o.redis === 'cluster' ? 'a six-node Redis Cluster (three masters, a replica each; Redis memory is the masters\' sum)' : 'one Redis'}, ` +
       `${o.minutes} min after all connected; ${o.clients} client processes; ${os.availableParallelism()} CPUs, ${n0(os.totalmem() / 2 ** 30)} GiB.`,
-    ...(f.lowered ? ['', `Boxes ${f.lowered}.`] : []),
+    ...(f.lowered ? ['', `Boxes ${f.lowered.replace(/^lowered/, 'were lowered')}.`] : []),
     '',
     '| figure | measured | goal |',
     '| --- | --- | --- |',
