@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { killNginxGroup } from '../helpers/agent.js';
+import { killNginxGroup, testAgentEnv } from '../helpers/agent.js';
 import { atDeath, track } from '../helpers/children.js';
 import { BIN } from '../helpers/cli.js';
 
@@ -73,24 +73,7 @@ export function spawnBox(
 ): BoxProcess {
   const baseDirectory = path.join(opts.dir, 'files');
   const runDirectory = path.join(opts.dir, 'run');
-  const env: Record<string, string> = {
-    DANDELION_ID: opts.boxId,
-    DANDELION_REDIS_URL: opts.redisUrl,
-    DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
-    DANDELION_BOX_SERVER_IP: '127.0.0.1',
-    DANDELION_BOX_PORT: '0',
-    DANDELION_BOX_HTTP_PORT: '0',
-    DANDELION_BOX_HTTPS_PORT: '0',
-    DANDELION_BASE_DIRECTORY: baseDirectory,
-    DANDELION_RUN_DIRECTORY: runDirectory,
-    DANDELION_BOX_PING_ENTRANCE_FREQ: '0.5',
-    DANDELION_BANDWIDTH_TEST_CRON: '',
-    DANDELION_BANDWIDTH_UP: '100',
-    DANDELION_BANDWIDTH_DOWN: '500',
-    DANDELION_DISK_RESERVE_MB: '1',
-    DANDELION_METRICS_PORT: '0',
-    ...opts.env,
-  };
+  const env = testAgentEnv({ ...opts, baseDirectory, runDirectory });
   t.teardown(() => killNginxGroup(runDirectory));
   const undo = atDeath(() => killNginxGroup(runDirectory));
   t.teardown(undo);

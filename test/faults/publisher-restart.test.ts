@@ -8,7 +8,7 @@ import t from 'tap';
 import { eventually, startAgent } from '../helpers/agent.js';
 import type { RunningAgent } from '../helpers/agent.js';
 import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
-import { startPublisher } from '../helpers/publisher.js';
+import { startPublisher, testPublisherEnv } from '../helpers/publisher.js';
 import { publisherToken } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
 import { explained, freePort, metricValue, spawnRole, tempDir } from './processes.js';
@@ -29,19 +29,10 @@ t.test('publisher killed with a queue of files: none lost, none sent twice', asy
 
   const id = 'publisher-restart';
   const dir = tempDir(t, 'dandelion-fault-pub-');
-  const env = {
-    DANDELION_ID: id,
-    DANDELION_REDIS_URL: redis.url,
-    DANDELION_ENTRANCE_URLS: JSON.stringify([entrance.url]),
-    DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
-    DANDELION_PUBLISHER_HTTP_PORT: '0',
-    DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
-    DANDELION_RUN_DIRECTORY: path.join(dir, 'run'),
-    DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
-    DANDELION_METRICS_PORT: '0',
-    DANDELION_REPLICAS: String(REPLICAS),
-    DANDELION_ENROLMENT_TOKEN: await publisherToken(id, [entrance.url], redis.url),
-  };
+  const env = testPublisherEnv({
+    id, redisUrl: redis.url, entranceUrls: [entrance.url], dir,
+    env: { DANDELION_REPLICAS: String(REPLICAS), DANDELION_ENROLMENT_TOKEN: await publisherToken(id, [entrance.url], redis.url) },
+  });
   const queued = path.join(dir, 'queued');
   mkdirSync(queued, { recursive: true });
   const contents = new Map<string, Buffer>();

@@ -21,24 +21,21 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(
-  t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number; now?: () => number },
-): Promise<RunningAgent> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
-  const baseDirectory = path.join(dir, 'files');
-  const runDirectory = opts.runDirectory ?? path.join(dir, 'run');
-  const boxId = opts.boxId ?? `box-test${Math.random().toString(16).slice(2, 10)}`;
-  const { config } = loadRoleConfig('agent', undefined, {
-    DANDELION_ID: boxId,
+/**
+ * A test box's config as DANDELION_* variables, for an agent in this process or a child process: loopback
+ * only, every port chosen by the kernel, a fast heartbeat, no scheduled capacity test, a fixed bandwidth.
+ */
+export function testAgentEnv(opts: { redisUrl: string; entranceUrls: string[]; boxId: string; baseDirectory: string; runDirectory: string; env?: Record<string, string> }): Record<string, string> {
+  return {
+    DANDELION_ID: opts.boxId,
     DANDELION_REDIS_URL: opts.redisUrl,
     DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
     DANDELION_BOX_SERVER_IP: '127.0.0.1',
     DANDELION_BOX_PORT: '0',
     DANDELION_BOX_HTTP_PORT: '0',
     DANDELION_BOX_HTTPS_PORT: '0',
-    DANDELION_BASE_DIRECTORY: baseDirectory,
-    DANDELION_RUN_DIRECTORY: runDirectory,
+    DANDELION_BASE_DIRECTORY: opts.baseDirectory,
+    DANDELION_RUN_DIRECTORY: opts.runDirectory,
     DANDELION_BOX_PING_ENTRANCE_FREQ: '0.5',
     DANDELION_BANDWIDTH_TEST_CRON: '',
     DANDELION_BANDWIDTH_UP: '100',
@@ -47,7 +44,18 @@ export async function startAgent(
     // No metrics server unless the test asks for one: several run in one process.
     DANDELION_METRICS_PORT: '0',
     ...opts.env,
-  });
+  };
+}
+
+export async function startAgent(
+  t: { teardown(fn: () => unknown): void },
+  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number; now?: () => number },
+): Promise<RunningAgent> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
+  const baseDirectory = path.join(dir, 'files');
+  const runDirectory = opts.runDirectory ?? path.join(dir, 'run');
+  const boxId = opts.boxId ?? `box-test${Math.random().toString(16).slice(2, 10)}`;
+  const { config } = loadRoleConfig('agent', undefined, testAgentEnv({ ...opts, boxId, baseDirectory, runDirectory }));
   const log = process.env.DANDELION_TEST_LOG ? createLogger({ level: 'debug', role: 'agent' }) : silentLogger();
   const redis = await connectRedis(config, log);
   const agent = createAgent({ config, redis, boxId, log, ...(opts.readings ? { readings: opts.readings } : {}), ...(opts.minReloadIntervalMs !== undefined ? { minReloadIntervalMs: opts.minReloadIntervalMs } : {}), ...(opts.now ? { now: opts.now } : {}) });

@@ -23,26 +23,36 @@ export interface RunningPublisher {
   stop(): Promise<void>;
 }
 
+/**
+ * A test publisher's config as DANDELION_* variables, for one in this process or a child process: its
+ * folders under `dir`, loopback only, the kernel's choice of port, a fast heartbeat.
+ */
+export function testPublisherEnv(opts: { id: string; redisUrl: string; entranceUrls: string[]; dir: string; env?: Record<string, string> }): Record<string, string> {
+  return {
+    DANDELION_ID: opts.id,
+    DANDELION_REDIS_URL: opts.redisUrl,
+    DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
+    DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
+    DANDELION_PUBLISHER_HTTP_PORT: '0',
+    DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(opts.dir, 'live'),
+    DANDELION_RUN_DIRECTORY: path.join(opts.dir, 'run'),
+    DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
+    // No metrics server unless the test asks for one: several run in one process.
+    DANDELION_METRICS_PORT: '0',
+    ...opts.env,
+  };
+}
+
 export async function startPublisher(
   t: { teardown(fn: () => unknown): void },
   opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger; account?: boolean },
 ): Promise<RunningPublisher> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-publisher-'));
   const id = opts.id ?? 'publisher-test';
-  const configEnv: Record<string, string> = {
-    DANDELION_ID: id,
-    DANDELION_REDIS_URL: opts.redisUrl,
-    DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
-    DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
-    DANDELION_PUBLISHER_HTTP_PORT: '0',
-    DANDELION_PUBLISHER_WATCH_DIRECTORY: path.join(dir, 'live'),
-    DANDELION_RUN_DIRECTORY: path.join(dir, 'run'),
-    DANDELION_PUBLISHER_PING_ENTRANCE_FREQ: '0.5',
-    // No metrics server unless the test asks for one: several run in one process.
-    DANDELION_METRICS_PORT: '0',
-    ...(opts.account === false ? {} : { DANDELION_ENROLMENT_TOKEN: await publisherToken(id, opts.entranceUrls, opts.redisUrl) }),
-    ...opts.env,
-  };
+  const configEnv = testPublisherEnv({
+    id, redisUrl: opts.redisUrl, entranceUrls: opts.entranceUrls, dir,
+    env: { ...(opts.account === false ? {} : { DANDELION_ENROLMENT_TOKEN: await publisherToken(id, opts.entranceUrls, opts.redisUrl) }), ...opts.env },
+  });
   const { config } = loadRoleConfig('publisher', undefined, configEnv);
   const log = opts.log ?? silentLogger();
   const redis = await connectRedis(config, log);

@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import { fleetKeys } from '../../../shared/src/redis-keys.js';
+import { repeatAfterEach } from '../../../shared/src/repeat.js';
 import type { OwnIdentity } from '../own-info.js';
 
 /** An entry counts as live for this many passes after it was written, so one slow pass does not drop it. */
@@ -38,8 +39,6 @@ export function createLiveEntrances(deps: LiveEntrancesDeps): LiveEntrances {
   const { redis, log } = deps;
   const keys = fleetKeys(deps.fleet);
   const liveSeconds = Math.max(MIN_LIVE_SECONDS, (LIVE_FOR_PASSES * deps.everyMs) / 1000);
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
   const nowSeconds = (): number => (deps.now ?? Date.now)() / 1000;
 
   async function tick(): Promise<void> {
@@ -54,22 +53,12 @@ export function createLiveEntrances(deps: LiveEntrancesDeps): LiveEntrances {
     if (Array.isArray(live)) deps.identity.knowFleetEntrances(live.filter((u): u is string => typeof u === 'string').sort());
   }
 
-  function schedule(): void {
-    timer = setTimeout(() => {
-      tick()
-        .catch((err: unknown) => log.warn({ err }, 'could not refresh the fleet\'s live entrances; will retry'))
-        .finally(() => {
-          if (!stopped) schedule();
-        });
-    }, deps.everyMs);
-  }
-
+  const refreshes = repeatAfterEach(tick, deps.everyMs, (err) => log.warn({ err }, 'could not refresh the fleet\'s live entrances; will retry'));
   return {
     tick,
-    start: schedule,
+    start: refreshes.start,
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+      refreshes.stop();
       // With Redis away the entry expires on its own: stopping must not wait for a reconnect.
       if (redis.status !== 'ready') return;
       await redis.zrem(keys.entrances, deps.identity.ownInfo().URL).catch((err: unknown) => log.warn({ err }, 'could not withdraw from the fleet\'s live entrances; it expires on its own'));

@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
+import { repeatAfterEach } from '../../../shared/src/repeat.js';
 import type { EntranceKeys } from '../../../shared/src/redis-keys.js';
 import type { OwnIdentity } from '../own-info.js';
 import type { BoxRegistry } from './registry.js';
@@ -38,8 +39,6 @@ export interface BackgroundPass {
 
 export function createBackgroundPass(deps: BackgroundPassDeps): BackgroundPass {
   const { redis, keys, log } = deps;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
   let lastPrune = 0;
 
   async function tick(): Promise<void> {
@@ -55,22 +54,6 @@ export function createBackgroundPass(deps: BackgroundPassDeps): BackgroundPass {
     await redis.hset(keys.ownInfo, { ID: own.ID, IP: own.IP, PORT: String(own.PORT), TYPE: own.TYPE, URL: own.URL });
   }
 
-  function schedule(): void {
-    timer = setTimeout(() => {
-      tick()
-        .catch((err: unknown) => log.warn({ err }, 'background pass failed; will retry'))
-        .finally(() => {
-          if (!stopped) schedule();
-        });
-    }, deps.everyMs);
-  }
-
-  return {
-    tick,
-    start: schedule,
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
+  const passes = repeatAfterEach(tick, deps.everyMs, (err) => log.warn({ err }, 'background pass failed; will retry'));
+  return { tick, start: passes.start, stop: passes.stop };
 }
