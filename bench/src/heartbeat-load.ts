@@ -24,6 +24,8 @@ export interface LoadRequest {
   startRate: number;
   /** Bisection steps after the first failure. */
   bisections: number;
+  /** Stop doubling after this many doublings even if every step passed (the smoke run: it only checks the load runs). */
+  maxDoublings?: number;
   p99GoalMs: number;
 }
 export interface Step {
@@ -148,7 +150,7 @@ async function run(req: LoadRequest): Promise<LoadResult> {
   let best: Step | undefined;
   let lo = 0;
   let hi = 0;
-  for (let rate = req.startRate; ; rate *= 2) {
+  for (let rate = req.startRate, doublings = 0; ; rate *= 2, doublings++) {
     const s = await step(rate);
     steps.push(s);
     if (!s.ok) {
@@ -157,6 +159,7 @@ async function run(req: LoadRequest): Promise<LoadResult> {
     }
     best = s;
     lo = rate;
+    if (doublings >= (req.maxDoublings ?? Number.POSITIVE_INFINITY)) break; // no failure found: no bisection
   }
   if (lo === 0) lo = hi / 2 ** req.bisections; // even the start rate failed: look below it
   for (let i = 0; i < req.bisections && hi > 0; i++) {

@@ -34,7 +34,7 @@ export const heartbeat: Benchmark = {
   noisy: true,
   async run({ smoke }, cleanup): Promise<Row[]> {
     const boxes = smoke ? 50 : 1000;
-    const plan = { stepMs: smoke ? 500 : 3000, startRate: smoke ? 200 : 500, bisections: smoke ? 1 : 4, p99GoalMs: P99_GOAL_MS };
+    const plan = { stepMs: smoke ? 500 : 3000, startRate: smoke ? 200 : 500, bisections: smoke ? 1 : 4, p99GoalMs: P99_GOAL_MS, ...(smoke ? { maxDoublings: 1 } : {}) };
     const messages = Array.from({ length: boxes }, (_, i) => JSON.stringify(boxExchange(`box-bench${String(i).padStart(5, '0')}`)));
 
     const redis = await startRedis(cleanup);
