@@ -12,6 +12,13 @@ dir="$PWD/build/docker"
 pidfile="$dir/dockerd.pid"
 export DOCKER_HOST="unix://$dir/docker.sock"
 
+# Exec-root holds containerd's sockets (107-byte path limit): short, and unique to this checkout.
+exec_root="/var/lib/dandelion-docker/$(printf %s "$dir" | sha256sum | cut -c1-8)"
+
+# dockerd mounts the host's network namespace at <exec-root>/netns/default and leaves it when it exits:
+# unmounted, so a stopped run leaves no mount behind (it would hold the checkout's folder busy).
+release_netns() { umount "$exec_root/netns/default" 2>/dev/null || true; }
+
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
@@ -19,8 +26,6 @@ case "${1:-}" in
   start)
     mkdir -p "$dir"
     if running && answers; then exit 0; fi
-    # Exec-root holds containerd's sockets (107-byte path limit): short, and unique to this checkout.
-    exec_root="/var/lib/dandelion-docker/$(printf %s "$dir" | sha256sum | cut -c1-8)"
     setsid dockerd --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
       --data-root "$dir/data" --exec-root "$exec_root" --pidfile "$pidfile" -H "$DOCKER_HOST" \
       --containerd-namespace dandelion-compose --containerd-plugins-namespace dandelion-compose-plugins \
@@ -34,15 +39,17 @@ case "${1:-}" in
     exit 1
     ;;
   stop)
-    running || exit 0
+    running || { release_netns; exit 0; }
     pid=$(cat "$pidfile")
     kill -TERM "$pid"
     for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || exit 0
+      kill -0 "$pid" 2>/dev/null || { release_netns; exit 0; }
       sleep 0.5
     done
     echo "dockerd.sh: dockerd $pid still running 30 s after SIGTERM; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
+    sleep 1
+    release_netns
     ;;
   *)
     echo "usage: $0 start|stop" >&2
