@@ -12,7 +12,8 @@ import { WebSocket } from 'ws';
 import { AUTH_HEADERS, connectPayload, idHeaderFor, newBoxKey, publicKeyText, signPayload } from '../../shared/src/enrolment/codec.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { boxExchange } from '../../test/helpers/messages.js';
-import { challenge, enrolBoxes, exited, freePort, openAll, sleep, START_TIMEOUT_MS, startServer, waitForPort } from './entrance-process.js';
+import { freePort } from '../../shared/src/listen.js';
+import { challenge, enrolBoxes, exited, openAll, sleep, START_TIMEOUT_MS, startServer, waitForPort } from './entrance-process.js';
 import { NODE_AGENT, ROOT, rssMiB } from './agent-process.js';
 import type { Benchmark, Cleanup, Row } from './common.js';
 

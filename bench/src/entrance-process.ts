@@ -1,5 +1,5 @@
 /**
- * What the benchmarks that drive a real entrance process share: free ports, the server process itself
+ * What the benchmarks that drive a real entrance process share: the server process itself
  * (killed at cleanup), its port coming up, boxes enrolled straight through the enrolment store, and a
  * challenge for a signed upgrade.
  */
@@ -15,14 +15,6 @@ import type { Cleanup } from './common.js';
 
 export const START_TIMEOUT_MS = 30_000;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
 
 /** Calls `open(i)` for i < n, at most `atOnce` at a time. */
 export async function openAll<T>(n: number, open: (i: number) => Promise<T>, atOnce: number): Promise<T[]> {

@@ -12,7 +12,8 @@ import { atDeath } from '../helpers/children.js';
 import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { startPublisher } from '../helpers/publisher.js';
 import { startRedis } from '../helpers/redis.js';
-import { filesUnder, freePort, metricByLabel, tempDir } from './processes.js';
+import { freePort } from '../../shared/src/listen.js';
+import { filesUnder, metricByLabel, tempDir } from './processes.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { eventually } from '../helpers/agent.js';
 import { startBlackholeProxy } from './blackhole-proxy.js';
-import { freePort } from './processes.js';
+import { freePort } from '../../shared/src/listen.js';
 import { servingBox, settledCount, view } from './serving.js';
 
 const PARTITION_MS = Number(process.env.DANDELION_FAULT_PARTITION_S ?? 300) * 1000;

@@ -5,9 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { killNginxGroup, testAgentEnv } from '../helpers/agent.js';
 import { atDeath, track } from '../helpers/children.js';
@@ -38,15 +36,6 @@ export function spawnRole(t: { teardown(fn: () => unknown): void }, role: string
   };
   t.teardown(kill);
   return { child, output: () => out, exited, kill };
-}
-
-/** A loopback TCP port free at the time of asking (for a role that must listen on a known port). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A counter or gauge without labels read from a role's /metrics. */

@@ -11,7 +11,8 @@ import { REAL_BOXES, startEntrance } from '../helpers/entrance.js';
 import { startPublisher, testPublisherEnv } from '../helpers/publisher.js';
 import { publisherToken } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
-import { explained, freePort, metricValue, spawnRole, tempDir } from './processes.js';
+import { freePort } from '../../shared/src/listen.js';
+import { explained, metricValue, spawnRole, tempDir } from './processes.js';
 
 const FILES = 60;
 const REPLICAS = 2;
