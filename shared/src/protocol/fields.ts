@@ -128,6 +128,13 @@ export function requirePem(rec: Record<string, unknown>, key: string, label: str
   return v;
 }
 
+/** An http:// or https:// URL (where a box downloads an update from its entrance). */
+export function toHttpUrl(v: unknown, key: string): string {
+  const { s, url } = parseUrl(v, key);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ProtocolError('E_FORMAT', `${key} must be an http:// or https:// URL`);
+  return s;
+}
+
 /** An https:// URL (a box's HTTPS_URL, served with its certificate). */
 export function toHttpsUrl(v: unknown, key: string): string {
   const { s, url } = parseUrl(v, key);

@@ -19,11 +19,13 @@ import {
   requireString,
   toHost,
   toNumber,
+  toHttpUrl,
   toHttpsUrl,
   toPort,
   toWsUrl,
 } from './fields.js';
 import { isRecord, parseJsonSafe } from './json.js';
+import { MAX_RELEASE_CHARS, RELEASE_ARCHES, isVersion } from '../release/manifest.js';
 
 export const PEER_TYPES = ['BOX', 'PUBLISHER', 'ENTRANCE'] as const;
 export type PeerType = (typeof PEER_TYPES)[number];
@@ -148,6 +150,14 @@ export interface BoxExchange extends Envelope {
   QUOTA_USED_GB?: number;
   /** Extension: the rate the box lets viewers have now, Mbit/s. */
   VIEWER_RATE_MBIT?: number;
+  /** Extension: the agent's version and architecture (shared/src/version.ts, RELEASE_ARCHES), for updates over the air. */
+  AGENT_VERSION?: string;
+  AGENT_ARCH?: string;
+  /** Extension: the version kept in the box's other update slot, the one an UPDATE `revert` returns to ('' none). */
+  AGENT_PREVIOUS_VERSION?: string;
+  /** Extension: the last update that failed on this box ('' none) and why, until a later update succeeds. */
+  UPDATE_FAILED?: string;
+  UPDATE_FAILED_REASON?: string;
   [key: string]: WireValue;
 }
 
@@ -202,6 +212,27 @@ export interface ExchangeReply extends Envelope {
   REVOKED_PUBLISHERS?: string[];
   /** Extension: `<box-id>.<BOX_DOMAIN>`, the name the entrance's DNS answers for this box and CERTIFY certifies (absent: none). */
   BOX_NAME?: string;
+  /** Extension: an update the operator's rollout offers this box (docs/updates.md). */
+  UPDATE?: UpdateOffer;
+}
+
+export const UPDATE_ACTIONS = ['install', 'revert'] as const;
+export type UpdateAction = (typeof UPDATE_ACTIONS)[number];
+
+/**
+ * An update offered in an EXCHANGE reply. `install`: download URL, check it against RELEASE (the signed
+ * manifest line, shared/src/release/manifest.ts) and install it. `revert`: go back to VERSION, which the box
+ * keeps in its other slot (AGENT_PREVIOUS_VERSION); nothing is downloaded.
+ */
+export interface UpdateOffer {
+  ACTION: UpdateAction;
+  VERSION: string;
+  /** The rollout offering it, for the box's logs and its UPDATE_FAILED report. */
+  ROLLOUT: string;
+  /** install: the signed release manifest. */
+  RELEASE?: string;
+  /** install: the binary, an http(s) URL at the entrance that answers Range requests. */
+  URL?: string;
 }
 
 /**
@@ -450,6 +481,8 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
       decodeBoxReachability(msg, key, value);
     } else if (isOneOf(HOUSEHOLD_KEYS, key)) {
       decodeHousehold(msg, key, value);
+    } else if (isOneOf(BOX_UPDATE_KEYS, key)) {
+      decodeBoxUpdate(msg, key, value);
     } else if (trafficKeyOwner(key) !== undefined) {
       if (trafficKeyOwner(key) !== env.ID) throw new ProtocolError('E_FORMAT', `${key}: a box may only report its own traffic`);
       msg[key] = decodeTrafficRecord(value, key);
@@ -479,6 +512,31 @@ function decodeBoxReachability(msg: BoxExchange, key: (typeof BOX_REACHABILITY_K
     case 'PORT_MAPPING_ERROR':
       msg.PORT_MAPPING_ERROR = optionalString({ [key]: value }, key, Limits.portMappingErrorChars) ?? '';
   }
+}
+
+const BOX_UPDATE_KEYS = ['AGENT_VERSION', 'AGENT_ARCH', 'AGENT_PREVIOUS_VERSION', 'UPDATE_FAILED', 'UPDATE_FAILED_REASON'] as const;
+
+/** A box's version fields: versions as releases write them ('' for none), its architecture one of RELEASE_ARCHES. */
+function decodeBoxUpdate(msg: BoxExchange, key: (typeof BOX_UPDATE_KEYS)[number], value: unknown): void {
+  switch (key) {
+    case 'AGENT_ARCH':
+      msg.AGENT_ARCH = toOneOf(RELEASE_ARCHES, value, key);
+      return;
+    case 'UPDATE_FAILED_REASON':
+      msg.UPDATE_FAILED_REASON = optionalString({ [key]: value }, key, Limits.adviceChars) ?? '';
+      return;
+    case 'AGENT_VERSION':
+      msg.AGENT_VERSION = toVersion(value, key, false);
+      return;
+    default:
+      msg[key] = toVersion(value, key, true);
+  }
+}
+
+function toVersion(value: unknown, key: string, emptyAllowed: boolean): string {
+  if (emptyAllowed && value === '') return '';
+  if (!isVersion(value)) throw new ProtocolError('E_FORMAT', `${key} must be a version, MAJOR.MINOR.PATCH[-PRERELEASE]`);
+  return value;
 }
 
 const HOUSEHOLD_KEYS = ['PAUSED', 'PAUSED_UNTIL', 'UPLOAD_CAP_MBIT', 'QUOTA_GB', 'QUOTA_USED_GB', 'VIEWER_RATE_MBIT'] as const;
@@ -579,7 +637,23 @@ function decodeExchangeReply(rec: Record<string, unknown>, env: Envelope): Excha
   if (rec.REVOKED_PUBLISHERS !== undefined) msg.REVOKED_PUBLISHERS = decodePublisherIds(rec.REVOKED_PUBLISHERS, 'REVOKED_PUBLISHERS');
   // Names are case-insensitive; the box compares it with its certificate's and its HTTPS_URL's host in lowercase.
   if (!isEmpty(rec.BOX_NAME)) msg.BOX_NAME = toHost(rec.BOX_NAME, 'BOX_NAME').toLowerCase();
+  const update = optionalRecord(rec, 'UPDATE');
+  if (update !== undefined) msg.UPDATE = decodeUpdateOffer(update);
   return msg;
+}
+
+/** UPDATE: shapes only. The box checks RELEASE's signature and whether to take it (release/manifest.ts) itself. */
+function decodeUpdateOffer(rec: Record<string, unknown>): UpdateOffer {
+  const offer: UpdateOffer = {
+    ACTION: toOneOf(UPDATE_ACTIONS, rec.ACTION, 'UPDATE.ACTION'),
+    VERSION: toVersion(rec.VERSION, 'UPDATE.VERSION', false),
+    ROLLOUT: requireString(rec, 'ROLLOUT', Limits.idChars),
+  };
+  if (offer.ACTION === 'install') {
+    offer.RELEASE = requireString(rec, 'RELEASE', MAX_RELEASE_CHARS);
+    offer.URL = toHttpUrl(requireString(rec, 'URL', Limits.urlChars), 'UPDATE.URL');
+  }
+  return offer;
 }
 
 function decodeCertifyReply(rec: Record<string, unknown>, env: Envelope): CertifyReply {
