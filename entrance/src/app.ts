@@ -22,6 +22,7 @@ import { createDnsServer } from './dns/server.js';
 import type { DnsServer } from './dns/server.js';
 import { RedisZoneRecords } from './dns/box-records.js';
 import { zoneNameServer } from './dns/answer.js';
+import type { ReleaseKeys } from './updates/trusted-release-keys.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */
@@ -33,6 +34,8 @@ export interface EntranceDeps {
   redis: Redis;
   log: Logger;
   now?: () => number;
+  /** The release keys uploads are checked with (assemble.ts); tests name their own. */
+  releaseKeys?: () => ReleaseKeys;
 }
 
 export interface Entrance {

@@ -38,6 +38,11 @@ import { FleetKeys } from './trust/fleet-keys.js';
 import { DEFAULT_GRANT_QUOTA_BYTES, GRANT_SECONDS, PublisherTrust } from './trust/publisher-trust.js';
 import { AcmeIssuer } from './acme/issuer.js';
 import { CertifyRate } from './acme/certify-rate.js';
+import { ReleaseStore } from './updates/release-store.js';
+import { releasePath } from './updates/release-routes.js';
+import { Rollouts } from './updates/rollouts.js';
+import { trustedReleaseKeys } from './updates/trusted-release-keys.js';
+import type { ReleaseKeys } from './updates/trusted-release-keys.js';
 
 export interface PartsDeps {
   config: EntranceConfig;
@@ -47,6 +52,8 @@ export interface PartsDeps {
   now?: () => number;
   /** WebSocket connections open now, read when /metrics is scraped. */
   openSockets(): number;
+  /** The release keys uploads are checked with (default: trustedReleaseKeys, the ones boxes trust); tests name their own. */
+  releaseKeys?: () => ReleaseKeys;
 }
 
 export interface EntranceParts {
@@ -89,8 +96,12 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     quotaBytes: async (publisherId) => (await publisherAccount(redis, publisherId))?.quotaBytes ?? DEFAULT_GRANT_QUOTA_BYTES, ...now });
   const quarantine = new Quarantine({ redis, keys, trust: trustKeysHere, ...now });
   const who = { id, ownInfo: identity.ownInfo, entranceUrls: identity.entranceUrls };
+  // Updates over the air (docs/updates.md). WIRING POINT of the trusted release keys: trustedReleaseKeys.
+  const releases = new ReleaseStore(redis, deps.releaseKeys ?? trustedReleaseKeys);
+  const rollouts = new Rollouts({ redis, activeSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now,
+    releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch) });
   const ctx: HandlerContext = {
-    ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust,
+    ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust, rollouts,
     searchRate: new SearchRate(deps.now),
     traffic: createTrafficFolder({ redis, config, isKnownPublisher: knownPublisher, log: log.child({ mod: 'traffic' }), ...now }),
     reachability: new Reachability(deps.now ? { now: deps.now } : {}),
@@ -103,7 +114,7 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     },
   };
   const services: EntranceServices = {
-    ...who, config, redis, keys, registry, verdicts, enrolment, publisherAccounts, quarantine, metrics, log,
+    ...who, config, redis, keys, registry, verdicts, enrolment, publisherAccounts, quarantine, metrics, log, releases, rollouts,
     fleet: new Fleet({ redis, keys, staleSeconds: config.BOX_STALE_TIME, quarantine, verdicts, ...now }),
     publishers: new Publishers({ redis, keys, records: publisherRecords }),
     trustedProxies: trustedProxies(config.TRUSTED_PROXIES),
@@ -117,6 +128,16 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
     ownKeys,
     liveEntrances: createLiveEntrances({ redis, fleet, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'fleet' }), ...now }),
     // The pass reads ENTRANCE_URLS and writes OWN_INFO: this entrance's own keys.
-    background: createBackgroundPass({ redis, keys: ownKeys, registry, summaries, publisherRecords, identity, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
+    background: createBackgroundPass({ redis, keys: ownKeys, registry, summaries, publisherRecords, identity, rollouts, everyMs: config.ENTRANCE_SWEEP_FREQ * 1000, log: log.child({ mod: 'sweep' }) }),
   };
+}
+
+/**
+ * Where a box downloads a release from this entrance: the HTTP(S) origin of its own URL (ENTRANCE_URL, or the
+ * bind address), which boxes already reach, and BASE_URL.
+ */
+export function releaseUrlOf(ownUrl: string, baseUrl: string, version: string, arch: string): string {
+  const ws = new URL(ownUrl);
+  const scheme = ws.protocol === 'wss:' || ws.protocol === 'https:' ? 'https:' : 'http:';
+  return `${scheme}//${ws.host}${releasePath(baseUrl.replace(/\/+$/, ''), version, arch)}`;
 }

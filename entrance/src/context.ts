@@ -26,6 +26,8 @@ import type { PublisherTrust } from './trust/publisher-trust.js';
 import type { Quarantine } from './trust/quarantine.js';
 import type { AcmeIssuer } from './acme/issuer.js';
 import type { CertifyRate } from './acme/certify-rate.js';
+import type { ReleaseStore } from './updates/release-store.js';
+import type { Rollouts } from './updates/rollouts.js';
 
 export type { EntranceIdentity, OwnInfo } from './own-info.js';
 
@@ -57,6 +59,8 @@ export interface HandlerContext extends EntranceIdentity {
   quarantine: Quarantine;
   /** Prometheus counters the handlers feed, served at /metrics. */
   metrics: EntranceMetrics;
+  /** The fleet's rollout: what to offer a box that reports its AGENT_VERSION (updates/rollouts.ts). */
+  rollouts: Pick<Rollouts, 'offerFor'>;
   /** With BOX_DOMAIN: the boxes' certificates (CERTIFY): the ACME CA's client and the per-box limits. Undefined without. */
   certificates: BoxCertificates | undefined;
 }
@@ -85,6 +89,9 @@ export interface EntranceServices extends EntranceIdentity {
   quarantine: Quarantine;
   metrics: EntranceMetrics;
   log: Logger;
+  /** Agent releases (uploads, downloads) and the fleet's rollout of one (docs/updates.md). */
+  releases: ReleaseStore;
+  rollouts: Rollouts;
   /** TRUSTED_PROXIES: whose forwarded headers name the client (every peer's address comes through remoteIpOf with it). */
   trustedProxies: TrustedProxies;
 }

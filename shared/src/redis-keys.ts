@@ -349,8 +349,45 @@ export function trafficKeys(layout: KeyLayout = 'single') {
 }
 export type TrafficKeys = ReturnType<typeof trafficKeys>;
 
+/**
+ * Extension. Fleet-wide keys of updates over the air (entrance/src/updates/, docs/updates.md): a release
+ * uploaded through one entrance is served by all of them, and a fleet has one rollout, whichever entrance
+ * its boxes heartbeat to. One hash tag on a cluster, so an upload's rename and a rollout's scripts stay in
+ * one slot.
+ */
+export function releaseKeys(layout: KeyLayout = 'single') {
+  const p = fleetPrefix('RELEASE', layout);
+  return {
+    /** Hash: `<version>:<arch>` → the release's signed manifest line (shared/src/release/manifest.ts). */
+    releases: `${p}RELEASES`,
+    /** String: the agent binary of one release, read in GETRANGE chunks by downloads. */
+    binary: (version: string, arch: string) => `${p}BINARY:${version}:${arch}`,
+    /** String with a short TTL: an upload still arriving (APPENDed to), renamed to `binary` once verified. */
+    upload: (uploadId: string) => `${p}UPLOAD:${uploadId}`,
+    /** Hash {ID, VERSION, STATE, PERCENT, GROUP, STAGES, STAGE, …}: the fleet's current rollout (one at a time). */
+    rollout: `${p}ROLLOUT`,
+    /** Sorted set: box ID → when rollout `rolloutId` first offered it the update (ms). */
+    offered: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:OFFERED`,
+    /** Sorted set: box ID → when it first reported the rollout's version (ms). */
+    updated: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:UPDATED`,
+    /** Sorted set: box ID → when it first reported UPDATE_FAILED for the rollout's version (ms). */
+    failed: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:FAILED`,
+    /** Hash: box ID → the version it ran when first offered the update (what a rollback returns it to). */
+    from: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:FROM`,
+    /** String with a TTL: the entrance deciding the rollout's next step now (SET NX), so one decides at a time. */
+    decisionLock: `${p}ROLLOUT_LOCK`,
+    /** Set: box IDs of the group an operator named (`dandelion entrance group add`). */
+    group: (name: string) => `${p}GROUP:${name}`,
+    /** Set: names of the groups. */
+    groups: `${p}GROUPS`,
+    /** Hash: box ID → JSON {VERSION, ARCH, PREVIOUS, SEEN (ms)} from its last EXCHANGE that named AGENT_VERSION. */
+    boxVersions: `${p}BOX_VERSIONS`,
+  } as const;
+}
+export type ReleaseKeys = ReturnType<typeof releaseKeys>;
+
 /** Fleet-wide namespaces that carry a hash tag on a cluster (fleetPrefix); the others keep their names. */
-const TAGGED_FLEET_NAMESPACES = ['ENROL', 'PUBLISHER', 'TRUST', 'TRAFFIC'] as const;
+const TAGGED_FLEET_NAMESPACES = ['ENROL', 'PUBLISHER', 'TRUST', 'TRAFFIC', 'RELEASE'] as const;
 
 /**
  * Where a key of the single-Redis layout goes in the cluster layout, for moving a fleet from one Redis to a

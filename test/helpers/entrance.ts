@@ -9,6 +9,7 @@ import { createEntrance } from '../../entrance/src/app.js';
 import type { Entrance } from '../../entrance/src/app.js';
 import { resolveEntranceId } from '../../entrance/src/identity.js';
 import { rememberEntrance } from './publisher-account.js';
+import type { ReleaseKeys } from '../../entrance/src/updates/trusted-release-keys.js';
 
 /** Entrance env for tests whose boxes are real agents (nginx, the agent's socket server): SEARCH lists only boxes it reached. */
 export const REAL_BOXES: Readonly<Record<string, string>> = { DANDELION_REQUIRE_REACHABLE: 'true' };
@@ -25,7 +26,7 @@ export interface RunningEntrance {
 
 export async function startEntrance(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; env?: Record<string, string>; runDirectory?: string; now?: () => number },
+  opts: { redisUrl: string; env?: Record<string, string>; runDirectory?: string; now?: () => number; releaseKeys?: ReleaseKeys },
 ): Promise<RunningEntrance> {
   const runDirectory = opts.runDirectory ?? mkdtempSync(path.join(os.tmpdir(), 'dandelion-entrance-'));
   const { config } = loadRoleConfig('entrance', undefined, {
@@ -43,7 +44,8 @@ export async function startEntrance(
   const log = silentLogger();
   const redis = await connectRedis(config, log);
   const id = await resolveEntranceId(config.ID, runDirectory);
-  const entrance = createEntrance({ config, id, redis, log, ...(opts.now ? { now: opts.now } : {}) });
+  const { releaseKeys } = opts;
+  const entrance = createEntrance({ config, id, redis, log, ...(opts.now ? { now: opts.now } : {}), ...(releaseKeys ? { releaseKeys: () => releaseKeys } : {}) });
   const { url, dnsPort } = await entrance.listen();
   // So startPublisher makes its account where this entrance looks (REQUIRE_PUBLISHER_AUTH is on by default).
   rememberEntrance(url, config.REDIS_URL ?? opts.redisUrl);

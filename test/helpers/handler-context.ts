@@ -25,12 +25,16 @@ import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
 import { GRANT_SECONDS, PublisherTrust } from '../../entrance/src/trust/publisher-trust.js';
 import { Quarantine } from '../../entrance/src/trust/quarantine.js';
 import { trustKeys } from '../../shared/src/redis-keys.js';
+import { Rollouts } from '../../entrance/src/updates/rollouts.js';
+import { releaseUrlOf } from '../../entrance/src/assemble.js';
 
 export interface TestHandlerContext {
   ctx: HandlerContext;
   identity: OwnIdentity;
   keys: EntranceKeys;
   clock: { now: number };
+  /** The fleet's rollout, as the background pass decides it. */
+  rollouts: Rollouts;
 }
 
 export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: number; requireEnrolment?: boolean; requirePublisherAuth?: boolean; requireReachable?: boolean; boxDomain?: string } = {}): TestHandlerContext {
@@ -45,6 +49,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
   );
   const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, requireReachable: opts.requireReachable ?? false, log, now });
   const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
+  const rollouts = new Rollouts({ redis, activeSeconds: 120, now, releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, '/dandelion', version, arch) });
   const ctx: HandlerContext = {
     id,
     ownInfo: identity.ownInfo,
@@ -69,6 +74,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     metrics: createEntranceMetrics({ redis, boxes: registry, isKnownPublisher: knownPublisher, openSockets: () => 0, tokenHash: undefined, open: true, log }),
     // Certificates need an ACME CA: tests of CERTIFY start a whole entrance against pebble (test/helpers/pebble.ts).
     certificates: undefined,
+    rollouts,
   };
-  return { ctx, identity, keys, clock };
+  return { ctx, identity, keys, clock, rollouts };
 }

@@ -12,6 +12,7 @@ import type { Publishers } from './publishers.js';
 import { fleetApi } from './routes/api-fleet.js';
 import { enrolmentApi } from './routes/api-enrolment.js';
 import { quarantineApi } from './routes/api-quarantine.js';
+import { updatesApi } from './routes/api-updates.js';
 import { requireOperator } from './routes/api-guard.js';
 import { publishersApi } from './routes/api-publishers.js';
 import { publisherAccountsApi } from './routes/api-publisher-accounts.js';
@@ -60,8 +61,9 @@ export function createDashboard(services: EntranceServices, now: () => number = 
     await app.register(enrolmentApi({ store: services.enrolment, requireEnrolment: config.REQUIRE_ENROLMENT, log: services.log }));
     await app.register(publisherAccountsApi({ accounts: services.publisherAccounts, requirePublisherAuth: config.REQUIRE_PUBLISHER_AUTH, log: services.log }));
     await app.register(quarantineApi({ quarantine: services.quarantine, log: services.log }));
+    await app.register(updatesApi({ releases: services.releases, rollouts: services.rollouts, log: services.log }));
     const unknown = async (request: FastifyRequest): Promise<never> => {
-      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment and publisher-account changes and quarantine clears are POSTed; the rest of the API is read-only');
+      if (request.method !== 'GET') throw methodNotAllowed('GET', 'only enrolment, publisher-account, quarantine, release, rollout and group changes are POSTed; the rest of the API is read-only');
       throw notFound('no such API');
     };
     app.all('/api', unknown);

@@ -56,6 +56,9 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
     reply.FLEET_KEYS = trust.FLEET_KEYS;
     reply.REVOKED_PUBLISHERS = trust.REVOKED_PUBLISHERS;
   }
+  // Only to a box that names its AGENT_VERSION: an original box never gets an UPDATE.
+  const update = await ctx.rollouts.offerFor(msg);
+  if (update !== undefined) reply.UPDATE = update;
   return reply;
 }
 

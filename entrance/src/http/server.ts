@@ -4,6 +4,7 @@
  *   /metrics                       metrics-routes.ts (at the root, whatever BASE_URL is)
  *   {BASE_URL}/, /healthz          index-routes.ts
  *   {BASE_URL}/speedtest/…         speedtest/routes.ts
+ *   {BASE_URL}/releases/…          updates/release-routes.ts (agent binaries for boxes)
  *   <ws path>/challenge, /enrol    enrolment/routes.ts
  *   /dashboard…, /api…             dashboard/routes.ts
  * Anything else is 404 for GET and HEAD, and 405 for other methods.
@@ -20,6 +21,7 @@ import type { EntranceServices } from '../context.js';
 import { indexRoutes } from './index-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { unrouted } from './refusals.js';
+import { releaseRoutes } from '../updates/release-routes.js';
 
 export interface EntranceHttpDeps {
   services: EntranceServices;
@@ -55,6 +57,7 @@ export function createEntranceHttp(deps: EntranceHttpDeps): HttpApp {
       authenticate: (req, ip) => gate.authenticateUpgrade(req, ip),
     }),
   );
+  void app.register(releaseRoutes(services.releases, basePath));
   void app.register(enrolmentRoutes(gate, wsPath, services.trustedProxies, deps.fleetKeys));
   void app.register(dashboard.routes);
   return web;

@@ -11,7 +11,7 @@ import { startRedis } from '../../../test/helpers/redis.js';
 
 t.test('a pass sweeps, reloads ENTRANCE_URLS, prunes and writes OWN_INFO', async (t) => {
   const redis = (await startRedis(t)).client();
-  const { ctx, identity, keys, clock } = handlerContext(redis, { historyDays: 1 });
+  const { ctx, identity, keys, clock, rollouts } = handlerContext(redis, { historyDays: 1 });
   const box = decodeMessage(boxExchange('box-gone'));
   const search = decodeMessage(searchRequest('publisher-gone'));
   if (box.kind !== 'EXCHANGE' || search.kind !== 'SEARCH') throw new Error('test messages did not decode');
@@ -20,7 +20,7 @@ t.test('a pass sweeps, reloads ENTRANCE_URLS, prunes and writes OWN_INFO', async
   await ctx.publisherRecords.record(search.msg);
   await redis.sadd(keys.entranceUrls, 'ws://b.example/dandelion/ws/', 'ws://a.example/dandelion/ws/');
   clock.now += 2 * 86_400_000;
-  const pass = createBackgroundPass({ redis, keys, registry: ctx.registry, summaries: ctx.summaries, publisherRecords: ctx.publisherRecords, identity, everyMs: 60_000, log: silentLogger() });
+  const pass = createBackgroundPass({ redis, keys, registry: ctx.registry, summaries: ctx.summaries, publisherRecords: ctx.publisherRecords, identity, rollouts, everyMs: 60_000, log: silentLogger() });
   await pass.tick();
   t.equal(await redis.zcard(keys.boxSet), 0, 'the expired box is swept');
   t.equal(await redis.hlen(keys.boxSummary), 0, 'its summary, two days silent, is forgotten');
@@ -31,9 +31,9 @@ t.test('a pass sweeps, reloads ENTRANCE_URLS, prunes and writes OWN_INFO', async
 
 t.test('started, passes repeat until stopped, and a failed pass does not end them', async (t) => {
   const redis = (await startRedis(t)).client();
-  const { ctx, identity, keys } = handlerContext(redis);
+  const { ctx, identity, keys, rollouts } = handlerContext(redis);
   await redis.set(keys.boxSet, 'not a sorted set'); // every sweep fails while this is here
-  const pass = createBackgroundPass({ redis, keys, registry: ctx.registry, summaries: ctx.summaries, publisherRecords: ctx.publisherRecords, identity, everyMs: 10, log: silentLogger() });
+  const pass = createBackgroundPass({ redis, keys, registry: ctx.registry, summaries: ctx.summaries, publisherRecords: ctx.publisherRecords, identity, rollouts, everyMs: 10, log: silentLogger() });
   pass.start();
   await sleep(100);
   t.equal(await redis.exists(keys.ownInfo), 0, 'failed passes wrote nothing after the sweep');

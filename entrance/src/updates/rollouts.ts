@@ -1,0 +1,314 @@
+/**
+ * The fleet's rollout of an agent release (docs/updates.md, "Rollouts at the entrance"): one at a time, its
+ * state a hash in Redis that every entrance of the fleet reads (releaseKeys().rollout). EXCHANGE asks it for
+ * the box's offer (offerFor) and records what the box reports; the background pass of every entrance calls
+ * decide(), which advances the stage while health holds and halts the rollout when it does not. Every change
+ * of state is a compare-and-set script (the state an operator or another entrance saw is the one changed), and
+ * decide() runs under a short lock, so several entrances deciding at once take one step, not several.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import { releaseKeys } from '../../../shared/src/redis-keys.js';
+import type { ReleaseKeys as ReleaseKeyNames } from '../../../shared/src/redis-keys.js';
+import { isIdOf } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, UpdateOffer } from '../../../shared/src/protocol/index.js';
+import { isVersion } from '../../../shared/src/release/manifest.js';
+import { WATCHED_FIRST, haltReason, selectedAt, stagesFor } from './rollout-policy.js';
+
+export const ROLLOUT_STATES = ['running', 'paused', 'halted', 'complete', 'rolling-back'] as const;
+export type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+export interface Rollout {
+  ID: string;
+  VERSION: string;
+  STATE: RolloutState;
+  /** The percentage of the boxes it ends at, or undefined for a group. */
+  PERCENT: number | undefined;
+  GROUP: string | undefined;
+  STAGES: number[];
+  /** Index in STAGES of the stage now. */
+  STAGE: number;
+  STAGE_SINCE: number;
+  STAGE_SECONDS: number;
+  HEARTBEAT_SECONDS: number;
+  STARTED: number;
+  /** Why it halted (or was paused, rolled back by whom). */
+  REASON: string;
+}
+
+export interface RolloutStatus {
+  ROLLOUT: (Rollout & { STAGE_PERCENT: number; OFFERED: number; UPDATED: number; FAILED: number }) | null;
+  /** Boxes per AGENT_VERSION among those heard from within the expiry. */
+  VERSIONS: Record<string, number>;
+}
+
+export interface StartRequest {
+  version: string;
+  percent?: number;
+  group?: string;
+  stages?: number[];
+  stageSeconds?: number;
+  heartbeatSeconds?: number;
+}
+
+/** A request the rollout refuses, in words for the operator (4xx, exit 2). */
+export class RolloutRefused extends Error {
+  override name = 'RolloutRefused';
+}
+
+export const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+// KEYS[1] the rollout hash; ARGV: n, then n field/value pairs it must hold, then the pairs to set.
+const COMPARE_AND_SET = `
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  if redis.call('HGET', KEYS[1], ARGV[2 + 2 * i]) ~= ARGV[3 + 2 * i] then return 0 end
+end
+local set = {}
+for i = 2 + 2 * n, #ARGV do set[#set + 1] = ARGV[i] end
+if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+return 1`;
+
+// KEYS[1] the rollout hash; ARGV: the new rollout's field/value pairs. Refused (returns the state) while the
+// current one still acts on boxes (running, paused, rolling back).
+const START = `
+local s = redis.call('HGET', KEYS[1], 'STATE')
+if s == 'running' or s == 'paused' or s == 'rolling-back' then return s end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 'ok'`;
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export interface RolloutsDeps {
+  redis: Redis;
+  now?: () => number;
+  /** Boxes heard from within this many seconds count in the fleet's versions (ENTRANCE_EXPIRE_BOX_TIME). */
+  activeSeconds: number;
+  /** The URL a box downloads a release from (this entrance's own). */
+  releaseUrl(version: string, arch: string): string;
+}
+
+export class Rollouts {
+  private readonly redis: Redis;
+  private readonly keys: ReleaseKeyNames;
+  private readonly now: () => number;
+  private readonly lockOwner = randomBytes(9).toString('base64url');
+
+  constructor(private readonly deps: RolloutsDeps) {
+    this.redis = deps.redis;
+    this.keys = releaseKeys(keyLayoutOfClient(deps.redis));
+    this.now = deps.now ?? Date.now;
+  }
+
+  async current(): Promise<Rollout | undefined> {
+    return parseRollout(await this.redis.hgetall(this.keys.rollout));
+  }
+
+  async start(req: StartRequest): Promise<Rollout> {
+    if (!isVersion(req.version)) throw new RolloutRefused('the version is not MAJOR.MINOR.PATCH[-PRERELEASE]');
+    if ((req.percent === undefined) === (req.group === undefined)) throw new RolloutRefused('name either a percentage of the boxes or a group');
+    let stages: number[];
+    try {
+      stages = req.group === undefined ? stagesFor(req.percent as number, req.stages) : stagesFor(100, req.stages ?? [100]);
+    } catch (err) {
+      throw new RolloutRefused((err as Error).message);
+    }
+    const stageSeconds = req.stageSeconds ?? 1800;
+    const heartbeatSeconds = req.heartbeatSeconds ?? 5;
+    for (const [name, v] of [['stage seconds', stageSeconds], ['heartbeat seconds', heartbeatSeconds]] as const) {
+      if (!Number.isFinite(v) || v <= 0 || v > 30 * 86400) throw new RolloutRefused(`the ${name} are a positive number of seconds`);
+    }
+    if (req.group !== undefined && (await this.redis.scard(this.keys.group(req.group))) === 0) throw new RolloutRefused(`there is no group ${req.group} (dandelion entrance group add)`);
+    const fields = await this.redis.hkeys(this.keys.releases);
+    if (!fields.some((f) => f.startsWith(`${req.version}:`))) throw new RolloutRefused(`no release ${req.version} has been uploaded (dandelion entrance release upload)`);
+    const now = this.now();
+    const rollout: Rollout = {
+      ID: `${req.version}-${now.toString(36)}`, VERSION: req.version, STATE: 'running', PERCENT: req.percent, GROUP: req.group,
+      STAGES: stages, STAGE: 0, STAGE_SINCE: now, STAGE_SECONDS: stageSeconds, HEARTBEAT_SECONDS: heartbeatSeconds, STARTED: now, REASON: '',
+    };
+    const answer = await this.redis.eval(START, 1, this.keys.rollout, ...Object.entries(serialise(rollout)).flat());
+    if (answer !== 'ok') throw new RolloutRefused(`a rollout is ${String(answer)}: roll it back or let it complete before starting another`);
+    return rollout;
+  }
+
+  /** Pause a running rollout: no offers, no stage advance. */
+  pause(reason = 'paused by an operator'): Promise<Rollout> {
+    return this.change(['running', 'complete'], { STATE: 'paused', REASON: reason }, 'only a running rollout can be paused');
+  }
+
+  /** Resume a paused or halted one; its stage's time starts again. */
+  resume(): Promise<Rollout> {
+    return this.change(['paused', 'halted'], { STATE: 'running', REASON: '', STAGE_SINCE: String(this.now()) }, 'only a paused or halted rollout can be resumed');
+  }
+
+  /** Offer the boxes on the rollout's version a revert to the version they ran before it. */
+  rollback(reason = 'rolled back by an operator'): Promise<Rollout> {
+    return this.change(['running', 'paused', 'halted', 'complete'], { STATE: 'rolling-back', REASON: reason }, 'there is no rollout to roll back');
+  }
+
+  private async change(from: readonly RolloutState[], set: Record<string, string>, refusal: string): Promise<Rollout> {
+    const r = await this.current();
+    if (r === undefined || !from.includes(r.STATE)) throw new RolloutRefused(r === undefined ? 'there is no rollout' : `${refusal} (it is ${r.STATE})`);
+    if (!(await this.compareAndSet({ ID: r.ID, STATE: r.STATE }, set))) throw new RolloutRefused('the rollout changed meanwhile; look at its status and try again');
+    return (await this.current()) as Rollout;
+  }
+
+  private async compareAndSet(expect: Record<string, string>, set: Record<string, string>): Promise<boolean> {
+    const args = [String(Object.keys(expect).length), ...Object.entries(expect).flat(), ...Object.entries(set).flat()];
+    return (await this.redis.eval(COMPARE_AND_SET, 1, this.keys.rollout, ...args)) === 1;
+  }
+
+  /**
+   * The background pass's step: while running, halt when health fails, else advance the stage once it has
+   * lasted STAGE_SECONDS (the last stage held that long: complete). One entrance at a time (a lock that
+   * expires if it dies), and each step a compare-and-set on the state it read.
+   */
+  async decide(): Promise<'halted' | 'advanced' | 'complete' | undefined> {
+    const lock = this.keys.decisionLock;
+    if ((await this.redis.set(lock, this.lockOwner, 'PX', 30_000, 'NX')) !== 'OK') return undefined;
+    try {
+      const r = await this.current();
+      if (r === undefined || r.STATE !== 'running') return undefined;
+      const now = this.now();
+      const first = await this.redis.zrange(this.keys.offered(r.ID), String(0), String(WATCHED_FIRST - 1));
+      const seen = first.length === 0 ? [] : await this.redis.hmget(this.keys.boxVersions, ...first);
+      const failed = await this.redis.zcard(this.keys.failed(r.ID));
+      const firstOffered = first.map((boxId, i) => ({ boxId, seen: seenOf(seen[i] ?? null) }));
+      const expect = { ID: r.ID, STATE: 'running', STAGE: String(r.STAGE) };
+      const why = haltReason({ firstOffered, failed, now, heartbeatSeconds: r.HEARTBEAT_SECONDS });
+      if (why !== undefined) return (await this.compareAndSet(expect, { STATE: 'halted', REASON: why })) ? 'halted' : undefined;
+      if (now - r.STAGE_SINCE < r.STAGE_SECONDS * 1000) return undefined;
+      if (r.STAGE < r.STAGES.length - 1) {
+        return (await this.compareAndSet(expect, { STAGE: String(r.STAGE + 1), STAGE_SINCE: String(now) })) ? 'advanced' : undefined;
+      }
+      return (await this.compareAndSet(expect, { STATE: 'complete' })) ? 'complete' : undefined;
+    } finally {
+      await this.redis.eval(UNLOCK, 1, lock, this.lockOwner);
+    }
+  }
+
+  /**
+   * On each EXCHANGE: record what the box reports (its version, an update that failed) and say what to offer
+   * it, if anything. A box that names no AGENT_VERSION (an original box) is never offered anything, nor counted.
+   */
+  async offerFor(msg: BoxExchange): Promise<UpdateOffer | undefined> {
+    const { ID: boxId, AGENT_VERSION: version, AGENT_ARCH: arch } = msg;
+    if (version === undefined || version === '') return undefined;
+    const now = this.now();
+    const record = JSON.stringify({ VERSION: version, ARCH: arch ?? '', PREVIOUS: msg.AGENT_PREVIOUS_VERSION ?? '', SEEN: now });
+    const [, [, fields] = []] = (await this.redis.multi().hset(this.keys.boxVersions, boxId, record).hgetall(this.keys.rollout).exec()) ?? [];
+    const r = parseRollout(fields as Record<string, string>);
+    if (r === undefined) return undefined;
+    const batch = this.redis.multi();
+    if (version === r.VERSION) batch.zadd(this.keys.updated(r.ID), 'NX', String(now), boxId);
+    if (msg.UPDATE_FAILED === r.VERSION) batch.zadd(this.keys.failed(r.ID), 'NX', String(now), boxId);
+    batch.zscore(this.keys.failed(r.ID), boxId).hget(this.keys.releases, `${r.VERSION}:${arch ?? ''}`).hget(this.keys.from(r.ID), boxId);
+    if (r.GROUP !== undefined) batch.sismember(this.keys.group(r.GROUP), boxId);
+    const replies = ((await batch.exec()) ?? []).map(([, v]) => v);
+    const tail = replies.slice(replies.length - (r.GROUP === undefined ? 3 : 4));
+    const [failedAt, release, from, inGroup] = tail as [string | null, string | null, string | null, number | undefined];
+    if (r.STATE === 'rolling-back') {
+      // Back to what the box ran before this rollout, which it keeps in its other slot.
+      if (version !== r.VERSION || from === null || msg.AGENT_PREVIOUS_VERSION !== from) return undefined;
+      return { ACTION: 'revert', VERSION: from, ROLLOUT: r.ID };
+    }
+    if (r.STATE !== 'running' && r.STATE !== 'complete') return undefined;
+    if (version === r.VERSION || failedAt !== null || msg.UPDATE_FAILED === r.VERSION || release === null || arch === undefined) return undefined;
+    if (r.GROUP !== undefined && inGroup !== 1) return undefined;
+    if (!selectedAt(boxId, r.STAGES[r.STAGE] ?? 0)) return undefined;
+    await this.redis.multi().zadd(this.keys.offered(r.ID), 'NX', String(now), boxId).hsetnx(this.keys.from(r.ID), boxId, version).exec();
+    return { ACTION: 'install', VERSION: r.VERSION, ROLLOUT: r.ID, RELEASE: release, URL: this.deps.releaseUrl(r.VERSION, arch) };
+  }
+
+  async status(): Promise<RolloutStatus> {
+    const versions = await this.versionCounts();
+    const r = await this.current();
+    if (r === undefined) return { ROLLOUT: null, VERSIONS: versions };
+    const [[, offered] = [], [, updated] = [], [, failed] = []] = (await this.redis.multi().zcard(this.keys.offered(r.ID)).zcard(this.keys.updated(r.ID)).zcard(this.keys.failed(r.ID)).exec()) ?? [];
+    return { ROLLOUT: { ...r, STAGE_PERCENT: r.STAGES[r.STAGE] ?? 0, OFFERED: Number(offered), UPDATED: Number(updated), FAILED: Number(failed) }, VERSIONS: versions };
+  }
+
+  /** Boxes per AGENT_VERSION heard from within activeSeconds; older records are dropped as they are met. */
+  async versionCounts(): Promise<Record<string, number>> {
+    const since = this.now() - this.deps.activeSeconds * 1000;
+    const counts: Record<string, number> = {};
+    const gone: string[] = [];
+    for (const [boxId, text] of Object.entries(await this.redis.hgetall(this.keys.boxVersions))) {
+      const rec = parseRecord(text);
+      if (rec === undefined || rec.SEEN < since) {
+        gone.push(boxId);
+        continue;
+      }
+      counts[rec.VERSION] = (counts[rec.VERSION] ?? 0) + 1;
+    }
+    if (gone.length > 0) await this.redis.hdel(this.keys.boxVersions, ...gone);
+    return counts;
+  }
+
+  async addToGroup(name: string, boxIds: string[]): Promise<number> {
+    checkGroup(name, boxIds);
+    const [[, added] = []] = (await this.redis.multi().sadd(this.keys.group(name), ...boxIds).sadd(this.keys.groups, name).exec()) ?? [];
+    return Number(added);
+  }
+
+  /** Remove boxes from a group, or the whole group when none are named. */
+  async removeFromGroup(name: string, boxIds: string[]): Promise<number> {
+    checkGroup(name, boxIds, true);
+    if (boxIds.length === 0) {
+      const [[, n] = []] = (await this.redis.multi().scard(this.keys.group(name)).del(this.keys.group(name)).srem(this.keys.groups, name).exec()) ?? [];
+      return Number(n);
+    }
+    const removed = await this.redis.srem(this.keys.group(name), ...boxIds);
+    if ((await this.redis.scard(this.keys.group(name))) === 0) await this.redis.srem(this.keys.groups, name);
+    return removed;
+  }
+
+  async groups(): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const name of (await this.redis.smembers(this.keys.groups)).sort()) out[name] = (await this.redis.smembers(this.keys.group(name))).sort();
+    return out;
+  }
+}
+
+function checkGroup(name: string, boxIds: string[], mayBeEmpty = false): void {
+  if (!GROUP_NAME.test(name)) throw new RolloutRefused('a group name is 1 to 64 letters, digits, - and _');
+  if (!mayBeEmpty && boxIds.length === 0) throw new RolloutRefused('name at least one box');
+  const bad = boxIds.find((id) => !isIdOf(id, 'BOX'));
+  if (bad !== undefined) throw new RolloutRefused(`${bad} is not a box ID`);
+}
+
+function serialise(r: Rollout): Record<string, string> {
+  return {
+    ID: r.ID, VERSION: r.VERSION, STATE: r.STATE, PERCENT: r.PERCENT === undefined ? '' : String(r.PERCENT), GROUP: r.GROUP ?? '',
+    STAGES: r.STAGES.join(','), STAGE: String(r.STAGE), STAGE_SINCE: String(r.STAGE_SINCE), STAGE_SECONDS: String(r.STAGE_SECONDS),
+    HEARTBEAT_SECONDS: String(r.HEARTBEAT_SECONDS), STARTED: String(r.STARTED), REASON: r.REASON,
+  };
+}
+
+/** The rollout in its hash; undefined when there is none or it is not one this code wrote. */
+function parseRollout(h: Record<string, string> | undefined): Rollout | undefined {
+  if (h === undefined || h.ID === undefined || h.VERSION === undefined || !isVersion(h.VERSION)) return undefined;
+  const state = ROLLOUT_STATES.find((s) => s === h.STATE);
+  const stages = (h.STAGES ?? '').split(',').map(Number);
+  if (state === undefined || stages.some((s) => !Number.isInteger(s))) return undefined;
+  return {
+    ID: h.ID, VERSION: h.VERSION, STATE: state, PERCENT: h.PERCENT ? Number(h.PERCENT) : undefined, GROUP: h.GROUP ? h.GROUP : undefined,
+    STAGES: stages, STAGE: Number(h.STAGE ?? 0), STAGE_SINCE: Number(h.STAGE_SINCE ?? 0), STAGE_SECONDS: Number(h.STAGE_SECONDS ?? 1800),
+    HEARTBEAT_SECONDS: Number(h.HEARTBEAT_SECONDS ?? 5), STARTED: Number(h.STARTED ?? 0), REASON: h.REASON ?? '',
+  };
+}
+
+function parseRecord(text: string): { VERSION: string; SEEN: number } | undefined {
+  try {
+    const rec = JSON.parse(text) as { VERSION?: unknown; SEEN?: unknown };
+    return typeof rec.VERSION === 'string' && typeof rec.SEEN === 'number' ? { VERSION: rec.VERSION, SEEN: rec.SEEN } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function seenOf(text: string | null): number | undefined {
+  return text === null ? undefined : parseRecord(text)?.SEEN;
+}
