@@ -1,5 +1,5 @@
 /**
- * GET/HEAD <BASE_URL>/releases/<version>/<arch>: a stored release's binary, for boxes taking an update offer
+ * GET <BASE_URL>/releases/<version>/<arch>: a stored release's binary, for boxes taking an update offer
  * (docs/updates.md). Any entrance of the fleet serves any release (they share the Redis). One byte range per
  * request (Range: bytes=a-b, a-, -n) answers 206, so a box resumes an interrupted download; a range past the
  * end answers 416. The bytes come from Redis in GETRANGE chunks as the socket drains: never the whole
@@ -36,7 +36,7 @@ export function byteRangeOf(header: string | undefined, size: number): { start: 
 export function releaseRoutes(store: ReleaseStore, basePath: string) {
   const url = `${basePath}/releases/:version/:arch`;
   return async (app: FastifyInstance): Promise<void> => {
-    app.get<{ Params: { version: string; arch: string } }>(url, async (request, reply) => {
+    app.get<{ Params: { version: string; arch: string } }>(url, { exposeHeadRoute: false }, async (request, reply) => {
       const { version, arch } = request.params;
       const release = await store.get(version, arch);
       if (release === undefined) throw notFound(`no release ${version} for ${arch} here`);
@@ -49,9 +49,8 @@ export function releaseRoutes(store: ReleaseStore, basePath: string) {
       // What the box checks the bytes against; the signed manifest is in its offer.
       reply.header('x-dandelion-sha256', release.SHA256);
       if (range !== 'whole') reply.code(206).header('content-range', `bytes ${start}-${end}/${release.SIZE}`);
-      if (request.method === 'HEAD') return reply.send();
       return reply.send(Readable.from(store.read(version, arch, start, end), { objectMode: false }));
     });
-    refuseOtherMethods(app, url, ['GET', 'HEAD']);
+    refuseOtherMethods(app, url, ['GET']);
   };
 }

@@ -133,7 +133,7 @@ export class Rollouts {
     return rollout;
   }
 
-  /** Pause a running rollout: no offers, no stage advance. */
+  /** Pause a running (or complete) rollout: no offers, no stage advance. */
   pause(reason = 'paused by an operator'): Promise<Rollout> {
     return this.change(['running', 'complete'], { STATE: 'paused', REASON: reason }, 'only a running rollout can be paused');
   }
@@ -170,16 +170,17 @@ export class Rollouts {
     if ((await this.redis.set(lock, this.lockOwner, 'PX', 30_000, 'NX')) !== 'OK') return undefined;
     try {
       const r = await this.current();
-      if (r === undefined || r.STATE !== 'running') return undefined;
+      // A complete rollout still offers its version to boxes that come online, so its health is still watched.
+      if (r === undefined || (r.STATE !== 'running' && r.STATE !== 'complete')) return undefined;
       const now = this.now();
       const first = await this.redis.zrange(this.keys.offered(r.ID), String(0), String(WATCHED_FIRST - 1));
       const seen = first.length === 0 ? [] : await this.redis.hmget(this.keys.boxVersions, ...first);
       const failed = await this.redis.zcard(this.keys.failed(r.ID));
       const firstOffered = first.map((boxId, i) => ({ boxId, seen: seenOf(seen[i] ?? null) }));
-      const expect = { ID: r.ID, STATE: 'running', STAGE: String(r.STAGE) };
+      const expect = { ID: r.ID, STATE: r.STATE, STAGE: String(r.STAGE) };
       const why = haltReason({ firstOffered, failed, now, heartbeatSeconds: r.HEARTBEAT_SECONDS });
       if (why !== undefined) return (await this.compareAndSet(expect, { STATE: 'halted', REASON: why })) ? 'halted' : undefined;
-      if (now - r.STAGE_SINCE < r.STAGE_SECONDS * 1000) return undefined;
+      if (r.STATE === 'complete' || now - r.STAGE_SINCE < r.STAGE_SECONDS * 1000) return undefined;
       if (r.STAGE < r.STAGES.length - 1) {
         return (await this.compareAndSet(expect, { STAGE: String(r.STAGE + 1), STAGE_SINCE: String(now) })) ? 'advanced' : undefined;
       }
@@ -202,13 +203,14 @@ export class Rollouts {
     const r = parseRollout(fields as Record<string, string>);
     if (r === undefined) return undefined;
     const batch = this.redis.multi();
-    if (version === r.VERSION) batch.zadd(this.keys.updated(r.ID), 'NX', String(now), boxId);
+    // Any box's failure of this version counts against the rollout, offered by it or not: a halt errs safe.
     if (msg.UPDATE_FAILED === r.VERSION) batch.zadd(this.keys.failed(r.ID), 'NX', String(now), boxId);
     batch.zscore(this.keys.failed(r.ID), boxId).hget(this.keys.releases, `${r.VERSION}:${arch ?? ''}`).hget(this.keys.from(r.ID), boxId);
-    if (r.GROUP !== undefined) batch.sismember(this.keys.group(r.GROUP), boxId);
+    batch.zscore(this.keys.updated(r.ID), boxId).sismember(this.keys.group(r.GROUP ?? ''), boxId);
     const replies = ((await batch.exec()) ?? []).map(([, v]) => v);
-    const tail = replies.slice(replies.length - (r.GROUP === undefined ? 3 : 4));
-    const [failedAt, release, from, inGroup] = tail as [string | null, string | null, string | null, number | undefined];
+    const [failedAt, release, from, updatedAt, inGroup] = replies.slice(-5) as [string | null, string | null, string | null, string | null, number];
+    // Updated: a box this rollout offered (it recorded where the box came from) that now runs the version.
+    if (version === r.VERSION && from !== null && updatedAt === null) await this.redis.zadd(this.keys.updated(r.ID), 'NX', String(now), boxId);
     if (r.STATE === 'rolling-back') {
       // Back to what the box ran before this rollout, which it keeps in its other slot.
       if (version !== r.VERSION || from === null || msg.AGENT_PREVIOUS_VERSION !== from) return undefined;
