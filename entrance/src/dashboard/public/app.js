@@ -21,6 +21,7 @@ import { loadTraffic, wireTraffic } from './traffic.js';
 import { loadPublishers } from './publishers.js';
 import { loadEnrolment, wireEnrolment } from './enrolment.js';
 import { loadPublisherAccounts, wirePublisherAccounts } from './publisher-accounts.js';
+import { loadUpdates } from './updates.js';
 import { closeBox, openBox, wireBoxPage } from './box-page.js';
 import { connectEvents } from './live.js';
 
@@ -45,6 +46,7 @@ function refreshFleet() {
     loadPublishers().catch((err) => report('publishers', err)),
     loadEnrolment().catch((err) => report('enrolment', err)),
     loadPublisherAccounts().catch((err) => report('publisher accounts', err)),
+    loadUpdates().catch((err) => report('updates', err)),
   ]);
 }
 
