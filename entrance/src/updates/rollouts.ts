@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { releaseKeys } from '../../../shared/src/redis-keys.js';
 import type { ReleaseKeys as ReleaseKeyNames } from '../../../shared/src/redis-keys.js';
 import { isIdOf } from '../../../shared/src/protocol/index.js';
@@ -81,6 +82,12 @@ return 'ok'`;
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
+interface RolloutScripts {
+  dandelionRolloutSet(rolloutKey: string, ...args: string[]): Promise<number>;
+  dandelionRolloutStart(rolloutKey: string, ...fields: string[]): Promise<string>;
+  dandelionRolloutUnlock(lockKey: string, owner: string): Promise<number>;
+}
+
 export interface RolloutsDeps {
   redis: Redis;
   now?: () => number;
@@ -91,13 +98,17 @@ export interface RolloutsDeps {
 }
 
 export class Rollouts {
-  private readonly redis: Redis;
+  private readonly redis: Redis & RolloutScripts;
   private readonly keys: ReleaseKeyNames;
   private readonly now: () => number;
   private readonly lockOwner = randomBytes(9).toString('base64url');
 
   constructor(private readonly deps: RolloutsDeps) {
-    this.redis = deps.redis;
+    this.redis = defineScripts<RolloutScripts>(deps.redis, {
+      dandelionRolloutSet: { numberOfKeys: 1, lua: COMPARE_AND_SET },
+      dandelionRolloutStart: { numberOfKeys: 1, lua: START },
+      dandelionRolloutUnlock: { numberOfKeys: 1, lua: UNLOCK },
+    });
     this.keys = releaseKeys(keyLayoutOfClient(deps.redis));
     this.now = deps.now ?? Date.now;
   }
@@ -128,7 +139,7 @@ export class Rollouts {
       ID: `${req.version}-${now.toString(36)}`, VERSION: req.version, STATE: 'running', PERCENT: req.percent, GROUP: req.group,
       STAGES: stages, STAGE: 0, STAGE_SINCE: now, STAGE_SECONDS: stageSeconds, HEARTBEAT_SECONDS: heartbeatSeconds, STARTED: now, REASON: '',
     };
-    const answer = await this.redis.eval(START, 1, this.keys.rollout, ...Object.entries(serialise(rollout)).flat());
+    const answer = await this.redis.dandelionRolloutStart(this.keys.rollout, ...Object.entries(serialise(rollout)).flat());
     if (answer !== 'ok') throw new RolloutRefused(`a rollout is ${String(answer)}: roll it back or let it complete before starting another`);
     return rollout;
   }
@@ -157,7 +168,7 @@ export class Rollouts {
 
   private async compareAndSet(expect: Record<string, string>, set: Record<string, string>): Promise<boolean> {
     const args = [String(Object.keys(expect).length), ...Object.entries(expect).flat(), ...Object.entries(set).flat()];
-    return (await this.redis.eval(COMPARE_AND_SET, 1, this.keys.rollout, ...args)) === 1;
+    return (await this.redis.dandelionRolloutSet(this.keys.rollout, ...args)) === 1;
   }
 
   /**
@@ -186,7 +197,7 @@ export class Rollouts {
       }
       return (await this.compareAndSet(expect, { STATE: 'complete' })) ? 'complete' : undefined;
     } finally {
-      await this.redis.eval(UNLOCK, 1, lock, this.lockOwner);
+      await this.redis.dandelionRolloutUnlock(lock, this.lockOwner);
     }
   }
 

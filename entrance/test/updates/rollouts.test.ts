@@ -154,7 +154,7 @@ t.test('halts by itself when more than 2 of its first boxes go silent', async (t
 });
 
 t.test('halts by itself when boxes report the update failed; a failed box is not offered it again (CLI)', async (t) => {
-  const { redis, entrance, peer } = await setUp(t);
+  const { redis, entrance, api, peer } = await setUp(t);
   const env = { DANDELION_REDIS_URL: redis.url };
   const cli = async (...args: string[]): Promise<Record<string, any>> => {
     const run = await runDandelion(['entrance', ...args, '--json'], env);
@@ -163,7 +163,7 @@ t.test('halts by itself when boxes report the update failed; a failed box is not
   };
   const canary = ['box-c1', 'box-c2', 'box-c3', 'box-c4'];
   t.same(await cli('group', 'add', 'canary', ...canary), { GROUP: 'canary', ACTION: 'add', CHANGED: 4 });
-  t.same((await cli('group', 'list')).GROUPS, { canary });
+  t.same((await api('groups')).json.GROUPS, { canary }, 'the API lists the group');
   const refused = await runDandelion(['entrance', 'rollout', 'start', '--version', NEW, '--group', 'nobody'], env);
   t.equal(refused.code, 2, 'an unknown group: exit 2');
   t.match(refused.stderr, /no group nobody/);
@@ -175,23 +175,24 @@ t.test('halts by itself when boxes report the update failed; a failed box is not
   t.equal(await heartbeat(peer, 'box-c1', failed), undefined, 'a box that failed it is not offered it again');
   t.equal(await heartbeat(peer, 'box-c2', failed), undefined);
   await entrance.tick();
-  t.equal((await cli('rollout', 'status')).ROLLOUT.STATE, 'running', 'two failures: running');
+  t.equal((await api('rollout')).json.ROLLOUT.STATE, 'running', 'two failures: running');
   t.equal(await heartbeat(peer, 'box-c1', { AGENT_VERSION: OLD }), undefined, 'nor later, once it no longer says so');
   await heartbeat(peer, 'box-c3', failed);
   await entrance.tick();
-  const status = await cli('rollout', 'status');
+  const status = (await api('rollout')).json;
   t.match(status.ROLLOUT, { STATE: 'halted', FAILED: 3, OFFERED: 4 }, 'a third: halted');
   t.match(status.ROLLOUT.REASON, /3 boxes reported that the update failed/);
   t.equal(await heartbeat(peer, 'box-c4', { AGENT_VERSION: OLD }), undefined, 'halted: no offers');
   const text = await runDandelion(['entrance', 'rollout', 'status'], env);
   t.match(text.stdout, /HALTED \(3 boxes reported/, 'the status in words');
-  t.equal((await cli('rollout', 'resume')).ROLLOUT.STATE, 'running', 'the operator resumes it');
+  t.equal((await api('rollout/resume', {})).json.ROLLOUT.STATE, 'running', 'the operator resumes it');
   t.equal((await heartbeat(peer, 'box-c4', { AGENT_VERSION: OLD }))?.ACTION, 'install', 'offers again');
   t.equal(await heartbeat(peer, 'box-c3', { AGENT_VERSION: OLD }), undefined, 'not to the boxes that failed it');
   await entrance.tick();
-  t.equal((await cli('rollout', 'status')).ROLLOUT.STATE, 'halted', 'and the failures halt it again');
-  t.equal((await cli('rollout', 'rollback')).ROLLOUT.STATE, 'rolling-back');
-  t.same(await cli('group', 'remove', 'canary'), { GROUP: 'canary', ACTION: 'remove', CHANGED: 4 });
+  t.equal((await api('rollout')).json.ROLLOUT.STATE, 'halted', 'and the failures halt it again');
+  t.equal((await cli('rollout', 'rollback')).ROLLOUT.STATE, 'rolling-back', 'rolled back from the CLI');
+  t.same((await api('groups/canary/remove', {})).json, { GROUP: 'canary', ACTION: 'remove', CHANGED: 4 }, 'the group removed');
+  t.same((await api('groups')).json.GROUPS, {});
 });
 
 t.test('two entrances deciding at once take one step', async (t) => {
