@@ -366,7 +366,7 @@ export function releaseKeys(layout: KeyLayout = 'single') {
     upload: (uploadId: string) => `${p}UPLOAD:${uploadId}`,
     /** Hash {ID, VERSION, STATE, PERCENT, GROUP, STAGES, STAGE, …}: the fleet's current rollout (one at a time). */
     rollout: `${p}ROLLOUT`,
-    /** Sorted set: box ID → when rollout `rolloutId` first offered it the update (ms). */
+    /** Sorted set: box ID → when rollout `rolloutId` first offered it the update (ms). This and the next three expire 30 days after another rollout starts. */
     offered: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:OFFERED`,
     /** Sorted set: box ID → when it first reported the rollout's version (ms). */
     updated: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:UPDATED`,

@@ -58,6 +58,9 @@ export class RolloutRefused extends Error {
   override name = 'RolloutRefused';
 }
 
+/** How long the box sets of a finished rollout are kept once another starts. */
+const OLD_ROLLOUT_SECONDS = 30 * 86_400;
+
 export const GROUP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 // KEYS[1] the rollout hash; ARGV: n, then n field/value pairs it must hold, then the pairs to set.
@@ -72,10 +75,10 @@ if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 return 1`;
 
 // KEYS[1] the rollout hash; ARGV: the new rollout's field/value pairs. Refused (returns the state) while the
-// current one still acts on boxes (running, paused, rolling back).
+// current one is running or paused; one halted, complete or rolling back gives way (its reverts end).
 const START = `
 local s = redis.call('HGET', KEYS[1], 'STATE')
-if s == 'running' or s == 'paused' or s == 'rolling-back' then return s end
+if s == 'running' or s == 'paused' then return s end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 'ok'`;
@@ -134,13 +137,20 @@ export class Rollouts {
     if (req.group !== undefined && (await this.redis.scard(this.keys.group(req.group))) === 0) throw new RolloutRefused(`there is no group ${req.group} (dandelion entrance group add)`);
     const fields = await this.redis.hkeys(this.keys.releases);
     if (!fields.some((f) => f.startsWith(`${req.version}:`))) throw new RolloutRefused(`no release ${req.version} has been uploaded (dandelion entrance release upload)`);
+    const previous = await this.current();
     const now = this.now();
     const rollout: Rollout = {
       ID: `${req.version}-${now.toString(36)}`, VERSION: req.version, STATE: 'running', PERCENT: req.percent, GROUP: req.group,
       STAGES: stages, STAGE: 0, STAGE_SINCE: now, STAGE_SECONDS: stageSeconds, HEARTBEAT_SECONDS: heartbeatSeconds, STARTED: now, REASON: '',
     };
     const answer = await this.redis.dandelionRolloutStart(this.keys.rollout, ...Object.entries(serialise(rollout)).flat());
-    if (answer !== 'ok') throw new RolloutRefused(`a rollout is ${String(answer)}: roll it back or let it complete before starting another`);
+    if (answer !== 'ok') throw new RolloutRefused(`a rollout is ${String(answer)}: roll it back, or let it complete, before starting another`);
+    if (previous !== undefined) {
+      // The last rollout's boxes are of no use to the new one; kept a while for an operator's questions.
+      const batch = this.redis.multi();
+      for (const set of [this.keys.offered, this.keys.updated, this.keys.failed, this.keys.from]) batch.expire(set(previous.ID), OLD_ROLLOUT_SECONDS);
+      await batch.exec();
+    }
     return rollout;
   }
 

@@ -9,7 +9,7 @@ import { startEntrance } from '../../../test/helpers/entrance.js';
 import { boxExchange } from '../../../test/helpers/messages.js';
 import { connectPeer } from '../../../test/helpers/ws-client.js';
 import { bucketOf } from '../../src/updates/rollout-policy.js';
-import { makeRelease, releaseKey, sha256 } from './release-fixture.js';
+import { makeRelease, releaseKey, sha256 } from './fixtures/releases.js';
 
 const TOKEN = 'cluster-release-token';
 

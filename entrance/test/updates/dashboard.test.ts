@@ -10,7 +10,7 @@ import { connectPeer } from '../../../test/helpers/ws-client.js';
 import { launchBrowser } from '../../../test/helpers/browser.js';
 import { ReleaseStore } from '../../src/updates/release-store.js';
 import { Rollouts } from '../../src/updates/rollouts.js';
-import { makeRelease, releaseKey } from './release-fixture.js';
+import { makeRelease, releaseKey } from './fixtures/releases.js';
 
 t.test('the updates panel shows versions and the rollout, and its buttons pause, resume and roll back', { timeout: 120_000 }, async (t) => {
   const user = 'ops';

@@ -11,7 +11,7 @@ import { releaseKeys } from '../../../shared/src/redis-keys.js';
 import { startRedis, keysLike } from '../../../test/helpers/redis.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { runDandelion } from '../../../test/helpers/cli.js';
-import { makeRelease, releaseKey, sha256 } from './release-fixture.js';
+import { makeRelease, releaseKey, sha256 } from './fixtures/releases.js';
 
 const TOKEN = 'release-api-token';
 const SIZE = 3 * 1024 * 1024 + 17; // several GETRANGE chunks and APPENDs, not a round number

@@ -12,10 +12,11 @@ import { boxExchange } from '../../../test/helpers/messages.js';
 import { connectPeer } from '../../../test/helpers/ws-client.js';
 import type { TestPeer } from '../../../test/helpers/ws-client.js';
 import { runDandelion } from '../../../test/helpers/cli.js';
+import { releaseKeys } from '../../../shared/src/redis-keys.js';
 import { ReleaseStore } from '../../src/updates/release-store.js';
 import { bucketOf } from '../../src/updates/rollout-policy.js';
-import { makeRelease, releaseKey, sha256 } from './release-fixture.js';
-import type { TestReleaseKey } from './release-fixture.js';
+import { makeRelease, releaseKey, sha256 } from './fixtures/releases.js';
+import type { TestReleaseKey } from './fixtures/releases.js';
 
 const TOKEN = 'rollout-api-token';
 const OLD = '1.0.0';
@@ -65,7 +66,7 @@ async function setUp(t: Test, opts: { now?: () => number; key?: TestReleaseKey }
 
 t.test('offers only to selected boxes; stages advance while healthy; pause, resume and rollback', async (t) => {
   let now = 1_800_000_000_000;
-  const { release, entrance, base, api, peer } = await setUp(t, { now: () => now });
+  const { redis, release, entrance, base, api, peer } = await setUp(t, { now: () => now });
   const low = boxesIn(0, 10, 4); // the first stage's (10 %)
   const mid = boxesIn(10, 50, 4); // the second's (50 %)
   const high = boxesIn(50, 100, 4); // never: the rollout ends at 50 %
@@ -128,7 +129,10 @@ t.test('offers only to selected boxes; stages advance while healthy; pause, resu
   t.equal(await heartbeat(peer, current as string, { AGENT_VERSION: NEW, AGENT_PREVIOUS_VERSION: OLD }), undefined, 'nor one this rollout did not update');
   t.equal(await heartbeat(peer, mid[1] as string, { AGENT_VERSION: OLD }), undefined, 'boxes still on the old version get nothing');
   t.equal((await heartbeat(peer, low[1] as string, { AGENT_VERSION: OLD, AGENT_PREVIOUS_VERSION: NEW })), undefined, 'a reverted box: nothing more');
-  t.equal((await api('rollout', { VERSION: NEW, PERCENT: 10 })).status, 400, 'no new rollout while one rolls back');
+  const next = await api('rollout', { VERSION: NEW, PERCENT: 10 });
+  t.equal(next.status, 201, 'a rollout rolled back gives way to a new one');
+  t.ok((await redis.client().ttl(releaseKeys().offered(started.json.ROLLOUT.ID))) > 0, 'the old rollout\'s box sets expire');
+  t.equal(await heartbeat(peer, low[2] as string, { AGENT_VERSION: NEW, AGENT_PREVIOUS_VERSION: OLD }), undefined, 'and its reverts end');
 });
 
 t.test('halts by itself when more than 2 of its first boxes go silent', async (t) => {
