@@ -2,7 +2,7 @@
 // hangs under the role's own ID, no two keys collide, and each SCAN pattern finds exactly its keys in
 // a real Redis.
 import t from 'tap';
-import { REGISTRY_SHARDS, boxKeys, clusterNameOf, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
+import { REGISTRY_SHARDS, boxKeys, clusterNameOf, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, releaseKeys, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
 
 /** Every key string of a builder, with its functions called on a sample argument. */
@@ -98,6 +98,7 @@ t.test('each single-Redis key has one place in the cluster layout', async (t) =>
   const ns = ['entrance-1'];
   t.same(clusterNameOf('dandelion:ENROL:TOKENS', ns), { key: '{dandelion:ENROL}:TOKENS' });
   t.same(clusterNameOf('dandelion:TRAFFIC:BOX:box-1:TOTAL', ns), { key: trafficKeys('cluster').boxTotal('box-1') });
+  t.same(clusterNameOf(releaseKeys().binary('1.2.3', 'arm64'), ns), { key: releaseKeys('cluster').binary('1.2.3', 'arm64') }, 'releases move with their hash tag');
   t.same(clusterNameOf('dandelion:REACHABILITY:box-1', ns), { key: 'dandelion:REACHABILITY:box-1' }, 'one-key namespaces keep their names');
   t.same(clusterNameOf('entrance-1:EXCHANGE:box-9', ns), { key: entranceKeys('entrance-1', 'cluster').exchange('box-9') });
   t.same(clusterNameOf('entrance-1:PUBLISHERS', ns), { key: '{entrance-1}:PUBLISHERS' });
