@@ -1,7 +1,7 @@
 /**
  * EXCHANGE from a box: store it, refresh its expiry, count its traffic aggregates, and tell it the
  * entrances, its public address and whether it can be reached there (reachability/: verdict and advice,
- * also stored fleet-wide for SEARCH and the dashboards).
+ * also stored fleet-wide for SEARCH and the dashboards), and offer it the fleet rollout's UPDATE (updates/rollouts.ts).
  */
 import { Close, ProtocolError, readingOf } from '../../../shared/src/protocol/index.js';
 import type { BoxExchange, ExchangeReply } from '../../../shared/src/protocol/index.js';
