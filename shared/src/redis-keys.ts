@@ -5,6 +5,7 @@
  * Redis Cluster (KeyLayout 'cluster') the same names carry a hash tag in front: a different layout an
  * operator moves to (docs/scale.md), never a rename of the single-Redis one.
  */
+import { isIdOf } from './protocol/messages.js';
 
 /**
  * How keys are laid out. `single`: the original's names, for one Redis. `cluster`: the same names with a
@@ -376,10 +377,10 @@ const TAGGED_FLEET_NAMESPACES = ['ENROL', 'PUBLISHER', 'TRUST', 'TRAFFIC'] as co
 
 /**
  * Where a key of the single-Redis layout goes in the cluster layout, for moving a fleet from one Redis to a
- * cluster (entrance/src/registry/move-to-cluster.ts). `namespaces`: the entrance namespaces (entrance IDs)
- * to move. A registry index (BOX_SET, BOX_GEO, BOX_CAPACITY, BOX_PAUSED:<reason>) becomes one key per
+ * cluster (entrance/src/registry/move-to-cluster.ts). `namespaces`: the namespaces to move: entrance IDs
+ * (and FLEET_ID), and the IDs of boxes and publishers whose own keys move with them. A registry index (BOX_SET, BOX_GEO, BOX_CAPACITY, BOX_PAUSED:<reason>) becomes one key per
  * shard, its members split by box (`index`); any other key keeps its value under its new name (`key`).
- * Undefined: not a key of an entrance (a box's or publisher's own keys, or a namespace not listed).
+ * Undefined: a key of no namespace listed.
  */
 export function clusterNameOf(key: string, namespaces: readonly string[]): { key: string } | { index: (boxId: string) => string } | undefined {
   for (const name of TAGGED_FLEET_NAMESPACES) {
@@ -390,6 +391,8 @@ export function clusterNameOf(key: string, namespaces: readonly string[]): { key
   const ns = namespaces.find((n) => key.startsWith(`${n}:`));
   if (ns === undefined) return undefined;
   const rest = key.slice(ns.length + 1);
+  // A box's or a publisher's own namespace: every key behind {ID}, as boxKeys and publisherKeys lay it out.
+  if (isIdOf(ns, 'BOX') || isIdOf(ns, 'PUBLISHER')) return { key: `${roleNamespace(ns, 'cluster')}:${rest}` };
   const cluster = entranceKeys(ns, 'cluster');
   const index = (pick: (shard: RegistryShardKeys) => string) => ({ index: (boxId: string) => pick(shardKeysOf(cluster, boxId)) });
   if (rest === 'BOX_SET') return index((s) => s.boxSet);

@@ -114,6 +114,12 @@ t.test('each single-Redis key has one place in the cluster layout', async (t) =>
   const geo = clusterNameOf('entrance-1:BOX_GEO', ns);
   t.ok(geo && 'index' in geo && geo.index('box-9') === shardKeysOf(entranceKeys('entrance-1', 'cluster'), 'box-9').boxGeo, 'an index splits by box');
   t.equal(clusterNameOf('box-1:SELF_EXCHANGE', ns), undefined, 'a box\'s own keys are not the entrance\'s');
+  // A box's or a publisher's namespace, when listed, moves whole behind its tag (boxKeys, publisherKeys 'cluster').
+  const roles = ['box-1', 'publisher-1'];
+  for (const [single, cluster] of [[boxKeys('box-1'), boxKeys('box-1', 'cluster')], [publisherKeys('publisher-1'), publisherKeys('publisher-1', 'cluster')]] as const) {
+    const from = allKeys(single).filter((k) => !k.includes('*'));
+    t.same(from.map((k) => clusterNameOf(k, roles)), allKeys(cluster).filter((k) => !k.includes('*')).map((key) => ({ key })), `${from[0]}…: each key to its cluster name`);
+  }
   t.equal(clusterNameOf('entrance-2:BOX_SET', ns), undefined, 'namespaces not listed stay');
 });
 
