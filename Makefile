@@ -86,7 +86,8 @@ COMPOSE_DEBS := docker.io docker-compose mmdebstrap binutils redis-server nginx
 compose-deps:
 	scripts/ensure-debs.sh $(COMPOSE_DEBS)
 
-# deploy/compose.yaml and deploy/compose.publisher.yaml brought up, used and brought down, as root, with a
+# deploy/compose.yaml, deploy/compose.publisher.yaml and deploy/compose.cluster.yaml (three entrances, a
+# Redis Cluster, the TLS front; one entrance killed) brought up, used and brought down, as root, with a
 # dockerd of its own (not part of `make test`; built layers are kept in build/docker/).
 compose-test:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make compose-test needs root (dockerd, mmdebstrap): run it as root" >&2; exit 2; }

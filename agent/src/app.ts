@@ -15,6 +15,7 @@ import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
 import type { BoxExchange, ExchangeReply } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';
+import { keyLayoutOfClient } from '../../shared/src/redis.js';
 import type { BoxKeys } from '../../shared/src/redis-keys.js';
 import { buildInfo } from '../../shared/src/version.js';
 import { ViewerBudget } from './bandwidth/budget.js';
@@ -170,7 +171,7 @@ function assemble(deps: AgentDeps): Parts {
   const { config, boxId } = deps;
   const log = deps.log.child({ box: boxId });
   const paths = agentPaths(config);
-  const keys = boxKeys(boxId);
+  const keys = boxKeys(boxId, keyLayoutOfClient(deps.redis));
   const address = new BoxAddress({ boxId, fixedIp: config.BOX_CLIENT_IP, serverIp: config.BOX_SERVER_IP, boxPort: config.BOX_PORT, httpPort: config.BOX_HTTP_PORT, httpsPort: config.BOX_HTTPS_PORT });
   const budget = new ViewerBudget({
     policy: { share: config.VIEWER_SHARE, floorMbit: config.VIEWER_FLOOR_MBIT, maxConnections: config.VIEWER_MAX_CONNECTIONS },

@@ -14,6 +14,7 @@ import type { PublishRequest } from '../../shared/src/protocol/index.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
 import { publisherKeys } from '../../shared/src/redis-keys.js';
+import { keyLayoutOfClient } from '../../shared/src/redis.js';
 import { Auditor } from './audit/auditor.js';
 import { QuarantinedBoxes } from './audit/quarantined-boxes.js';
 import { CurrentGrant } from './boxes/current-grant.js';
@@ -61,7 +62,7 @@ export interface PublisherParts {
 /** The parts every publisher command needs: finding boxes and sending to them. */
 export function createPublisherCore(deps: PublisherDeps): PublisherParts {
   const { config, redis, publisherId, log } = deps;
-  const keys = publisherKeys(publisherId);
+  const keys = publisherKeys(publisherId, keyLayoutOfClient(redis));
   // What the entrance is told (geolocation, the dashboard): an address of this machine others can see, not loopback.
   const ip = isWildcardAddress(config.PUBLISHER_HTTP_IP) ? firstAddress() : config.PUBLISHER_HTTP_IP;
   const grant = new CurrentGrant(() => pool.renewGrant());
@@ -150,7 +151,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     onDelivered: (_task, delivery) => metrics.delivered(delivery.confirmed.length >= config.REPLICAS),
   });
   const reader = new RedisQueueReader({
-    redis, keys: publisherKeys(publisherId), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
+    redis, keys: publisherKeys(publisherId, keyLayoutOfClient(redis)), queue, watchDirectory: config.PUBLISHER_WATCH_DIRECTORY, defaultTtlSeconds: config.FILE_TTL, log: log.child({ mod: 'queue' }),
     hasBoxes: () => pool.ready().length > 0,
   });
   let metricsServer: MetricsServer | undefined;

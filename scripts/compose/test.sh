@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make compose-test`, as root: a dockerd of its own (scripts/compose/dockerd.sh, stopped at the end), the
-# Debian base image (scripts/compose/base-image.sh), the images of deploy/compose.yaml and
-# deploy/compose.publisher.yaml, then test/compose/ (it brings them up, registers two boxes and the
-# publisher, checks the dashboard's API and brings them down). Ends with tap's "N passed, N failed".
+# Debian base image (scripts/compose/base-image.sh), the images of deploy/compose.yaml,
+# deploy/compose.publisher.yaml and deploy/compose.cluster.yaml, then test/compose/ (it brings each file
+# up, registers two boxes and a publisher, checks the dashboard's API, kills one of the cluster's three
+# entrances and brings everything down). Ends with tap's "N passed, N failed".
 # Built layers are kept in build/docker/: a second run with the same sources builds nothing. (They are
 # not pruned: `docker image prune` would drop the build stage's untagged image, the cache of npm ci.)
 set -euo pipefail
@@ -21,7 +22,7 @@ elapsed "base image ready"
 DANDELION_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export DANDELION_COMMIT
 mkdir -p build/compose
-for file in compose.yaml compose.publisher.yaml; do
+for file in compose.yaml compose.publisher.yaml compose.cluster.yaml; do
   if ! docker-compose -f "deploy/$file" build >"build/compose/build-${file%.yaml}.log" 2>&1; then
     tail -n 60 "build/compose/build-${file%.yaml}.log"
     echo "compose-test: building the images of deploy/$file failed (build/compose/build-${file%.yaml}.log)" >&2
@@ -30,6 +31,7 @@ for file in compose.yaml compose.publisher.yaml; do
 done
 elapsed "images built"
 status=0
-scripts/test.sh --only build/test/compose/*.test.js --timeout=600 || status=$?
+# One file at a time: the cluster file alone runs eleven containers and three host processes on two cores.
+scripts/test.sh --only build/test/compose/*.test.js --jobs=1 --timeout=600 || status=$?
 elapsed "done"
 exit "$status"

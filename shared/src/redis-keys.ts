@@ -5,6 +5,7 @@
  * Redis Cluster (KeyLayout 'cluster') the same names carry a hash tag in front: a different layout an
  * operator moves to (docs/scale.md), never a rename of the single-Redis one.
  */
+import { isIdOf } from './protocol/messages.js';
 
 /**
  * How keys are laid out. `single`: the original's names, for one Redis. `cluster`: the same names with a
@@ -62,7 +63,7 @@ export function shardKeysOf(keys: { shards: readonly RegistryShardKeys[] }, boxI
  * tag: `{me}` for the namespace's own keys, `{me:N}` for registry shard N's.
  */
 export function entranceKeys(me: string, layout: KeyLayout = 'single') {
-  const ns = layout === 'single' ? me : `{${me}}`;
+  const ns = roleNamespace(me, layout);
   const shards = layout === 'single' ? [registryShardKeys(me)] : Array.from({ length: REGISTRY_SHARDS }, (_, i) => registryShardKeys(`{${me}:${i}}`));
   const only = shards[0] ?? registryShardKeys(me);
   return {
@@ -109,62 +110,84 @@ export function entranceKeys(me: string, layout: KeyLayout = 'single') {
 }
 export type EntranceKeys = ReturnType<typeof entranceKeys>;
 
-/** Keys of a box with ID `me`, in the box's own Redis. */
-export function boxKeys(me: string) {
+/**
+ * The prefix of a box's or a publisher's own namespace: its ID with one Redis (the original's names), `{ID}`
+ * on a cluster. One hash tag for the whole namespace puts all of it in one slot, so every script, MULTI,
+ * pipeline and BLMOVE of the role stays on one node. A box or a publisher holds little (its expiry list, a
+ * minute or two of traffic records, its queue and the files it sent in the last TTL), so one slot is
+ * plenty; spreading it would only make its commands cross slots. Many boxes and publishers sharing a
+ * cluster still spread over every node: their IDs differ, and so do their slots.
+ */
+function roleNamespace(me: string, layout: KeyLayout): string {
+  return layout === 'single' ? me : `{${me}}`;
+}
+
+/**
+ * Keys of a box with ID `me`, in the box's own Redis. With `layout` 'cluster' each carries the hash tag
+ * `{me}` (roleNamespace).
+ */
+export function boxKeys(me: string, layout: KeyLayout = 'single') {
+  const ns = roleNamespace(me, layout);
   return {
     /** Hash: the box's own latest readings, sent with every EXCHANGE. */
-    selfExchange: `${me}:SELF_EXCHANGE`,
+    selfExchange: `${ns}:SELF_EXCHANGE`,
     /** Hash with TTL: the latest message from a peer (the original's `{ID}:EXCHANGE`); see publisherRecords. */
-    exchange: (peerId: string) => `${me}:EXCHANGE:${peerId}`,
+    exchange: (peerId: string) => `${ns}:EXCHANGE:${peerId}`,
     /** Hash with TTL: a publisher that did the PUBLISH handshake (kept while publisherRecords lists it). */
-    subscribe: (publisherId: string) => `${me}:SUBSCRIBE:${publisherId}`,
-    subscribePattern: `${me}:SUBSCRIBE:*`,
-    exchangePattern: `${me}:EXCHANGE:*`,
+    subscribe: (publisherId: string) => `${ns}:SUBSCRIBE:${publisherId}`,
+    subscribePattern: `${ns}:SUBSCRIBE:*`,
+    exchangePattern: `${ns}:EXCHANGE:*`,
     /**
      * Extension. Sorted set: publisher ID → deadline (seconds since the epoch) of its `subscribe` and
      * `exchange` hashes, which expire then. PUBLISH needs no credentials: at most MAX_PUBLISHER_RECORDS
      * publishers are kept, the earliest deadline dropped first.
      */
-    publisherRecords: `${me}:PUBLISHER_RECORDS`,
+    publisherRecords: `${ns}:PUBLISHER_RECORDS`,
     /** Sorted set: stored file path → deadline in seconds since the epoch. */
-    expireFiles: `${me}:EXPIRE_FILES`,
+    expireFiles: `${ns}:EXPIRE_FILES`,
     /** Hash with TTL: one nginx access-log line, `{datetime, url, status, size}`. */
-    trafficFlow: (logId: string) => `${me}:TRAFFIC_FLOW:log-${logId}`,
-    trafficFlowPattern: `${me}:TRAFFIC_FLOW:log-*`,
+    trafficFlow: (logId: string) => `${ns}:TRAFFIC_FLOW:log-${logId}`,
+    trafficFlowPattern: `${ns}:TRAFFIC_FLOW:log-*`,
+    /**
+     * The name a trafficFlow key goes by in an EXCHANGE: always the original's `<ID>:TRAFFIC_FLOW:log-<id>`
+     * (wire contract; the entrance checks that the box names itself), whatever the layout in Redis.
+     */
+    trafficFlowOnWire: (key: string) => (key.startsWith(`${ns}:`) ? `${me}${key.slice(ns.length)}` : key),
     /** Extension. Hash: aggregate ID → JSON TrafficAggregate not yet acknowledged by an entrance. */
-    trafficPending: `${me}:TRAFFIC_PENDING`,
+    trafficPending: `${ns}:TRAFFIC_PENDING`,
     /**
      * Extension. List of JSON {KEY, FIELD?, ENTRY, ERROR, AT}: stored traffic (a TRAFFIC_PENDING field or a
      * TRAFFIC_FLOW record) the protocol's decoder refused, moved aside for the operator instead of being
      * sent; the newest MAX_REJECTED_TRAFFIC are kept.
      */
-    trafficRejected: `${me}:TRAFFIC_PENDING:REJECTED`,
+    trafficRejected: `${ns}:TRAFFIC_PENDING:REJECTED`,
     /** Extension. Hash {path, inode, offset}: how far the access log has been turned into records. */
-    trafficOffset: `${me}:TRAFFIC_OFFSET`,
+    trafficOffset: `${ns}:TRAFFIC_OFFSET`,
   } as const;
 }
 export type BoxKeys = ReturnType<typeof boxKeys>;
 
-/** Keys of a publisher with ID `me`. */
-export function publisherKeys(me: string) {
+/** Keys of a publisher with ID `me`. With `layout` 'cluster' each carries the hash tag `{me}` (roleNamespace). */
+export function publisherKeys(me: string, layout: KeyLayout = 'single') {
+  const ns = roleNamespace(me, layout);
   return {
-    selfInfo: `${me}:SELF_INFO`,
+    selfInfo: `${ns}:SELF_INFO`,
     /** Hash: a box as the last SEARCH reply described it. */
-    search: (boxId: string) => `${me}:SEARCH:${boxId}`,
+    search: (boxId: string) => `${ns}:SEARCH:${boxId}`,
     /** Sorted set: box ID → rank score, best highest. */
-    boxRanking: `${me}:BOX_RANKING`,
+    boxRanking: `${ns}:BOX_RANKING`,
     /** List of JSON `{"FILE_PATH", "TTL"}` tasks; any program may LPUSH/RPUSH into it. */
-    sendingQueue: `${me}:FILE:FILES_SENDING_QUEUE`,
+    sendingQueue: `${ns}:FILE:FILES_SENDING_QUEUE`,
     /**
      * Extension. List: queue entries taken (LMOVE from sendingQueue) and not finished yet, removed when
      * their delivery ends; a publisher starting takes up what a killed one left here, so none is lost.
      */
-    sendingProcessing: `${me}:FILE:FILES_SENDING_PROCESSING`,
-    boxList: `${me}:FILE:BOX_LIST`,
+    sendingProcessing: `${ns}:FILE:FILES_SENDING_PROCESSING`,
+    boxList: `${ns}:FILE:BOX_LIST`,
     /** Extension. List of {"TASK", "ERROR"}: queue entries that could not be read, kept for the operator. */
-    rejectedQueue: `${me}:FILE:REJECTED`,
+    rejectedQueue: `${ns}:FILE:REJECTED`,
     /** Where a sent file is held: the boxes and their URLs, until its TTL passes. */
-    processedFile: (filePath: string) => `${me}:FILE:PROCESSED_FILES:${filePath}`,
+    processedFile: (filePath: string) => `${ns}:FILE:PROCESSED_FILES:${filePath}`,
   } as const;
 }
 export type PublisherKeys = ReturnType<typeof publisherKeys>;
@@ -391,10 +414,10 @@ const TAGGED_FLEET_NAMESPACES = ['ENROL', 'PUBLISHER', 'TRUST', 'TRAFFIC', 'RELE
 
 /**
  * Where a key of the single-Redis layout goes in the cluster layout, for moving a fleet from one Redis to a
- * cluster (entrance/src/registry/move-to-cluster.ts). `namespaces`: the entrance namespaces (entrance IDs)
- * to move. A registry index (BOX_SET, BOX_GEO, BOX_CAPACITY, BOX_PAUSED:<reason>) becomes one key per
+ * cluster (entrance/src/registry/move-to-cluster.ts). `namespaces`: the namespaces to move: entrance IDs
+ * (and FLEET_ID), and the IDs of boxes and publishers whose own keys move with them. A registry index (BOX_SET, BOX_GEO, BOX_CAPACITY, BOX_PAUSED:<reason>) becomes one key per
  * shard, its members split by box (`index`); any other key keeps its value under its new name (`key`).
- * Undefined: not a key of an entrance (a box's or publisher's own keys, or a namespace not listed).
+ * Undefined: a key of no namespace listed.
  */
 export function clusterNameOf(key: string, namespaces: readonly string[]): { key: string } | { index: (boxId: string) => string } | undefined {
   for (const name of TAGGED_FLEET_NAMESPACES) {
@@ -405,6 +428,8 @@ export function clusterNameOf(key: string, namespaces: readonly string[]): { key
   const ns = namespaces.find((n) => key.startsWith(`${n}:`));
   if (ns === undefined) return undefined;
   const rest = key.slice(ns.length + 1);
+  // A box's or a publisher's own namespace: every key behind {ID}, as boxKeys and publisherKeys lay it out.
+  if (isIdOf(ns, 'BOX') || isIdOf(ns, 'PUBLISHER')) return { key: `${roleNamespace(ns, 'cluster')}:${rest}` };
   const cluster = entranceKeys(ns, 'cluster');
   const index = (pick: (shard: RegistryShardKeys) => string) => ({ index: (boxId: string) => pick(shardKeysOf(cluster, boxId)) });
   if (rest === 'BOX_SET') return index((s) => s.boxSet);

@@ -51,7 +51,7 @@ export function keyLayoutOfClient(redis: Redis): KeyLayout {
 }
 
 /** The Cluster behind a client typed as Redis (newClient), if it is one. */
-function clusterOf(redis: Redis): Cluster | undefined {
+export function clusterOf(redis: Redis): Cluster | undefined {
   const client: unknown = redis;
   return client instanceof Cluster ? client : undefined;
 }

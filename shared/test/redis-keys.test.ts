@@ -1,14 +1,24 @@
 // The one key builder: the original's key names are wire contract (tools read them), every role key
 // hangs under the role's own ID, no two keys collide, and each SCAN pattern finds exactly its keys in
 // a real Redis.
+import { createRequire } from 'node:module';
 import t from 'tap';
 import { REGISTRY_SHARDS, boxKeys, clusterNameOf, enrolmentKeys, entranceKeys, publisherAccountKeys, publisherKeys, reachabilityKeys, registryShardIndex, releaseKeys, shardKeysOf, trafficKeys, trustKeys } from '../src/redis-keys.js';
 import { keysLike, startRedis } from '../../test/helpers/redis.js';
+import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+
+/**
+ * The slot Redis Cluster gives a key: CRC16 of its hash tag (or whole key) mod 16384, as computed by
+ * cluster-key-slot, the package ioredis routes every command with (its dependency, untyped: required here).
+ */
+const keySlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
 
 /** Every key string of a builder, with its functions called on a sample argument. */
 function allKeys(keys: Record<string, unknown>): string[] {
   return Object.entries(keys).flatMap(([name, v]) => {
     if (typeof v === 'string') return name === 'prefix' || name === 'noPublisher' ? [] : [v];
+    // Maps a key to its name on the wire; not a key of its own.
+    if (name === 'trafficFlowOnWire') return [];
     if (typeof v === 'function') return [String((v as (...a: unknown[]) => unknown)('arg-1', 'minute', 60))];
     return [];
   });
@@ -105,5 +115,58 @@ t.test('each single-Redis key has one place in the cluster layout', async (t) =>
   const geo = clusterNameOf('entrance-1:BOX_GEO', ns);
   t.ok(geo && 'index' in geo && geo.index('box-9') === shardKeysOf(entranceKeys('entrance-1', 'cluster'), 'box-9').boxGeo, 'an index splits by box');
   t.equal(clusterNameOf('box-1:SELF_EXCHANGE', ns), undefined, 'a box\'s own keys are not the entrance\'s');
+  // A box's or a publisher's namespace, when listed, moves whole behind its tag (boxKeys, publisherKeys 'cluster').
+  const roles = ['box-1', 'publisher-1'];
+  for (const [single, cluster] of [[boxKeys('box-1'), boxKeys('box-1', 'cluster')], [publisherKeys('publisher-1'), publisherKeys('publisher-1', 'cluster')]] as const) {
+    const from = allKeys(single).filter((k) => !k.includes('*'));
+    t.same(from.map((k) => clusterNameOf(k, roles)), allKeys(cluster).filter((k) => !k.includes('*')).map((key) => ({ key })), `${from[0]}…: each key to its cluster name`);
+  }
   t.equal(clusterNameOf('entrance-2:BOX_SET', ns), undefined, 'namespaces not listed stay');
+});
+
+t.test('a box\'s and a publisher\'s keys: the original\'s names with one Redis, one slot each on a cluster', async (t) => {
+  // One Redis: byte for byte the names tools written against the original read (wire contract).
+  t.same(allKeys(boxKeys('box-1', 'single')), allKeys(boxKeys('box-1')), 'single is the default');
+  t.same(allKeys(boxKeys('box-1')), [
+    'box-1:SELF_EXCHANGE', 'box-1:EXCHANGE:arg-1', 'box-1:SUBSCRIBE:arg-1', 'box-1:SUBSCRIBE:*', 'box-1:EXCHANGE:*', 'box-1:PUBLISHER_RECORDS',
+    'box-1:EXPIRE_FILES', 'box-1:TRAFFIC_FLOW:log-arg-1', 'box-1:TRAFFIC_FLOW:log-*', 'box-1:TRAFFIC_PENDING', 'box-1:TRAFFIC_PENDING:REJECTED',
+    'box-1:TRAFFIC_OFFSET',
+  ]);
+  t.same(allKeys(publisherKeys('publisher-1')), [
+    'publisher-1:SELF_INFO', 'publisher-1:SEARCH:arg-1', 'publisher-1:BOX_RANKING', 'publisher-1:FILE:FILES_SENDING_QUEUE',
+    'publisher-1:FILE:FILES_SENDING_PROCESSING', 'publisher-1:FILE:BOX_LIST', 'publisher-1:FILE:REJECTED', 'publisher-1:FILE:PROCESSED_FILES:arg-1',
+  ]);
+  // A cluster: the same names behind the tag {ID}, so every key of the namespace hashes to one slot.
+  for (const [id, single, cluster] of [
+    ['box-1', allKeys(boxKeys('box-1')), allKeys(boxKeys('box-1', 'cluster'))],
+    ['publisher-1', allKeys(publisherKeys('publisher-1')), allKeys(publisherKeys('publisher-1', 'cluster'))],
+  ] as const) {
+    t.same(cluster, single.map((k) => `{${id}}${k.slice(id.length)}`), `${id}: the same names behind {${id}}`);
+    const concrete = cluster.filter((k) => !k.includes('*'));
+    t.same([...new Set(concrete.map(keySlot))], [keySlot(id)], `${id}: all ${concrete.length} keys in slot ${keySlot(id)}`);
+  }
+  const files = publisherKeys('publisher-1', 'cluster');
+  const paths = ['live/seg1.ts', 'a/{b}/c.ts', 'x'.repeat(500)];
+  t.same([...new Set(paths.map((p) => keySlot(files.processedFile(p))))], [keySlot('publisher-1')], 'a file path with braces does not move its key');
+  const box = boxKeys('box-1', 'cluster');
+  t.same([...new Set(['publisher-a', 'publisher-{z}'].flatMap((p) => [box.exchange(p), box.subscribe(p)]).map(keySlot))], [keySlot('box-1')], 'nor does a publisher ID');
+  t.not(keySlot('box-1'), keySlot('box-2'), 'two boxes sharing a cluster are (here) in different slots');
+  // On the wire a traffic record keeps the original's name, whatever the layout in Redis.
+  t.equal(box.trafficFlowOnWire(box.trafficFlow('7')), 'box-1:TRAFFIC_FLOW:log-7');
+  t.equal(boxKeys('box-1').trafficFlowOnWire(boxKeys('box-1').trafficFlow('7')), 'box-1:TRAFFIC_FLOW:log-7');
+});
+
+t.test('the slot computed here is the one a real cluster gives, and SCAN patterns find the tagged keys on every master', async (t) => {
+  const cluster = await startRedisCluster(t);
+  const r = cluster.client();
+  const box = boxKeys('box-1', 'cluster');
+  const publisher = publisherKeys('publisher-1', 'cluster');
+  const sample = [box.selfExchange, box.trafficFlow('9'), publisher.sendingQueue, publisher.processedFile('live/a.ts')];
+  for (const key of sample) t.equal(Number(await r.call('CLUSTER', 'KEYSLOT', key)), keySlot(key), `${key}: CLUSTER KEYSLOT agrees`);
+  // Many boxes spread over every master; each box's records are found by its pattern, and only its own.
+  const ids = Array.from({ length: 12 }, (_, i) => `box-${i}`);
+  for (const id of ids) await r.set(boxKeys(id, 'cluster').trafficFlow('1'), '1');
+  const masters = new Set(await Promise.all(ids.map(async (id) => (await cluster.masterOf(`{${id}}`)).port)));
+  t.ok(masters.size > 1, `the boxes' slots are on ${masters.size} masters`);
+  for (const id of ids) t.same(await keysLike(r, boxKeys(id, 'cluster').trafficFlowPattern), [boxKeys(id, 'cluster').trafficFlow('1')], `${id}'s pattern`);
 });

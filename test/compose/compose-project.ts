@@ -17,6 +17,8 @@ export interface ComposeProject {
   exec(service: string, ...command: string[]): Promise<string>;
   /** Stop and remove a service's container; its volumes stay. */
   remove(service: string): Promise<string>;
+  /** SIGKILL a service's container (`docker kill`), as a crash would. */
+  kill(service: string): Promise<string>;
   logs(): Promise<string>;
 }
 
@@ -44,6 +46,7 @@ export function composeProject(
     up,
     exec: (service, ...command) => run('exec', '-T', service, ...command),
     remove: (service) => run('rm', '--stop', '--force', service),
+    kill: (service) => run('kill', '-s', 'SIGKILL', service),
     logs: () => run('logs', '--no-color', '--tail', '40'),
   };
 }

@@ -24,11 +24,13 @@ export interface RunningAgent {
 /**
  * A test box's config as DANDELION_* variables, for an agent in this process or a child process: loopback
  * only, every port chosen by the kernel, a fast heartbeat, no scheduled capacity test, a fixed bandwidth.
+ * `redisClusterNodes` (RedisClusterServer.nodesEnv): the box's Redis is that cluster, and REDIS_URL is ignored.
  */
-export function testAgentEnv(opts: { redisUrl: string; entranceUrls: string[]; boxId: string; baseDirectory: string; runDirectory: string; env?: Record<string, string> }): Record<string, string> {
+export function testAgentEnv(opts: { redisUrl: string; redisClusterNodes?: string; entranceUrls: string[]; boxId: string; baseDirectory: string; runDirectory: string; env?: Record<string, string> }): Record<string, string> {
   return {
     DANDELION_ID: opts.boxId,
     DANDELION_REDIS_URL: opts.redisUrl,
+    ...(opts.redisClusterNodes !== undefined ? { DANDELION_REDIS_CLUSTER_NODES: opts.redisClusterNodes } : {}),
     DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
     DANDELION_BOX_SERVER_IP: '127.0.0.1',
     DANDELION_BOX_PORT: '0',
@@ -49,7 +51,7 @@ export function testAgentEnv(opts: { redisUrl: string; entranceUrls: string[]; b
 
 export async function startAgent(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number; now?: () => number },
+  opts: { redisUrl: string; redisClusterNodes?: string; entranceUrls: string[]; boxId?: string; runDirectory?: string; env?: Record<string, string>; readings?: ReadingsSource; minReloadIntervalMs?: number; now?: () => number },
 ): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-box-'));
   const baseDirectory = path.join(dir, 'files');

@@ -25,12 +25,15 @@ export interface RunningPublisher {
 
 /**
  * A test publisher's config as DANDELION_* variables, for one in this process or a child process: its
- * folders under `dir`, loopback only, the kernel's choice of port, a fast heartbeat.
+ * folders under `dir`, loopback only, the kernel's choice of port, a fast heartbeat. `redisClusterNodes`
+ * (RedisClusterServer.nodesEnv): the publisher's Redis is that cluster, and REDIS_URL is ignored (the
+ * entrances' Redis, where its account is made, is still the one of `redisUrl` or startEntrance's).
  */
-export function testPublisherEnv(opts: { id: string; redisUrl: string; entranceUrls: string[]; dir: string; env?: Record<string, string> }): Record<string, string> {
+export function testPublisherEnv(opts: { id: string; redisUrl: string; redisClusterNodes?: string; entranceUrls: string[]; dir: string; env?: Record<string, string> }): Record<string, string> {
   return {
     DANDELION_ID: opts.id,
     DANDELION_REDIS_URL: opts.redisUrl,
+    ...(opts.redisClusterNodes !== undefined ? { DANDELION_REDIS_CLUSTER_NODES: opts.redisClusterNodes } : {}),
     DANDELION_ENTRANCE_URLS: JSON.stringify(opts.entranceUrls),
     DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
     DANDELION_PUBLISHER_HTTP_PORT: '0',
@@ -45,12 +48,13 @@ export function testPublisherEnv(opts: { id: string; redisUrl: string; entranceU
 
 export async function startPublisher(
   t: { teardown(fn: () => unknown): void },
-  opts: { redisUrl: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger; account?: boolean },
+  opts: { redisUrl: string; redisClusterNodes?: string; entranceUrls: string[]; id?: string; env?: Record<string, string>; log?: Logger; account?: boolean },
 ): Promise<RunningPublisher> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-publisher-'));
   const id = opts.id ?? 'publisher-test';
   const configEnv = testPublisherEnv({
     id, redisUrl: opts.redisUrl, entranceUrls: opts.entranceUrls, dir,
+    ...(opts.redisClusterNodes !== undefined ? { redisClusterNodes: opts.redisClusterNodes } : {}),
     env: { ...(opts.account === false ? {} : { DANDELION_ENROLMENT_TOKEN: await publisherToken(id, opts.entranceUrls, opts.redisUrl) }), ...opts.env },
   });
   const { config } = loadRoleConfig('publisher', undefined, configEnv);

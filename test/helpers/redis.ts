@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { track } from './children.js';
+import { scanKeys } from '../../shared/src/redis-scan.js';
 
 export interface RedisServer {
   /** REDIS_URL for a role's config. */
@@ -74,14 +75,9 @@ async function waitForPing(socket: string, exited: Promise<void>): Promise<boole
   return false;
 }
 
-/** Every key matching `pattern` (SCAN, so a large database is read in pieces; a key is listed once). */
+/** Every key matching `pattern` (SCAN, so a large database is read in pieces, on every master of a cluster; a key is listed once). */
 export async function keysLike(r: Redis, pattern: string): Promise<string[]> {
   const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    for (const k of batch) found.add(k);
-    cursor = next;
-  } while (cursor !== '0');
+  for await (const batch of scanKeys(r, pattern, 1000)) for (const k of batch) found.add(k);
   return [...found];
 }

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { toHash } from '../../../shared/src/protocol/index.js';
 import type { PublishRequest } from '../../../shared/src/protocol/index.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
+import { scanKeys } from '../../../shared/src/redis-scan.js';
 
 /** Expired index entries removed per PUBLISH (their hashes are already gone); the rest go with later ones. */
 const PRUNE_BATCH = 100;
@@ -115,11 +116,7 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
       let adopted = 0;
       const families: Array<[pattern: string, prefix: string]> = [[keys.subscribePattern, keys.subscribe('')], [keys.exchangePattern, keys.exchange('')]];
       for (const [pattern, prefix] of families) {
-        let cursor = '0';
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-          cursor = next;
-          if (found.length === 0) continue;
+        for await (const found of scanKeys(redis, pattern, SCAN_COUNT)) {
           const ttls = (await found.reduce((p, key) => p.ttl(key), redis.pipeline()).exec()) ?? [];
           const tx = redis.multi();
           found.forEach((key, i) => {
@@ -128,7 +125,7 @@ export function createPublisherRecords(deps: PublisherRecordsDeps): PublisherRec
             adopted++;
           });
           await tx.exec();
-        } while (cursor !== '0');
+        }
       }
       if (adopted > 0) {
         const now = nowSeconds();

@@ -12,6 +12,7 @@ import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 import { MAX_AGGREGATES_PER_EXCHANGE, decodeTrafficAggregate, decodeTrafficRecord, trafficKeyOwner } from '../../../shared/src/protocol/messages.js';
 import type { TrafficAggregate, TrafficRecord } from '../../../shared/src/protocol/messages.js';
 import type { BoxKeys } from '../../../shared/src/redis-keys.js';
+import { scanKeys } from '../../../shared/src/redis-scan.js';
 import { OldestAggregates } from './oldest-aggregates.js';
 import { moveAside } from './rejected.js';
 import type { RejectedTraffic } from './rejected.js';
@@ -65,8 +66,10 @@ export class TrafficOutbox {
       if (err) throw err;
       const stored = stringFields(hash);
       if (Object.keys(stored).length === 0) return; // expired since the SCAN
-      const decoded = decodeStored(() => this.decodeStoredRecord(key, stored), { KEY: key, ENTRY: JSON.stringify(stored) }, rejected);
-      if (decoded) records[key] = decoded;
+      // Sent under the original's name whatever the key layout in Redis; moved aside (if refused) under its own.
+      const onWire = this.deps.keys.trafficFlowOnWire(key);
+      const decoded = decodeStored(() => this.decodeStoredRecord(onWire, stored), { KEY: key, ENTRY: JSON.stringify(stored) }, rejected);
+      if (decoded) records[onWire] = decoded;
     });
     return records;
   }
@@ -83,12 +86,10 @@ export class TrafficOutbox {
 
   private async scanRecordKeys(max: number): Promise<string[]> {
     const found = new Set<string>();
-    let cursor = '0';
-    while (found.size < max) {
-      const [next, batch] = await this.deps.redis.scan(cursor, 'MATCH', this.deps.keys.trafficFlowPattern, 'COUNT', SCAN_COUNT);
+    if (max <= 0) return [];
+    for await (const batch of scanKeys(this.deps.redis, this.deps.keys.trafficFlowPattern, SCAN_COUNT)) {
       for (const key of batch) if (found.size < max) found.add(key); // SCAN may repeat a key
-      cursor = next;
-      if (cursor === '0') break;
+      if (found.size >= max) break;
     }
     return [...found];
   }

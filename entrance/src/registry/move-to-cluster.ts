@@ -16,7 +16,7 @@ export interface MoveDeps {
   from: Redis;
   /** A client of the cluster (connectRedis with REDIS_CLUSTER_NODES). */
   to: Redis;
-  /** Entrance namespaces to move: the entrances' IDs. */
+  /** Namespaces to move: the entrances' IDs (and FLEET_ID), and IDs of boxes and publishers moving too. */
   namespaces: readonly string[];
 }
 
@@ -26,7 +26,7 @@ export interface MoveReport {
   /** Registry indexes split into shards, and the members they held. */
   indexes: number;
   members: number;
-  /** Keys of no listed namespace (boxes' and publishers' own keys, other entrances), left where they are. */
+  /** Keys of no listed namespace (boxes', publishers' and entrances' not listed), left where they are. */
   skipped: number;
 }
 

@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../../../shared/src/log.js';
 import { isRecord, messageOf, normaliseFilePath, parseJsonSafe } from '../../../shared/src/protocol/index.js';
 import type { PublisherKeys } from '../../../shared/src/redis-keys.js';
+import { duplicateClient } from '../../../shared/src/redis.js';
 import { inspectFile, isFileRefused, isInside, readRegularFile } from './regular-file.js';
 import type { FileRule } from './regular-file.js';
 import type { Delivery, Replicator } from './replicator.js';
@@ -134,7 +135,7 @@ export class RedisQueueReader {
   ) {}
 
   start(): void {
-    const blocking = this.deps.redis.duplicate();
+    const blocking = duplicateClient(this.deps.redis);
     blocking.on('error', () => {
       /* intentional: reconnects are retried; the loop logs failed reads */
     });

@@ -52,7 +52,7 @@ export const COMMON_SCHEMA = {
   REDIS_PORT: port('Redis port when REDIS_URL is not set.', 6379),
   DB: num('Redis database number when REDIS_URL is not set.', 0, { min: 0, max: 65535, integer: true }),
   REDIS_CLUSTER_NODES: list(
-    'Nodes (host:port) of a Redis Cluster to use instead of one Redis; a few are enough, the client learns the rest from them. When set, REDIS_URL, REDIS_HOST, REDIS_PORT and DB are ignored and the entrance keeps its registry in hash-tagged, sharded keys (docs/scale.md, "Redis Cluster"). Empty: one Redis.',
+    'Nodes (host:port) of a Redis Cluster to use instead of one Redis; a few are enough, the client learns the rest from them. When set, REDIS_URL, REDIS_HOST, REDIS_PORT and DB are ignored, for every role (entrance, box agent, publisher): each lays its keys out behind hash tags, the entrance its registry in sharded keys, a box or a publisher all of its own keys in the slot of its ID (docs/scale.md, "Redis Cluster"). Empty: one Redis.',
     [],
     checkHostPort,
   ),
