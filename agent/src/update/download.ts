@@ -58,7 +58,8 @@ export async function downloadResumable(o: DownloadOptions): Promise<void> {
       got += chunk.length;
       // Pacing: sleep until the average rate since the start is back under the allowed one.
       const mbit = o.maxMbit();
-      if (mbit !== undefined && mbit > 0) {
+      if (mbit === 0) throw new Error('the household\'s budget allows no download now (quiet hours); the next offer resumes it');
+      if (mbit !== undefined) {
         const aheadMs = (got * 8) / (mbit * 1000) - (Date.now() - started);
         if (aheadMs > 5) await sleep(aheadMs);
       }

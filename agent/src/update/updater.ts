@@ -13,7 +13,8 @@ import type { KeyObject } from 'node:crypto';
 import { fsyncDir } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { BoxExchange, UpdateOffer } from '../../../shared/src/protocol/messages.js';
-import { updateRefusal, verifyRelease } from '../../../shared/src/release/manifest.js';
+import { RELEASE_ARCHES, updateRefusal, verifyRelease } from '../../../shared/src/release/manifest.js';
+import { isOneOf } from '../../../shared/src/protocol/fields.js';
 import type { ReleaseManifest } from '../../../shared/src/release/manifest.js';
 import { downloadResumable, sha256OfFile } from './download.js';
 import { inactiveSlot, readUpdateState, slotBinary, writeUpdateState } from './state.js';
@@ -71,7 +72,8 @@ export class Updater {
     const failed = this.refused ?? (s && s.failed_version !== '' ? { version: s.failed_version, reason: s.failed_reason } : undefined);
     return {
       AGENT_VERSION: this.deps.version,
-      AGENT_ARCH: this.deps.arch,
+      // An architecture no release is built for is left out: the entrance refuses an EXCHANGE naming one.
+      ...(isOneOf(RELEASE_ARCHES, this.deps.arch) ? { AGENT_ARCH: this.deps.arch } : {}),
       AGENT_PREVIOUS_VERSION: s && this.isConfirmed(s) ? s.previous_version : '',
       UPDATE_FAILED: failed?.version ?? '',
       UPDATE_FAILED_REASON: failed?.reason.slice(0, 300) ?? '',

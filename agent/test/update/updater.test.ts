@@ -53,10 +53,10 @@ async function releaseServer(t: { teardown(fn: () => unknown): void }, body: Buf
   return state;
 }
 
-function updater(dir: string, version: string, o: { exits?: string[]; arch?: string } = {}) {
+function updater(dir: string, version: string, o: { exits?: string[]; arch?: string; downloadMbit?: () => number | undefined } = {}) {
   const exits = o.exits ?? [];
   return new Updater({
-    dir, confirmS: 300, version, arch: o.arch ?? 'x64', keys, downloadMbit: () => undefined,
+    dir, confirmS: 300, version, arch: o.arch ?? 'x64', keys, downloadMbit: o.downloadMbit ?? (() => undefined),
     exitForUpdate: () => exits.push(version), log: silentLogger(), now: () => 1_900_000_000_000,
   });
 }
@@ -118,6 +118,23 @@ t.test('install: resumed download, the inactive slot, the trial state, exit; the
   t.same(reverts, ['1.2.0']);
 });
 
+t.test("the household's budget: no download during quiet hours, paced otherwise", async (t) => {
+  const dir = path.join(t.testdir(), 'update');
+  const server = await releaseServer(t, binary);
+  let mbit: number | undefined = 0;
+  const exits: string[] = [];
+  const u = updater(dir, '1.1.0', { exits, downloadMbit: () => mbit });
+  await u.start();
+  await u.accepted(offer(server.url));
+  t.same(server.ranges, [], 'quiet hours: nothing is downloaded');
+  t.equal(u.exchangeFields().UPDATE_FAILED, '', 'and nothing is refused');
+  mbit = 8; // 1 MB/s: the 300 kB binary takes about 0.3 s
+  const started = Date.now();
+  await u.accepted(offer(server.url));
+  t.ok(Date.now() - started >= 200, `paced to the allowed rate (${Date.now() - started} ms)`);
+  t.same(exits, ['1.1.0']);
+});
+
 t.test('refused releases change nothing on disk and are reported', async (t) => {
   const dir = path.join(t.testdir(), 'update');
   mkdirSync(path.join(dir, 'slot-a'), { recursive: true });
@@ -147,6 +164,9 @@ t.test('refused releases change nothing on disk and are reported', async (t) => 
     t.same(exits, [], `${what}: the agent runs on`);
   }
   t.equal(tampered.ranges.length, 1, 'only the last case downloaded anything');
+  const riscv = updater(dir, '1.1.0', { arch: 'riscv64' });
+  await riscv.start();
+  t.notOk('AGENT_ARCH' in riscv.exchangeFields(), 'an architecture no release is built for is not reported (the entrance would refuse the EXCHANGE)');
   const old = updater(dir, '0.9.0');
   await old.start();
   await old.accepted(offer(tampered.url));
