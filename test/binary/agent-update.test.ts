@@ -8,6 +8,8 @@
 //   2. a release signed by another key is refused, reported, and nothing on disk changes.
 //   3. v3, which exits at start, is rolled back to v2 by the launcher within UPDATE_CONFIRM_S, and the
 //      box reports UPDATE_FAILED 3.0.0.
+//   4. v4, which runs but never registers as 4.0.0 (the v1 binary signed as 4.0.0), is stopped by the
+//      launcher's watchdog at its deadline and rolled back to v2.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -174,5 +176,16 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   t.match(log, /v3 cannot start/);
   await on('v2 runs again and reports the failed v3', () => exchange().AGENT_VERSION === '2.0.0' && exchange().UPDATE_FAILED === '3.0.0');
   t.match(exchange().UPDATE_FAILED_REASON, /exited 3 times/);
+
+  // 4. A trial that runs but is never confirmed: the watchdog's deadline.
+  releases.set('4.0.0', release('4.0.0', readFileSync(v1.file)));
+  offer = { ACTION: 'install', VERSION: '4.0.0', ROLLOUT: 'rollout-test', RELEASE: (releases.get('4.0.0') as Release).line, URL: `${base}/releases/4.0.0/x64` };
+  await on('v4 staged in slot b', () => /trial=b\ntrial_version=4\.0\.0/.test(state()));
+  const v4At = Date.now();
+  await on('v4 stopped at its deadline and rolled back to v2', () => /^current=a\n/.test(state()) && /failed_version=4\.0\.0\nfailed_reason=did not register within the deadline/.test(state()), 60_000);
+  const v4Ms = Date.now() - v4At;
+  t.ok(v4Ms < (CONFIRM_S + 15) * 1000, `by the deadline, plus the watchdog's second and a restart (${v4Ms} ms)`);
+  t.match(log, /4\.0\.0 in slot b was not confirmed by its deadline; stopping it/);
+  await on('v2 runs again and reports the failed v4', () => exchange().AGENT_VERSION === '2.0.0' && exchange().UPDATE_FAILED === '4.0.0');
   t.comment(`v2 confirmed ${Math.round((v2At - started) / 1000)} s after the start; the whole test took ${Math.round((Date.now() - started) / 1000)} s`);
 });

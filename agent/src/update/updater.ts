@@ -119,7 +119,8 @@ export class Updater {
   private async install(offer: UpdateOffer): Promise<void> {
     const s = this.state as UpdateState;
     if (this.refused?.version === offer.VERSION) return; // reported; the rollout stops offering it
-    if (!this.isConfirmed(s)) return; // a trial takes no offer before it is confirmed
+    // While a trial is pending no offer is taken, whoever runs: its slot and deadline are the launcher's now.
+    if (s.trial !== '') return;
     const check = verifyRelease(offer.RELEASE, this.deps.keys);
     if (!check.ok) return this.refuse(offer, check.reason);
     const m = check.manifest;
@@ -168,7 +169,7 @@ export class Updater {
   /** Back to the version in the other slot, which must be the one the offer names. */
   private async revert(offer: UpdateOffer): Promise<void> {
     const s = this.state as UpdateState;
-    if (!this.isConfirmed(s)) return;
+    if (s.trial !== '') return;
     if (s.previous === '' || s.previous_version !== offer.VERSION) {
       return this.refuse(offer, `cannot revert to ${offer.VERSION}: the other slot holds ${s.previous_version || 'nothing'}`);
     }
