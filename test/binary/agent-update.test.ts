@@ -41,7 +41,7 @@ function release(version: string, body: Buffer, key = testReleaseKey()): Release
   return { version, body, line };
 }
 
-t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, rolls a crashing v3 back', async (t) => {
+t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, rolls back a v3 that crashes and a v4 that never registers', async (t) => {
   const started = Date.now();
   const v1 = testBinary('1.0.0');
   const v2 = testBinary('2.0.0');
