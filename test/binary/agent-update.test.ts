@@ -14,8 +14,6 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -25,6 +23,7 @@ import { eventually, killNginxGroup, testAgentEnv } from '../helpers/agent.js';
 import { startCertifyStandIn } from '../helpers/certify-stand-in.js';
 import { track } from '../helpers/children.js';
 import { startRedis } from '../helpers/redis.js';
+import { startReleaseServer } from '../helpers/release-server.js';
 import { testBinary, testReleaseKey } from './update-binaries.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -55,29 +54,9 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   // v3 exits at start: the release a bad build would be, signed as any other.
   releases.set('3.0.0', release('3.0.0', Buffer.from('#!/bin/sh\necho "v3 cannot start" >&2\nexit 3\n')));
 
-  // The release server: Range answered; `slow` paces it so a kill can land mid-download.
-  const served: string[] = [];
-  let slow = false;
-  const server = http.createServer((req, res) => {
-    const r = releases.get(/^\/releases\/([^/]+)\/x64$/.exec(req.url ?? '')?.[1] ?? '');
-    if (!r) return void res.writeHead(404).end();
-    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
-    served.push(`${r.version} ${req.headers.range ?? 'whole'}`);
-    res.writeHead(req.headers.range ? 206 : 200, { 'content-length': r.body.length - from, ...(req.headers.range ? { 'content-range': `bytes ${from}-${r.body.length - 1}/${r.body.length}` } : {}) });
-    let at = from;
-    const step = (): void => {
-      if (res.destroyed) return;
-      if (at >= r.body.length) return void res.end();
-      const next = Math.min(r.body.length, at + 4 * 1024 * 1024);
-      res.write(r.body.subarray(at, next));
-      at = next;
-      setTimeout(step, slow ? 150 : 0);
-    };
-    step();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await startReleaseServer(t);
+  for (const [version, r] of releases) server.binaries.set(version, r.body);
+  const { base, served } = server;
 
   // The entrance stand-in: offers `offer` to a box not running it and not reporting it failed; `hold`
   // refuses the EXCHANGE of that version (an entrance the new agent cannot register with, for now).
@@ -134,13 +113,13 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
 
   // 1. v1 → v2, with a kill -9 mid-download and one of the unconfirmed trial.
   const r2 = releases.get('2.0.0') as Release;
-  slow = true;
+  server.slow = true;
   offer = { ACTION: 'install', VERSION: '2.0.0', ROLLOUT: 'rollout-test', RELEASE: r2.line, URL: `${base}/releases/2.0.0/x64` };
   const part = path.join(slots, 'download.part');
   await on('the download starts', () => existsSync(part) && statSync(part).size > 8 * 1024 * 1024);
   const killedAt = statSync(part).size;
   child?.kill('SIGKILL');
-  slow = false;
+  server.slow = false;
   hold = true;
   await on('after kill -9, v1 starts again and resumes the download by Range', () => served.some((s) => /^2\.0\.0 bytes=\d+-$/.test(s)));
   t.ok(Number(/bytes=(\d+)-/.exec(served.find((s) => s.includes('bytes=')) ?? '')?.[1]) >= killedAt, 'from where it stopped');
@@ -158,7 +137,7 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   const files = (): string => readdirSync(slots, { recursive: true }).map(String).sort().map((f) => `${f}:${statSync(path.join(slots, f)).isFile() ? createHash('sha256').update(readFileSync(path.join(slots, f))).digest('hex') : 'dir'}`).join('\n');
   const before = files();
   const foreign = release('2.1.0', r2.body, generateKeyPairSync('ed25519').privateKey);
-  releases.set('2.1.0', foreign);
+  server.binaries.set('2.1.0', foreign.body);
   offer = { ACTION: 'install', VERSION: '2.1.0', ROLLOUT: 'rollout-test', RELEASE: foreign.line, URL: `${base}/releases/2.1.0/x64` };
   await on('a foreign release is refused and reported', () => exchange().UPDATE_FAILED === '2.1.0');
   t.match(exchange().UPDATE_FAILED_REASON, /not a release key this build trusts/);
@@ -178,8 +157,9 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   t.match(exchange().UPDATE_FAILED_REASON, /exited 3 times/);
 
   // 4. A trial that runs but is never confirmed: the watchdog's deadline.
-  releases.set('4.0.0', release('4.0.0', readFileSync(v1.file)));
-  offer = { ACTION: 'install', VERSION: '4.0.0', ROLLOUT: 'rollout-test', RELEASE: (releases.get('4.0.0') as Release).line, URL: `${base}/releases/4.0.0/x64` };
+  const r4 = release('4.0.0', readFileSync(v1.file));
+  server.binaries.set('4.0.0', r4.body);
+  offer = { ACTION: 'install', VERSION: '4.0.0', ROLLOUT: 'rollout-test', RELEASE: r4.line, URL: `${base}/releases/4.0.0/x64` };
   await on('v4 staged in slot b', () => /trial=b\ntrial_version=4\.0\.0/.test(state()));
   const v4At = Date.now();
   await on('v4 stopped at its deadline and rolled back to v2', () => /^current=a\n/.test(state()) && /failed_version=4\.0\.0\nfailed_reason=did not register within the deadline/.test(state()), 60_000);

@@ -8,8 +8,6 @@ import t from 'tap';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { silentLogger } from '../../../shared/src/log.js';
 import { publicKeyText } from '../../../shared/src/enrolment/codec.js';
@@ -17,6 +15,8 @@ import { releaseKeyIdOf, signRelease } from '../../../shared/src/release/manifes
 import type { ReleaseManifest } from '../../../shared/src/release/manifest.js';
 import type { UpdateOffer } from '../../../shared/src/protocol/messages.js';
 import { Updater } from '../../src/update/updater.js';
+import { startReleaseServer } from '../../../test/helpers/release-server.js';
+import type { ReleaseServer } from '../../../test/helpers/release-server.js';
 import { parseUpdateState, readUpdateState, writeUpdateState, EMPTY_STATE } from '../../src/update/state.js';
 
 const releaseKey = generateKeyPairSync('ed25519').privateKey;
@@ -28,30 +28,15 @@ const manifest: ReleaseManifest = {
   MIN_FROM_VERSION: '1.0.0', ALLOW_DOWNGRADE: false, CREATED: 1_800_000_000, KEY_ID: keyId,
 };
 
-interface ReleaseServer { url: string; ranges: string[]; cutNextAt: number | undefined; body: Buffer }
-
-/** Serves `body` with Range support; cutNextAt: the next answer stops after that many bytes (a dropped line). */
-async function releaseServer(t: { teardown(fn: () => unknown): void }, body: Buffer): Promise<ReleaseServer> {
-  const state: ReleaseServer = { url: '', ranges: [], cutNextAt: undefined, body };
-  const server = http.createServer((req, res) => {
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    state.ranges.push(req.headers.range ?? '');
-    const from = range ? Number(range[1]) : 0;
-    const slice = state.body.subarray(from);
-    res.writeHead(range ? 206 : 200, { 'content-length': slice.length, ...(range ? { 'content-range': `bytes ${from}-${state.body.length - 1}/${state.body.length}` } : {}) });
-    if (state.cutNextAt !== undefined) {
-      const cut = state.cutNextAt;
-      state.cutNextAt = undefined;
-      res.write(slice.subarray(0, cut), () => res.destroy());
-      return;
-    }
-    res.end(slice);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/releases/1.2.0/x64`;
-  return state;
+/** A server holding `body` as release 1.2.0 for x64, and the offer's URL for it. */
+async function releaseServer(t: { teardown(fn: () => unknown): void }, body: Buffer): Promise<ReleaseServer & { url: string }> {
+  const server = await startReleaseServer(t);
+  server.binaries.set('1.2.0', body);
+  return Object.assign(server, { url: `${server.base}/releases/1.2.0/x64` });
 }
+
+/** The Range header of each request the server answered ('' for none). */
+const rangesOf = (server: ReleaseServer): string[] => server.served.map((s) => s.replace(/^\S+ /, '').replace(/^whole$/, ''));
 
 function updater(dir: string, version: string, o: { exits?: string[]; arch?: string; downloadMbit?: () => number | undefined } = {}) {
   const exits = o.exits ?? [];
@@ -89,7 +74,7 @@ t.test('install: resumed download, the inactive slot, the trial state, exit; the
   t.equal(v1.exchangeFields().UPDATE_FAILED, '', 'an interrupted download is not a refusal');
 
   await v1.accepted(offer(server.url));
-  t.same(server.ranges, ['', 'bytes=100000-'], 'the second attempt asks only for the rest');
+  t.same(rangesOf(server), ['', 'bytes=100000-'], 'the second attempt asks only for the rest');
   t.same(readFileSync(path.join(dir, 'slot-a', 'dandelion')), binary, 'the binary is in slot a');
   t.equal(statSync(path.join(dir, 'slot-a', 'dandelion')).mode & 0o777, 0o755);
   t.notOk(existsSync(path.join(dir, 'download.part')));
@@ -97,7 +82,7 @@ t.test('install: resumed download, the inactive slot, the trial state, exit; the
   t.match(staged, { current: 'factory', current_version: '1.1.0', trial: 'a', trial_version: '1.2.0', trial_deadline: 1_900_000_300, trial_starts: 0 });
   t.same(exits, ['1.1.0'], 'the agent exits to start the trial');
   await v1.accepted(offer(server.url));
-  t.equal(server.ranges.length, 2, 'no second download once staged');
+  t.equal(rangesOf(server).length, 2, 'no second download once staged');
 
   // The launcher starts slot a; the new agent confirms once an entrance accepts its EXCHANGE.
   const v2 = updater(dir, '1.2.0');
@@ -126,7 +111,7 @@ t.test("the household's budget: no download during quiet hours, paced otherwise"
   const u = updater(dir, '1.1.0', { exits, downloadMbit: () => mbit });
   await u.start();
   await u.accepted(offer(server.url));
-  t.same(server.ranges, [], 'quiet hours: nothing is downloaded');
+  t.same(rangesOf(server), [], 'quiet hours: nothing is downloaded');
   t.equal(u.exchangeFields().UPDATE_FAILED, '', 'and nothing is refused');
   mbit = 8; // 1 MB/s: the 300 kB binary takes about 0.3 s
   const started = Date.now();
@@ -163,7 +148,7 @@ t.test('refused releases change nothing on disk and are reported', async (t) => 
     t.same(snapshot(dir), before, `${what}: nothing on disk changed`);
     t.same(exits, [], `${what}: the agent runs on`);
   }
-  t.equal(tampered.ranges.length, 1, 'only the last case downloaded anything');
+  t.equal(rangesOf(tampered).length, 1, 'only the last case downloaded anything');
   const riscv = updater(dir, '1.1.0', { arch: 'riscv64' });
   await riscv.start();
   t.notOk('AGENT_ARCH' in riscv.exchangeFields(), 'an architecture no release is built for is not reported (the entrance would refuse the EXCHANGE)');
