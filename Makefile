@@ -45,8 +45,6 @@ dist/SHA256SUMS: node_modules/.package-lock.json $(BINARY_INPUTS) build/binaries
 # Signed releases for updates over the air (docs/updates.md): each binary of `make binaries` and its
 # manifest, signed with the operator's offline release key: make release RELEASE_KEY=/path/to/release.key
 release: release-key build binaries
-release-key:
-	@[ -n "$(RELEASE_KEY)" ] || { echo "make release: give the private release key: make release RELEASE_KEY=/path/to/key (dandelion release keygen makes one)" >&2; exit 2; }
 	@mkdir -p dist/release
 	@v=$$(node -p "require('./package.json').version"); \
 	for bin in dist/dandelion-agent-linux-*; do \
@@ -55,6 +53,11 @@ release-key:
 	  bin/dandelion release sign --key "$(RELEASE_KEY)" --binary dist/release/$$name --version $$v --arch $$arch $(RELEASE_ARGS) && \
 	  bin/dandelion release verify --binary dist/release/$$name --release dist/release/$$name.release || exit 1; \
 	done
+
+# Checked before anything is built. The verify above also fails a key release/release-keys.txt does not
+# list: boxes built from this checkout would refuse the release.
+release-key:
+	@[ -n "$(RELEASE_KEY)" ] || { echo "make release: give the private release key: make release RELEASE_KEY=/path/to/key (dandelion release keygen makes one)" >&2; exit 2; }
 
 build/binaries/commit: FORCE
 	@mkdir -p $(@D)
