@@ -4,7 +4,8 @@
 // replies of an entrance stand-in (test/helpers/certify-stand-in.ts) until the entrance's rollouts
 // (branch i21-entrance) are merged; the release binaries come from an HTTP server here that answers Range.
 //   1. v1 (factory) → v2: kill -9 in the middle of the download, resumed by Range; kill -9 of the trial
-//      before it is confirmed (the launcher starts it again); confirmed once an entrance accepts it.
+//      before it is confirmed (the launcher starts it again); confirmed once an entrance accepts it; a
+//      kill -9 of the confirmed v2 starts v2 again.
 //   2. a release signed by another key is refused, reported, and nothing on disk changes.
 //   3. v3, which exits at start, is rolled back to v2 by the launcher within UPDATE_CONFIRM_S, and the
 //      box reports UPDATE_FAILED 3.0.0.
@@ -132,6 +133,13 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   await on('v2 confirmed once an entrance accepts it', () => /^current=a\ncurrent_version=2\.0\.0\nprevious=factory\nprevious_version=1\.0\.0\ntrial=\n/.test(state()));
   await on('and reported', () => exchange().AGENT_VERSION === '2.0.0' && exchange().AGENT_PREVIOUS_VERSION === '1.0.0');
   const v2At = Date.now();
+  const confirmedState = state();
+  const killed = exits.length;
+  child?.kill('SIGKILL');
+  await on('kill -9 of the confirmed v2 ends it', () => exits.length > killed);
+  standIn.lastExchange.delete(boxId);
+  await on('and it starts again from its slot', () => exchange().AGENT_VERSION === '2.0.0' && exchange().AGENT_PREVIOUS_VERSION === '1.0.0');
+  t.equal(state(), confirmedState, 'and the state is as it was');
 
   // 2. Signed by a key this build does not trust: refused, reported, nothing on disk changes.
   const files = (): string => readdirSync(slots, { recursive: true }).map(String).sort().map((f) => `${f}:${statSync(path.join(slots, f)).isFile() ? createHash('sha256').update(readFileSync(path.join(slots, f))).digest('hex') : 'dir'}`).join('\n');
