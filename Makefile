@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test release release-key FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,13 +34,30 @@ deps:
 # The standalone box-agent binaries (docs/binaries.md): rebuilt when their sources, the pinned base
 # Nodes or the commit they report change.
 BINARY_INPUTS := $(shell find bin shared/src agent/src provisioning/src -name '*.ts') binaries/base-nodes.json \
-	$(wildcard scripts/binaries/*) scripts/build-info.mjs package-lock.json
+	$(wildcard scripts/binaries/*) scripts/build-info.mjs package-lock.json release/release-keys.txt
 
 binaries: dist/SHA256SUMS
 
 dist/SHA256SUMS: node_modules/.package-lock.json $(BINARY_INPUTS) build/binaries/commit
 	scripts/ensure-debs.sh $(BINARY_DEBS)
 	node scripts/binaries/build.mjs
+
+# Signed releases for updates over the air (docs/updates.md): each binary of `make binaries` and its
+# manifest, signed with the operator's offline release key: make release RELEASE_KEY=/path/to/release.key
+release: release-key build binaries
+	@mkdir -p dist/release
+	@v=$$(node -p "require('./package.json').version"); \
+	for bin in dist/dandelion-agent-linux-*; do \
+	  name=$$(basename $$bin); arch=$${name#dandelion-agent-linux-}; \
+	  cp $$bin dist/release/$$name.tmp && mv dist/release/$$name.tmp dist/release/$$name && \
+	  bin/dandelion release sign --key "$(RELEASE_KEY)" --binary dist/release/$$name --version $$v --arch $$arch $(RELEASE_ARGS) && \
+	  bin/dandelion release verify --binary dist/release/$$name --release dist/release/$$name.release || exit 1; \
+	done
+
+# Checked before anything is built. The verify above also fails a key release/release-keys.txt does not
+# list: boxes built from this checkout would refuse the release.
+release-key:
+	@[ -n "$(RELEASE_KEY)" ] || { echo "make release: give the private release key: make release RELEASE_KEY=/path/to/key (dandelion release keygen makes one)" >&2; exit 2; }
 
 build/binaries/commit: FORCE
 	@mkdir -p $(@D)

@@ -26,6 +26,8 @@ Commands:
                          (ROLE: entrance, agent, publisher, provision)
   provision sdcard|show|env  write or read a box's dandelion.yaml on an SD image or card
                          (provisioning/README.md)
+  release keygen|sign|verify  make a release key, sign an agent binary, check a signed
+                         release (docs/updates.md)
 
 Run 'dandelion <command> --help' for a command's options.
 
@@ -48,6 +50,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   config: async () => configCommand,
   'hash-password': async () => hashPasswordCommand,
   provision: async () => (await import('../provisioning/src/main.js')).main,
+  release: async () => (await import('../shared/src/release/command.js')).main,
 };
 
 async function configCommand(args: string[]): Promise<void> {

@@ -28,6 +28,8 @@ import { PeerCredentials } from '../../shared/src/enrolment/peer-credentials.js'
 import { createExpirySweeper } from './expiry/sweeper.js';
 import type { ExpirySweeper } from './expiry/sweeper.js';
 import { exchangeAccepted, exchangeRefused } from './heartbeat/accepted.js';
+import { Updater, releaseArch } from './update/updater.js';
+import { trustedReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 import { BoxAddress } from './heartbeat/box-address.js';
 import { EntranceLinks } from './heartbeat/entrance-links.js';
 import { ExchangeBuilder } from './heartbeat/exchange.js';
@@ -73,6 +75,8 @@ export interface AgentDeps {
   minReloadIntervalMs?: number;
   /** The household's clock: quiet hours and the quota's month (tests move it). */
   now?: () => number;
+  /** Stop cleanly and exit with EXIT_FOR_UPDATE once an update is staged (main.ts); absent: updates are staged, never started. */
+  exitForUpdate?: () => void;
 }
 
 export interface AgentStatus {
@@ -152,6 +156,8 @@ interface Parts {
   portMapper: PortMapper;
   /** The box's own pacing of viewers by the router's queueing delay; undefined with HOUSEHOLD_YIELD off or on loopback. */
   householdYield: HouseholdYield | undefined;
+  /** Updates over the air: offers from EXCHANGE replies, the A/B slots' state (update/updater.ts). */
+  updater: Updater;
   held: { credentials?: PeerCredentials; metricsServer?: MetricsServer; httpsServerName?: string };
 }
 
@@ -188,10 +194,34 @@ function assemble(deps: AgentDeps): Parts {
     certificate: config.HTTPS === 'auto' ? boxCertificate(paths, log, () => parts) : undefined,
     portMapper: assemblePortMapper(config, log, () => parts),
     householdYield: assembleHouseholdYield(config, log, () => parts),
+    updater: assembleUpdater(deps, log, () => parts),
     held: {},
   };
   return parts;
 }
+
+/**
+ * The updater. Its downloads take the household's budget into account: none during quiet hours (the
+ * household asked for a quiet line), and at most a quarter of the measured download capacity otherwise.
+ */
+function assembleUpdater(deps: AgentDeps, log: Logger, parts: () => Parts): Updater {
+  const { config } = deps;
+  return new Updater({
+    dir: path.resolve(config.UPDATE_DIRECTORY), confirmS: config.UPDATE_CONFIRM_S,
+    version: buildInfo().version, arch: releaseArch(), keys: trustedReleaseKeys(),
+    downloadMbit: () => {
+      const p = parts();
+      if (p.household.view().pause.reason === 'quiet-hours') return 0;
+      const down = p.budget.capacity?.downMbit;
+      return down !== undefined && down > 0 ? down * UPDATE_DOWNLOAD_SHARE : undefined;
+    },
+    exitForUpdate: () => (deps.exitForUpdate ?? (() => log.warn('update staged; it starts with the next start of the agent')))(),
+    log: log.child({ mod: 'update' }),
+  });
+}
+
+/** The share of the measured download capacity an update's download may take. */
+const UPDATE_DOWNLOAD_SHARE = 0.25;
 
 type ServingParts = Pick<Parts, 'usage' | 'store' | 'sweeper' | 'tail' | 'nginx' | 'ingest' | 'metrics'>;
 
@@ -257,6 +287,8 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     boxStatus: own.boxStatus,
     onAccepted: async (reply, sent, url) => {
       await accepted(reply, sent, url);
+      // Not awaited: a download takes minutes and the heartbeats go on meanwhile.
+      parts().updater.accepted(reply.UPDATE).catch((err: unknown) => log.error({ err }, 'update failed'));
       await applyTrust(parts(), reply);
       if (reply.BOX_NAME !== undefined) parts().certificate?.nameGiven(reply.BOX_NAME, url);
     },
@@ -387,6 +419,7 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
     reachability: reachabilityFields(p.portMapper.state, p.links.localAddress()),
     household: householdExchangeFields(p.household.view()),
     viewerRateMbit: p.householdYield?.rateMbit,
+    update: p.updater.exchangeFields(),
   };
 }
 
@@ -451,6 +484,7 @@ async function startParts(p: Parts): Promise<AgentStatus> {
   await p.sweeper.reconcile();
   await p.sweeper.sweep();
   await p.usage.load(p.paths.baseDirectory);
+  await p.updater.start(); // before the first EXCHANGE, which reports the version and any failed update
   await p.household.start(); // before nginx's first config, which serves by its pause and cap
   p.household.onChange((view) => householdChanged(p, view));
   p.boxStatus.household(householdSnapshot(p.household.view()));

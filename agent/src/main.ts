@@ -6,6 +6,7 @@ import { connectRedis } from '../../shared/src/redis.js';
 import { createAgent } from './app.js';
 import path from 'node:path';
 import { resolveBoxId } from './identity.js';
+import { EXIT_FOR_UPDATE } from './update/updater.js';
 
 export const AGENT_HELP = `Usage: dandelion agent [--config FILE]
 
@@ -36,8 +37,9 @@ export async function main(args: string[]): Promise<void> {
   const redis = await connectRedis(config, log).catch((err: Error) => {
     throw new Error(`cannot reach Redis: ${err.message}`);
   });
-  const agent = createAgent({ config, redis, boxId, log });
-  trapSignals(async () => {
+  let exitWith: (code: number, why: string) => void = () => undefined;
+  const agent = createAgent({ config, redis, boxId, log, exitForUpdate: () => exitWith(EXIT_FOR_UPDATE, 'update staged') });
+  exitWith = trapSignals(async () => {
     await agent.stop();
     // quit() waits for replies in flight; a connection already gone is simply dropped.
     await redis.quit().catch(() => redis.disconnect());

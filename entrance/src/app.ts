@@ -22,7 +22,7 @@ import { createDnsServer } from './dns/server.js';
 import type { DnsServer } from './dns/server.js';
 import { RedisZoneRecords } from './dns/box-records.js';
 import { zoneNameServer } from './dns/answer.js';
-import type { ReleaseKeys } from './updates/trusted-release-keys.js';
+import type { ReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 
 const PING_INTERVAL_MS = 30_000;
 /** Largest messages one socket may hold at once: a box and a publisher each wait for every reply. */

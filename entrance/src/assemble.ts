@@ -41,8 +41,8 @@ import { CertifyRate } from './acme/certify-rate.js';
 import { ReleaseStore } from './updates/release-store.js';
 import { releasePath } from './updates/release-routes.js';
 import { Rollouts } from './updates/rollouts.js';
-import { trustedReleaseKeys } from './updates/trusted-release-keys.js';
-import type { ReleaseKeys } from './updates/trusted-release-keys.js';
+import { trustedReleaseKeys } from '../../shared/src/release/trusted-keys.js';
+import type { ReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 
 export interface PartsDeps {
   config: EntranceConfig;

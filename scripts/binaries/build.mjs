@@ -10,11 +10,14 @@
 //      itself under qemu-arm, injected with postject;
 //   5. dist/SHA256SUMS and a size report (each binary ≤ 1.1 × its stripped base, or the build fails).
 //
-// Usage: node scripts/binaries/build.mjs [TARGET…]   (TARGET: linux-x64, linux-arm64, linux-armv7; default all)
+// Usage: node scripts/binaries/build.mjs [--release-keys FILE] [TARGET…]   (TARGET: linux-x64, linux-arm64, linux-armv7; default all)
+//        --release-keys FILE: bake these release public keys in (default release/release-keys.txt; docs/updates.md)
+//        --version V --out DIR: bake version V instead of package.json's and write the binaries to DIR, not
+//          dist/ (the update tests' binaries; test/binary/update-binaries.ts)
 //        node scripts/binaries/build.mjs --base-node TARGET   (step 1 alone; prints the stripped Node's path)
 // Reaches only the npm registry (npm pack); everything else is local.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { builtinModules } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -118,8 +121,33 @@ export async function main(): Promise<void> {
   },
 };
 
-async function bundle(info) {
-  const outfile = path.join(WORK, 'dandelion.cjs');
+/** The release public keys to bake in: one base64 SPKI Ed25519 key per line, # comments (shared/src/release/trusted-keys.ts). */
+function releaseKeysText(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(`--release-keys ${file}: ${err.message}`);
+  }
+  let count = 0;
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    let key;
+    try {
+      key = createPublicKey({ key: Buffer.from(line, 'base64'), format: 'der', type: 'spki' });
+    } catch {
+      key = undefined;
+    }
+    if (key?.asymmetricKeyType !== 'ed25519') fail(`${file}, line ${i + 1}: not an Ed25519 public key (base64 SPKI)`);
+    count++;
+  }
+  if (count === 0) fail(`${file}: no release key; a box built so could never be updated`);
+  return text;
+}
+
+async function bundle(info, outDir, keysText) {
+  const outfile = path.join(outDir, 'dandelion.cjs');
   const baked = JSON.stringify({ version: info.version, commit: info.commit });
   // DANDELION_BINARY_INFO=1 prints what is baked in (and the heap limit in force), then exits: for
   // operators and for test/binary/agent-arm64.test.ts. Runs before any module of the bundle.
@@ -139,6 +167,7 @@ async function bundle(info) {
     external: OPTIONAL_NATIVE,
     define: {
       __DANDELION_BUILD_INFO__: baked,
+      __DANDELION_RELEASE_KEYS__: JSON.stringify(keysText),
       // version.ts reads build-info.json beside itself only when nothing is baked in: never here.
       'import.meta.url': JSON.stringify('file:///dandelion-binary/'),
     },
@@ -167,7 +196,7 @@ async function bundle(info) {
 }
 
 /** pkg --sea for targets sharing one Node version, run by the x64 base of that version. */
-function pkgSea(entry, names, bases) {
+function pkgSea(entry, names, bases, outDir) {
   const version = bases[names[0]].pin.version;
   const runner = bases['linux-x64'];
   if (!runner || runner.pin.version !== version || names.some((n) => bases[n].pin.version !== version)) {
@@ -188,7 +217,7 @@ function pkgSea(entry, names, bases) {
     fs.writeFileSync(`${bin}.ok`, '');
     fs.writeFileSync(path.join(cache, `${stem}.tar.gz`), 'placeholder: the base binary is bin/node beside this; see docs/binaries.md\n');
     fs.writeFileSync(path.join(cache, `${stem}.tar.gz.ok`), '');
-    targets.push({ nodeRange: `node${version}`, platform: 'linux', arch, output: path.join(WORK, 'out', `dandelion-agent-${name}`) });
+    targets.push({ nodeRange: `node${version}`, platform: 'linux', arch, output: path.join(outDir, `dandelion-agent-${name}`) });
   }
   say(`pkg --sea (Node ${version}) for ${names.join(', ')}`);
   const job = JSON.stringify({ entry, targets, execArgv: EXEC_ARGV });
@@ -201,9 +230,9 @@ function pkgSea(entry, names, bases) {
 }
 
 /** Node's own SEA steps for a base pkg does not take (Node < 22): blob by the target node, then postject. */
-async function nodeSea(entry, name, base) {
+async function nodeSea(entry, name, base, outDir) {
   const { pin, stripped } = base;
-  const out = path.join(WORK, 'out', `dandelion-agent-${name}`);
+  const out = path.join(outDir, `dandelion-agent-${name}`);
   const blob = path.join(WORK, `sea-${name}.blob`);
   const config = path.join(WORK, `sea-${name}.json`);
   // Node 20.11's SEA has no execArgv: the heap cap for this target comes from NODE_OPTIONS (docs/binaries.md).
@@ -231,22 +260,39 @@ async function main() {
     process.stdout.write(`${baseNode(wanted[1]).stripped}\n`);
     return;
   }
+  const option = (name) => {
+    const i = wanted.indexOf(name);
+    if (i < 0) return undefined;
+    const [, value] = wanted.splice(i, 2);
+    if (value === undefined) fail(`${name} needs a value`);
+    return value;
+  };
+  const keysText = releaseKeysText(option('--release-keys') ?? path.join(ROOT, 'release', 'release-keys.txt'));
+  const version = option('--version');
+  const outOption = option('--out');
+  if ((version === undefined) !== (outOption === undefined)) fail('--version and --out go together (test binaries never replace dist/)');
   const names = wanted.length > 0 ? wanted : Object.keys(PINS);
   for (const n of names) if (!PINS[n]) fail(`unknown target ${n}; known: ${Object.keys(PINS).join(', ')}`);
   run('node', [path.join(ROOT, 'scripts', 'build-info.mjs')], { cwd: ROOT });
   const info = JSON.parse(fs.readFileSync(path.join(ROOT, 'build', 'build-info.json'), 'utf8'));
-  fs.mkdirSync(path.join(WORK, 'out'), { recursive: true });
+  if (version !== undefined) info.version = version;
+  const outDir = outOption === undefined ? path.join(WORK, 'out') : path.resolve(outOption);
+  fs.mkdirSync(outDir, { recursive: true });
 
   const bases = {};
   // pkg needs the x64 Node of the pkg targets' version to run.
   for (const n of new Set([...names, ...names.some((n) => PINS[n].sea === 'pkg') ? ['linux-x64'] : []])) bases[n] = baseNode(n);
-  const entry = await bundle(info);
+  const entry = await bundle(info, outOption === undefined ? WORK : outDir, keysText);
 
   const built = {};
   const byVersion = new Map();
   for (const n of names.filter((n) => PINS[n].sea === 'pkg')) byVersion.set(PINS[n].version, [...(byVersion.get(PINS[n].version) ?? []), n]);
-  for (const group of byVersion.values()) Object.assign(built, pkgSea(entry, group, bases));
-  for (const n of names.filter((n) => PINS[n].sea === 'node')) built[n] = await nodeSea(entry, n, bases[n]);
+  for (const group of byVersion.values()) Object.assign(built, pkgSea(entry, group, bases, outDir));
+  for (const n of names.filter((n) => PINS[n].sea === 'node')) built[n] = await nodeSea(entry, n, bases[n], outDir);
+  if (outOption !== undefined) {
+    for (const n of names) say(`${path.relative(ROOT, built[n])}: dandelion ${info.version} (${info.commit})`);
+    return;
+  }
 
   fs.mkdirSync(DIST, { recursive: true });
   const rows = [];

@@ -4,9 +4,9 @@
  */
 import type { Logger } from './log.js';
 
-export function trapSignals(stop: () => Promise<void>, log: Logger, graceMs = 5_000): void {
+export function trapSignals(stop: () => Promise<void>, log: Logger, graceMs = 5_000): (exitCode: number, why: string) => void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: NodeJS.Signals | string, exitCode = 0): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal; exiting now');
       process.exit(1);
@@ -20,7 +20,7 @@ export function trapSignals(stop: () => Promise<void>, log: Logger, graceMs = 5_
     stop().then(
       () => {
         log.info('stopped');
-        process.exit(0);
+        process.exit(exitCode);
       },
       (err: unknown) => {
         log.error({ err }, 'unclean stop');
@@ -28,6 +28,9 @@ export function trapSignals(stop: () => Promise<void>, log: Logger, graceMs = 5_
       },
     );
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // Wrapped: Node passes the signal's number as a second argument, which is not an exit code.
+  process.on('SIGTERM', (signal) => onSignal(signal));
+  process.on('SIGINT', (signal) => onSignal(signal));
+  // The same clean stop, asked for by the process itself (the agent after staging an update: exit 75).
+  return (exitCode, why) => onSignal(why, exitCode);
 }

@@ -9,7 +9,7 @@ import { createEntrance } from '../../entrance/src/app.js';
 import type { Entrance } from '../../entrance/src/app.js';
 import { resolveEntranceId } from '../../entrance/src/identity.js';
 import { rememberEntrance } from './publisher-account.js';
-import type { ReleaseKeys } from '../../entrance/src/updates/trusted-release-keys.js';
+import type { ReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 
 /** Entrance env for tests whose boxes are real agents (nginx, the agent's socket server): SEARCH lists only boxes it reached. */
 export const REAL_BOXES: Readonly<Record<string, string>> = { DANDELION_REQUIRE_REACHABLE: 'true' };

@@ -35,6 +35,8 @@ export interface ExchangeInputs {
   household?: HouseholdExchangeFields;
   /** The rate the box's own shaping gives viewers now (HOUSEHOLD_YIELD), undefined when it does not shape. */
   viewerRateMbit?: number | undefined;
+  /** AGENT_VERSION, AGENT_ARCH, AGENT_PREVIOUS_VERSION, UPDATE_FAILED, UPDATE_FAILED_REASON (update/updater.ts). */
+  update?: Pick<BoxExchange, 'AGENT_VERSION' | 'AGENT_ARCH' | 'AGENT_PREVIOUS_VERSION' | 'UPDATE_FAILED' | 'UPDATE_FAILED_REASON'>;
 }
 
 /** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
@@ -55,6 +57,7 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
   msg.STATUS = i.status;
   for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
   if (i.household) Object.assign(msg, i.household);
+  if (i.update) Object.assign(msg, i.update);
   return msg;
 }
 

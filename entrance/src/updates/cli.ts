@@ -12,8 +12,8 @@ import { ReleaseRefused, ReleaseStore } from './release-store.js';
 import type { StoredRelease } from './release-store.js';
 import { RolloutRefused, Rollouts } from './rollouts.js';
 import type { RolloutStatus, StartRequest } from './rollouts.js';
-import { trustedReleaseKeys } from './trusted-release-keys.js';
-import type { ReleaseKeys } from './trusted-release-keys.js';
+import { trustedReleaseKeys } from '../../../shared/src/release/trusted-keys.js';
+import type { ReleaseKeys } from '../../../shared/src/release/trusted-keys.js';
 
 export const UPDATES_HELP = `Updates over the air (docs/updates.md):
   dandelion entrance release upload --binary FILE --release FILE.release

@@ -13,7 +13,7 @@ import type { ReleaseKeys as ReleaseKeyNames } from '../../../shared/src/redis-k
 import { RELEASE_ARCHES, compareVersions, isVersion, verifyRelease } from '../../../shared/src/release/manifest.js';
 import type { ReleaseManifest } from '../../../shared/src/release/manifest.js';
 import { isOneOf } from '../../../shared/src/protocol/fields.js';
-import type { ReleaseKeys } from './trusted-release-keys.js';
+import type { ReleaseKeys } from '../../../shared/src/release/trusted-keys.js';
 
 /** Seconds an upload in progress may go without a chunk before its temporary key expires. */
 const UPLOAD_IDLE_SECONDS = 300;

@@ -139,6 +139,8 @@ export const AGENT_SCHEMA = {
   HTTPS: oneOf('auto: when an entrance gives the box a name (BOX_NAME), make a key on the box, have the entrance certify it (CERTIFY), serve HTTPS on BOX_HTTPS_PORT and renew the certificate at 2/3 of its lifetime. off: HTTP only.', ['auto', 'off'] as const, 'auto'),
   BASE_DIRECTORY: str('Folder where received files are kept, as <publisher-id>/<FILE_PATH>.', '/var/lib/dandelion/files'),
   RUN_DIRECTORY: str('Folder for the agent\'s own state: generated nginx config, nginx\'s logs and pid, the access log the agent tails.', '/var/lib/dandelion/agent'),
+  UPDATE_DIRECTORY: str('Folder of the updates over the air (docs/updates.md): the A/B slots slot-a/ and slot-b/, their state (read by the launcher, firmware-image/dandelion-agent-run --slots, which must name the same folder) and a download in progress. On the data partition, never the read-only root.', '/var/lib/dandelion/update'),
+  UPDATE_CONFIRM_S: num('Seconds a newly installed agent version has to be accepted by an entrance; otherwise the launcher rolls the box back to the version before it and the box reports the failed one.', 300, { min: 10, max: 86400, integer: true }),
   BOX_PING_ENTRANCE_FREQ: num('Seconds between a box\'s EXCHANGE heartbeats (each one jittered by up to ±10 %).', 5, { min: 0.1, max: 3600 }),
   METRICS_PORT: num('Port of the agent\'s Prometheus /metrics (on METRICS_IP); 0: none.', 9110, { min: 0, max: 65535, integer: true }),
   METRICS_IP: str('Address the agent\'s /metrics binds to: loopback by default, so the household network and the internet cannot read it; 0.0.0.0 for a Prometheus elsewhere.', '127.0.0.1', checkHost),
