@@ -9,10 +9,11 @@
  * The purpose prefix keeps a release signature from ever being accepted as a grant or an enrolment, and a
  * grant's as a release.
  */
-import { createHash, sign, verify } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isRecord, parseJsonSafe } from '../protocol/json.js';
 import { isOneOf } from '../protocol/fields.js';
+import { keyIdOf } from '../trust/grant.js';
 
 const RELEASE_PURPOSE = 'dandelion-release-v1\n';
 /** A manifest is a few hundred characters; anything far longer is not one. */
@@ -71,9 +72,9 @@ export function compareVersions(a: string, b: string): number {
   return ra < rb ? -1 : 1;
 }
 
-/** A short, stable name for a release public key (its base64 SPKI text, as enrolment/codec.ts publicKeyText writes it). */
+/** A short, stable name for a release public key (its base64 SPKI text): named as fleet keys are (trust/grant.ts). */
 export function releaseKeyIdOf(publicKeyText: string): string {
-  return createHash('sha256').update(Buffer.from(publicKeyText, 'base64')).digest('base64url').slice(0, 16);
+  return keyIdOf(publicKeyText);
 }
 
 export function signRelease(manifest: ReleaseManifest, key: KeyObject): string {
