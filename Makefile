@@ -4,8 +4,8 @@ SHELL := /bin/bash
 
 # Debian packages the tests and the demo use (installed when missing): mtools, dosfstools and fdisk
 # for provisioning SD images; wrk loads a box's nginx in the serving benchmark, which make test runs
-# once in its smoke size.
-TEST_DEBS := redis-server nginx ffmpeg chromium mtools dosfstools fdisk wrk openssh-client
+# once in its smoke size; libnginx-mod-stream is the PROXY protocol test's TCP front (entrance/test/proxy-protocol/).
+TEST_DEBS := redis-server nginx libnginx-mod-stream ffmpeg chromium mtools dosfstools fdisk wrk openssh-client
 # Debian packages `make binaries` and its qemu test use: binutils to strip the base Nodes, qemu-user to
 # run ARM code (the armv7 SEA blob, test/binary/) and the ARM C and C++ libraries that code loads.
 BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf qemu-user-static \

@@ -9,6 +9,8 @@ import type { EntranceConfig } from '../../shared/src/config/schemas.js';
 import type { Logger } from '../../shared/src/log.js';
 import { closeAll, keepAlive } from '../../shared/src/ws-server.js';
 import { AddressLimits } from '../../shared/src/address-limits.js';
+import { trustedProxies } from '../../shared/src/peer-address.js';
+import { requireProxyHeaders } from '../../shared/src/proxy-accept.js';
 import { ByteBudget, FRAMES_IN_FLIGHT, wireBytes } from '../../shared/src/byte-budget.js';
 import { assembleEntrance } from './assemble.js';
 import type { EntranceServices } from './context.js';
@@ -86,6 +88,9 @@ export function createEntrance(deps: EntranceDeps): Entrance {
     host: config.DNS_BIND, port: config.DNS_PORT, log: log.child({ mod: 'dns' }),
   });
   const web = createEntranceHttp({ services, dashboard, gate, wsPath, onUpgrade: upgrade, fleetKeys: async () => (await ctx.trust.boxFields())?.FLEET_KEYS });
+  // Behind a TCP balancer that sends the PROXY protocol: its header, read at accept, names each peer.
+  const proxyAccept = config.PROXY_PROTOCOL_FROM.length === 0 ? undefined
+    : requireProxyHeaders(web.server, { from: trustedProxies(config.PROXY_PROTOCOL_FROM), log: log.child({ mod: 'proxy-protocol' }) });
 
   return {
     services,
@@ -116,6 +121,7 @@ export function createEntrance(deps: EntranceDeps): Entrance {
       stopKeepAlive();
       dashboard.stop();
       await closeAll(wss, 'entrance shutting down');
+      proxyAccept?.close();
       await web.close();
       await dns?.stop();
       revocations.stop();

@@ -1,6 +1,7 @@
 /**
- * Who is on the other end of a request: the socket's own address, or, only when that socket is one of
- * the operator's TRUSTED_PROXIES, the client the proxy says it forwards. Anyone can write
+ * Who is on the other end of a request: the socket's own address (or, when a TCP balancer listed in
+ * PROXY_PROTOCOL_FROM opened the connection, the client its PROXY header named), or, only when that
+ * address is one of the operator's TRUSTED_PROXIES, the client the proxy says it forwards. Anyone can write
  * X-Forwarded-For or X-Real-IP, so a header counts only when a trusted proxy delivered it, and then
  * X-Forwarded-For is walked from the right: each proxy appends the peer it saw, so the right-most
  * address that is not one of our proxies is the last one nobody we trust could have made up. Addresses
@@ -76,9 +77,34 @@ export const NO_PROXIES: TrustedProxies = trustedProxies([]);
 /** This machine only: the box's own nginx, which proxies /dandelion/<box>/ws/ to the agent. */
 export const LOOPBACK_PROXIES: TrustedProxies = trustedProxies(['127.0.0.0/8', '::1']);
 
-/** The address of the socket itself, normalised; proxies' headers never count here. */
+/**
+ * Clients named by a PROXY protocol header (shared/src/proxy-accept.ts), by the TCP socket it arrived on.
+ * Kept beside the socket rather than on it, so nothing else can write it; a WeakMap, so it goes with the socket.
+ */
+const proxiedClients = new WeakMap<object, string>();
+
+/** Record the client a trusted balancer's PROXY header named for this (raw TCP) socket. */
+export function rememberProxiedClient(socket: net.Socket, ip: string): void {
+  proxiedClients.set(socket, ip);
+}
+
+/**
+ * The client at the far end of this socket: the one a trusted balancer's PROXY header named for it, else
+ * the socket's own address, normalised. Over TLS the socket is a TLSSocket wrapping the raw TCP socket
+ * the header came on (its `_parent`, not public API, read here without trusting its shape).
+ */
+export function connectionAddressOf(socket: net.Socket): string {
+  const parent: unknown = Reflect.get(socket, '_parent');
+  const proxied = proxiedClients.get(socket) ?? (typeof parent === 'object' && parent !== null ? proxiedClients.get(parent) : undefined);
+  return proxied ?? normaliseIp(socket.remoteAddress ?? '');
+}
+
+/**
+ * The address of the connection itself, normalised: the socket's, or the client a trusted TCP balancer
+ * named in its PROXY header (which describes the connection, not a request); forwarded headers never count here.
+ */
 export function socketAddressOf(req: IncomingMessage): string {
-  return normaliseIp(req.socket.remoteAddress ?? '');
+  return connectionAddressOf(req.socket);
 }
 
 function headerText(req: IncomingMessage, name: string): string | undefined {

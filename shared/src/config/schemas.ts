@@ -90,6 +90,11 @@ export const ENTRANCE_SCHEMA = {
     [],
     checkAddressOrCidr,
   ),
+  PROXY_PROTOCOL_FROM: list(
+    'Addresses or CIDRs of the TCP load balancers in front of the entrance that send the PROXY protocol (HAProxy\'s, v1 or v2: nginx stream\'s `proxy_protocol on`, HAProxy\'s `send-proxy`/`send-proxy-v2`, cloud balancers). A connection from one of them must start with a PROXY header, else it is closed (logged); the client the header names is then that connection\'s peer everywhere the entrance asks who a peer is: the PUBLIC_IP it is told, its location, the reachability probe, the per-address limits and TRUSTED_PROXIES\' check (a header saying UNKNOWN or LOCAL, a balancer\'s health check, leaves the balancer\'s own address). Connections from any other address are never read for a header, so nobody else can name a client. Empty: no PROXY protocol, every peer is its socket\'s address.',
+    [],
+    checkAddressOrCidr,
+  ),
   RUN_DIRECTORY: str('Folder for the entrance\'s own state (its generated ID).', '/var/lib/dandelion/entrance'),
   DASHBOARD_USERS: recordList(
     'Operators who may log in to /dashboard/: a list of {USERNAME, PASSWORD_HASH}, the hash printed by `dandelion hash-password`. Empty: nobody can log in.',
