@@ -24,6 +24,8 @@ import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { awaitReplica } from '../../shared/src/redis-replica-wait.js';
+import { Redis } from 'ioredis';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
@@ -272,6 +274,46 @@ t.test('when the best boxes are quarantined, SEARCH reaches past them to the nex
   t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object), ['box-deep-38', 'box-deep-39', 'box-deep-40', 'box-deep-41'], 'the four best not quarantined');
   await redis.zrem(trustKeys('cluster').quarantine, ...Array.from({ length: 38 }, (_, i) => `box-deep-${String(i).padStart(2, '0')}`));
 });
+
+t.test('awaitReplica: on a cluster a write is on the replica when it resolves, and throws while the replica cannot take it', async (t) => {
+  const key = enrolmentKeys('cluster').tokens;
+  await redis.zadd(key, 1, 'token-replicated');
+  await awaitReplica(redis, key);
+  const master = await cluster.masterOf(key);
+  const replicaPort = await replicaOf(master.port);
+  const replica = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
+  t.teardown(() => replica.disconnect());
+  await replica.call('READONLY');
+  t.equal(await replica.zscore(key, 'token-replicated'), '1', 'the replica has the write');
+
+  const node = cluster.nodes.find((n) => n.port === replicaPort)!;
+  node.proc.kill('SIGSTOP'); // for less than cluster-node-timeout: no failover, only no replica acks
+  try {
+    await redis.zadd(key, 2, 'token-unconfirmed');
+    await t.rejects(awaitReplica(redis, key), { name: 'NotReplicatedError' }, 'not confirmed: the caller answers with an error and is asked again');
+  } finally {
+    node.proc.kill('SIGCONT');
+  }
+  await awaitReplica(redis, key);
+  t.pass('confirmed again once the replica runs');
+
+  const single = await startRedis(t);
+  const one = single.client();
+  await one.set('k', 'v');
+  await awaitReplica(one, 'k');
+  t.pass('one Redis: nothing is waited for (it has no replica to wait for)');
+});
+
+/** The port of the replica of the master on `masterPort` (CLUSTER NODES). */
+async function replicaOf(masterPort: number): Promise<number> {
+  const c = new Redis({ host: '127.0.0.1', port: masterPort, maxRetriesPerRequest: 1 });
+  const lines = String(await c.call('CLUSTER', 'NODES').finally(() => c.disconnect())).trim().split('\n');
+  const masterId = lines.find((l) => l.includes('myself'))?.split(' ')[0];
+  const line = lines.find((l) => l.split(' ')[3] === masterId);
+  const port = Number(/:(\d+)@/.exec(line ?? '')?.[1]);
+  if (!Number.isInteger(port)) throw new Error(`no replica of the master on port ${masterPort}`);
+  return port;
+}
 
 // Last: it kills a master of the cluster every subtest above shares.
 t.test('a killed master\'s replica takes over and the entrance goes on registering and finding boxes', async (t) => {
