@@ -23,7 +23,7 @@ import { PublisherAccounts, revokedPublisherIds } from '../src/publishers/accoun
 import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { clusterNodes, startRedisCluster } from '../../test/helpers/redis-cluster.js';
 import { awaitReplica } from '../../shared/src/redis-replica-wait.js';
 import { Redis } from 'ioredis';
 import { connectPeer } from '../../test/helpers/ws-client.js';
@@ -280,7 +280,9 @@ t.test('awaitReplica: on a cluster a write is on the replica when it resolves, a
   await redis.zadd(key, 1, 'token-replicated');
   await awaitReplica(redis, key);
   const master = await cluster.masterOf(key);
-  const replicaPort = await replicaOf(master.port);
+  const nodes = await clusterNodes(master.port);
+  const masterId = [...nodes].find(([, n]) => n.flags.includes('myself'))?.[0];
+  const replicaPort = [...nodes.values()].find((n) => n.master === masterId)!.port;
   const replica = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
   t.teardown(() => replica.disconnect());
   await replica.call('READONLY');
@@ -303,17 +305,6 @@ t.test('awaitReplica: on a cluster a write is on the replica when it resolves, a
   await awaitReplica(one, 'k');
   t.pass('one Redis: nothing is waited for (it has no replica to wait for)');
 });
-
-/** The port of the replica of the master on `masterPort` (CLUSTER NODES). */
-async function replicaOf(masterPort: number): Promise<number> {
-  const c = new Redis({ host: '127.0.0.1', port: masterPort, maxRetriesPerRequest: 1 });
-  const lines = String(await c.call('CLUSTER', 'NODES').finally(() => c.disconnect())).trim().split('\n');
-  const masterId = lines.find((l) => l.includes('myself'))?.split(' ')[0];
-  const line = lines.find((l) => l.split(' ')[3] === masterId);
-  const port = Number(/:(\d+)@/.exec(line ?? '')?.[1]);
-  if (!Number.isInteger(port)) throw new Error(`no replica of the master on port ${masterPort}`);
-  return port;
-}
 
 // Last: it kills a master of the cluster every subtest above shares.
 t.test('a killed master\'s replica takes over and the entrance goes on registering and finding boxes', async (t) => {
