@@ -11,6 +11,7 @@ import t from 'tap';
 import { REGISTRY_SHARDS, enrolmentKeys, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { eventually } from '../../test/helpers/agent.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../shared/src/log.js';
 import { Close, decodeMessage } from '../../shared/src/protocol/index.js';
@@ -296,8 +297,10 @@ t.test('awaitReplica: on a cluster a write is on the replica when it resolves, a
   } finally {
     node.proc.kill('SIGCONT');
   }
-  await awaitReplica(redis, key);
-  t.pass('confirmed again once the replica runs');
+  // For a second after a WAIT timed out, the master's guarded writes fail at once (no second stall each).
+  await t.rejects(awaitReplica(redis, key), { name: 'NotReplicatedError' }, 'a write just after fails at once');
+  const confirmed = await eventually(() => awaitReplica(redis, key).then(() => true, () => false), 5_000, 100);
+  t.ok(confirmed, 'confirmed again once the replica runs');
 
   const single = await startRedis(t);
   const one = single.client();

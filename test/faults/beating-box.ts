@@ -23,6 +23,8 @@ export class BeatingBox {
   /** Beats answered ACCEPTED, and when the last one was. */
   accepted = 0;
   lastAcceptedAt = 0;
+  /** Round trips (ms) of the latest ACCEPTED beats, newest last (at most 20). */
+  readonly roundTrips: number[] = [];
   /** Socket upgrades that succeeded (a signed upgrade checks the box's enrolment). */
   upgrades = 0;
   private readonly pending = new Map<string, Record<string, unknown>>();
@@ -115,6 +117,7 @@ export class BeatingBox {
       'BANDWIDTH-IDLE-UP': 1,
       TRAFFIC_AGGREGATES: [...this.pending.values()],
     });
+    const sentAt = Date.now();
     const reply = await Promise.race([ask(socket, message).catch(() => undefined), sleep(REPLY_TIMEOUT_MS).then(() => undefined), socket.closed.then(() => undefined)]);
     if (reply === undefined) {
       // A reply that comes later must not be taken for the next beat's: a new socket.
@@ -125,5 +128,7 @@ export class BeatingBox {
     for (const id of sent) this.pending.delete(id);
     this.accepted += 1;
     this.lastAcceptedAt = Date.now();
+    this.roundTrips.push(this.lastAcceptedAt - sentAt);
+    if (this.roundTrips.length > 20) this.roundTrips.shift();
   }
 }
