@@ -137,8 +137,9 @@ clean:
 	rm -rf build .tap dist
 
 .PHONY: fault-test
-# The fault matrix (test/faults/): real processes killed by signals, a box's disk filled (a small tmpfs,
-# so as root), access logs rotated under the tail, a box cut off from every entrance for 5 minutes.
+# The fault matrix (test/faults/): real processes killed by signals (a Redis Cluster master among them), a
+# box's disk filled (a small tmpfs, so as root), access logs rotated under the tail, a box cut off from
+# every entrance for 5 minutes.
 # Not part of `make test` (it takes minutes); .ci/run runs it. Ends with "N passed, N failed".
 fault-test:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make fault-test needs root (the disk-full case mounts a tmpfs): run it as root" >&2; exit 2; }

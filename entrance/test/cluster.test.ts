@@ -11,6 +11,7 @@ import t from 'tap';
 import { REGISTRY_SHARDS, enrolmentKeys, entranceKeys, reachabilityKeys, registryShardIndex, trustKeys } from '../../shared/src/redis-keys.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
+import { eventually } from '../../test/helpers/agent.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../shared/src/log.js';
 import { Close, decodeMessage } from '../../shared/src/protocol/index.js';
@@ -23,7 +24,9 @@ import { PublisherAccounts, revokedPublisherIds } from '../src/publishers/accoun
 import { trafficTotals } from '../src/traffic/read.js';
 import { Quarantine } from '../src/trust/quarantine.js';
 import { startRedis } from '../../test/helpers/redis.js';
-import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { clusterNodes, startRedisCluster } from '../../test/helpers/redis-cluster.js';
+import { awaitReplica } from '../../shared/src/redis-replica-wait.js';
+import { Redis } from 'ioredis';
 import { connectPeer } from '../../test/helpers/ws-client.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../test/helpers/messages.js';
 
@@ -271,6 +274,39 @@ t.test('when the best boxes are quarantined, SEARCH reaches past them to the nex
   for (let i = 0; i < 38; i++) await redis.zadd(trustKeys('cluster').quarantine, until, `box-deep-${String(i).padStart(2, '0')}`);
   t.same(Object.keys((await publisher.ask(searchRequest())).BOX_SET as object), ['box-deep-38', 'box-deep-39', 'box-deep-40', 'box-deep-41'], 'the four best not quarantined');
   await redis.zrem(trustKeys('cluster').quarantine, ...Array.from({ length: 38 }, (_, i) => `box-deep-${String(i).padStart(2, '0')}`));
+});
+
+t.test('awaitReplica: on a cluster a write is on the replica when it resolves, and throws while the replica cannot take it', async (t) => {
+  const key = enrolmentKeys('cluster').tokens;
+  await redis.zadd(key, 1, 'token-replicated');
+  await awaitReplica(redis, key);
+  const master = await cluster.masterOf(key);
+  const nodes = await clusterNodes(master.port);
+  const masterId = [...nodes].find(([, n]) => n.flags.includes('myself'))?.[0];
+  const replicaPort = [...nodes.values()].find((n) => n.master === masterId)!.port;
+  const replica = new Redis({ host: '127.0.0.1', port: replicaPort, maxRetriesPerRequest: 1 });
+  t.teardown(() => replica.disconnect());
+  await replica.call('READONLY');
+  t.equal(await replica.zscore(key, 'token-replicated'), '1', 'the replica has the write');
+
+  const node = cluster.nodes.find((n) => n.port === replicaPort)!;
+  node.proc.kill('SIGSTOP'); // for less than cluster-node-timeout: no failover, only no replica acks
+  try {
+    await redis.zadd(key, 2, 'token-unconfirmed');
+    await t.rejects(awaitReplica(redis, key), { name: 'NotReplicatedError' }, 'not confirmed: the caller answers with an error and is asked again');
+  } finally {
+    node.proc.kill('SIGCONT');
+  }
+  // For a second after a WAIT timed out, the master's guarded writes fail at once (no second stall each).
+  await t.rejects(awaitReplica(redis, key), { name: 'NotReplicatedError' }, 'a write just after fails at once');
+  const confirmed = await eventually(() => awaitReplica(redis, key).then(() => true, () => false), 5_000, 100);
+  t.ok(confirmed, 'confirmed again once the replica runs');
+
+  const single = await startRedis(t);
+  const one = single.client();
+  await one.set('k', 'v');
+  await awaitReplica(one, 'k');
+  t.pass('one Redis: nothing is waited for (it has no replica to wait for)');
 });
 
 // Last: it kills a master of the cluster every subtest above shares.

@@ -6,6 +6,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
+import { LogThrottle } from './log-throttle.js';
 import type { KeyLayout } from './redis-keys.js';
 
 export interface RedisConfig {
@@ -108,11 +109,10 @@ export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis
   const redis = newClient(cfg);
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   // Reconnects are retried and commands fail with their own errors, so one line per 30 s is enough.
-  let lastLogged = 0;
+  const errors = new LogThrottle(30_000);
   redis.on('error', (err: Error) => {
-    if (Date.now() - lastLogged < 30_000) return;
-    lastLogged = Date.now();
-    log.warn({ err: err.message }, 'redis connection error; retrying');
+    const heldBack = errors.take();
+    if (heldBack !== undefined) log.warn({ err: err.message, ...(heldBack > 0 ? { heldBack } : {}) }, 'redis connection error; retrying');
   });
   // A failed first connect would otherwise leave the client reconnecting forever behind the rejection.
   await redis.connect().catch((err: unknown) => {

@@ -17,6 +17,7 @@ import type { ByteBudget } from './byte-budget.js';
 import { Close, ProtocolError, decodeText, encodeMessage, errorReply, isProtocolError } from './protocol/index.js';
 import type { Decoded, Envelope } from './protocol/index.js';
 import type { Logger } from './log.js';
+import type { LogThrottle } from './log-throttle.js';
 
 /**
  * How long a socket refused as over budget has to take its close frame before it is cut. It is not read
@@ -51,6 +52,11 @@ export interface MessageLoop {
   /** The bytes and frames this socket may hold, shared with every other socket of the process. */
   budget: ByteBudget;
   log: Logger;
+  /**
+   * Shared by the process's sockets: a receiver's failure (its Redis failing over) hits them all at once,
+   * and one line per interval says it. Without it every failure is logged.
+   */
+  failures?: LogThrottle;
 }
 
 interface Queued {
@@ -153,7 +159,8 @@ async function outcomeOf(buf: Buffer, isBinary: boolean, peer: PeerContext, loop
       loop.onRefused?.(err.code, peer);
       return { reply: errorReply(loop.own(), err), close: err };
     }
-    loop.log.error({ err, peer: peer.remoteIp }, 'handler failed');
+    const heldBack = loop.failures === undefined ? 0 : loop.failures.take();
+    if (heldBack !== undefined) loop.log.error({ err, peer: peer.remoteIp, ...(heldBack > 0 ? { heldBack } : {}) }, 'handler failed');
     loop.onRefused?.('E_INTERNAL', peer);
     return { reply: errorReply(loop.own(), new ProtocolError('E_INTERNAL', 'the receiver failed; try again')) };
   }

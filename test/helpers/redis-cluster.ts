@@ -97,6 +97,27 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
   };
 }
 
+/** One line of `CLUSTER NODES`: the node's port, flags (master, slave, myself, fail…), master's ID ('-' for a master) and slot ranges held. */
+export interface ClusterNodeView { port: number; flags: string[]; master: string; slotRanges: number }
+
+/** `CLUSTER NODES` as the node on `port` sees the cluster, by node ID. */
+export async function clusterNodes(port: number): Promise<Map<string, ClusterNodeView>> {
+  const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  c.on('error', () => {
+    /* intentional: the command's own error says it */
+  });
+  try {
+    const out = new Map<string, ClusterNodeView>();
+    for (const line of String(await c.call('CLUSTER', 'NODES')).trim().split('\n')) {
+      const [id = '', address = '', flags = '', master = '', , , , , ...slots] = line.split(' ');
+      out.set(id, { port: Number(/:(\d+)@/.exec(address)?.[1]), flags: flags.split(','), master, slotRanges: slots.length });
+    }
+    return out;
+  } finally {
+    c.disconnect();
+  }
+}
+
 function startNode(root: string, port: number): ChildProcess {
   const dir = path.join(root, String(port));
   const args = [

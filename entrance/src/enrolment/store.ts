@@ -11,6 +11,7 @@ import { execOrThrow } from '../../../shared/src/redis.js';
 import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
 import type { EnrolmentKeys } from '../../../shared/src/redis-keys.js';
 import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import { awaitReplica } from '../../../shared/src/redis-replica-wait.js';
 
 export type BoxEnrolmentState = 'enrolled' | 'revoked';
 
@@ -136,6 +137,8 @@ export class EnrolmentStore {
         .zadd(this.keys.tokens, created, tokenId)
         .exec(),
     );
+    // The operator is shown the token next: it must outlive a failover (redis-replica-wait.ts).
+    await awaitReplica(this.redis, this.keys.tokens);
     return { token, info };
   }
 
@@ -155,6 +158,7 @@ export class EnrolmentStore {
   async revokeToken(tokenId: string): Promise<boolean> {
     if (!(await this.redis.exists(this.keys.token(tokenId)))) return false;
     await this.redis.hset(this.keys.token(tokenId), 'REVOKED', '1');
+    await awaitReplica(this.redis, this.keys.tokens);
     return true;
   }
 
@@ -177,7 +181,12 @@ export class EnrolmentStore {
       opts.rotatedFrom ?? '',
       k.revokedChannel,
     ));
-    if (code === 'OK') return { ok: true, detail: ENROL_DETAILS.find((d) => d === detail) ?? 'enrolled' };
+    if (code === 'OK') {
+      // The box is told it is enrolled: that must outlive a failover, or its next upgrade would be refused.
+      // Even 'already enrolled': the enrolment that made it may be the one a failed wait left unconfirmed.
+      await awaitReplica(this.redis, k.boxes);
+      return { ok: true, detail: ENROL_DETAILS.find((d) => d === detail) ?? 'enrolled' };
+    }
     return { ok: false, code: REFUSAL_CODES.find((c) => c === code) ?? 'E_TOKEN', detail };
   }
 
@@ -193,6 +202,7 @@ export class EnrolmentStore {
     if (code === 'NO_BOX') return { ok: false, reason: 'no such box' };
     if (code === 'NO_REQUEST') return { ok: false, reason: 'no new key waits for approval' };
     if (code !== 'OK') return { ok: false, reason: 'another key asks now' };
+    await awaitReplica(this.redis, this.keys.boxes);
     return { ok: true, fingerprint: keyFingerprint(requested) };
   }
 
@@ -218,6 +228,7 @@ export class EnrolmentStore {
     else multi.hset(key, { STATE: 'enrolled' }).hdel(key, 'REVOKED_AT');
     if (revoked) multi.publish(this.keys.revokedChannel, boxId);
     await execOrThrow(multi.exec());
+    await awaitReplica(this.redis, this.keys.boxes);
     return true;
   }
 
@@ -226,6 +237,7 @@ export class EnrolmentStore {
     const rows = await execOrThrow(
       this.redis.multi().del(this.keys.box(boxId)).zrem(this.keys.boxes, boxId).hdel(this.keys.pending, boxId).publish(this.keys.revokedChannel, boxId).exec(),
     );
+    await awaitReplica(this.redis, this.keys.boxes);
     return Number(rows[0]?.[1]) > 0;
   }
 

@@ -14,6 +14,7 @@ import { isIdOf } from '../../../shared/src/protocol/index.js';
 import { enrolmentKeys, publisherAccountKeys, trustKeys } from '../../../shared/src/redis-keys.js';
 import type { EnrolmentKeys, PublisherAccountKeys, TrustKeys } from '../../../shared/src/redis-keys.js';
 import { execOrThrow } from '../../../shared/src/redis.js';
+import { awaitReplica } from '../../../shared/src/redis-replica-wait.js';
 import { repliesOf, stringHash, texts } from '../../../shared/src/redis-replies.js';
 import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 
@@ -119,6 +120,8 @@ export class PublisherAccounts {
     const created = this.nowS();
     const made = await this.redis.eval(CREATE_SCRIPT, 2, this.keys.account(publisherId), this.keys.accounts, publisherId, secretHash, String(quotaBytes), String(created));
     if (made !== 1) return undefined;
+    // The operator hands the token out next: it must outlive a failover (redis-replica-wait.ts).
+    await awaitReplica(this.redis, this.keys.accounts);
     return { token, info: { ID: publisherId, STATE: 'created', QUOTA_BYTES: quotaBytes, CREATED: created } };
   }
 
@@ -140,7 +143,9 @@ export class PublisherAccounts {
     // The account and the revoked set are in two namespaces (two slots on a cluster), so two steps, the
     // set first: boxes refuse the publisher from then on, and a revoke that failed half-way is retried whole.
     await this.redis.sadd(this.trust.revokedPublishers, publisherId);
+    await awaitReplica(this.redis, this.trust.revokedPublishers);
     await execOrThrow(this.redis.multi().hset(key, { STATE: 'revoked', REVOKED_AT: this.nowS() }).publish(this.enrolment.revokedChannel, publisherId).exec());
+    await awaitReplica(this.redis, key);
     return true;
   }
 
@@ -162,7 +167,10 @@ export class PublisherAccounts {
       ENROL_SCRIPT, 1, this.keys.account(opts.publisherId),
       opts.secretHash, String(this.nowS()), opts.publicKey, opts.ip, this.enrolment.revokedChannel, opts.publisherId,
     ));
-    if (code === 'OK') return { ok: true, detail: detail === 'already enrolled' || detail === 'new key' ? detail : 'enrolled' };
+    if (code === 'OK') {
+      await awaitReplica(this.redis, this.keys.accounts);
+      return { ok: true, detail: detail === 'already enrolled' || detail === 'new key' ? detail : 'enrolled' };
+    }
     return { ok: false, code: code === 'E_REVOKED' ? 'E_REVOKED' : 'E_TOKEN', detail };
   }
 }

@@ -36,6 +36,7 @@ import type { TrafficKeys, TrafficResolution } from '../../../shared/src/redis-k
 import type { KnownPublisherCheck } from './known-publishers.js';
 import { MAX_WINDOW_BUCKETS, allowanceBytes } from './plausible.js';
 import { keyLayoutOfClient } from '../../../shared/src/redis.js';
+import { awaitReplica } from '../../../shared/src/redis-replica-wait.js';
 
 export const TRAFFIC_RESOLUTIONS: readonly TrafficResolution[] = ['minute', 'hour', 'day'];
 export const BUCKET_SECONDS: Readonly<Record<TrafficResolution, number>> = { minute: 60, hour: 3_600, day: 86_400 };
@@ -210,6 +211,8 @@ export function createTrafficFolder(deps: TrafficFolderDeps): TrafficFolder {
       if (planned > 0) {
         const reply = integers(await redis.dandelionTrafficFold(keyList.length, ...keyList, planned, boxId, ...args));
         [result.counted = 0, result.duplicates = 0, result.implausible = 0, result.unknownPublisher = 0] = reply;
+        // The box drops what the entrance accepts: on a cluster, accept only what a failover keeps.
+        await awaitReplica(deps.redis, keys.fleetTotal);
       }
       logOutcome(log, boxId, aggregates.length, result);
       return result;

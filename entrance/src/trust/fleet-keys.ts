@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { parsePublicKey, publicKeyText } from '../../../shared/src/enrolment/codec.js';
 import { isRecord, parseJsonSafe } from '../../../shared/src/protocol/json.js';
 import type { TrustKeys } from '../../../shared/src/redis-keys.js';
+import { awaitReplica } from '../../../shared/src/redis-replica-wait.js';
 import { keyIdOf } from '../../../shared/src/trust/grant.js';
 
 export interface SigningKey {
@@ -66,6 +67,8 @@ export class FleetKeys {
       const made = await this.store();
       keyId = (await redis.set(keys.currentFleetKey, made, 'NX')) === 'OK' ? made : await redis.get(keys.currentFleetKey);
       if (keyId !== made) await redis.hdel(keys.fleetKeys, made); // another entrance won the race: its key is the fleet's
+      // Grants signed with a key a failover lost would be refused by every box: keep it first.
+      await awaitReplica(redis, keys.currentFleetKey);
     }
     const stored = keyId === null ? undefined : await this.read(keyId);
     if (keyId === null || stored === undefined) throw new Error(`the current fleet key ${keyId ?? '(none)'} is missing or unreadable in Redis`);
@@ -80,6 +83,7 @@ export class FleetKeys {
     await redis.set(keys.currentFleetKey, made);
     const old = previous === null ? undefined : await this.read(previous);
     if (previous !== null && old !== undefined) await redis.hset(keys.fleetKeys, previous, JSON.stringify({ ...old, RETIRED: this.nowSeconds() }));
+    await awaitReplica(redis, keys.currentFleetKey);
     return made;
   }
 
