@@ -23,11 +23,7 @@ export interface CertifyStandIn {
   answer: (csr: string, n: number) => CertifyAnswer;
 }
 
-/**
- * `reply`: more fields for each EXCHANGE's ACCEPTED reply (the update tests' UPDATE offers, until the
- * entrance's rollouts are merged).
- */
-export async function startCertifyStandIn(t: { teardown(fn: () => unknown): void }, o: { domain: string; answer: (csr: string, n: number) => CertifyAnswer; reply?: (exchange: Record<string, unknown>) => Record<string, unknown> }): Promise<CertifyStandIn> {
+export async function startCertifyStandIn(t: { teardown(fn: () => unknown): void }, o: { domain: string; answer: (csr: string, n: number) => CertifyAnswer }): Promise<CertifyStandIn> {
   const server = http.createServer((req, res) => {
     req.resume();
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"ERROR":"not found","ERROR_CODE":"E_NOT_FOUND"}');
@@ -49,7 +45,7 @@ export async function startCertifyStandIn(t: { teardown(fn: () => unknown): void
       const boxId = String(msg.ID);
       if (msg.COMMAND === 'EXCHANGE') {
         standIn.lastExchange.set(boxId, msg);
-        ws.send(JSON.stringify({ ...own, COMMAND: 'EXCHANGE', MESSAGE: 'ACCEPTED', ENTRANCE_URLS: [], PUBLIC_IP: '127.0.0.1', REACHABLE: true, BOX_NAME: standIn.boxName(boxId), ...o.reply?.(msg) }));
+        ws.send(JSON.stringify({ ...own, COMMAND: 'EXCHANGE', MESSAGE: 'ACCEPTED', ENTRANCE_URLS: [], PUBLIC_IP: '127.0.0.1', REACHABLE: true, BOX_NAME: standIn.boxName(boxId) }));
       } else if (msg.COMMAND === 'CERTIFY') {
         const csr = String(msg.CSR);
         standIn.csrs.push(csr);

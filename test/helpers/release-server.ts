@@ -1,8 +1,9 @@
 /**
- * A release download server for the update tests, as the entrance's `GET /releases/<version>/<arch>` is
- * specified (docs/updates.md): the binary, or from `Range: bytes=N-` on with 206 and Content-Range; 404 for
- * an unknown one. `cutNextAt` ends the next answer after that many bytes (a dropped line); `slow` paces it
- * (4 MiB per 150 ms) so a test can kill the box mid-download. Until the entrance's own route is merged.
+ * A release download server for the updater's own tests (agent/test/update/), as the entrance's
+ * `GET /releases/<version>/<arch>` is specified (docs/updates.md): the binary, or from `Range: bytes=N-` on
+ * with 206 and Content-Range; 404 for an unknown one. `cutNextAt` ends the next answer after that many bytes
+ * (a dropped line), which the real entrance cannot be made to do. The end-to-end update test
+ * (test/binary/agent-update.test.ts) downloads from a real entrance instead.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,13 +16,12 @@ export interface ReleaseServer {
   /** Each request as "<version> <Range header or whole>". */
   served: string[];
   cutNextAt: number | undefined;
-  slow: boolean;
 }
 
 const CHUNK = 4 * 1024 * 1024;
 
 export async function startReleaseServer(t: { teardown(fn: () => unknown): void }): Promise<ReleaseServer> {
-  const state: ReleaseServer = { base: '', binaries: new Map(), served: [], cutNextAt: undefined, slow: false };
+  const state: ReleaseServer = { base: '', binaries: new Map(), served: [], cutNextAt: undefined };
   const server = http.createServer((req, res) => {
     const version = /^\/releases\/([^/]+)\/[a-z0-9]+$/.exec(req.url ?? '')?.[1] ?? '';
     const body = state.binaries.get(version);
@@ -40,7 +40,7 @@ export async function startReleaseServer(t: { teardown(fn: () => unknown): void 
       const next = Math.min(end, at + CHUNK);
       res.write(body.subarray(at, next));
       at = next;
-      setTimeout(step, state.slow ? 150 : 0);
+      setImmediate(step);
     };
     step();
   });
