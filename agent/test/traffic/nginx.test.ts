@@ -1,7 +1,6 @@
 // With a real nginx writing LOG_FORMAT through the buffer the agent's config gives it, the tail counts
 // exactly the requests nginx served, and a rotation by rename plus USR1 (what logrotate does) loses and
 // repeats none of them: nginx writes its buffer out before it reopens.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -9,8 +8,8 @@ import { freePort } from '../../../shared/src/listen.js';
 import { renderSite } from '../../src/nginx/config.js';
 import { LOG_BUFFERING, LOG_FORMAT, LOG_FORMAT_NAME, parseAccessLogLine } from '../../src/traffic/log-format.js';
 import { eventually, tailSetup } from './fixtures/access-lines.js';
+import { NGINX, spawnNginx } from '../../../test/helpers/nginx-process.js';
 
-const NGINX = '/usr/sbin/nginx';
 
 interface Nginx {
   base: string;
@@ -119,16 +118,7 @@ http {
   }
 }
 `);
-    const proc = spawn(NGINX, ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    t.teardown(async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        await exited;
-      }
-    });
+    const { proc, stderr } = spawnNginx(t, dir, conf);
     const base = `http://127.0.0.1:${port}`;
     const up = await waitUntilUp(`${base}/ready`, () => proc.exitCode !== null);
     if (up) {
@@ -139,7 +129,7 @@ http {
       return { base, signal: (name) => proc.kill(name), workersWrite };
     }
     // Most likely the port was taken between freePort() and nginx's bind: try another one.
-    if (attempt === 2) throw new Error(`nginx did not start: ${stderr}${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+    if (attempt === 2) throw new Error(`nginx did not start: ${stderr()}${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
   }
 }
 

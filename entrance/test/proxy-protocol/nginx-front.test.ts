@@ -3,21 +3,19 @@
 // own loopback address is told that address as PUBLIC_IP and counted by it in the per-address limits;
 // a direct connection from an address that is not PROXY_PROTOCOL_FROM cannot name a client with a
 // header of its own, and one from the front's address without a header is closed.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { freePort } from '../../../shared/src/listen.js';
-import { track } from '../../../test/helpers/children.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
+import { spawnNginx } from '../../../test/helpers/nginx-process.js';
 import { boxExchange } from '../../../test/helpers/messages.js';
 import { sendRaw, rawUpgrade } from '../../../test/helpers/raw-http.js';
 import { startRedis } from '../../../test/helpers/redis.js';
 import { connectPeer } from '../../../test/helpers/ws-client.js';
 
-const NGINX = '/usr/sbin/nginx';
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
 /** nginx's stream proxy on a free loopback port, to 127.0.0.1:`upstreamPort`, sending PROXY v1; its port. */
@@ -42,19 +40,9 @@ stream {
   }
 }
 `);
-  const proc = spawn(NGINX, ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  track(proc);
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      await exited;
-    }
-  });
+  const { proc, stderr } = spawnNginx(t, dir, conf);
   for (let i = 0; i < 100; i++) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+    if (proc.exitCode !== null) throw new Error(`nginx exited: ${stderr()}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
@@ -65,7 +53,7 @@ stream {
     if (up) return port;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nginx did not listen on ${port}: ${stderr}`);
+  throw new Error(`nginx did not listen on ${port}: ${stderr()}`);
 }
 
 t.test('through nginx with proxy_protocol on, the entrance sees each box\'s own address', async (t) => {
