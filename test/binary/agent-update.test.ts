@@ -1,4 +1,4 @@
-// Updates over the air with the real x64 binary (test/binary/update-binaries.ts builds it with a test
+// Updates over the air with the real x64 binary (test/helpers/update-binaries.ts builds it with a test
 // release key, cached by input hash), started as on a box: firmware-image/dandelion-agent-run --slots DIR
 // FACTORY agent, restarted whenever it ends as systemd's Restart=always does. A real entrance (real Redis)
 // holds the signed releases (its ReleaseStore) and runs a rollout to 100 % of each (its API); the box gets
@@ -31,7 +31,7 @@ import { track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { startEntranceProxy } from '../helpers/entrance-proxy.js';
 import { startRedis } from '../helpers/redis.js';
-import { testBinary, testReleaseKey } from './update-binaries.js';
+import { testBinary, testReleaseKey } from '../helpers/update-binaries.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const LAUNCHER = path.join(ROOT, 'firmware-image', 'dandelion-agent-run');
