@@ -48,7 +48,10 @@ export interface WindowReport {
   /** Latency in µs of this window's ACCEPTED replies (hdr, compressed base64). */
   histogram: string;
 }
-export interface ConnectedReport { type: 'connected'; connected: number; failed: number; firstError?: string; ms: number }
+/** `retried`: connection attempts that failed and were tried again; `failed`: boxes whose every try failed. */
+export interface ConnectedReport { type: 'connected'; connected: number; failed: number; retried: number; firstError?: string; ms: number }
+/** How many times a box tries to connect before it counts as failed. */
+const CONNECT_TRIES = 3;
 
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_SPREAD_MS = 4000;
@@ -86,16 +89,29 @@ class Boxes {
   async connectAll(): Promise<ConnectedReport> {
     const started = performance.now();
     let failed = 0;
+    let retried = 0;
     let firstError: string | undefined;
     await openAll(this.boxes.length, async (i) => {
       const box = this.boxes[i];
       if (!box) return;
-      await this.connect(box).catch((err: unknown) => {
-        failed++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      });
+      // As an agent does: a refused or hung-up connection is tried again after a backoff (1 s, 2 s), and
+      // a box counts as failed only when every try failed (54,000 sockets opened at once lose a few).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.connect(box);
+          return;
+        } catch (err) {
+          if (attempt + 1 >= CONNECT_TRIES) {
+            failed++;
+            firstError ??= err instanceof Error ? err.message : String(err);
+            return;
+          }
+          retried++;
+          await new Promise((r) => setTimeout(r, 1000 * 2 ** attempt));
+        }
+      }
     }, this.req.openAtOnce);
-    return { type: 'connected', connected: this.boxes.filter((b) => b.open).length, failed, ...(firstError ? { firstError } : {}), ms: performance.now() - started };
+    return { type: 'connected', connected: this.boxes.filter((b) => b.open).length, failed, retried, ...(firstError ? { firstError } : {}), ms: performance.now() - started };
   }
 
   startHeartbeats(): void {
@@ -163,9 +179,12 @@ class Boxes {
 
   private onClose(box: Box, ws: WebSocket): void {
     if (box.ws !== ws) return;
+    const wasOpen = box.open;
     box.open = false;
     box.ws = undefined;
     if (this.stopped) return;
+    // A socket that never opened while all connect is connectAll's to try again, not this reconnect's.
+    if (!wasOpen && !this.beating) return;
     if (box.dueAt !== undefined) {
       this.counts.dropped++;
       box.dueAt = undefined;

@@ -224,7 +224,8 @@ export async function runSoak(opts: SoakOptions, log: (line: string) => void): P
     const connectSeconds = (Date.now() - t0) / 1000;
     const open = connected.reduce((n, c) => n + c.connected, 0);
     const failedToConnect = connected.reduce((n, c) => n + c.failed, 0);
-    log(`soak: ${open} of ${boxes} boxes connected in ${connectSeconds.toFixed(0)} s${failedToConnect > 0 ? ` (${failedToConnect} failed: ${connected.find((c) => c.firstError)?.firstError ?? ''})` : ''}`);
+    const retried = connected.reduce((n, c) => n + c.retried, 0);
+    log(`soak: ${open} of ${boxes} boxes connected in ${connectSeconds.toFixed(0)} s${retried > 0 ? `, ${retried} after a retry` : ''}${failedToConnect > 0 ? ` (${failedToConnect} failed: ${connected.find((c) => c.firstError)?.firstError ?? ''})` : ''}`);
     for (const w of workers) send(w, { type: 'heartbeat' });
     await collect(workers); // counts from the connect phase are not the soak's
     const total = latencyHistogram();
