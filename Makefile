@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test release release-key FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test release release-key bench-smoke FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -119,6 +119,11 @@ demo: build deps
 
 bench: build deps binaries
 	bin/dandelion bench
+
+# Every benchmark once at smoke size (about 4 minutes): each yields real figures, none is judged. Run by
+# .ci/run after `make test`, kept out of it for its length.
+bench-smoke: build deps binaries
+	scripts/test.sh --only build/bench/test/smoke.test.js
 
 # Simulated boxes against three entrance processes for ten minutes (docs/scale.md, "Soak"; not part of
 # `make test`). One socket per box: the open-file limit is raised first, as far as this machine lets it.

@@ -16,7 +16,9 @@ else
   # and harness beside them are modules, not tests).
   # Two at a time (.taprc's jobs): three cut this phase from 14.6 to 12.4 min, but their load made tests
   # that time real servers (nginx reloads, uploads) fail. The slowest files are listed at the end of the run.
-  phases+=("--jobs=2 $(ls -d build/*/test 2>/dev/null | tr '\n' ' ')")
+  # The benchmarks' smoke run (4 minutes of real servers, one benchmark after another) is its own target,
+  # `make bench-smoke`, which .ci/run runs after this: it checks that every benchmark measures, not the product.
+  phases+=("--jobs=2 $(ls -d build/*/test 2>/dev/null | grep -v '^build/bench/test$' | tr '\n' ' ') $(ls build/bench/test/*.test.js 2>/dev/null | grep -v '/smoke\.test\.js$' | tr '\n' ' ')")
   phases+=("--jobs=1 build/test/e2e")
   phases+=("$(ls -d build/test/fuzz/*.test.js 2>/dev/null | tr '\n' ' ')")
 fi
