@@ -99,7 +99,8 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   // Updates over the air (docs/updates.md). WIRING POINT of the trusted release keys: trustedReleaseKeys.
   const releases = new ReleaseStore(redis, deps.releaseKeys ?? trustedReleaseKeys);
   const rollouts = new Rollouts({ redis, activeSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now,
-    releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch) });
+    releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch),
+    boxes: { expiriesOf: (ids) => registry.expiriesOf(ids), exchangeOf: (id) => registry.exchangeOf(id), verdictsOf: (ids) => verdicts.read(ids) } });
   const ctx: HandlerContext = {
     ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust, rollouts,
     searchRate: new SearchRate(deps.now),
