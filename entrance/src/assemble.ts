@@ -40,7 +40,7 @@ import { AcmeIssuer } from './acme/issuer.js';
 import { CertifyRate } from './acme/certify-rate.js';
 import { ReleaseStore } from './updates/release-store.js';
 import { releasePath } from './updates/release-routes.js';
-import { Rollouts } from './updates/rollouts.js';
+import { Rollouts, rolloutBoxesOf } from './updates/rollouts.js';
 import { trustedReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 import type { ReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 
@@ -100,7 +100,7 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   const releases = new ReleaseStore(redis, deps.releaseKeys ?? trustedReleaseKeys);
   const rollouts = new Rollouts({ redis, activeSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now,
     releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch),
-    boxes: { expiriesOf: (ids) => registry.expiriesOf(ids), exchangeOf: (id) => registry.exchangeOf(id), verdictsOf: (ids) => verdicts.read(ids) } });
+    boxes: rolloutBoxesOf(registry, verdicts) });
   const ctx: HandlerContext = {
     ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust, rollouts,
     searchRate: new SearchRate(deps.now),

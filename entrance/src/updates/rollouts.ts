@@ -107,6 +107,14 @@ export interface RolloutBoxes {
   verdictsOf(boxIds: readonly string[]): Promise<Array<{ REACHABILITY: string } | null>>;
 }
 
+/** The registry and the verdict store as decide() reads them. */
+export function rolloutBoxesOf(
+  registry: { expiriesOf(boxIds: readonly string[]): Promise<Array<string | null>>; exchangeOf(boxId: string): Promise<BoxExchange | undefined> },
+  verdicts: { read(boxIds: readonly string[]): Promise<Array<{ REACHABILITY: string } | null>> },
+): RolloutBoxes {
+  return { expiriesOf: (ids) => registry.expiriesOf(ids), exchangeOf: (id) => registry.exchangeOf(id), verdictsOf: (ids) => verdicts.read(ids) };
+}
+
 export interface RolloutsDeps {
   redis: Redis;
   now?: () => number;
