@@ -13,7 +13,7 @@ import { checkCanListen, freePort } from '../../shared/src/listen.js';
 import type { Logger } from '../../shared/src/log.js';
 import { startMetricsServer } from '../../shared/src/metrics.js';
 import type { MetricsServer } from '../../shared/src/metrics.js';
-import type { BoxExchange, ExchangeReply } from '../../shared/src/protocol/index.js';
+import type { BoxExchange, ErrorReply, ExchangeReply } from '../../shared/src/protocol/index.js';
 import { boxKeys } from '../../shared/src/redis-keys.js';
 import { keyLayoutOfClient } from '../../shared/src/redis.js';
 import type { BoxKeys } from '../../shared/src/redis-keys.js';
@@ -33,6 +33,7 @@ import { trustedReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 import { BoxAddress } from './heartbeat/box-address.js';
 import { EntranceLinks } from './heartbeat/entrance-links.js';
 import { ExchangeBuilder } from './heartbeat/exchange.js';
+import { ErrorCounts } from './heartbeat/error-counts.js';
 import type { ExchangeInputs } from './heartbeat/exchange.js';
 import { ReadingsSampler } from './heartbeat/sampler.js';
 import { BoxCertificate } from './https/box-certificate.js';
@@ -144,6 +145,8 @@ interface Parts {
   store: FileStore;
   sweeper: ExpirySweeper;
   tail: TrafficTail;
+  /** SERVE-ERRORS, AGENT-ERRORS, AGENT-UPTIME for a rollout's health (heartbeat/error-counts.ts). */
+  errors: ErrorCounts;
   nginx: Nginx;
   ingest: IngestServer;
   metrics: AgentMetrics;
@@ -223,7 +226,7 @@ function assembleUpdater(deps: AgentDeps, log: Logger, parts: () => Parts): Upda
 /** The share of the measured download capacity an update's download may take. */
 const UPDATE_DOWNLOAD_SHARE = 0.25;
 
-type ServingParts = Pick<Parts, 'usage' | 'store' | 'sweeper' | 'tail' | 'nginx' | 'ingest' | 'metrics'>;
+type ServingParts = Pick<Parts, 'usage' | 'store' | 'sweeper' | 'tail' | 'errors' | 'nginx' | 'ingest' | 'metrics'>;
 
 /** The parts that take files and serve them: store, ingest, expiry sweep, access-log tail, nginx, metrics. */
 function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: AgentPaths, own: Pick<Parts, 'trust' | 'household' | 'boxStatus'>, parts: () => Parts): ServingParts {
@@ -238,7 +241,11 @@ function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: Age
     redis, keys, baseDirectory, defaultTtlSeconds: config.DEFAULT_TTL, schedule: config.EXPIRY_CRON, locks, log: log.child({ mod: 'expiry' }),
     onRemoved: (relativePath) => usage.removed(relativePath),
   });
-  const tail = createTrafficTail({ redis, keys, boxId, logPath: paths.accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }), onServed: (bytes) => household.served(bytes) });
+  const tail = createTrafficTail({
+    redis, keys, boxId, logPath: paths.accessLogPath, recordTtlSeconds: Math.max(1, Math.ceil(2 * config.BOX_PING_ENTRANCE_FREQ)), log: log.child({ mod: 'traffic' }),
+    onServed: (bytes) => household.served(bytes), onPassFailed: () => errors.agentError('traffic'),
+  });
+  const errors = new ErrorCounts(() => tail.serverErrorsTotal());
   const nginx = config.NGINX === 'managed'
     ? managedNginx({ binary: config.NGINX_BINARY, runDirectory, log: log.child({ mod: 'nginx' }) })
     : systemNginx({ binary: config.NGINX_BINARY, confPath: config.NGINX_SYSTEM_CONF, log: log.child({ mod: 'nginx' }) });
@@ -256,10 +263,14 @@ function assembleServing(deps: AgentDeps, log: Logger, keys: BoxKeys, paths: Age
     publisherRecordTtlSeconds: config.PUBLISHER_RECORD_TTL, maxPublisherRecords: config.MAX_PUBLISHER_RECORDS, log: log.child({ mod: 'ingest' }),
     maxBufferedBytes: (config.MAX_BUFFERED_MB || 2 * config.MAX_FILE_MB) * 1024 * 1024,
     socketsPerAddress: config.MAX_SOCKETS_PER_IP, handshakesPerSecond: config.MAX_HANDSHAKES_PER_SECOND_PER_IP,
-    onStored: (size) => metrics.stored(size), onRefused: (code) => metrics.refused(code),
+    onStored: (size) => metrics.stored(size),
+    onRefused: (code) => {
+      metrics.refused(code);
+      if (code === 'E_INTERNAL') errors.agentError('ingest');
+    },
     routes: householdRoutes({ household, statusWritten: () => own.boxStatus.flush() }),
   });
-  return { usage, store, sweeper, tail, nginx, ingest, metrics };
+  return { usage, store, sweeper, tail, errors, nginx, ingest, metrics };
 }
 
 type HeartbeatParts = Pick<Parts, 'sampler' | 'exchange' | 'links' | 'capacityTests'>;
@@ -288,11 +299,14 @@ function assembleHeartbeat(deps: AgentDeps, log: Logger, keys: BoxKeys, own: Pic
     onAccepted: async (reply, sent, url) => {
       await accepted(reply, sent, url);
       // Not awaited: a download takes minutes and the heartbeats go on meanwhile.
-      parts().updater.accepted(reply.UPDATE).catch((err: unknown) => log.error({ err }, 'update failed'));
+      parts().updater.accepted(reply.UPDATE).catch((err: unknown) => {
+        parts().errors.agentError('update');
+        log.error({ err }, 'update failed');
+      });
       await applyTrust(parts(), reply);
       if (reply.BOX_NAME !== undefined) parts().certificate?.nameGiven(reply.BOX_NAME, url);
     },
-    onRefused: exchangeRefused({ address: own.address, log }),
+    onRefused: countedRefusal(exchangeRefused({ address: own.address, log }), () => parts().errors),
   });
   const capacityTests = new CapacityTests({
     fixed: config.BANDWIDTH_UP > 0, schedule: config.BANDWIDTH_TEST_CRON, bytes: Math.round(config.BANDWIDTH_TEST_MB * 1024 * 1024),
@@ -420,6 +434,18 @@ function exchangeState(p: Parts): Omit<ExchangeInputs, 'readings' | 'filesHeld'>
     household: householdExchangeFields(p.household.view()),
     viewerRateMbit: p.householdYield?.rateMbit,
     update: p.updater.exchangeFields(),
+    errorCounts: p.errors.exchangeFields(),
+  };
+}
+
+/**
+ * A refused EXCHANGE counts in AGENT-ERRORS, except E_ADDRESS: that refusal is how a box learns its public
+ * address, once at each start, and says nothing of its health.
+ */
+function countedRefusal(handle: (reply: ErrorReply, url: string) => void, errors: () => ErrorCounts): (reply: ErrorReply, url: string) => void {
+  return (reply, url) => {
+    if (reply.ERROR_CODE !== 'E_ADDRESS') errors().agentError('exchange');
+    handle(reply, url);
   };
 }
 

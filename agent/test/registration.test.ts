@@ -27,7 +27,7 @@ t.test('registration with all fields', async (t) => {
   t.equal(hash.TYPE, 'BOX');
   t.equal(hash.COMMAND, 'EXCHANGE');
   t.equal(hash.CONNECT_WS, `ws://127.0.0.1:${box.status.boxPort}/dandelion/${box.boxId}/ws/`);
-  for (const k of ['CPU-NUM', 'CPU-USR', 'CPU-SYS', 'CPU-NIC', 'CPU-IDLE', 'CPU-IO', 'CPU-IRQ', 'CPU-SIRQ', 'LOADAVG-1', 'LOADAVG-5', 'LOADAVG-15', 'MEM-TOTAL', 'MEM-AVAIL', 'DISK-TOTAL', 'DISK-AVAIL', 'NET-RX-BYTES', 'NET-TX-BYTES', 'UPTIME', 'FILES-HELD', 'DISK-WRITE-BYTES', 'AGENT-WRITE-BYTES', 'BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP']) {
+  for (const k of ['CPU-NUM', 'CPU-USR', 'CPU-SYS', 'CPU-NIC', 'CPU-IDLE', 'CPU-IO', 'CPU-IRQ', 'CPU-SIRQ', 'LOADAVG-1', 'LOADAVG-5', 'LOADAVG-15', 'MEM-TOTAL', 'MEM-AVAIL', 'DISK-TOTAL', 'DISK-AVAIL', 'NET-RX-BYTES', 'NET-TX-BYTES', 'UPTIME', 'FILES-HELD', 'DISK-WRITE-BYTES', 'AGENT-WRITE-BYTES', 'BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP', 'SERVE-ERRORS', 'AGENT-ERRORS', 'AGENT-UPTIME']) {
     t.ok(hash[k] !== undefined && Number.isFinite(Number(hash[k])), `${k} is a number (${hash[k]})`);
   }
   t.equal(hash['BANDWIDTH-UP'], '100');

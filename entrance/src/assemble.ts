@@ -40,7 +40,7 @@ import { AcmeIssuer } from './acme/issuer.js';
 import { CertifyRate } from './acme/certify-rate.js';
 import { ReleaseStore } from './updates/release-store.js';
 import { releasePath } from './updates/release-routes.js';
-import { Rollouts } from './updates/rollouts.js';
+import { Rollouts, rolloutBoxesOf } from './updates/rollouts.js';
 import { trustedReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 import type { ReleaseKeys } from '../../shared/src/release/trusted-keys.js';
 
@@ -99,7 +99,8 @@ export function assembleEntrance(deps: PartsDeps): EntranceParts {
   // Updates over the air (docs/updates.md). WIRING POINT of the trusted release keys: trustedReleaseKeys.
   const releases = new ReleaseStore(redis, deps.releaseKeys ?? trustedReleaseKeys);
   const rollouts = new Rollouts({ redis, activeSeconds: config.ENTRANCE_EXPIRE_BOX_TIME, ...now,
-    releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch) });
+    releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, config.BASE_URL, version, arch),
+    boxes: rolloutBoxesOf(registry, verdicts) });
   const ctx: HandlerContext = {
     ...who, config, registry, summaries, publisherRecords, enrolment, publisherAccounts, quarantine, metrics, trust, rollouts,
     searchRate: new SearchRate(deps.now),

@@ -389,7 +389,7 @@ export function releaseKeys(layout: KeyLayout = 'single') {
     upload: (uploadId: string) => `${p}UPLOAD:${uploadId}`,
     /** Hash {ID, VERSION, STATE, PERCENT, GROUP, STAGES, STAGE, …}: the fleet's current rollout (one at a time). */
     rollout: `${p}ROLLOUT`,
-    /** Sorted set: box ID → when rollout `rolloutId` first offered it the update (ms). This and the next three expire 30 days after another rollout starts. */
+    /** Sorted set: box ID → when rollout `rolloutId` first offered it the update (ms). This and the next four expire 30 days after another rollout starts. */
     offered: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:OFFERED`,
     /** Sorted set: box ID → when it first reported the rollout's version (ms). */
     updated: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:UPDATED`,
@@ -397,6 +397,12 @@ export function releaseKeys(layout: KeyLayout = 'single') {
     failed: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:FAILED`,
     /** Hash: box ID → the version it ran when first offered the update (what a rollback returns it to). */
     from: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:FROM`,
+    /**
+     * Hash: box ID → JSON {SERVE_ERRORS, AGENT_ERRORS, AGENT_UPTIME (absent when its agent reports none),
+     * SERVING, AT (ms)}: the box on its old version, the last time the rollout offered it the update, which its
+     * health after the update is compared with.
+     */
+    before: (rolloutId: string) => `${p}ROLLOUT:${rolloutId}:BEFORE`,
     /** String with a TTL: the entrance deciding the rollout's next step now (SET NX), so one decides at a time. */
     decisionLock: `${p}ROLLOUT_LOCK`,
     /** Set: box IDs of the group an operator named (`dandelion entrance group add`). */

@@ -36,6 +36,20 @@ t.test('numbers as strings are normalised; unknown scalars kept', async (t) => {
   t.same(JSON.parse(encodeMessage(d.msg)).PORT, 7071);
 });
 
+t.test('error counters and the agent\'s uptime: whole counts, absent from an original box', async (t) => {
+  const d = decodeMessage({ ...box, 'SERVE-ERRORS': '12', 'AGENT-ERRORS': 0, 'AGENT-UPTIME': 3600.5 });
+  if (d.kind !== 'EXCHANGE') throw new Error('kind');
+  t.same([d.msg['SERVE-ERRORS'], d.msg['AGENT-ERRORS'], d.msg['AGENT-UPTIME']], [12, 0, 3600.5]);
+  const original = decodeMessage({ ...box });
+  if (original.kind !== 'EXCHANGE') throw new Error('kind');
+  t.equal(original.msg['SERVE-ERRORS'], undefined, 'an original box sends none, and is taken as it is');
+  t.equal(decodeMessage({ ...box, 'SERVE-ERRORS': '' }).kind, 'EXCHANGE', "'' (a Redis hash's absent field) reads as absent");
+  t.throws(() => decodeMessage({ ...box, 'SERVE-ERRORS': 1.5 }), { code: 'E_FORMAT', message: /SERVE-ERRORS must be a whole number/ });
+  t.throws(() => decodeMessage({ ...box, 'AGENT-ERRORS': -1 }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, 'AGENT-ERRORS': 'many' }), { code: 'E_FORMAT' });
+  t.throws(() => decodeMessage({ ...box, 'AGENT-UPTIME': -3 }), { code: 'E_FORMAT' });
+});
+
 t.test('GEOIP keys are matched case-insensitively and LOC checked', async (t) => {
   const d = decodeMessage({ ...box, GEOIP: { ip: '1.2.3.4', city: 'Taipei', loc: '25.0,121.5', postal: '100' } });
   if (d.kind !== 'EXCHANGE') throw new Error('kind');

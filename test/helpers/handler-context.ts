@@ -25,7 +25,7 @@ import { FleetKeys } from '../../entrance/src/trust/fleet-keys.js';
 import { GRANT_SECONDS, PublisherTrust } from '../../entrance/src/trust/publisher-trust.js';
 import { Quarantine } from '../../entrance/src/trust/quarantine.js';
 import { trustKeys } from '../../shared/src/redis-keys.js';
-import { Rollouts } from '../../entrance/src/updates/rollouts.js';
+import { Rollouts, rolloutBoxesOf } from '../../entrance/src/updates/rollouts.js';
 import { releaseUrlOf } from '../../entrance/src/assemble.js';
 
 export interface TestHandlerContext {
@@ -49,7 +49,8 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
   );
   const registry = new BoxRegistry({ redis, keys, expireSeconds: 120, requireReachable: opts.requireReachable ?? false, log, now });
   const knownPublisher = (publisherId: string): Promise<boolean> => isKnownPublisher(redis, keys, publisherId);
-  const rollouts = new Rollouts({ redis, activeSeconds: 120, now, releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, '/dandelion', version, arch) });
+  const verdicts = new VerdictStore({ redis, expireSeconds: 120, now });
+  const rollouts = new Rollouts({ redis, activeSeconds: 120, now, releaseUrl: (version, arch) => releaseUrlOf(identity.ownInfo().URL, '/dandelion', version, arch), boxes: rolloutBoxesOf(registry, verdicts) });
   const ctx: HandlerContext = {
     id,
     ownInfo: identity.ownInfo,
@@ -60,7 +61,7 @@ export function handlerContext(redis: Redis, opts: { id?: string; historyDays?: 
     publisherRecords: new PublisherRecords({ redis, keys, recordSeconds: 86_400, maxRecords: 100, now }),
     traffic: createTrafficFolder({ redis, config: { TRAFFIC_MINUTE_DAYS: 1, TRAFFIC_HOUR_DAYS: 7, TRAFFIC_DAY_DAYS: 30, TRAFFIC_DEDUPE_DAYS: 7 }, isKnownPublisher: knownPublisher, log, now }),
     reachability: new Reachability({ now }),
-    verdicts: new VerdictStore({ redis, expireSeconds: 120, now }),
+    verdicts,
     vouchedAddresses: new VouchedAddresses(undefined, now),
     enrolment: new EnrolmentStore(redis, now),
     publisherAccounts: new PublisherAccounts(redis, now),

@@ -13,6 +13,7 @@ import { roundMbit } from '../bandwidth/policy.js';
 import type { Readings } from '../platform/readings.js';
 import type { CollectedTraffic } from '../traffic/outbox.js';
 import type { HouseholdExchangeFields } from '../household/exchange-fields.js';
+import type { ErrorCountFields } from './error-counts.js';
 
 /** Records and their aggregates sent with one EXCHANGE; the rest follow with later heartbeats. */
 export const MAX_RECORDS_PER_EXCHANGE = 100;
@@ -37,6 +38,8 @@ export interface ExchangeInputs {
   viewerRateMbit?: number | undefined;
   /** AGENT_VERSION, AGENT_ARCH, AGENT_PREVIOUS_VERSION, UPDATE_FAILED, UPDATE_FAILED_REASON (update/updater.ts). */
   update?: Pick<BoxExchange, 'AGENT_VERSION' | 'AGENT_ARCH' | 'AGENT_PREVIOUS_VERSION' | 'UPDATE_FAILED' | 'UPDATE_FAILED_REASON'>;
+  /** SERVE-ERRORS, AGENT-ERRORS, AGENT-UPTIME (heartbeat/error-counts.ts). */
+  errorCounts?: ErrorCountFields;
 }
 
 /** What the box knows of its home network: LAN_IP, PORT_MAPPING, PORT_MAPPING_ERROR, ROUTER_EXTERNAL_IP. */
@@ -58,6 +61,7 @@ export function composeExchange(i: ExchangeInputs): BoxExchange {
   for (const [key, value] of Object.entries(i.reachability)) if (value !== undefined) msg[key] = value;
   if (i.household) Object.assign(msg, i.household);
   if (i.update) Object.assign(msg, i.update);
+  if (i.errorCounts) Object.assign(msg, i.errorCounts);
   return msg;
 }
 

@@ -10,6 +10,8 @@ import type { AccessLogLine } from './log-format.js';
 
 /** The original counted only these; 4xx and 5xx lines still add to the bytes the box sent. */
 const SERVED_BELOW = 400;
+/** A response from here up is the box's own failure (SERVE-ERRORS, a rollout's health), not the viewer's. */
+const SERVER_ERROR_FROM = 500;
 /** How much of a skipped line a warning quotes. */
 const SAMPLE_CHARS = 200;
 
@@ -24,6 +26,8 @@ export class TrafficBatch {
   skippedSample: string | undefined;
   /** $bytes_sent of every parsed line, whatever its status. */
   bytesSent = 0;
+  /** Parsed lines with a status ≥ 500. */
+  serverErrors = 0;
   readonly records: Array<{ rid: string; record: TrafficRecord }> = [];
   /** Served lines past the record allowance: counted in the aggregates, stored as no record. */
   recordsNotKept = 0;
@@ -47,6 +51,7 @@ export class TrafficBatch {
       return;
     }
     this.bytesSent += line.bytes;
+    if (line.status >= SERVER_ERROR_FROM) this.serverErrors++;
     if (line.status >= SERVED_BELOW) return;
     if (this.records.length < this.recordAllowance) this.records.push({ rid: line.rid, record: { datetime: line.time, url: line.uri, status: line.status, size: line.bytes } });
     else this.recordsNotKept++;

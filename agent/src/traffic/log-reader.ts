@@ -52,6 +52,8 @@ export class LogReader {
   private queue: Promise<unknown> = Promise.resolve();
   /** $bytes_sent (all statuses) consumed so far by this process. */
   bytesServed = 0;
+  /** Lines with a status ≥ 500 consumed so far by this process. */
+  serverErrors = 0;
 
   constructor(private readonly deps: LogReaderDeps) {
     this.logPath = path.resolve(deps.logPath);
@@ -196,6 +198,7 @@ export class LogReader {
   /** Counts a committed batch: its served bytes, and a warning for lines not in the dandelion format. */
   private counted(file: OpenLog, batch: TrafficBatch): number {
     this.bytesServed += batch.bytesSent;
+    this.serverErrors += batch.serverErrors;
     if (batch.bytesSent > 0) this.deps.onServed?.(batch.bytesSent);
     if (batch.skipped > 0) this.deps.log.warn({ path: file.path, skipped: batch.skipped, sample: batch.skippedSample }, 'access log lines not in the dandelion format skipped');
     return batch.lines;

@@ -35,6 +35,8 @@ export interface TrafficTailDeps {
   pollMs?: number;
   /** Told the $bytes_sent of the lines each pass commits, once each. */
   onServed?(bytes: number): void;
+  /** Told of a read pass that failed (it is retried; the agent counts it in AGENT-ERRORS). */
+  onPassFailed?(err: unknown): void;
 }
 
 export interface TrafficTail {
@@ -53,13 +55,21 @@ export interface TrafficTail {
   acknowledge(aggregateIds: string[]): Promise<void>;
   /** $bytes_sent (all statuses) consumed so far by this process; the heartbeat uses its deltas. */
   bytesServedTotal(): number;
+  /** Lines with a status ≥ 500 consumed so far by this process (SERVE-ERRORS). */
+  serverErrorsTotal(): number;
   /** Bytes in the log not yet consumed (for metrics). */
   lagBytes(): Promise<number>;
 }
 
 export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
   const reader = new LogReader(deps);
-  const follower = new LogFollower({ logPath: deps.logPath, pollMs: deps.pollMs ?? 1000, pass: () => reader.pass(), log: deps.log });
+  const follower = new LogFollower({
+    logPath: deps.logPath, pollMs: deps.pollMs ?? 1000, log: deps.log,
+    pass: () => reader.pass().catch((err: unknown) => {
+      deps.onPassFailed?.(err);
+      throw err;
+    }),
+  });
   const outbox = new TrafficOutbox(deps);
   return {
     start: () => follower.start(),
@@ -74,6 +84,7 @@ export function createTrafficTail(deps: TrafficTailDeps): TrafficTail {
     collect: (maxRecords) => outbox.collect(maxRecords),
     acknowledge: (ids) => outbox.acknowledge(ids),
     bytesServedTotal: () => reader.bytesServed,
+    serverErrorsTotal: () => reader.serverErrors,
     lagBytes: () => reader.lagBytes(),
   };
 }

@@ -6,6 +6,7 @@ import t from 'tap';
 import { decodeBoxExchange } from '../../../shared/src/protocol/messages.js';
 import { attachTraffic, composeExchange } from '../../src/heartbeat/exchange.js';
 import type { ExchangeInputs } from '../../src/heartbeat/exchange.js';
+import { ErrorCounts } from '../../src/heartbeat/error-counts.js';
 
 const envelope = { ID: 'box-exch', IP: '203.0.113.7', PORT: 7071, TYPE: 'BOX' as const };
 const inputs: ExchangeInputs = {
@@ -61,4 +62,20 @@ t.test('traffic beside the fields; aggregates only when there are some', async (
   const none = attachTraffic(base, { records: {}, aggregates: [] });
   t.notOk('TRAFFIC_AGGREGATES' in none, 'no empty list on the wire');
   t.notOk('TRAFFIC_AGGREGATES' in base, 'the message without traffic is left as it was');
+});
+
+t.test('error counters: SERVE-ERRORS from the tail, AGENT-ERRORS counted, AGENT-UPTIME from the start', async (t) => {
+  let clock = 5_000;
+  let served5xx = 0;
+  const errors = new ErrorCounts(() => served5xx, () => clock);
+  t.same(errors.exchangeFields(), { 'SERVE-ERRORS': 0, 'AGENT-ERRORS': 0, 'AGENT-UPTIME': 0 }, 'all zero at the start');
+  served5xx = 3;
+  errors.agentError('ingest');
+  errors.agentError('exchange');
+  clock += 61_400;
+  const msg = composeExchange({ ...inputs, errorCounts: errors.exchangeFields() });
+  t.match(msg, { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61 });
+  const { ID: _id, IP: _ip, PORT: _port, TYPE: _type, ...rest } = msg;
+  t.match(decodeBoxExchange(rest, envelope), { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61 }, 'the entrance\'s decoder takes them');
+  t.notOk('SERVE-ERRORS' in composeExchange(inputs), 'none without counters');
 });

@@ -1,6 +1,7 @@
 // With a real nginx writing LOG_FORMAT through the buffer the agent's config gives it, the tail counts
 // exactly the requests nginx served, and a rotation by rename plus USR1 (what logrotate does) loses and
-// repeats none of them: nginx writes its buffer out before it reopens.
+// repeats none of them: nginx writes its buffer out before it reopens. Responses with status ≥ 500 are
+// counted (SERVE-ERRORS).
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -65,11 +66,16 @@ t.test('the tail counts what a real nginx served, across a rotation', { skip: !e
   const sent = logLines(s.logPath).map((l) => parseAccessLogLine(l)?.bytes ?? NaN);
   t.equal(tail.bytesServedTotal(), sent.reduce((a, b) => a + b, 0), 'bytes sent as nginx logged them, 404 included');
   t.ok(state.bytes > 2 * segment.length + 100, 'bytes include headers');
+  t.equal(tail.serverErrorsTotal(), 0, 'no status ≥ 500 yet (a 404 is the viewer\'s)');
+  t.same([await get('/publisher-abc/broken/a.ts'), await get('/publisher-abc/failing/b.ts'), await get('/publisher-abc/broken/c.ts')], [502, 500, 502]);
+  await eventually(async () => logLines(s.logPath).length === 7, 'nginx logged the failures');
+  t.equal(await tail.pass(), 3);
+  t.equal(tail.serverErrorsTotal(), 3, 'SERVE-ERRORS counts the responses with status ≥ 500 nginx served');
 
   // logrotate: rename, a request nginx still logs to the old file, USR1, requests in the new file.
   renameSync(s.logPath, `${s.logPath}.1`);
   t.equal(await get('/publisher-abc/live/seg-1.ts'), 200);
-  await eventually(async () => logLines(`${s.logPath}.1`).length === 5, 'logged to the renamed file');
+  await eventually(async () => logLines(`${s.logPath}.1`).length === 8, 'logged to the renamed file');
   nginx.signal('SIGUSR1');
   await eventually(async () => existsSync(s.logPath), 'nginx reopened its log');
   // The master makes the new file; until its worker reopens too, requests still go to the renamed one.
@@ -80,6 +86,7 @@ t.test('the tail counts what a real nginx served, across a rotation', { skip: !e
   state = await s.state();
   t.equal(state.recordKeys.length, 6);
   t.equal(state.requests, 6);
+  t.equal(tail.serverErrorsTotal(), 3, 'and no more across the rotation');
 });
 
 t.test('the generated config buffers the access log', async (t) => {
@@ -115,6 +122,8 @@ http {
     listen 127.0.0.1:${port};
     root ${dir}/files;
     location = /ready { access_log off; return 204; }
+    location /publisher-abc/broken/ { return 502; }
+    location /publisher-abc/failing/ { return 500; }
   }
 }
 `);

@@ -57,7 +57,7 @@ export async function handleExchange(msg: BoxExchange, peer: Peer, ctx: HandlerC
     reply.REVOKED_PUBLISHERS = trust.REVOKED_PUBLISHERS;
   }
   // Only to a box that names its AGENT_VERSION: an original box never gets an UPDATE.
-  const update = await ctx.rollouts.offerFor(msg);
+  const update = await ctx.rollouts.offerFor(msg, verdict.state);
   if (update !== undefined) reply.UPDATE = update;
   return reply;
 }

@@ -5,6 +5,11 @@
  * decide(), which advances the stage while health holds and halts the rollout when it does not. Every change
  * of state is a compare-and-set script (the state an operator or another entrance saw is the one changed), and
  * decide() runs under a short lock, so several entrances deciding at once take one step, not several.
+ *
+ * offerFor runs on every heartbeat of every box, so it costs a steady box no Redis command at all: the rollout
+ * (with its releases and group) is read at most once a second per entrance, the box's version record is
+ * written only when it changes (or to keep it fresh, a few times per ENTRANCE_EXPIRE_BOX_TIME), and the box
+ * sets are read only for the boxes the rollout concerns (selected and not updated yet, or on its version).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -12,10 +17,11 @@ import { keyLayoutOfClient } from '../../../shared/src/redis.js';
 import { defineScripts } from '../../../shared/src/redis-scripts.js';
 import { releaseKeys } from '../../../shared/src/redis-keys.js';
 import type { ReleaseKeys as ReleaseKeyNames } from '../../../shared/src/redis-keys.js';
-import { isIdOf } from '../../../shared/src/protocol/index.js';
-import type { BoxExchange, UpdateOffer } from '../../../shared/src/protocol/index.js';
-import { isVersion } from '../../../shared/src/release/manifest.js';
+import { isIdOf, readingOf } from '../../../shared/src/protocol/index.js';
+import type { BoxExchange, ReachabilityVerdict, UpdateOffer } from '../../../shared/src/protocol/index.js';
+import { RELEASE_ARCHES, isVersion } from '../../../shared/src/release/manifest.js';
 import { WATCHED_FIRST, haltReason, selectedAt, stagesFor } from './rollout-policy.js';
+import type { BoxAfter, BoxBefore, ErrorCounters } from './rollout-policy.js';
 
 export const ROLLOUT_STATES = ['running', 'paused', 'halted', 'complete', 'rolling-back'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -91,6 +97,24 @@ interface RolloutScripts {
   dandelionRolloutUnlock(lockKey: string, owner: string): Promise<number>;
 }
 
+/** What the registry knows of boxes now, which decide() reads for the health of the first ones. */
+export interface RolloutBoxes {
+  /** Each box's expiry in the registry (seconds; its last EXCHANGE + ENTRANCE_EXPIRE_BOX_TIME), null when gone. */
+  expiriesOf(boxIds: readonly string[]): Promise<Array<string | null>>;
+  /** Its last EXCHANGE as stored, or undefined. */
+  exchangeOf(boxId: string): Promise<BoxExchange | undefined>;
+  /** The entrances' reachability verdicts (null: none stored). */
+  verdictsOf(boxIds: readonly string[]): Promise<Array<{ REACHABILITY: string } | null>>;
+}
+
+/** The registry and the verdict store as decide() reads them. */
+export function rolloutBoxesOf(
+  registry: { expiriesOf(boxIds: readonly string[]): Promise<Array<string | null>>; exchangeOf(boxId: string): Promise<BoxExchange | undefined> },
+  verdicts: { read(boxIds: readonly string[]): Promise<Array<{ REACHABILITY: string } | null>> },
+): RolloutBoxes {
+  return { expiriesOf: (ids) => registry.expiriesOf(ids), exchangeOf: (id) => registry.exchangeOf(id), verdictsOf: (ids) => verdicts.read(ids) };
+}
+
 export interface RolloutsDeps {
   redis: Redis;
   now?: () => number;
@@ -98,6 +122,34 @@ export interface RolloutsDeps {
   activeSeconds: number;
   /** The URL a box downloads a release from (this entrance's own). */
   releaseUrl(version: string, arch: string): string;
+  /** The registry, for decide(); the CLI, which never decides, has none. */
+  boxes?: RolloutBoxes;
+}
+
+/**
+ * How long offers use the rollout (its releases, its group) they read: a change made at another entrance or
+ * by the CLI reaches this entrance's offers within it; one made here, at once.
+ */
+const ROLLOUT_CACHE_MS = 1000;
+
+interface RolloutNow {
+  rollout: Rollout | undefined;
+  /** The rollout version's manifest line per arch (absent: no release for it). */
+  releases: Map<string, string>;
+  /** The group's boxes, for a rollout to a group. */
+  group: ReadonlySet<string> | undefined;
+}
+
+/** What this entrance remembers of a box it heard from, so its heartbeats write and read only what changed. */
+interface BoxMemory {
+  /** The version record last written, without its time. */
+  record: string;
+  writtenAt: number;
+  /** The rollout's FROM for the box, once read (null: the rollout never offered it the update). */
+  from?: { rollout: string; version: string | null };
+  /** The rollout it was counted updated in, or its UPDATE_FAILED counted in. */
+  updatedIn?: string;
+  failedIn?: string;
 }
 
 export class Rollouts {
@@ -105,6 +157,9 @@ export class Rollouts {
   private readonly keys: ReleaseKeyNames;
   private readonly now: () => number;
   private readonly lockOwner = randomBytes(9).toString('base64url');
+  private rolloutNow: { at: number; value: Promise<RolloutNow> } | undefined;
+  private readonly boxMemory = new Map<string, BoxMemory>();
+  private lastForgotten = 0;
 
   constructor(private readonly deps: RolloutsDeps) {
     this.redis = defineScripts<RolloutScripts>(deps.redis, {
@@ -143,12 +198,12 @@ export class Rollouts {
       ID: `${req.version}-${now.toString(36)}`, VERSION: req.version, STATE: 'running', PERCENT: req.percent, GROUP: req.group,
       STAGES: stages, STAGE: 0, STAGE_SINCE: now, STAGE_SECONDS: stageSeconds, HEARTBEAT_SECONDS: heartbeatSeconds, STARTED: now, REASON: '',
     };
-    const answer = await this.redis.dandelionRolloutStart(this.keys.rollout, ...Object.entries(serialise(rollout)).flat());
+    const answer = await this.changed(this.redis.dandelionRolloutStart(this.keys.rollout, ...Object.entries(serialise(rollout)).flat()));
     if (answer !== 'ok') throw new RolloutRefused(`a rollout is ${String(answer)}: roll it back, or let it complete, before starting another`);
     if (previous !== undefined) {
       // The last rollout's boxes are of no use to the new one; kept a while for an operator's questions.
       const batch = this.redis.multi();
-      for (const set of [this.keys.offered, this.keys.updated, this.keys.failed, this.keys.from]) batch.expire(set(previous.ID), OLD_ROLLOUT_SECONDS);
+      for (const set of [this.keys.offered, this.keys.updated, this.keys.failed, this.keys.from, this.keys.before]) batch.expire(set(previous.ID), OLD_ROLLOUT_SECONDS);
       await batch.exec();
     }
     return rollout;
@@ -172,7 +227,7 @@ export class Rollouts {
   private async change(from: readonly RolloutState[], set: Record<string, string>, refusal: string): Promise<Rollout> {
     const r = await this.current();
     if (r === undefined || !from.includes(r.STATE)) throw new RolloutRefused(r === undefined ? 'there is no rollout' : `${refusal} (it is ${r.STATE})`);
-    if (!(await this.compareAndSet({ ID: r.ID, STATE: r.STATE }, set))) throw new RolloutRefused('the rollout changed meanwhile; look at its status and try again');
+    if (!(await this.changed(this.compareAndSet({ ID: r.ID, STATE: r.STATE }, set)))) throw new RolloutRefused('the rollout changed meanwhile; look at its status and try again');
     return (await this.current()) as Rollout;
   }
 
@@ -187,6 +242,8 @@ export class Rollouts {
    * expires if it dies), and each step a compare-and-set on the state it read.
    */
   async decide(): Promise<'halted' | 'advanced' | 'complete' | undefined> {
+    const boxes = this.deps.boxes;
+    if (boxes === undefined) throw new Error('decide() needs the registry (RolloutsDeps.boxes)');
     const lock = this.keys.decisionLock;
     if ((await this.redis.set(lock, this.lockOwner, 'PX', 30_000, 'NX')) !== 'OK') return undefined;
     try {
@@ -194,55 +251,167 @@ export class Rollouts {
       // A complete rollout still offers its version to boxes that come online, so its health is still watched.
       if (r === undefined || (r.STATE !== 'running' && r.STATE !== 'complete')) return undefined;
       const now = this.now();
-      const first = await this.redis.zrange(this.keys.offered(r.ID), String(0), String(WATCHED_FIRST - 1));
-      const seen = first.length === 0 ? [] : await this.redis.hmget(this.keys.boxVersions, ...first);
-      const failed = await this.redis.zcard(this.keys.failed(r.ID));
-      const firstOffered = first.map((boxId, i) => ({ boxId, seen: seenOf(seen[i] ?? null) }));
+      const [[, first] = [], [, updated] = [], [, failed] = []] = (await this.redis.multi()
+        .zrange(this.keys.offered(r.ID), String(0), String(WATCHED_FIRST - 1)).zrange(this.keys.updated(r.ID), String(0), String(WATCHED_FIRST - 1)).zcard(this.keys.failed(r.ID)).exec()) ?? [];
+      const firstOffered = await this.lastSeen(boxes, first as string[]);
+      const firstUpdated = await this.beforeAndAfter(boxes, r, updated as string[]);
       const expect = { ID: r.ID, STATE: r.STATE, STAGE: String(r.STAGE) };
-      const why = haltReason({ firstOffered, failed, now, heartbeatSeconds: r.HEARTBEAT_SECONDS });
-      if (why !== undefined) return (await this.compareAndSet(expect, { STATE: 'halted', REASON: why })) ? 'halted' : undefined;
+      const why = haltReason({ firstOffered, firstUpdated, failed: Number(failed), now, heartbeatSeconds: r.HEARTBEAT_SECONDS });
+      if (why !== undefined) return (await this.changed(this.compareAndSet(expect, { STATE: 'halted', REASON: why }))) ? 'halted' : undefined;
       if (r.STATE === 'complete' || now - r.STAGE_SINCE < r.STAGE_SECONDS * 1000) return undefined;
       if (r.STAGE < r.STAGES.length - 1) {
-        return (await this.compareAndSet(expect, { STAGE: String(r.STAGE + 1), STAGE_SINCE: String(now) })) ? 'advanced' : undefined;
+        return (await this.changed(this.compareAndSet(expect, { STAGE: String(r.STAGE + 1), STAGE_SINCE: String(now) }))) ? 'advanced' : undefined;
       }
-      return (await this.compareAndSet(expect, { STATE: 'complete' })) ? 'complete' : undefined;
+      return (await this.changed(this.compareAndSet(expect, { STATE: 'complete' }))) ? 'complete' : undefined;
     } finally {
       await this.redis.dandelionRolloutUnlock(lock, this.lockOwner);
     }
   }
 
   /**
+   * When each box was last heard from (ms): from its registry expiry, which every EXCHANGE sets to now +
+   * ENTRANCE_EXPIRE_BOX_TIME; once the registry dropped it, from its version record (written at least every
+   * third of that time, so at most that much earlier than its last EXCHANGE).
+   */
+  private async lastSeen(boxes: RolloutBoxes, boxIds: string[]): Promise<Array<{ boxId: string; seen: number | undefined }>> {
+    if (boxIds.length === 0) return [];
+    const [expiries, records] = await Promise.all([boxes.expiriesOf(boxIds), this.redis.hmget(this.keys.boxVersions, ...boxIds)]);
+    return boxIds.map((boxId, i) => {
+      const expiry = Number(expiries[i] ?? NaN);
+      if (Number.isFinite(expiry)) return { boxId, seen: (expiry - this.deps.activeSeconds) * 1000 };
+      const record = records[i];
+      return { boxId, seen: record == null ? undefined : parseRecord(record)?.SEEN };
+    });
+  }
+
+  /** The first updated boxes as they were on the old version (recorded at the offer) and are now (the registry). */
+  private async beforeAndAfter(boxes: RolloutBoxes, r: Rollout, boxIds: string[]): Promise<Array<{ boxId: string; before: BoxBefore | undefined; after: BoxAfter | undefined }>> {
+    if (boxIds.length === 0) return [];
+    const [befores, exchanges, verdicts] = await Promise.all([
+      this.redis.hmget(this.keys.before(r.ID), ...boxIds),
+      Promise.all(boxIds.map((id) => boxes.exchangeOf(id))),
+      boxes.verdictsOf(boxIds),
+    ]);
+    return boxIds.map((boxId, i) => {
+      const msg = exchanges[i];
+      const after: BoxAfter | undefined = msg === undefined ? undefined : {
+        // Counters of another version than the rollout's (the box went back by itself) say nothing of it.
+        counters: msg.AGENT_VERSION === r.VERSION ? countersOf(msg) : undefined,
+        reachability: verdicts[i]?.REACHABILITY,
+        paused: typeof msg.PAUSED === 'string' && msg.PAUSED !== '',
+      };
+      return { boxId, before: parseBefore(befores[i] ?? null), after };
+    });
+  }
+
+  /**
    * On each EXCHANGE: record what the box reports (its version, an update that failed) and say what to offer
    * it, if anything. A box that names no AGENT_VERSION (an original box) is never offered anything, nor counted.
+   * `reachability`: the entrance's verdict on the box this heartbeat, kept with the offer as whether it served
+   * before the update.
    */
-  async offerFor(msg: BoxExchange): Promise<UpdateOffer | undefined> {
+  async offerFor(msg: BoxExchange, reachability?: ReachabilityVerdict): Promise<UpdateOffer | undefined> {
     const { ID: boxId, AGENT_VERSION: version, AGENT_ARCH: arch } = msg;
     if (version === undefined || version === '') return undefined;
     const now = this.now();
-    const record = JSON.stringify({ VERSION: version, ARCH: arch ?? '', PREVIOUS: msg.AGENT_PREVIOUS_VERSION ?? '', SEEN: now });
-    const [, [, fields] = []] = (await this.redis.multi().hset(this.keys.boxVersions, boxId, record).hgetall(this.keys.rollout).exec()) ?? [];
-    const r = parseRollout(fields as Record<string, string>);
+    const memory = await this.rememberVersion(msg, now);
+    const { rollout: r, releases, group } = await this.currentForOffers();
     if (r === undefined) return undefined;
-    const batch = this.redis.multi();
+    if (version === r.VERSION) return this.onRolloutVersion(r, msg, memory, now);
     // Any box's failure of this version counts against the rollout, offered by it or not: a halt errs safe.
-    if (msg.UPDATE_FAILED === r.VERSION) batch.zadd(this.keys.failed(r.ID), 'NX', String(now), boxId);
-    batch.zscore(this.keys.failed(r.ID), boxId).hget(this.keys.releases, `${r.VERSION}:${arch ?? ''}`).hget(this.keys.from(r.ID), boxId);
-    batch.zscore(this.keys.updated(r.ID), boxId).sismember(this.keys.group(r.GROUP ?? ''), boxId);
-    const replies = ((await batch.exec()) ?? []).map(([, v]) => v);
-    const [failedAt, release, from, updatedAt, inGroup] = replies.slice(-5) as [string | null, string | null, string | null, string | null, number];
-    // Updated: a box this rollout offered (it recorded where the box came from) that now runs the version.
-    if (version === r.VERSION && from !== null && updatedAt === null) await this.redis.zadd(this.keys.updated(r.ID), 'NX', String(now), boxId);
-    if (r.STATE === 'rolling-back') {
-      // Back to what the box ran before this rollout, which it keeps in its other slot.
-      if (version !== r.VERSION || from === null || msg.AGENT_PREVIOUS_VERSION !== from) return undefined;
-      return { ACTION: 'revert', VERSION: from, ROLLOUT: r.ID };
+    const failsNow = msg.UPDATE_FAILED === r.VERSION;
+    if (failsNow && memory.failedIn !== r.ID) {
+      await this.redis.zadd(this.keys.failed(r.ID), 'NX', String(now), boxId);
+      memory.failedIn = r.ID;
     }
     if (r.STATE !== 'running' && r.STATE !== 'complete') return undefined;
-    if (version === r.VERSION || failedAt !== null || msg.UPDATE_FAILED === r.VERSION || release === null || arch === undefined) return undefined;
-    if (r.GROUP !== undefined && inGroup !== 1) return undefined;
+    const release = arch === undefined ? undefined : releases.get(arch);
+    if (failsNow || release === undefined || arch === undefined) return undefined;
+    if (group !== undefined && !group.has(boxId)) return undefined;
     if (!selectedAt(boxId, r.STAGES[r.STAGE] ?? 0)) return undefined;
-    await this.redis.multi().zadd(this.keys.offered(r.ID), 'NX', String(now), boxId).hsetnx(this.keys.from(r.ID), boxId, version).exec();
+    // Offered it: a box that failed this version once (and no longer says so) is never offered it again.
+    if ((await this.redis.zscore(this.keys.failed(r.ID), boxId)) !== null) return undefined;
+    const before = JSON.stringify({ ...beforeOf(msg), SERVING: reachability === 'reachable' && !msg.PAUSED, AT: now });
+    await this.redis.multi().zadd(this.keys.offered(r.ID), 'NX', String(now), boxId).hsetnx(this.keys.from(r.ID), boxId, version)
+      .hset(this.keys.before(r.ID), boxId, before).exec();
+    memory.from = undefined; // set now, if it was not: read again once the box runs the version
     return { ACTION: 'install', VERSION: r.VERSION, ROLLOUT: r.ID, RELEASE: release, URL: this.deps.releaseUrl(r.VERSION, arch) };
+  }
+
+  /** A box on the rollout's version: counted updated once (if the rollout offered it), or offered the revert. */
+  private async onRolloutVersion(r: Rollout, msg: BoxExchange, memory: BoxMemory, now: number): Promise<UpdateOffer | undefined> {
+    const boxId = msg.ID;
+    if (memory.from?.rollout !== r.ID) memory.from = { rollout: r.ID, version: await this.redis.hget(this.keys.from(r.ID), boxId) };
+    const from = memory.from.version;
+    // Updated: a box this rollout offered (it recorded where the box came from) that now runs the version.
+    if (from !== null && memory.updatedIn !== r.ID) {
+      await this.redis.zadd(this.keys.updated(r.ID), 'NX', String(now), boxId);
+      memory.updatedIn = r.ID;
+    }
+    // Back to what the box ran before this rollout, which it keeps in its other slot.
+    if (r.STATE !== 'rolling-back' || from === null || msg.AGENT_PREVIOUS_VERSION !== from) return undefined;
+    return { ACTION: 'revert', VERSION: from, ROLLOUT: r.ID };
+  }
+
+  /**
+   * The box's version record (BOX_VERSIONS), written only when it changed or when the last write is a third of
+   * ENTRANCE_EXPIRE_BOX_TIME old (so the fleet's versions still count it): a steady box writes a few times per
+   * expiry, not every heartbeat. Boxes not heard from within the expiry are forgotten here too.
+   */
+  private async rememberVersion(msg: BoxExchange, now: number): Promise<BoxMemory> {
+    const activeMs = this.deps.activeSeconds * 1000;
+    if (now - this.lastForgotten > activeMs) {
+      for (const [boxId, m] of this.boxMemory) if (m.writtenAt < now - activeMs) this.boxMemory.delete(boxId);
+      this.lastForgotten = now;
+    }
+    const fields = { VERSION: msg.AGENT_VERSION, ARCH: msg.AGENT_ARCH ?? '', PREVIOUS: msg.AGENT_PREVIOUS_VERSION ?? '' };
+    const record = JSON.stringify(fields);
+    let memory = this.boxMemory.get(msg.ID);
+    if (memory === undefined || memory.record !== record || now - memory.writtenAt >= activeMs / 3) {
+      await this.redis.hset(this.keys.boxVersions, msg.ID, JSON.stringify({ ...fields, SEEN: now }));
+      // A box that changed version may have been offered the update meanwhile: its FROM is read again.
+      memory = { ...memory, record, writtenAt: now, ...(memory?.record !== record ? { from: undefined } : {}) };
+      this.boxMemory.set(msg.ID, memory);
+    }
+    return memory;
+  }
+
+  /** The rollout, its releases and group, read at most once per ROLLOUT_CACHE_MS (one read in flight at a time). */
+  private currentForOffers(): Promise<RolloutNow> {
+    const at = performance.now();
+    if (this.rolloutNow === undefined || at - this.rolloutNow.at > ROLLOUT_CACHE_MS) {
+      const value = this.readForOffers();
+      const cached = { at, value };
+      this.rolloutNow = cached;
+      // A failed read is not kept: the next heartbeat reads again.
+      value.catch(() => {
+        if (this.rolloutNow === cached) this.rolloutNow = undefined;
+      });
+    }
+    return this.rolloutNow.value;
+  }
+
+  private async readForOffers(): Promise<RolloutNow> {
+    const rollout = await this.current();
+    if (rollout === undefined) return { rollout, releases: new Map(), group: undefined };
+    const batch = this.redis.multi().hmget(this.keys.releases, ...RELEASE_ARCHES.map((arch) => `${rollout.VERSION}:${arch}`));
+    if (rollout.GROUP !== undefined) batch.smembers(this.keys.group(rollout.GROUP));
+    const [[, lines] = [], [, members] = []] = (await batch.exec()) ?? [];
+    const releases = new Map<string, string>();
+    RELEASE_ARCHES.forEach((arch, i) => {
+      const line = (lines as Array<string | null> | undefined)?.[i];
+      if (typeof line === 'string') releases.set(arch, line);
+    });
+    return { rollout, releases, group: rollout.GROUP === undefined ? undefined : new Set(members as string[] | undefined) };
+  }
+
+  /** A change made here reaches this entrance's offers at once. */
+  private async changed<T>(change: Promise<T>): Promise<T> {
+    try {
+      return await change;
+    } finally {
+      this.rolloutNow = undefined;
+    }
   }
 
   async status(): Promise<RolloutStatus> {
@@ -272,13 +441,14 @@ export class Rollouts {
 
   async addToGroup(name: string, boxIds: string[]): Promise<number> {
     checkGroup(name, boxIds);
-    const [[, added] = []] = (await this.redis.multi().sadd(this.keys.group(name), ...boxIds).sadd(this.keys.groups, name).exec()) ?? [];
+    const [[, added] = []] = (await this.changed(this.redis.multi().sadd(this.keys.group(name), ...boxIds).sadd(this.keys.groups, name).exec())) ?? [];
     return Number(added);
   }
 
   /** Remove boxes from a group, or the whole group when none are named. */
   async removeFromGroup(name: string, boxIds: string[]): Promise<number> {
     checkGroup(name, boxIds, true);
+    this.rolloutNow = undefined;
     if (boxIds.length === 0) {
       const [[, n] = []] = (await this.redis.multi().scard(this.keys.group(name)).del(this.keys.group(name)).srem(this.keys.groups, name).exec()) ?? [];
       return Number(n);
@@ -332,6 +502,29 @@ function parseRecord(text: string): { VERSION: string; SEEN: number } | undefine
   }
 }
 
-function seenOf(text: string | null): number | undefined {
-  return text === null ? undefined : parseRecord(text)?.SEEN;
+/** The error counters an EXCHANGE reports, or undefined when it reports them not all (an older agent). */
+function countersOf(msg: BoxExchange): ErrorCounters | undefined {
+  const serveErrors = readingOf(msg, 'SERVE-ERRORS');
+  const agentErrors = readingOf(msg, 'AGENT-ERRORS');
+  const uptimeSeconds = readingOf(msg, 'AGENT-UPTIME');
+  return serveErrors === undefined || agentErrors === undefined || uptimeSeconds === undefined ? undefined : { serveErrors, agentErrors, uptimeSeconds };
+}
+
+/** The counters part of the BEFORE record (empty when the old agent reports none). */
+function beforeOf(msg: BoxExchange): Record<string, number> {
+  const c = countersOf(msg);
+  return c === undefined ? {} : { SERVE_ERRORS: c.serveErrors, AGENT_ERRORS: c.agentErrors, AGENT_UPTIME: c.uptimeSeconds };
+}
+
+function parseBefore(text: string | null): BoxBefore | undefined {
+  if (text === null) return undefined;
+  try {
+    const rec = JSON.parse(text) as Record<string, unknown>;
+    const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+    const [serveErrors, agentErrors, uptimeSeconds] = [n(rec.SERVE_ERRORS), n(rec.AGENT_ERRORS), n(rec.AGENT_UPTIME)];
+    const counters = serveErrors === undefined || agentErrors === undefined || uptimeSeconds === undefined ? undefined : { serveErrors, agentErrors, uptimeSeconds };
+    return { counters, serving: rec.SERVING === true };
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,6 @@
 // box; a box over IPv6 is probed at its IPv6 address.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -14,6 +13,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
 import { eventually, startAgent } from '../../../test/helpers/agent.js';
+import { boxPages } from '../../../test/helpers/box-pages.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
 import { handlerContext } from '../../../test/helpers/handler-context.js';
 import { boxExchange, searchRequest, ORIGINAL_PUBLISHERS } from '../../../test/helpers/messages.js';
@@ -37,14 +37,6 @@ async function closedPort(host = '127.0.0.1'): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((r) => server.close(() => r()));
   return port;
-}
-
-/** An HTTP server on `host`:`port` answering every path as box `id` (its status page and its socket server's identity). */
-async function boxPages(t: { teardown(fn: () => unknown): void }, host: string, port: number, id: string): Promise<number> {
-  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ID: id })));
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  return (server.address() as AddressInfo).port;
 }
 
 /** Heartbeat until the reply's REACHABILITY is no longer `checking`; the last reply. */

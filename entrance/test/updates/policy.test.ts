@@ -2,7 +2,8 @@
 // start asks for, when health fails, and the URL an offer names.
 import t from 'tap';
 import { byteRangeOf } from '../../src/updates/release-routes.js';
-import { haltReason, stagesFor } from '../../src/updates/rollout-policy.js';
+import { haltReason, stagesFor, unhealthyReason } from '../../src/updates/rollout-policy.js';
+import type { BoxAfter, BoxBefore } from '../../src/updates/rollout-policy.js';
 import { releaseUrlOf } from '../../src/assemble.js';
 
 t.test('Range: one range answered, several or another unit answered whole, past the end unsatisfiable', async (t) => {
@@ -40,6 +41,40 @@ t.test('health: more than 2 failures, or more than 2 of the first boxes silent f
   t.equal(haltReason({ firstOffered: boxes(16_000, 16_000, 15_000, 0), failed: 0, now, heartbeatSeconds: 5 }), undefined, 'two silent, one at exactly three periods');
   t.match(haltReason({ firstOffered: boxes(16_000, 16_000, 15_001, 0), failed: 0, now, heartbeatSeconds: 5 }), /3 of the first 4 boxes .* silent .* \(box-0, box-1, box-2\)/);
   t.match(haltReason({ firstOffered: boxes(undefined, undefined, undefined), failed: 0, now, heartbeatSeconds: 5 }), /3 of the first 3/, 'never heard from since: silent');
+});
+
+t.test('an updated box is unhealthy when its error rate rose clearly (a floor of 10 errors) or it stopped serving', async (t) => {
+  const before = (serveErrors: number, agentErrors: number, uptimeSeconds: number, serving = true): BoxBefore => ({ counters: { serveErrors, agentErrors, uptimeSeconds }, serving });
+  const after = (serveErrors: number, agentErrors: number, uptimeSeconds: number, reachability = 'reachable', paused = false): BoxAfter => ({ counters: { serveErrors, agentErrors, uptimeSeconds }, reachability, paused });
+  t.equal(unhealthyReason(before(0, 0, 3600), after(1, 1, 60)), undefined, 'one stray error is no rise');
+  t.equal(unhealthyReason(before(0, 0, 3600), after(9, 9, 60)), undefined, 'nor nine');
+  t.match(unhealthyReason(before(0, 0, 3600), after(10, 0, 60)), /^serve errors rose: 10 in 60 s since the update, 0 expected/, 'ten where none were');
+  t.match(unhealthyReason(before(0, 0, 3600), after(0, 25, 60)), /^agent errors rose: 25/);
+  // 360 errors an hour before: 6 expected in a minute, so a rise needs 10 + 2 × 6 = 22.
+  t.equal(unhealthyReason(before(360, 0, 3600), after(21, 0, 60)), undefined, 'a box that always had errors: as many as before is no rise');
+  t.match(unhealthyReason(before(360, 0, 3600), after(22, 0, 60)), /serve errors rose: 22 in 60 s since the update, 6 expected/);
+  t.match(unhealthyReason(undefined, after(10, 0, 60)), /serve errors rose/, 'no record before (an old agent without counters): the floor alone decides');
+  t.equal(unhealthyReason(before(0, 0, 3600), { counters: undefined, reachability: 'reachable', paused: false }), undefined, 'no counters now: nothing to compare');
+
+  t.equal(unhealthyReason(before(0, 0, 3600), after(0, 0, 60, 'firewall')), 'no longer serves (reachable before the update, firewall now)');
+  t.equal(unhealthyReason(before(0, 0, 3600, false), after(0, 0, 60, 'firewall')), undefined, 'a box that did not serve before: no loss');
+  t.equal(unhealthyReason(before(0, 0, 3600), after(0, 0, 60, 'checking')), undefined, 'probes not finished yet: not known');
+  t.equal(unhealthyReason(before(0, 0, 3600), after(0, 0, 60, 'forward-port', true)), undefined, 'paused by its household: by choice');
+});
+
+t.test('health: more than 2 of the first boxes unhealthy for any reason halts, naming them and why', async (t) => {
+  const now = 1_000_000;
+  const healthy = { counters: { serveErrors: 0, agentErrors: 0, uptimeSeconds: 60 }, reachability: 'reachable', paused: false };
+  const was = { counters: { serveErrors: 0, agentErrors: 0, uptimeSeconds: 3600 }, serving: true };
+  const offered = ['box-0', 'box-1', 'box-2', 'box-3'].map((boxId) => ({ boxId, seen: now }));
+  const updated = (...afters: BoxAfter[]) => afters.map((after, i) => ({ boxId: `box-${i}`, before: was, after }));
+  const erring = { ...healthy, counters: { serveErrors: 40, agentErrors: 0, uptimeSeconds: 60 } };
+  const gone = { ...healthy, reachability: 'forward-port' };
+  t.equal(haltReason({ firstOffered: offered, firstUpdated: updated(erring, gone, healthy, healthy), failed: 0, now, heartbeatSeconds: 5 }), undefined, 'two unhealthy: within what a rollout tolerates');
+  const three = haltReason({ firstOffered: [{ boxId: 'box-9', seen: now - 60_000 }, ...offered], firstUpdated: updated(erring, gone, healthy, healthy), failed: 0, now, heartbeatSeconds: 5 });
+  t.equal(three, '3 of the first boxes offered or updated are unhealthy (box-9: silent for 3 heartbeats; box-0: serve errors rose: 40 in 60 s since the update, 0 expected from its rate before; box-1: no longer serves (reachable before the update, forward-port now))');
+  t.match(haltReason({ firstOffered: offered, firstUpdated: updated(erring, erring, erring), failed: 0, now, heartbeatSeconds: 5 }), /^3 of the first boxes offered or updated are unhealthy \(box-0: serve errors rose/);
+  t.equal(haltReason({ firstOffered: offered, firstUpdated: [{ boxId: 'box-0', before: was, after: undefined }], failed: 0, now, heartbeatSeconds: 5 }), undefined, 'a box not in the registry now is judged by its silence alone');
 });
 
 t.test('an offer names this entrance\'s own HTTP(S) origin and BASE_URL', async (t) => {

@@ -4,65 +4,12 @@
 // advance by themselves while health holds; the rollout halts by itself when its first boxes go silent or
 // boxes report the update failed; pause, resume and rollback (revert offers) through the API and the CLI.
 import t from 'tap';
-import type { Test } from 'tap';
-import { hashPassword } from '../../../shared/src/password.js';
-import { startRedis } from '../../../test/helpers/redis.js';
 import { startEntrance } from '../../../test/helpers/entrance.js';
-import { boxExchange } from '../../../test/helpers/messages.js';
-import { connectPeer } from '../../../test/helpers/ws-client.js';
-import type { TestPeer } from '../../../test/helpers/ws-client.js';
 import { runDandelion } from '../../../test/helpers/cli.js';
 import { releaseKeys } from '../../../shared/src/redis-keys.js';
-import { ReleaseStore } from '../../src/updates/release-store.js';
 import { bucketOf } from '../../src/updates/rollout-policy.js';
-import { makeRelease, releaseKey, sha256 } from './fixtures/releases.js';
-import type { TestReleaseKey } from './fixtures/releases.js';
-
-const TOKEN = 'rollout-api-token';
-const OLD = '1.0.0';
-const NEW = '2.0.0';
-
-/** `count` box IDs whose bucket (0…99) is in [from, to). */
-function boxesIn(from: number, to: number, count: number, prefix = 'box-r'): string[] {
-  const ids: string[] = [];
-  for (let i = 0; ids.length < count; i++) {
-    const id = `${prefix}${i}`;
-    const b = bucketOf(id);
-    if (b >= from && b < to) ids.push(id);
-  }
-  return ids;
-}
-
-/** A box's heartbeat: its agent's version and arch (and what else it reports); the reply's UPDATE, if any. */
-async function heartbeat(peer: TestPeer, id: string, agent: Record<string, unknown> | undefined): Promise<Record<string, unknown> | undefined> {
-  const reply = await peer.ask(boxExchange(id, agent === undefined ? {} : { AGENT_ARCH: 'x64', AGENT_PREVIOUS_VERSION: '', UPDATE_FAILED: '', ...agent }));
-  if (reply.MESSAGE !== 'ACCEPTED') throw new Error(`EXCHANGE refused: ${JSON.stringify(reply)}`);
-  return reply.UPDATE as Record<string, unknown> | undefined;
-}
-
-async function setUp(t: Test, opts: { now?: () => number; key?: TestReleaseKey } = {}) {
-  const redis = await startRedis(t);
-  const key = opts.key ?? releaseKey();
-  const release = makeRelease(key, NEW, 'x64', 4096);
-  await new ReleaseStore(redis.client(), () => key.trusted).upload(release.line, [release.binary]);
-  const { url, entrance } = await startEntrance(t, {
-    redisUrl: redis.url, releaseKeys: key.trusted, ...(opts.now ? { now: opts.now } : {}),
-    // Passes only when the test says (entrance.tick()).
-    env: { DANDELION_API_TOKENS: JSON.stringify([await hashPassword(TOKEN)]), DANDELION_ENTRANCE_SWEEP_FREQ: '60' },
-  });
-  const base = url.replace('ws:', 'http:').replace(/\/dandelion\/ws\/$/, '');
-  const api = async (path: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> => {
-    const res = await fetch(`${base}/api/${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, any> };
-  };
-  const peer = await connectPeer(url);
-  t.teardown(() => peer.close());
-  return { redis, release, entrance, base, api, peer };
-}
+import { releaseKey, sha256 } from './fixtures/releases.js';
+import { NEW, OLD, boxesIn, heartbeat, setUp } from './fixtures/rollout-setup.js';
 
 t.test('offers only to selected boxes; stages advance while healthy; pause, resume and rollback', async (t) => {
   let now = 1_800_000_000_000;

@@ -74,7 +74,9 @@ export interface TrafficRecord {
  * bytes, CPU-* in percent), plus BANDWIDTH-UP / BANDWIDTH-DOWN (measured capacity, Mbit/s) and
  * BANDWIDTH-IDLE-UP (upload the household leaves spare now, Mbit/s), and for SD-card wear
  * DISK-WRITE-BYTES (written to the device holding the files since boot) and AGENT-WRITE-BYTES (the
- * agent process's own writes since it started).
+ * agent process's own writes since it started). For a rollout's health (docs/updates.md): SERVE-ERRORS
+ * (responses with status ≥ 500 the box's nginx served) and AGENT-ERRORS (errors the agent itself hit), both
+ * counted since the agent started, and AGENT-UPTIME (seconds since it started), which makes them rates.
  */
 export const NUMERIC_READINGS = [
   'CPU-HZ', 'CPU-NUM', 'CPU-USR', 'CPU-SYS', 'CPU-NIC', 'CPU-IDLE', 'CPU-IO', 'CPU-IRQ', 'CPU-SIRQ',
@@ -83,9 +85,12 @@ export const NUMERIC_READINGS = [
   'BANDWIDTH-UP', 'BANDWIDTH-DOWN', 'BANDWIDTH-IDLE-UP',
   'NET-RX-BYTES', 'NET-TX-BYTES', 'TEMPERATURE', 'UPTIME', 'FILES-HELD',
   'DISK-WRITE-BYTES', 'AGENT-WRITE-BYTES',
+  'SERVE-ERRORS', 'AGENT-ERRORS', 'AGENT-UPTIME',
 ] as const;
 export type NumericReading = (typeof NUMERIC_READINGS)[number];
 const NUMERIC_SET: ReadonlySet<string> = new Set(NUMERIC_READINGS);
+/** Readings that count events: whole numbers. */
+const COUNT_READINGS: ReadonlySet<string> = new Set<NumericReading>(['SERVE-ERRORS', 'AGENT-ERRORS']);
 
 /**
  * Traffic a box served, summed per publisher and file over one batch of access-log lines (extension).
@@ -476,7 +481,10 @@ export function decodeBoxExchange(rec: Record<string, unknown>, env: Envelope): 
     } else if (key === 'HTTPS_URL') {
       if (value !== '') msg.HTTPS_URL = toHttpsUrl(value, key);
     } else if (NUMERIC_SET.has(key)) {
-      if (value !== '') msg[key] = toNumber(value, key, { min: 0 });
+      if (value === '') continue;
+      const n = toNumber(value, key, { min: 0 });
+      if (COUNT_READINGS.has(key) && !Number.isSafeInteger(n)) throw new ProtocolError('E_FORMAT', `${key} must be a whole number`);
+      msg[key] = n;
     } else if (isOneOf(BOX_REACHABILITY_KEYS, key)) {
       decodeBoxReachability(msg, key, value);
     } else if (isOneOf(HOUSEHOLD_KEYS, key)) {
