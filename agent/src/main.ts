@@ -1,5 +1,6 @@
 /** `dandelion agent`: argv → config → Redis → identity → agent → start → signal trap. */
 import { EXIT_CODES_HELP, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
+import { armedFailpoints, FAILPOINTS_ENV } from '../../shared/src/failpoint.js';
 import { trapSignals } from '../../shared/src/lifecycle.js';
 import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
@@ -31,6 +32,8 @@ export async function main(args: string[]): Promise<void> {
   const { config, warnings } = loadConfigForRole('agent', opts.configFile);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'agent' });
   for (const warning of warnings) log.warn(warning);
+  // A test's fault injection (shared/src/failpoint.ts): said loudly, since a box must never run with one.
+  if (armedFailpoints().length > 0) log.warn({ failpoints: armedFailpoints() }, `${FAILPOINTS_ENV} is set: this agent kills itself at these steps`);
   const boxId = await resolveBoxId(config.ID, undefined, path.join(config.RUN_DIRECTORY, 'box-id')).catch((err: Error) => {
     throw new Error(`ID: ${err.message}`);
   });
