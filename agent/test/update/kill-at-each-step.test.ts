@@ -18,7 +18,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -164,6 +164,7 @@ t.test('kill -9 at each step of an update leaves a working agent, and the update
       t.match(readFileSync(path.join(slots, 'state'), 'utf8'), /\nfailed_version=\n/, 'nothing was rolled back');
       t.same(problems(), [], 'the state names only slots that hold their release');
       t.same([...seen], [], 'and did at every look in between');
+      t.same(readdirSync(slots).filter((name) => name.endsWith('.tmp') || name === 'download.part'), [], 'no temp file or download left behind');
       t.equal(exits.filter((e) => e === 'SIGKILL').length, 1, `one kill (the launcher's exits: ${exits.join(', ')})`);
       await on('one nginx master runs for the box: the agent stopped the one its killed run left', () => nginxMastersOf(runDirectory).length === 1);
       t.comment(`${step}: ${Date.now() - started} ms`);
