@@ -1,6 +1,6 @@
 /** `dandelion agent`: argv → config → Redis → identity → agent → start → signal trap. */
 import { EXIT_CODES_HELP, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
-import { armedFailpoints, FAILPOINTS_ENV } from '../../shared/src/failpoint.js';
+import { armedFailpoints, failpoint, FAILPOINTS_ENV } from '../../shared/src/failpoint.js';
 import { trapSignals } from '../../shared/src/lifecycle.js';
 import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
@@ -8,6 +8,7 @@ import { createAgent } from './app.js';
 import path from 'node:path';
 import { resolveBoxId } from './identity.js';
 import { EXIT_FOR_UPDATE } from './update/updater.js';
+import type { UpdateStep } from './update/updater.js';
 
 export const AGENT_HELP = `Usage: dandelion agent [--config FILE]
 
@@ -41,11 +42,17 @@ export async function main(args: string[]): Promise<void> {
     throw new Error(`cannot reach Redis: ${err.message}`);
   });
   let exitWith: (code: number, why: string) => void = () => undefined;
-  const agent = createAgent({ config, redis, boxId, log, exitForUpdate: () => exitWith(EXIT_FOR_UPDATE, 'update staged') });
+  let exitingForUpdate = false;
+  const exitForUpdate = (): void => {
+    exitingForUpdate = true;
+    exitWith(EXIT_FOR_UPDATE, 'update staged');
+  };
+  const agent = createAgent({ config, redis, boxId, log, exitForUpdate });
   exitWith = trapSignals(async () => {
     await agent.stop();
     // quit() waits for replies in flight; a connection already gone is simply dropped.
     await redis.quit().catch(() => redis.disconnect());
+    if (exitingForUpdate) failpoint('update:exiting' satisfies UpdateStep);
   }, log);
   try {
     await agent.start();

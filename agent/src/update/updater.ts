@@ -41,6 +41,8 @@ export const UPDATE_STEPS = [
   'update:trial-temp-written',
   /** The state names the trial; the agent has not stopped for the exit 75 yet. */
   'update:trial-written',
+  /** The agent has stopped cleanly (nginx, Redis) for the trial; exit 75 is next (agent/src/main.ts). */
+  'update:exiting',
   /** The trial agent was accepted by an entrance; its confirmation is not written yet. */
   'update:confirming',
   /** The confirmation (current=trial) is in its temp file, fsynced, not renamed over the state yet. */
