@@ -104,7 +104,7 @@ export class Updater {
 
   /** A state write cut short (kill, power cut) leaves its temp file: never read, removed at the next start. */
   private async dropStateTempFiles(): Promise<void> {
-    const names = await readdir(this.deps.dir).catch(() => [] as string[]);
+    const names = await readdir(this.deps.dir).catch((): string[] => []);
     for (const name of names.filter(isStateTempFile)) await rm(path.join(this.deps.dir, name), { force: true });
   }
 
