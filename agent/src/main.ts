@@ -1,5 +1,6 @@
 /** `dandelion agent`: argv → config → Redis → identity → agent → start → signal trap. */
 import { EXIT_CODES_HELP, loadConfigForRole, parseRoleArgs } from '../../shared/src/cli.js';
+import { armedFailpoints, failpoint, FAILPOINTS_ENV } from '../../shared/src/failpoint.js';
 import { trapSignals } from '../../shared/src/lifecycle.js';
 import { createLogger } from '../../shared/src/log.js';
 import { connectRedis } from '../../shared/src/redis.js';
@@ -7,6 +8,7 @@ import { createAgent } from './app.js';
 import path from 'node:path';
 import { resolveBoxId } from './identity.js';
 import { EXIT_FOR_UPDATE } from './update/updater.js';
+import type { UpdateStep } from './update/updater.js';
 
 export const AGENT_HELP = `Usage: dandelion agent [--config FILE]
 
@@ -31,6 +33,8 @@ export async function main(args: string[]): Promise<void> {
   const { config, warnings } = loadConfigForRole('agent', opts.configFile);
   const log = createLogger({ level: config.LOG_LEVEL, role: 'agent' });
   for (const warning of warnings) log.warn(warning);
+  // A test's fault injection (shared/src/failpoint.ts): said loudly, since a box must never run with one.
+  if (armedFailpoints().length > 0) log.warn({ failpoints: armedFailpoints() }, `${FAILPOINTS_ENV} is set: this agent kills itself at these steps`);
   const boxId = await resolveBoxId(config.ID, undefined, path.join(config.RUN_DIRECTORY, 'box-id')).catch((err: Error) => {
     throw new Error(`ID: ${err.message}`);
   });
@@ -38,11 +42,17 @@ export async function main(args: string[]): Promise<void> {
     throw new Error(`cannot reach Redis: ${err.message}`);
   });
   let exitWith: (code: number, why: string) => void = () => undefined;
-  const agent = createAgent({ config, redis, boxId, log, exitForUpdate: () => exitWith(EXIT_FOR_UPDATE, 'update staged') });
+  let exitingForUpdate = false;
+  const exitForUpdate = (): void => {
+    exitingForUpdate = true;
+    exitWith(EXIT_FOR_UPDATE, 'update staged');
+  };
+  const agent = createAgent({ config, redis, boxId, log, exitForUpdate });
   exitWith = trapSignals(async () => {
     await agent.stop();
     // quit() waits for replies in flight; a connection already gone is simply dropped.
     await redis.quit().catch(() => redis.disconnect());
+    if (exitingForUpdate) failpoint('update:exiting' satisfies UpdateStep);
   }, log);
   try {
     await agent.start();

@@ -30,11 +30,13 @@ export async function writeNewFileDurably(file: string, data: string | Uint8Arra
   await handle.close();
 }
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** `beforeRename`: called once the temp file is durable, before it replaces `file` (a failpoint's place). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, beforeRename?: () => void): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   await writeNewFileDurably(temp, data, mode);
+  beforeRename?.();
   try {
     await rename(temp, file);
   } catch (err) {

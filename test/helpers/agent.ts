@@ -1,5 +1,5 @@
 /** A box agent built in-process with its own managed nginx, its config read through the real loader. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { atDeath } from './children.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -105,4 +105,41 @@ export function killNginxGroup(runDirectory: string): void {
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * The pids of the nginx masters running with `-p runDirectory` (an agent's managed nginx), found in /proc
+ * rather than through the pid file, which a second master would have overwritten.
+ */
+export function nginxMastersOf(runDirectory: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (title.startsWith('nginx: master process ') && ` ${title} `.includes(` -p ${runDirectory} `)) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** SIGKILL every nginx master of `runDirectory` with its process group: a teardown's net under killNginxGroup. */
+export function killNginxMastersOf(runDirectory: string): void {
+  for (const pid of nginxMastersOf(runDirectory)) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** The port of the first `listen` line of the managed nginx.conf in `runDirectory` (its HTTP port). */
+export function nginxPortOf(runDirectory: string): number {
+  const m = /listen\s+[^;\s]*:([0-9]+)\s*;/.exec(readFileSync(`${runDirectory}/nginx.conf`, 'utf8'));
+  if (!m) throw new Error(`no listen line in ${runDirectory}/nginx.conf`);
+  return Number(m[1]);
 }

@@ -3,6 +3,7 @@
  * or interrupted, so no redis-server or nginx outlives its test.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const children = new Set<ChildProcess>();
 const finalizers = new Set<() => void>();
@@ -52,4 +53,15 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether `pid` runs: alive and not a zombie (an orphan's exit waits for init to reap it). */
+export function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }

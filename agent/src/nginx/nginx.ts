@@ -107,15 +107,64 @@ class ManagedNginx implements Nginx {
     await check(this.binary, ['-t', '-q', '-c', this.confPath, '-p', this.runDirectory, '-e', this.errorLog]);
   }
 
-  /** An nginx left running by an agent that was killed (SIGKILL, power cut mid-stop) would hold the port. */
+  /**
+   * An nginx left running by an agent that was killed (SIGKILL, a power cut mid-stop, outside systemd,
+   * whose KillMode would have ended it) still holds its ports and its pid file: it is stopped before ours
+   * starts. Only when the pid file names an nginx master of this very config and run directory (a pid is
+   * recycled after a reboot, and another agent's nginx is no business of ours): fast shutdown (SIGTERM),
+   * then SIGKILL of its process group (its own, detached at spawn) if it has not gone within the grace.
+   */
   private async stopLeftover(): Promise<void> {
     const pid = Number((await readFile(path.join(this.runDirectory, 'nginx.pid'), 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 1) return;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.includes('nginx') || !cmdline.includes(this.confPath)) return; // a recycled pid: not ours
-    this.log.warn({ pid }, 'stopping an nginx left over from an earlier run');
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 60 && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) !== ''; i++) await new Promise((r) => setTimeout(r, 50));
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
+    if (!(await this.isOurMaster(pid))) return;
+    this.log.warn({ pid, runDirectory: this.runDirectory }, 'stopping an nginx left over from an earlier run');
+    signal(pid, 'SIGTERM');
+    if (await exitedWithin(pid, STOP_GRACE_MS)) return;
+    // Checked again: it may have gone, and its pid been given to another process, in the meantime.
+    if (!(await this.isOurMaster(pid)) || (await processGroupOf(pid)) !== pid) return;
+    this.log.warn({ pid }, 'the leftover nginx did not stop; killing its process group');
+    signal(-pid, 'SIGKILL');
+    await exitedWithin(pid, STOP_GRACE_MS);
+  }
+
+  /** Whether `pid` is an nginx master started as this class starts one: `-c <our nginx.conf> -p <our run directory>`. */
+  private async isOurMaster(pid: number): Promise<boolean> {
+    // nginx writes its title over its argv: "nginx: master process <binary> -c CONF -p DIR -e LOG", one string.
+    const title = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0+$/, '').replace(/\0/g, ' ');
+    if (!title.startsWith(NGINX_MASTER_TITLE)) return false;
+    const ours = ` -c ${this.confPath} -p ${this.runDirectory}`;
+    const at = title.indexOf(ours);
+    // Followed by its next argument or the end: a run directory /x/run must not match /x/run-other.
+    return at >= 0 && (title.length === at + ours.length || title[at + ours.length] === ' ');
+  }
+}
+
+const NGINX_MASTER_TITLE = 'nginx: master process ';
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** The process group of `pid` (field 5 of /proc/<pid>/stat, after the parenthesised name), or undefined when it is gone. */
+async function processGroupOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgid = Number(fields[2]);
+  return Number.isInteger(pgid) && pgid > 0 ? pgid : undefined;
+}
+
+/** Whether `pid` has exited (gone, or a zombie its new parent has not reaped: no cmdline) within `ms`. */
+async function exitedWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) === '') return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

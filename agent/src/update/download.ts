@@ -17,6 +17,8 @@ export interface DownloadOptions {
   size: number;
   /** The rate the download may take now (Mbit/s); undefined: unpaced. */
   maxMbit(): number | undefined;
+  /** Called after each chunk is written to `file` (the updater's failpoint for a download cut short). */
+  wrote?: () => void;
   /** No byte for this long: the attempt fails (the next offer resumes it). */
   idleTimeoutMs?: number;
 }
@@ -56,6 +58,7 @@ export async function downloadResumable(o: DownloadOptions): Promise<void> {
       if (have + got + chunk.length > o.size) throw new Error(`the release server sent more than the release's ${o.size} bytes`);
       await handle.write(chunk);
       got += chunk.length;
+      o.wrote?.();
       // Pacing: sleep until the average rate since the start is back under the allowed one.
       const mbit = o.maxMbit();
       if (mbit === 0) throw new Error('the household\'s budget allows no download now (quiet hours); the next offer resumes it');

@@ -88,11 +88,15 @@ export function parseUpdateState(text: string): UpdateState | { unreadable: stri
   return state;
 }
 
-export async function writeUpdateState(dir: string, state: UpdateState): Promise<void> {
+/** `beforeRename`: called with the new state's temp file written and fsynced, before it replaces the old one. */
+export async function writeUpdateState(dir: string, state: UpdateState, beforeRename?: () => void): Promise<void> {
   // One line each, nothing the launcher's `read` could split: no newline in a reason.
   const lines = KEYS.map((k) => `${k}=${String(state[k]).replace(/[\r\n]/g, ' ')}`);
-  await writeFileAtomic(stateFile(dir), `${lines.join('\n')}\n`);
+  await writeFileAtomic(stateFile(dir), `${lines.join('\n')}\n`, 0o644, beforeRename);
 }
+
+/** The temp files of state writes a kill or a power cut interrupted (writeFileAtomic's `.state.<random>.tmp`). */
+export const isStateTempFile = (name: string): boolean => /^\.state\.[0-9a-f]+\.tmp$/.test(name);
 
 /** The slot an install writes: never the one that runs now, nor the one a revert would go back to when it can be helped. */
 export function inactiveSlot(state: UpdateState): Slot {

@@ -7,9 +7,10 @@
  * rolled back by the launcher. A refused offer changes nothing on disk; it is reported in the next
  * EXCHANGEs (UPDATE_FAILED) so the rollout sees it.
  */
-import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
+import { failpoint } from '../../../shared/src/failpoint.js';
 import { fsyncDir } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { BoxExchange, UpdateOffer } from '../../../shared/src/protocol/messages.js';
@@ -17,8 +18,42 @@ import { RELEASE_ARCHES, updateRefusal, verifyRelease } from '../../../shared/sr
 import { isOneOf } from '../../../shared/src/protocol/fields.js';
 import type { ReleaseManifest } from '../../../shared/src/release/manifest.js';
 import { downloadResumable, sha256OfFile } from './download.js';
-import { inactiveSlot, readUpdateState, slotBinary, writeUpdateState } from './state.js';
+import { inactiveSlot, isStateTempFile, readUpdateState, slotBinary, writeUpdateState } from './state.js';
 import type { UpdateState } from './state.js';
+
+/**
+ * The steps of an update, in order, each a failpoint (shared/src/failpoint.ts) at its boundary: a test
+ * SIGKILLs the agent there and checks that the launcher still starts a working agent
+ * (agent/test/update/kill-at-each-step.test.ts runs every one of them).
+ */
+export const UPDATE_STEPS = [
+  /** The download's first bytes are in download.part: it is partial. */
+  'update:downloading',
+  /** download.part is complete and fsynced, its SHA-256 not checked yet. */
+  'update:downloaded',
+  /** Its SHA-256 is the release's. */
+  'update:verified',
+  /** The slot's temp file (download.part) is executable and fsynced, not yet renamed into the slot. */
+  'update:slot-temp-written',
+  /** Renamed into the inactive slot, both folders fsynced; the state does not name it yet. */
+  'update:slot-renamed',
+  /** The state naming the trial is in its temp file, fsynced, not renamed over the state yet. */
+  'update:trial-temp-written',
+  /** The state names the trial; the agent has not stopped for the exit 75 yet. */
+  'update:trial-written',
+  /** The agent has stopped cleanly (nginx, Redis) for the trial; exit 75 is next (agent/src/main.ts). */
+  'update:exiting',
+  /** The trial agent was accepted by an entrance; its confirmation is not written yet. */
+  'update:confirming',
+  /** The confirmation (current=trial) is in its temp file, fsynced, not renamed over the state yet. */
+  'update:confirm-temp-written',
+  /** The confirmation is written. */
+  'update:confirm-written',
+] as const;
+
+export type UpdateStep = (typeof UPDATE_STEPS)[number];
+
+const step = (name: UpdateStep): void => failpoint(name);
 
 /** EX_TEMPFAIL: "start me again", which the launcher's restart does, now from the trial slot. */
 export const EXIT_FOR_UPDATE = 75;
@@ -63,7 +98,14 @@ export class Updater {
       return;
     }
     this.state = read;
+    await this.dropStateTempFiles();
     if (read.failed_version !== '') this.deps.log.warn({ version: read.failed_version, reason: read.failed_reason }, 'an update was rolled back');
+  }
+
+  /** A state write cut short (kill, power cut) leaves its temp file: never read, removed at the next start. */
+  private async dropStateTempFiles(): Promise<void> {
+    const names = await readdir(this.deps.dir).catch((): string[] => []);
+    for (const name of names.filter(isStateTempFile)) await rm(path.join(this.deps.dir, name), { force: true });
   }
 
   /** AGENT_VERSION, AGENT_ARCH, AGENT_PREVIOUS_VERSION, UPDATE_FAILED, UPDATE_FAILED_REASON for every EXCHANGE. */
@@ -99,11 +141,13 @@ export class Updater {
   }
 
   private async confirm(s: UpdateState): Promise<void> {
+    step('update:confirming');
     const next: UpdateState = {
       ...s, previous: s.current, previous_version: s.current_version, current: s.trial as 'a' | 'b', current_version: s.trial_version,
       trial: '', trial_version: '', trial_deadline: 0, trial_starts: 0, failed_version: '', failed_reason: '',
     };
-    await writeUpdateState(this.deps.dir, next);
+    await writeUpdateState(this.deps.dir, next, () => step('update:confirm-temp-written'));
+    step('update:confirm-written');
     this.state = next;
     this.refused = undefined;
     this.deps.log.info({ version: next.current_version, slot: next.current, previous: next.previous_version }, 'update confirmed: an entrance accepted this version');
@@ -132,16 +176,18 @@ export class Updater {
     await mkdir(this.deps.dir, { recursive: true });
     this.deps.log.info({ version: m.VERSION, rollout: offer.ROLLOUT, bytes: m.SIZE }, 'downloading an update');
     try {
-      await downloadResumable({ url: offer.URL as string, file: part, size: m.SIZE, maxMbit: this.deps.downloadMbit });
+      await downloadResumable({ url: offer.URL as string, file: part, size: m.SIZE, maxMbit: this.deps.downloadMbit, wrote: () => step('update:downloading') });
     } catch (err) {
       // Not a refusal: the part file stays for the next offer to resume.
       this.deps.log.warn({ version: m.VERSION, err: (err as Error).message }, 'update download interrupted');
       return;
     }
+    step('update:downloaded');
     if ((await sha256OfFile(part)) !== m.SHA256) {
       await rm(part, { force: true });
       return this.refuse(offer, 'the downloaded binary does not match the release\'s SHA-256');
     }
+    step('update:verified');
     await this.stage(m, part, s);
   }
 
@@ -151,15 +197,22 @@ export class Updater {
     const target = slotBinary(this.deps.dir, slot);
     await mkdir(path.dirname(target), { recursive: true });
     await chmod(part, 0o755);
-    // download.part was fsynced when it was complete; the renames are made durable by fsyncing both folders.
+    // fsynced here, not only when its download ended: a download completed by an earlier run that was killed
+    // before its fsync is complete in the page cache only, and a power cut after the state names the slot
+    // would leave a trial of a torn binary. This fsync also makes the chmod durable.
+    await fsyncFile(part);
+    step('update:slot-temp-written');
+    // The rename is made durable by fsyncing both folders.
     await rename(part, target);
     await fsyncDir(path.dirname(target));
     await fsyncDir(this.deps.dir);
+    step('update:slot-renamed');
     const next: UpdateState = {
       ...s, current_version: s.current_version || this.deps.version, trial: slot, trial_version: m.VERSION,
       trial_deadline: Math.floor((this.deps.now?.() ?? Date.now()) / 1000) + this.deps.confirmS, trial_starts: 0,
     };
-    await writeUpdateState(this.deps.dir, next);
+    await writeUpdateState(this.deps.dir, next, () => step('update:trial-temp-written'));
+    step('update:trial-written');
     this.state = next;
     this.deps.log.info({ version: m.VERSION, slot, deadlineS: this.deps.confirmS }, 'update staged; restarting into it');
     this.exiting = true;
@@ -179,5 +232,14 @@ export class Updater {
     this.deps.log.info({ version: offer.VERSION, slot: next.current, rollout: offer.ROLLOUT }, 'reverting; restarting into the previous version');
     this.exiting = true;
     this.deps.exitForUpdate();
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -69,12 +69,15 @@ t.test('install: resumed download, the inactive slot, the trial state, exit; the
 
   server.cutNextAt = 100_000;
   await v1.accepted(offer(server.url));
-  t.equal(statSync(path.join(dir, 'download.part')).size, 100_000, 'a cut download keeps what came');
+  // What came and was written (bytes still in Node's stream when the line dropped are lost with it, so not
+  // always all 100,000).
+  const kept = statSync(path.join(dir, 'download.part')).size;
+  t.ok(kept > 0 && kept <= 100_000, `a cut download keeps what came (${kept} bytes)`);
   t.same(exits, [], 'and stages nothing');
   t.equal(v1.exchangeFields().UPDATE_FAILED, '', 'an interrupted download is not a refusal');
 
   await v1.accepted(offer(server.url));
-  t.same(rangesOf(server), ['', 'bytes=100000-'], 'the second attempt asks only for the rest');
+  t.same(rangesOf(server), ['', `bytes=${kept}-`], 'the second attempt asks only for the rest');
   t.same(readFileSync(path.join(dir, 'slot-a', 'dandelion')), binary, 'the binary is in slot a');
   t.equal(statSync(path.join(dir, 'slot-a', 'dandelion')).mode & 0o777, 0o755);
   t.notOk(existsSync(path.join(dir, 'download.part')));
