@@ -108,7 +108,8 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   const exits: Array<number | string> = [];
   let log = '';
   const launch = (): void => {
-    const p = spawn(LAUNCHER, ['--slots', slots, factory, 'agent'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, as a systemd unit's cgroup: the teardown can end whatever of it is left.
+    const p = spawn(LAUNCHER, ['--slots', slots, factory, 'agent'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     track(p);
     child = p;
     // The launcher's and the agent's logs (the agent's on stdout: the reason of an update it refused).
@@ -122,8 +123,15 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   };
   t.teardown(async () => {
     stopped = true;
-    child?.kill('SIGTERM');
-    await eventually(() => child?.exitCode !== null || child.signalCode !== null, 10_000);
+    const last = child;
+    last?.kill('SIGTERM');
+    const ended = async () => last === undefined || last.exitCode !== null || last.signalCode !== null;
+    // systemd's TimeoutStopSec, then its SIGKILL of the whole unit: a slow stop on a loaded machine must not
+    // leave an agent writing into the test's directory while tap removes it.
+    if (!(await eventually(ended, 30_000)) && last?.pid !== undefined) {
+      try { process.kill(-last.pid, 'SIGKILL'); } catch { /* already gone */ }
+      await eventually(ended, 5_000);
+    }
     killNginxGroup(runDirectory);
   });
   // What the entrance heard from the box: its last AGENT_VERSION, AGENT_ARCH, AGENT_PREVIOUS_VERSION, when.

@@ -34,7 +34,8 @@ export class ErrorCounts {
     return {
       'SERVE-ERRORS': this.serverErrors(),
       'AGENT-ERRORS': this.agentErrors,
-      'AGENT-UPTIME': Math.max(0, Math.round((this.nowMs() - this.startedMs) / 1000)),
+      // To the millisecond: the entrance tells a restarted agent from the same one by the start time it implies.
+      'AGENT-UPTIME': Math.max(0, Math.round(this.nowMs() - this.startedMs)) / 1000,
     };
   }
 }

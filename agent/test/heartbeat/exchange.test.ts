@@ -74,8 +74,8 @@ t.test('error counters: SERVE-ERRORS from the tail, AGENT-ERRORS counted, AGENT-
   errors.agentError('exchange');
   clock += 61_400;
   const msg = composeExchange({ ...inputs, errorCounts: errors.exchangeFields() });
-  t.match(msg, { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61 });
+  t.match(msg, { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61.4 });
   const { ID: _id, IP: _ip, PORT: _port, TYPE: _type, ...rest } = msg;
-  t.match(decodeBoxExchange(rest, envelope), { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61 }, 'the entrance\'s decoder takes them');
+  t.match(decodeBoxExchange(rest, envelope), { 'SERVE-ERRORS': 3, 'AGENT-ERRORS': 2, 'AGENT-UPTIME': 61.4 }, 'the entrance\'s decoder takes them');
   t.notOk('SERVE-ERRORS' in composeExchange(inputs), 'none without counters');
 });

@@ -145,6 +145,8 @@ interface BoxMemory {
   /** The version record last written, without its time. */
   record: string;
   writtenAt: number;
+  /** When the box's agent started (now − AGENT-UPTIME), in seconds; undefined for an agent that sends none. */
+  agentStartedS?: number;
   /** The rollout's FROM for the box, once read (null: the rollout never offered it the update). */
   from?: { rollout: string; version: string | null };
   /** The rollout it was counted updated in, or its UPDATE_FAILED counted in. */
@@ -356,7 +358,8 @@ export class Rollouts {
   /**
    * The box's version record (BOX_VERSIONS), written only when it changed or when the last write is a third of
    * ENTRANCE_EXPIRE_BOX_TIME old (so the fleet's versions still count it): a steady box writes a few times per
-   * expiry, not every heartbeat. Boxes not heard from within the expiry are forgotten here too.
+   * expiry, not every heartbeat. An agent that started again (its AGENT-UPTIME went back) writes at once, so
+   * SEEN tells an operator the new process reported. Boxes not heard from within the expiry are forgotten here too.
    */
   private async rememberVersion(msg: BoxExchange, now: number): Promise<BoxMemory> {
     const activeMs = this.deps.activeSeconds * 1000;
@@ -366,11 +369,16 @@ export class Rollouts {
     }
     const fields = { VERSION: msg.AGENT_VERSION, ARCH: msg.AGENT_ARCH ?? '', PREVIOUS: msg.AGENT_PREVIOUS_VERSION ?? '' };
     const record = JSON.stringify(fields);
+    const uptime = readingOf(msg, 'AGENT-UPTIME');
+    const agentStartedS = uptime === undefined ? undefined : now / 1000 - uptime;
     let memory = this.boxMemory.get(msg.ID);
-    if (memory === undefined || memory.record !== record || now - memory.writtenAt >= activeMs / 3) {
+    // Half a second of slack for the heartbeat's time on the way: a new process starts far later than that
+    // after the last one's first heartbeat.
+    const restarted = agentStartedS !== undefined && memory?.agentStartedS !== undefined && agentStartedS > memory.agentStartedS + 0.5;
+    if (memory === undefined || memory.record !== record || restarted || now - memory.writtenAt >= activeMs / 3) {
       await this.redis.hset(this.keys.boxVersions, msg.ID, JSON.stringify({ ...fields, SEEN: now }));
       // A box that changed version may have been offered the update meanwhile: its FROM is read again.
-      memory = { ...memory, record, writtenAt: now, ...(memory?.record !== record ? { from: undefined } : {}) };
+      memory = { ...memory, record, writtenAt: now, agentStartedS, ...(memory?.record !== record ? { from: undefined } : {}) };
       this.boxMemory.set(msg.ID, memory);
     }
     return memory;

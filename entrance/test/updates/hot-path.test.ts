@@ -1,7 +1,7 @@
 // What a rollout costs each heartbeat, seen in a real Redis's MONITOR: steady boxes the stage does not select
 // write no version record and touch no box set, and the rollout is read at most about once a second however
 // many boxes beat; a box's version record is written again when its version changes, or once a third of
-// ENTRANCE_EXPIRE_BOX_TIME passed (so the fleet's versions still count it); a change the CLI makes (another
+// ENTRANCE_EXPIRE_BOX_TIME passed (so the fleet's versions still count it), or its agent started again; a change the CLI makes (another
 // process) reaches this entrance's offers within about a second.
 import t from 'tap';
 import type { Redis } from 'ioredis';
@@ -59,6 +59,17 @@ t.test('a steady box costs a heartbeat no rollout command; the rollout is read a
   await heartbeat(peer, outside[1] as string, { AGENT_VERSION: '1.1.0' });
   t.match(JSON.parse((await client.hget(keys.boxVersions, outside[1] as string)) ?? '{}'), { VERSION: '1.1.0', SEEN: now }, 'a new version is written at once');
   t.match((await api('rollout')).json.VERSIONS, { [OLD]: 4, '1.1.0': 1 });
+  // An agent that started again (its AGENT-UPTIME went back) is written at once, so SEEN says the new process reported.
+  const counters = { 'SERVE-ERRORS': 0, 'AGENT-ERRORS': 0 };
+  const restarting = outside[2] as string;
+  await heartbeat(peer, restarting, { AGENT_VERSION: OLD, ...counters, 'AGENT-UPTIME': 3_600 });
+  const beforeRestart = await seenOf(restarting);
+  now += 5_000;
+  await heartbeat(peer, restarting, { AGENT_VERSION: OLD, ...counters, 'AGENT-UPTIME': 3_605 });
+  t.equal(await seenOf(restarting), beforeRestart, 'the same agent 5 s later: not rewritten');
+  now += 5_000;
+  await heartbeat(peer, restarting, { AGENT_VERSION: OLD, ...counters, 'AGENT-UPTIME': 4 });
+  t.equal(await seenOf(restarting), now, 'an agent that started again: rewritten at once');
 
   // The CLI (another process) pauses it: this entrance's offers stop within about a second.
   const [inside] = boxesIn(0, 10, 1, 'box-inside');
