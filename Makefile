@@ -82,7 +82,7 @@ image: binaries image-deps
 
 # Boots the image under qemu-system-aarch64 against an entrance on this host (slow; not in `make test`).
 image-test: build image
-	scripts/test.sh --only build/test/image/*.test.js --timeout=2400
+	scripts/test.sh --only build/test/image/*.test.js --jobs=1 --timeout=2400
 
 lab-deps:
 	scripts/ensure-debs.sh $(LAB_DEBS)

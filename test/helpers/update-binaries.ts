@@ -1,7 +1,8 @@
 /**
- * The x64 agent binaries the update test installs, built by scripts/binaries/build.mjs with a test release
- * key baked in (--release-keys) and another version (--version), cached under build/update-test/<hash of
- * the binary's inputs>/ so a second `make test` reuses them. The test key is made once and kept beside the
+ * The agent binaries the update tests install (x64 for test/binary/agent-update.test.ts, arm64 for the SD
+ * image's test/image/agent-update.test.ts), built by scripts/binaries/build.mjs with a test release key
+ * baked in (--release-keys) and another version (--version), cached per architecture under
+ * build/update-test/<hash of the binary's inputs and arch>/ so a second run reuses them. The test key is made once and kept beside the
  * cache (build/update-test/release.key): it is a test key, trusted only by these binaries.
  */
 import { execFileSync } from 'node:child_process';
@@ -30,30 +31,34 @@ export function testReleaseKey(): KeyObject {
   return createPrivateKey(readFileSync(file, 'utf8'));
 }
 
-export interface TestBinary { file: string; version: string; built: 'cached' | number }
+export type TestArch = 'x64' | 'arm64';
 
-/** The x64 binary reporting `version`, trusting only the test key: from the cache, or built now (its build time in ms). */
-export function testBinary(version: string): TestBinary {
+export interface TestBinary { file: string; version: string; arch: TestArch; built: 'cached' | number }
+
+/** The binary for `arch` reporting `version`, trusting only the test key: from the cache, or built now (its build time in ms). */
+export function testBinary(version: string, arch: TestArch = 'x64'): TestBinary {
   const keyText = publicKeyText(testReleaseKey());
   const hash = createHash('sha256');
   for (const f of inputFiles()) hash.update(f).update(readFileSync(path.join(ROOT, f)));
-  hash.update(keyText).update(version);
+  hash.update(keyText).update(version).update(arch);
   const dir = path.join(CACHE, hash.digest('hex').slice(0, 16));
-  const file = path.join(dir, `dandelion-${version}`);
-  if (existsSync(file) && statSync(file).size > 0) return { file, version, built: 'cached' };
-  // Older builds of this version are of older inputs: drop them, they are 100 MB each.
+  // x64 keeps its historical file name, so a cache made before arm64 existed is still used.
+  const name = arch === 'x64' ? `dandelion-${version}` : `dandelion-${arch}-${version}`;
+  const file = path.join(dir, name);
+  if (existsSync(file) && statSync(file).size > 0) return { file, version, arch, built: 'cached' };
+  // Older builds of this version and arch are of older inputs: drop them, they are 100 MB each.
   for (const old of existsSync(CACHE) ? readdirSync(CACHE) : []) {
-    if (/^[0-9a-f]{16}$/.test(old) && old !== path.basename(dir) && existsSync(path.join(CACHE, old, `dandelion-${version}`))) rmSync(path.join(CACHE, old), { recursive: true, force: true });
+    if (/^[0-9a-f]{16}$/.test(old) && old !== path.basename(dir) && existsSync(path.join(CACHE, old, name))) rmSync(path.join(CACHE, old), { recursive: true, force: true });
   }
-  const work = `${dir}.${version}.tmp`;
+  const work = `${dir}.${arch}-${version}.tmp`;
   mkdirSync(work, { recursive: true });
   const keys = path.join(work, 'release-keys.txt');
   writeFileSync(keys, `${keyText}\n`);
   const started = Date.now();
-  execFileSync('node', [path.join(ROOT, 'scripts', 'binaries', 'build.mjs'), '--release-keys', keys, '--version', version, '--out', work, 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  execFileSync('node', [path.join(ROOT, 'scripts', 'binaries', 'build.mjs'), '--release-keys', keys, '--version', version, '--out', work, `linux-${arch}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const took = Date.now() - started;
   mkdirSync(dir, { recursive: true });
-  renameSync(path.join(work, 'dandelion-agent-linux-x64'), file);
+  renameSync(path.join(work, `dandelion-agent-linux-${arch}`), file);
   rmSync(work, { recursive: true, force: true });
-  return { file, version, built: took };
+  return { file, version, arch, built: took };
 }

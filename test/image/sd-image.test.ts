@@ -12,7 +12,7 @@
 // entrance at GUEST_HOST_ADDRESS, carried to 127.0.0.1 by socat. The entrance's ENTRANCE_URL names that
 // address, which is why host-side clients are given 127.0.0.1 URLs explicitly.
 import './loopback-only.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,19 +21,18 @@ import t from 'tap';
 import { freePort } from '../../shared/src/listen.js';
 import { hashPassword } from '../../shared/src/password.js';
 import { eventually } from '../helpers/agent.js';
-import { track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { publisherToken } from '../helpers/publisher-account.js';
 import { ORIGINAL_PUBLISHERS, searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
+import { publisherPush } from './publisher-push.js';
 import { GUEST_HOST_ADDRESS, QemuBox } from './qemu-box.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const IMAGE = process.env.DANDELION_IMAGE ?? path.join(ROOT, 'dist', 'dandelion-rpi-arm64.img');
 /** Serial logs and the card stay here after the test, for reading. */
 const WORK = path.join(ROOT, 'build', 'image-test');
-const GUARD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loopback-only.js');
 /** Enrolment (REQUIRE_ENROLMENT, a fleet token in ENROLMENT_TOKEN); false: boxes register without credentials. */
 const ENROL = true;
 const REGISTER_LIMIT_MS = 180_000;
@@ -139,33 +138,7 @@ t.test('the SD image under qemu: registers, serves, survives reboots and power c
   mkdirSync(publisherDir, { recursive: true });
   // The entrance answers only publishers with an account, as an operator would make one.
   const publisherEnrolmentToken = await publisherToken(PUBLISHER_ID, [entrance.url], redis.url);
-  /** `dandelion publisher push`, loopback-only, against the host's entrance URL and this test's Redis. */
-  const push = (file: string) => {
-    const proc = spawn(path.join(ROOT, 'bin', 'dandelion'), ['publisher', 'push', file, '--ttl', '7200'], {
-      env: {
-        ...process.env,
-        NODE_OPTIONS: `--import=${GUARD}`,
-        DANDELION_ID: PUBLISHER_ID,
-        DANDELION_ENROLMENT_TOKEN: publisherEnrolmentToken,
-        DANDELION_REDIS_URL: redis.url,
-        DANDELION_ENTRANCE_URLS: JSON.stringify([hostEntranceUrl]),
-        DANDELION_REPLICAS: '1',
-        DANDELION_RUN_DIRECTORY: path.join(publisherDir, 'run'),
-        DANDELION_PUBLISHER_WATCH_DIRECTORY: publisherDir,
-        DANDELION_PUBLISHER_HTTP_IP: '127.0.0.1',
-        DANDELION_PUBLISHER_HTTP_PORT: '0',
-        DANDELION_METRICS_PORT: '0',
-        DANDELION_SEND_TIMEOUT: '120',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track(proc);
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const done = new Promise<{ code: number | null; out: string }>((resolve) => proc.once('exit', (code) => resolve({ code, out })));
-    return { proc, done };
-  };
+  const push = (file: string) => publisherPush({ publisherId: PUBLISHER_ID, enrolmentToken: publisherEnrolmentToken, redisUrl: redis.url, entranceUrl: hostEntranceUrl, dir: publisherDir }, file);
 
   // 1. First boot: registered within 3 minutes; in SEARCH and in the dashboard's API.
   const first = await bootToRegistered('first boot');
