@@ -98,3 +98,26 @@ t.test("the watchdog stops a trial that is alive but unconfirmed at its deadline
   fakeBinary(path.join(confirmed.slots, 'slot-b', 'dandelion'), 'slot-b', 'sleep 4\necho done\n');
   t.match((await run(confirmed)).stdout, /slot-b agent\ndone/, 'a confirmed slot is never stopped by the watchdog');
 });
+
+t.test('the backoff between failed starts is skipped for a trial\'s first start (the agent exited 75 on purpose)', async (t) => {
+  const b = box(t, 'current=a\ncurrent_version=1.1.0\n');
+  const runtime = path.join(b.dir, 'runtime');
+  mkdirSync(runtime);
+  // As after failed starts: the unit's RuntimeDirectory holds the next wait.
+  writeFileSync(path.join(runtime, 'backoff'), '4\n');
+  const start = () => {
+    const r = spawnSync(LAUNCHER, ['--slots', b.slots, path.join(b.dir, 'factory'), 'agent'], { encoding: 'utf8', env: { PATH: process.env.PATH, WATCHDOG_USEC: '3000000', RUNTIME_DIRECTORY: runtime } });
+    return { stdout: r.stdout.trim(), stderr: r.stderr };
+  };
+  const failed = start();
+  t.match(failed.stderr, /restarting after a failure; waiting 4 s/, 'a start after failures waits');
+  t.equal(readFileSync(path.join(runtime, 'backoff'), 'utf8').trim(), '8', 'and the next wait doubles');
+  writeFileSync(path.join(b.slots, 'state'), `current=a\ncurrent_version=1.1.0\ntrial=b\ntrial_version=1.2.0\ntrial_deadline=${now() + 300}\ntrial_starts=0\n`);
+  const trial = start();
+  t.equal(trial.stdout.split(' ')[0], 'slot-b', 'the new trial starts');
+  t.notMatch(trial.stderr, /waiting/, 'at once');
+  t.equal(readFileSync(path.join(runtime, 'backoff'), 'utf8').trim(), '2', 'and a failure of its own waits from the start of the backoff');
+  const again = start();
+  t.match(again.stderr, /waiting 2 s/, 'a second start of the trial is after a failure: it waits');
+  t.equal(again.stdout.split(' ')[0], 'slot-b');
+});
