@@ -17,7 +17,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -31,6 +32,7 @@ import { track } from '../helpers/children.js';
 import { startEntrance } from '../helpers/entrance.js';
 import { startEntranceProxy } from '../helpers/entrance-proxy.js';
 import { startRedis } from '../helpers/redis.js';
+import { rolloutApi } from '../helpers/rollout-api.js';
 import { testBinary, testReleaseKey } from '../helpers/update-binaries.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -53,7 +55,9 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   const v1 = testBinary('1.0.0');
   const v2 = testBinary('2.0.0');
   t.comment(`binaries: v1 ${v1.built === 'cached' ? 'cached' : `built in ${v1.built} ms`}, v2 ${v2.built === 'cached' ? 'cached' : `built in ${v2.built} ms`}`);
-  const dir = t.testdir();
+  // Not t.testdir(): tap removes that in a teardown registered first, so it would run while the agent still
+  // writes there; this one is removed by the teardown below, once the agent has stopped.
+  const dir = mkdtempSync(path.join(tmpdir(), 'agent-update-'));
   const factory = path.join(dir, 'factory', 'dandelion');
   mkdirSync(path.dirname(factory));
   copyFileSync(v1.file, factory);
@@ -76,23 +80,7 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   proxy.target = (entrance.server.address() as AddressInfo).port;
   const store = new ReleaseStore(redis.client(), () => trusted);
   for (const r of releases.values()) await store.upload(r.line, [r.body]);
-  const api = async (route: string, body?: unknown): Promise<Record<string, any>> => {
-    const res = await fetch(`http://127.0.0.1:${proxy.target}/api/${route}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = (await res.json()) as Record<string, any>;
-    if (res.status >= 400) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const rollout = async (): Promise<Record<string, any>> => (await api('rollout')).ROLLOUT as Record<string, any>;
-  // One rollout at a time: the last one ends (complete, or halted by its failure) a stage's second later.
-  const rollOut = async (version: string): Promise<void> => {
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await entrance.tick();
-    await api('rollout', { VERSION: version, PERCENT: 100, STAGES: [100], STAGE_SECONDS: 1, HEARTBEAT_SECONDS: 600 });
-  };
+  const { rollout, rollOut } = rolloutApi(() => proxy.target, TOKEN, () => entrance.tick());
   const { served } = proxy;
   const boxId = 'box-update1';
   const slots = path.join(dir, 'update');
@@ -108,6 +96,8 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
   const exits: Array<number | string> = [];
   let log = '';
   const launch = (): void => {
+    // A restart scheduled just before the teardown set `stopped` must not start another run.
+    if (stopped) return;
     // Its own process group, as a systemd unit's cgroup: the teardown can end whatever of it is left.
     const p = spawn(LAUNCHER, ['--slots', slots, factory, 'agent'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     track(p);
@@ -133,6 +123,7 @@ t.test('the x64 binary updates itself v1 → v2, refuses a foreign release, roll
       await eventually(ended, 5_000);
     }
     killNginxGroup(runDirectory);
+    rmSync(dir, { recursive: true, force: true });
   });
   // What the entrance heard from the box: its last AGENT_VERSION, AGENT_ARCH, AGENT_PREVIOUS_VERSION, when.
   const versionKey = releaseKeys().boxVersions;

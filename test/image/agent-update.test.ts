@@ -30,7 +30,7 @@ import './loopback-only.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -48,7 +48,8 @@ import { publisherToken } from '../helpers/publisher-account.js';
 import { startRedis } from '../helpers/redis.js';
 import { testBinary, testReleaseKey } from '../helpers/update-binaries.js';
 import { publisherPush } from './publisher-push.js';
-import { GUEST_HOST_ADDRESS, QemuBox } from './qemu-box.js';
+import { rolloutApi } from '../helpers/rollout-api.js';
+import { GUEST_HOST_ADDRESS, QemuBox, missingForImageTest } from './qemu-box.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const IMAGE = process.env.DANDELION_IMAGE ?? path.join(ROOT, 'dist', 'dandelion-rpi-arm64.img');
@@ -89,12 +90,9 @@ function release(version: string, body: Buffer): Release {
 
 t.test('the SD image under qemu updates its agent over the air, survives a power cut in the switch and rolls a crashing build back', { timeout: 2_400_000 }, async (t) => {
   const started = Date.now();
-  if (!existsSync(IMAGE)) {
-    t.fail(`${path.relative(ROOT, IMAGE)} is missing: build it with 'make image' (as root)`);
-    return;
-  }
-  if (spawnSync('qemu-system-aarch64', ['--version']).error) {
-    t.fail('qemu-system-aarch64 is missing: apt install qemu-system-arm');
+  const missing = missingForImageTest(IMAGE, ROOT);
+  if (missing !== undefined) {
+    t.fail(missing);
     return;
   }
   rmSync(WORK, { recursive: true, force: true });
@@ -128,25 +126,7 @@ t.test('the SD image under qemu updates its agent over the air, survives a power
   const hostEntranceUrl = `ws://127.0.0.1:${proxy.target}/dandelion/ws/`;
   const store = new ReleaseStore(redis.client(), () => trusted);
   for (const r of releases.values()) await store.upload(r.line, [r.body]);
-  const api = async (route: string, body?: unknown): Promise<Record<string, any>> => {
-    const res = await fetch(`http://127.0.0.1:${proxy.target}/api/${route}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = (await res.json()) as Record<string, any>;
-    if (res.status >= 400) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const rollout = async (): Promise<Record<string, any>> => (await api('rollout')).ROLLOUT as Record<string, any>;
-  const rollOut = async (version: string): Promise<number> => {
-    // One rollout at a time: the last one ends (complete, or halted by its failure) a stage's second later.
-    await sleep(1100);
-    await entrance.entrance.tick();
-    const at = Date.now();
-    await api('rollout', { VERSION: version, PERCENT: 100, STAGES: [100], STAGE_SECONDS: 1, HEARTBEAT_SECONDS: 600 });
-    return at;
-  };
+  const { rollout, rollOut } = rolloutApi(() => proxy.target, API_TOKEN, () => entrance.entrance.tick());
 
   const tokenRun = spawnSync(path.join(ROOT, 'bin', 'dandelion'), ['entrance', 'token', 'create', '--expires', '1d', '--uses', '1', '--json'], { encoding: 'utf8', env: { ...process.env, DANDELION_REDIS_URL: redis.url, DANDELION_RUN_DIRECTORY: entrance.runDirectory } });
   const token = String((JSON.parse(tokenRun.stdout || '{}') as { TOKEN?: string }).TOKEN ?? tokenRun.stderr);

@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { track } from '../helpers/children.js';
@@ -33,6 +33,13 @@ export interface QemuBoxOptions {
  * and only these ports reach the host, each connection carried by socat to 127.0.0.1.
  */
 export const GUEST_HOST_ADDRESS = '10.0.2.100';
+
+/** Why an image test cannot run here (the image not built, qemu not installed), or undefined when it can. */
+export function missingForImageTest(image: string, root: string): string | undefined {
+  if (!existsSync(image)) return `${path.relative(root, image)} is missing: build it with 'make image' (as root)`;
+  if (spawnSync('qemu-system-aarch64', ['--version']).error) return 'qemu-system-aarch64 is missing: apt install qemu-system-arm';
+  return undefined;
+}
 
 /**
  * Kernel arguments for the emulator only (a Pi boots with the card's cmdline.txt, which has none of

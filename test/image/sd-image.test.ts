@@ -14,7 +14,7 @@
 import './loopback-only.js';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -27,7 +27,7 @@ import { ORIGINAL_PUBLISHERS, searchRequest } from '../helpers/messages.js';
 import { startRedis } from '../helpers/redis.js';
 import { connectPeer } from '../helpers/ws-client.js';
 import { publisherPush } from './publisher-push.js';
-import { GUEST_HOST_ADDRESS, QemuBox } from './qemu-box.js';
+import { GUEST_HOST_ADDRESS, QemuBox, missingForImageTest } from './qemu-box.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const IMAGE = process.env.DANDELION_IMAGE ?? path.join(ROOT, 'dist', 'dandelion-rpi-arm64.img');
@@ -48,12 +48,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 
 t.test('the SD image under qemu: registers, serves, survives reboots and power cuts', { timeout: 2_400_000 }, async (t) => {
-  if (!existsSync(IMAGE)) {
-    t.fail(`${path.relative(ROOT, IMAGE)} is missing: build it with 'make image' (as root)`);
-    return;
-  }
-  if (spawnSync('qemu-system-aarch64', ['--version']).error) {
-    t.fail('qemu-system-aarch64 is missing: apt install qemu-system-arm');
+  const missing = missingForImageTest(IMAGE, ROOT);
+  if (missing !== undefined) {
+    t.fail(missing);
     return;
   }
   rmSync(WORK, { recursive: true, force: true });

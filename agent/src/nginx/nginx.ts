@@ -6,7 +6,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -136,7 +136,11 @@ class ManagedNginx implements Nginx {
     const ours = ` -c ${this.confPath} -p ${this.runDirectory}`;
     const at = title.indexOf(ours);
     // Followed by its next argument or the end: a run directory /x/run must not match /x/run-other.
-    return at >= 0 && (title.length === at + ours.length || title[at + ours.length] === ' ');
+    if (at >= 0 && (title.length === at + ours.length || title[at + ours.length] === ' ')) return true;
+    // The title fits in the space of nginx's argv and environment: with long paths and a small environment
+    // it is cut short. Then its stderr says whose it is: `-e` made it this run directory's error log.
+    const stderr = await readlink(`/proc/${pid}/fd/2`).catch(() => '');
+    return stderr.replace(/ \(deleted\)$/, '') === this.errorLog;
   }
 }
 
