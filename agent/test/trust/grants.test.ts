@@ -143,7 +143,8 @@ t.test('a revoked publisher: its files deleted, its grants refused', async (t) =
   await r.sadd(trustKeys().revokedPublishers, 'publisher-a');
   t.ok(await eventually(() => !existsSync(path.join(box.baseDirectory, 'publisher-a'))), 'its folder is gone');
   t.equal((await fetch(`${box.httpBase}/publisher-a/live/s1.ts`)).status, 404, 'nginx no longer serves it');
-  t.equal(await r.zscore(`${box.boxId}:EXPIRE_FILES`, 'publisher-a/live/s1.ts'), null, 'its expiry entry is gone');
+  // The file goes first, its entry after (a crash between them leaves an entry to retry, never an untracked file).
+  t.ok(await eventually(async () => (await r.zscore(`${box.boxId}:EXPIRE_FILES`, 'publisher-a/live/s1.ts')) === null), 'its expiry entry is gone');
   t.equal(await (await fetch(`${box.httpBase}/publisher-b/live/s1.ts`)).text(), 'from publisher-b', 'another publisher keeps its files');
 
   t.equal((await sendFile(open, 'live/s2.ts', Buffer.from('after'))).ERROR_CODE, 'E_AUTH', 'a socket opened before the revocation is refused files');
