@@ -19,6 +19,12 @@ export function setCsrfToken(token) {
 }
 
 let leaving = false;
+// Logging out navigates by itself (the form's POST, then its redirect): a poll answered 401 meanwhile, the
+// session being gone already, must not start a second navigation that aborts the first.
+document.addEventListener('submit', (event) => {
+  if (event.target instanceof HTMLFormElement && event.target.id === 'logout-form') leaving = true;
+});
+
 /** The session is gone (expired, logged out elsewhere): the entrance shows the login form again. */
 function sessionLost() {
   if (leaving) return;
