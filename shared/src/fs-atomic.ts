@@ -7,14 +7,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/** fsync a file or a folder: a read-only handle is enough (Linux syncs whatever the inode holds). */
+export async function fsyncPath(file: string): Promise<void> {
+  const handle = await open(file, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
 }
+
+/** A folder's entries (a rename, a new or removed file) survive a power cut once it is fsynced. */
+export const fsyncDir = fsyncPath;
 
 /** Create `file` (it must not exist), write `data` and fsync it; on failure nothing is left behind. */
 export async function writeNewFileDurably(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {

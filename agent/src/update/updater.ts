@@ -7,11 +7,11 @@
  * rolled back by the launcher. A refused offer changes nothing on disk; it is reported in the next
  * EXCHANGEs (UPDATE_FAILED) so the rollout sees it.
  */
-import { chmod, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { failpoint } from '../../../shared/src/failpoint.js';
-import { fsyncDir } from '../../../shared/src/fs-atomic.js';
+import { fsyncDir, fsyncPath } from '../../../shared/src/fs-atomic.js';
 import type { Logger } from '../../../shared/src/log.js';
 import type { BoxExchange, UpdateOffer } from '../../../shared/src/protocol/messages.js';
 import { RELEASE_ARCHES, updateRefusal, verifyRelease } from '../../../shared/src/release/manifest.js';
@@ -200,7 +200,7 @@ export class Updater {
     // fsynced here, not only when its download ended: a download completed by an earlier run that was killed
     // before its fsync is complete in the page cache only, and a power cut after the state names the slot
     // would leave a trial of a torn binary. This fsync also makes the chmod durable.
-    await fsyncFile(part);
+    await fsyncPath(part);
     step('update:slot-temp-written');
     // The rename is made durable by fsyncing both folders.
     await rename(part, target);
@@ -232,14 +232,5 @@ export class Updater {
     this.deps.log.info({ version: offer.VERSION, slot: next.current, rollout: offer.ROLLOUT }, 'reverting; restarting into the previous version');
     this.exiting = true;
     this.deps.exitForUpdate();
-  }
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
