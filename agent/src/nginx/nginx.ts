@@ -44,6 +44,7 @@ class ManagedNginx implements Nginx {
   private readonly errorLog: string;
   private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private reloads: Promise<void> = Promise.resolve();
   // Workers of a root master default to "nobody", which cannot read files in a 0700 folder of root's.
   private readonly workerUser = process.getuid?.() === 0 ? os.userInfo().username : undefined;
 
@@ -79,10 +80,18 @@ class ManagedNginx implements Nginx {
     this.log.info({ pid: child.pid, conf: this.confPath, port: site.httpPort }, 'nginx started');
   }
 
-  async reload(site: SiteOptions): Promise<void> {
-    await this.writeConf(site);
-    this.proc?.kill('SIGHUP');
-    this.log.info({ rateBytesPerSecond: site.ratesByConnections[1] }, 'nginx reloaded');
+  /**
+   * One reload at a time, in the order asked: two that overlap could otherwise rename their nginx.conf in
+   * the other order, and nginx would keep the older settings (a pause already lifted, say) until the next.
+   */
+  reload(site: SiteOptions): Promise<void> {
+    const run = this.reloads.then(async () => {
+      await this.writeConf(site);
+      this.proc?.kill('SIGHUP');
+      this.log.info({ rateBytesPerSecond: site.ratesByConnections[1] }, 'nginx reloaded');
+    });
+    this.reloads = run.catch(() => undefined); // intentional: the caller gets the error; the next reload still runs
+    return run;
   }
 
   async reopenLogs(): Promise<void> {
