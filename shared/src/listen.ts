@@ -1,4 +1,6 @@
 /** Listening helpers: start an HTTP server and learn its port; find a free port for a program we start. */
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** The config keys a server's address comes from, so a failure to listen names them. */
@@ -77,8 +79,46 @@ export function boundPort(server: Pick<net.Server, 'address'>): number {
 /**
  * A TCP port free on `host` right now, for a server that cannot report the port it picked itself
  * (nginx when BOX_HTTP_PORT is 0). Another program could take it first; the caller then fails to bind.
+ *
+ * Picked at random below the kernel's ephemeral range rather than by binding port 0: port 0 draws from
+ * that range, the same one every outgoing connection takes its source port from, so on a busy machine
+ * a client's connect could take the port between this check and the server's bind (seen in CI).
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const below = ephemeralRangeStart();
+  if (below - PICK_FROM > 1000) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = randomInt(PICK_FROM, below);
+      if (await canBind(host, port)) return port;
+    }
+  }
+  return bindAny(host);
+}
+
+/** Ports picked by freePort start here: above the ones well-known services use. */
+const PICK_FROM = 10_000;
+
+/** The first port of the kernel's ephemeral range (Linux's default 32768 where it cannot be read). */
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768; // intentional: not Linux, or no /proc
+  }
+}
+
+/** Whether a server can listen on host:port right now; errors other than "in use" are thrown. */
+export function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(false) : reject(err)));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A port the kernel picks (port 0). */
+function bindAny(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

@@ -1,9 +1,10 @@
 // Listening helpers on real loopback sockets: listenOn reports the port it got, and a failure names the
 // config key at fault; checkCanListen probes a port another program will bind; freePort finds one.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { ListenError, boundPort, checkCanListen, freePort, listenOn } from '../src/listen.js';
+import { ListenError, boundPort, canBind, checkCanListen, freePort, listenOn } from '../src/listen.js';
 
 const KEYS = { port: 'BOX_PORT', host: 'BOX_SERVER_IP' };
 
@@ -54,6 +55,19 @@ t.test('checkCanListen leaves a free port free; freePort gives one that can be b
   });
   t.equal((server.address() as net.AddressInfo).port, port, 'the probe let go of it');
   await closeServer(server);
+});
+
+t.test('freePort picks below the ephemeral range, where no outgoing connection takes its source port', async (t) => {
+  const ephemeralStart = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  const ports = await Promise.all(Array.from({ length: 50 }, () => freePort()));
+  t.ok(ports.every((p) => p >= 10_000 && p < ephemeralStart), `50 ports in 10000–${ephemeralStart - 1}: ${Math.min(...ports)}–${Math.max(...ports)}`);
+  t.ok(new Set(ports).size > 40, 'spread at random, so test processes picking at once rarely pick the same');
+  // freePort skips a port that canBind finds held.
+  const held = net.createServer();
+  await new Promise<void>((resolve) => held.listen(ports[0], '127.0.0.1', () => resolve()));
+  t.teardown(() => closeServer(held));
+  t.equal(await canBind('127.0.0.1', ports[0]!), false, 'canBind: a held port cannot be bound');
+  t.equal(await canBind('127.0.0.1', ports[1]!), true, 'canBind: a free one can');
 });
 
 t.test('boundPort: the TCP port of a listening server, and a clear error for anything else', async (t) => {

@@ -7,11 +7,11 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
+import { canBind, freePort } from '../../shared/src/listen.js';
 import { track } from './children.js';
 
 const run = promisify(execFile);
@@ -143,23 +143,11 @@ async function stopProcess(proc: ChildProcess): Promise<void> {
 async function freeClusterPorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
-    const port = await freePort(0);
+    const port = await freePort();
     if (port + BUS_OFFSET > 65535 || ports.includes(port)) continue;
-    if ((await freePort(port + BUS_OFFSET).catch(() => 0)) !== 0) ports.push(port);
+    if (await canBind('127.0.0.1', port + BUS_OFFSET)) ports.push(port);
   }
   return ports;
-}
-
-function freePort(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const got = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(got));
-    });
-  });
 }
 
 async function waitForPing(node: ClusterNode): Promise<void> {
