@@ -18,7 +18,7 @@ BINARY_DEBS := binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf 
 # end-to-end test (homes.test) also runs Redis, nginx, ffmpeg and Chromium, and household.test iperf3.
 LAB_DEBS := iproute2 nftables miniupnpd-nftables miniupnpc natpmpc pebble libnss3-tools openssl curl redis-server nginx ffmpeg chromium iperf3
 
-.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test release release-key bench-smoke FORCE
+.PHONY: build test demo bench soak deps examples clean binaries image-deps rootfs image image-test lab-deps lab-test compose-deps compose-test release release-key bench-smoke fuzz-test FORCE
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -124,6 +124,12 @@ bench: build deps binaries
 # .ci/run after `make test`, kept out of it for its length.
 bench-smoke: build deps binaries
 	scripts/test.sh --only build/bench/test/smoke.test.js
+
+# The fuzz suite (test/fuzz/, docs/security.md): each role as its own process under hostile input for
+# about three minutes, both cores busy. Run by .ci/run after `make test`, kept out of it for its length.
+# Listed by its test files: the generators and harness beside them are modules, not tests.
+fuzz-test: build deps
+	scripts/test.sh --only $$(ls build/test/fuzz/*.test.js)
 
 # Simulated boxes against three entrance processes for ten minutes (docs/scale.md, "Soak"; not part of
 # `make test`). One socket per box: the open-file limit is raised first, as far as this machine lets it.

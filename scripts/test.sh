@@ -11,16 +11,14 @@ if [ "${1:-}" = --only ]; then
   phases+=("")
 else
   # The browser tests time playback and staleness in seconds: they run after the rest, one at a time,
-  # so they never share the two cores with qemu, a budget flood or each other. The fuzz suite saturates
-  # both cores for a minute and a half and comes last; it is listed by its test files (its generators
-  # and harness beside them are modules, not tests).
+  # so they never share the two cores with qemu, a budget flood or each other. The fuzz suite, which
+  # saturates both cores for three minutes, is its own target (`make fuzz-test`), run by .ci/run.
   # Two at a time (.taprc's jobs): three cut this phase from 14.6 to 12.4 min, but their load made tests
   # that time real servers (nginx reloads, uploads) fail. The slowest files are listed at the end of the run.
   # The benchmarks' smoke run (4 minutes of real servers, one benchmark after another) is its own target,
   # `make bench-smoke`, which .ci/run runs after this: it checks that every benchmark measures, not the product.
   phases+=("--jobs=2 $(ls -d build/*/test 2>/dev/null | grep -v '^build/bench/test$' | tr '\n' ' ') $(ls build/bench/test/*.test.js 2>/dev/null | grep -v '/smoke\.test\.js$' | tr '\n' ' ')")
   phases+=("--jobs=1 build/test/e2e")
-  phases+=("$(ls -d build/test/fuzz/*.test.js 2>/dev/null | tr '\n' ' ')")
 fi
 passed=0
 failed=0
