@@ -333,6 +333,8 @@ export class Rollouts {
     if (!selectedAt(boxId, r.STAGES[r.STAGE] ?? 0)) return undefined;
     // Offered it: a box that failed this version once (and no longer says so) is never offered it again.
     if ((await this.redis.zscore(this.keys.failed(r.ID), boxId)) !== null) return undefined;
+    // Written on every heartbeat until the box switches (while it downloads): health compares the new
+    // version with the old one's last reading, not its first.
     const before = JSON.stringify({ ...beforeOf(msg), SERVING: reachability === 'reachable' && !msg.PAUSED, AT: now });
     await this.redis.multi().zadd(this.keys.offered(r.ID), 'NX', String(now), boxId).hsetnx(this.keys.from(r.ID), boxId, version)
       .hset(this.keys.before(r.ID), boxId, before).exec();
