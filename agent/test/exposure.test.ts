@@ -3,7 +3,7 @@
 // viewer port lists the box's network addresses only to peers on its own networks (loopback, private,
 // link-local, ULA), and the household's advice (it names the box's LAN address) likewise; any other peer
 // gets the same page without them.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -12,9 +12,8 @@ import { silentLogger } from '../../shared/src/log.js';
 import { startRedis } from '../../test/helpers/redis.js';
 import { startEntrance } from '../../test/helpers/entrance.js';
 import { startAgent } from '../../test/helpers/agent.js';
-import { atDeath } from '../../test/helpers/children.js';
+import { managedNginxForTest } from '../../test/helpers/nginx-process.js';
 import { freePort, scrape } from '../../test/helpers/prometheus.js';
-import { managedNginx } from '../src/nginx/nginx.js';
 import { BoxStatus } from '../src/status/box-status.js';
 
 /** Whether anything accepts a TCP connection on host:port. */
@@ -56,12 +55,7 @@ t.test('the status page lists the box\'s addresses to its own networks only', as
   /** A managed nginx serving that status folder; `lanNetworks` overrides which peers count as the box's own. */
   const serve = async (name: string, lanNetworks?: string[]): Promise<string> => {
     const runDirectory = path.join(dir, name);
-    const nginx = managedNginx({ binary: '/usr/sbin/nginx', runDirectory, log: silentLogger() });
-    const undo = atDeath(() => process.kill(-Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
-    t.teardown(async () => {
-      undo();
-      await nginx.stop();
-    });
+    const nginx = managedNginxForTest(t, runDirectory);
     const httpPort = await freePort();
     await nginx.start({
       boxId: 'box-exposure', listenIp: '127.0.0.1', httpPort, agentHost: '127.0.0.1', agentPort: await freePort(),

@@ -6,22 +6,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { silentLogger } from '../../shared/src/log.js';
-import { atDeath } from '../../test/helpers/children.js';
+import { managedNginxForTest } from '../../test/helpers/nginx-process.js';
 import { freePort } from '../../test/helpers/prometheus.js';
 import { eventually } from '../../test/helpers/agent.js';
-import { managedNginx } from '../src/nginx/nginx.js';
 import type { SiteOptions } from '../src/nginx/config.js';
 
 t.test('overlapping reloads: the last one asked is the one nginx serves by', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dandelion-reload-'));
   const runDirectory = path.join(dir, 'run');
-  const nginx = managedNginx({ binary: '/usr/sbin/nginx', runDirectory, log: silentLogger() });
-  const undo = atDeath(() => process.kill(-Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
-  t.teardown(async () => {
-    undo();
-    await nginx.stop();
-  });
+  const nginx = managedNginxForTest(t, runDirectory);
   const httpPort = await freePort();
   const site: SiteOptions = {
     boxId: 'box-reload', listenIp: '127.0.0.1', httpPort, agentHost: '127.0.0.1', agentPort: await freePort(),

@@ -4,7 +4,12 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { track } from './children.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { managedNginx } from '../../agent/src/nginx/nginx.js';
+import type { Nginx } from '../../agent/src/nginx/nginx.js';
+import { silentLogger } from '../../shared/src/log.js';
+import { atDeath, track } from './children.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -27,4 +32,18 @@ export function spawnNginx(t: { teardown(fn: () => unknown): void }, dir: string
     }
   });
   return { proc, stderr: () => stderr };
+}
+
+/**
+ * The agent's own managed nginx (agent/src/nginx) in `runDirectory`, without an agent around it: stopped
+ * at the test's teardown, and its process group killed with the test process if that dies first.
+ */
+export function managedNginxForTest(t: { teardown(fn: () => unknown): void }, runDirectory: string): Nginx {
+  const nginx = managedNginx({ binary: NGINX, runDirectory, log: silentLogger() });
+  const undo = atDeath(() => process.kill(-Number(readFileSync(path.join(runDirectory, 'nginx.pid'), 'utf8')), 'SIGKILL'));
+  t.teardown(async () => {
+    undo();
+    await nginx.stop();
+  });
+  return nginx;
 }
