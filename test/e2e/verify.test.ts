@@ -94,7 +94,13 @@ t.test('the viewer page refuses a box\'s altered segments, keeps playing and rep
   await sleep(6_000);
 
   // The box that served this viewer's latest segment turns bad.
-  const seen = (): Promise<Seen> => page.evaluate(() => (window as unknown as { dandelion: Seen }).dandelion);
+  // Its plain records only: window.dandelion also holds the hls.js instance (for the console), a graph that
+  // grows with the stream (buffered data as typed arrays among it). When serializing it throws, Playwright
+  // answers undefined for the whole object (its _jsonValueNoThrow); the test failed once so in CI.
+  const seen = (): Promise<Seen> => page.evaluate(() => {
+    const { served, rejected, reports } = (window as unknown as { dandelion: Seen }).dandelion;
+    return { served, rejected, reports };
+  });
   const before = await seen();
   const lastHost = before.served[before.served.length - 1]?.server ?? '';
   const cheat = boxes.find((b) => lastHost.endsWith(`:${b.status.httpPort}`));
