@@ -108,7 +108,7 @@ function ephemeralRangeStart(): number {
   }
 }
 
-/** Whether a server can listen on host:port right now; errors other than "in use" are thrown. */
+/** Whether a server can listen on host:port right now (in use or not permitted: false); other errors are thrown. */
 export function canBind(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
