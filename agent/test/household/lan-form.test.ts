@@ -39,8 +39,11 @@ const form = (fields: Record<string, string>): string => new URLSearchParams(fie
 const redis = await startRedis(t);
 const runDirectory = path.join(mkdtempSync(path.join(os.tmpdir(), 'dandelion-lan-form-')), 'run');
 const settingsFile = path.join(runDirectory, 'household.json');
+// The household's clock at noon: the quiet hours the form sets (01:00-02:00) must not be now. On the real
+// clock this test failed every night between 01:00 and 02:00.
+const NOON = new Date(2026, 11, 5, 12).getTime();
 const start = (): Promise<RunningAgent> =>
-  startAgent(t, { redisUrl: redis.url, entranceUrls: NO_ENTRANCE, runDirectory, env: { DANDELION_UPLOAD_CAP_MBIT: '10' }, readings: NO_COUNTERS });
+  startAgent(t, { redisUrl: redis.url, entranceUrls: NO_ENTRANCE, runDirectory, env: { DANDELION_UPLOAD_CAP_MBIT: '10' }, readings: NO_COUNTERS, now: () => NOON });
 /** nginx's limit_rate for a response that starts alone (bytes/s), from the config nginx runs. */
 const rateAlone = (box: RunningAgent): number => Number(/\n\s+1 (\d+);/.exec(readFileSync(box.status.nginxConfPath, 'utf8'))?.[1]);
 
