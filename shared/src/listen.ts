@@ -45,10 +45,16 @@ export async function listenOn(server: net.Server, host: string, port: number, k
  * whatever holds it.
  */
 export async function checkCanListen(host: string, port: number, keys: ListenKeys): Promise<void> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port, keys)));
-    probe.listen(port, host, () => probe.close(() => resolve()));
+  const err = await bindError(host, port);
+  if (err !== undefined) throw listenError(err, host, port, keys);
+}
+
+/** Listen on host:port and let go at once: the error the bind got, or undefined when it could. */
+function bindError(host: string, port: number): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', resolve);
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)));
   });
 }
 
@@ -109,12 +115,11 @@ function ephemeralRangeStart(): number {
 }
 
 /** Whether a server can listen on host:port right now (in use or not permitted: false); other errors are thrown. */
-export function canBind(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(false) : reject(err)));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
+export async function canBind(host: string, port: number): Promise<boolean> {
+  const err = await bindError(host, port);
+  if (err === undefined) return true;
+  if (err.code === 'EADDRINUSE' || err.code === 'EACCES') return false;
+  throw err;
 }
 
 /** A port the kernel picks (port 0). */
