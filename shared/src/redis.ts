@@ -104,8 +104,17 @@ function newClient(cfg: RedisConfig): Redis {
   return new Cluster(nodes.map(clusterNodeOf), clusterOptionsOf()) as unknown as Redis;
 }
 
-/** Connect, or throw with the reason, so `main` can say why it cannot start. */
-export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis> {
+/** How long a Redis Cluster that answers may stay not ready (slots not all served yet) before a start gives up. */
+export const CLUSTER_READY_WITHIN_MS = 60_000;
+/** How often a start waiting for a Redis Cluster says so. */
+const CLUSTER_WAIT_LOG_MS = 10_000;
+
+/**
+ * Connect, or throw with the reason, so `main` can say why it cannot start. A Redis Cluster whose nodes
+ * answer but which is not ready yet (a cluster just created, whose nodes have not all agreed on the
+ * slots) is waited for, up to `clusterReadyWithinMs`, with a warning every 10 s.
+ */
+export async function connectRedis(cfg: RedisConfig, log: Logger, opts: { clusterReadyWithinMs?: number } = {}): Promise<Redis> {
   const redis = newClient(cfg);
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   // Reconnects are retried and commands fail with their own errors, so one line per 30 s is enough.
@@ -114,12 +123,51 @@ export async function connectRedis(cfg: RedisConfig, log: Logger): Promise<Redis
     const heldBack = errors.take();
     if (heldBack !== undefined) log.warn({ err: err.message, ...(heldBack > 0 ? { heldBack } : {}) }, 'redis connection error; retrying');
   });
+  await connectClient(redis, log, opts);
+  return redis;
+}
+
+/**
+ * Connect a client made with lazyConnect (newClient, duplicateClient): a Cluster once it is ready (see
+ * clusterReady). On failure the client is disconnected and the error thrown.
+ */
+export async function connectClient(redis: Redis, log: Logger, opts: { clusterReadyWithinMs?: number } = {}): Promise<void> {
+  const cluster = clusterOf(redis);
+  const connected = cluster ? clusterReady(cluster, log, opts.clusterReadyWithinMs ?? CLUSTER_READY_WITHIN_MS) : redis.connect();
   // A failed first connect would otherwise leave the client reconnecting forever behind the rejection.
-  await redis.connect().catch((err: unknown) => {
+  await connected.catch((err: unknown) => {
     redis.disconnect();
     throw err;
   });
-  return redis;
+}
+
+/**
+ * Connect a Cluster and wait for its 'ready' event. Cluster#connect()'s own promise is not enough: when
+ * the first try reaches the nodes but the cluster is not ready (CLUSTER INFO's cluster_state is fail, or
+ * CLUSTER SLOTS is empty), ioredis reconnects with a promise of its own, and the first one never settles
+ * even once a later try succeeds (redis/ioredis#709): an entrance started just after `redis-cli
+ * --cluster create` waited for ever, saying nothing. Nodes that cannot be reached still reject at once.
+ */
+function clusterReady(cluster: Cluster, log: Logger, readyWithinMs: number): Promise<void> {
+  const started = Date.now();
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: unknown): void => {
+      clearTimeout(deadline);
+      clearInterval(waiting);
+      cluster.off('ready', onReady);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onReady = (): void => settle();
+    const deadline = setTimeout(() => {
+      settle(new Error(`the Redis Cluster answers but was not ready within ${Math.round(readyWithinMs / 1000)} s: its slots are not all served (see CLUSTER INFO on a node: cluster_state)`));
+    }, readyWithinMs);
+    const waiting = setInterval(() => {
+      log.warn({ waitedSeconds: Math.round((Date.now() - started) / 1000) }, 'the Redis Cluster answers but is not ready yet (its slots are not all served); waiting');
+    }, Math.min(CLUSTER_WAIT_LOG_MS, readyWithinMs / 2));
+    cluster.once('ready', onReady);
+    cluster.connect().catch(settle);
+  });
 }
 
 /** Run a MULTI (or pipeline) and throw the first command error: ioredis reports them per command, not as a rejection. */

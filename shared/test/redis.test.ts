@@ -1,6 +1,7 @@
 // A role's Redis client against a real redis-server on a unix socket: REDIS_URL picks the socket and
 // the database, execOrThrow surfaces a command's error and an aborted transaction, and a Redis that is
-// not there is an error (logged once) rather than a crash.
+// not there is an error (logged once) rather than a crash. A Redis Cluster that answers but is not ready
+// yet is waited for (with a warning), up to a bound.
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import t from 'tap';
 import { createLogger, silentLogger } from '../src/log.js';
 import { connectRedis, execOrThrow, redisOptionsOf } from '../src/redis.js';
 import { startRedis } from '../../test/helpers/redis.js';
+import { startUnformedClusterNode } from '../../test/helpers/redis-cluster.js';
 
 const FALLBACK = { REDIS_HOST: '127.0.0.1', REDIS_PORT: 6379, DB: 0 };
 
@@ -80,4 +82,45 @@ t.test('a Redis that is not there: connect rejects, the error is logged, and the
   await sleep(1_500);
   await new Promise<void>((resolve) => listener.close(() => resolve()));
   t.equal(knocks, 0, 'no reconnect after the rejection');
+});
+
+/** A logger at warn whose lines the test reads. */
+function capturedLogger(): { log: ReturnType<typeof createLogger>; text: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { log: createLogger({ level: 'warn', role: 'test', destination }), text: () => chunks.join('') };
+}
+
+t.test('a Redis Cluster not ready yet is waited for: connect resolves once its slots are served', async (t) => {
+  const node = await startUnformedClusterNode(t);
+  const { log, text } = capturedLogger();
+  const cfg = { ...FALLBACK, REDIS_URL: undefined, REDIS_CLUSTER_NODES: [node.address] };
+  let settled = false;
+  const connecting = connectRedis(cfg, log, { clusterReadyWithinMs: 30_000 }).finally(() => (settled = true));
+  await sleep(1_500);
+  t.notOk(settled, 'still waiting while the node holds no slot');
+  await node.takeAllSlots();
+  // Before the fix, this promise never settled: ioredis's first connect() lost its resolve on the failed ready check.
+  const redis = await connecting;
+  t.teardown(() => redis.disconnect());
+  await redis.set('dandelion:cluster-late', 'stored');
+  t.equal(await redis.get('dandelion:cluster-late'), 'stored', 'commands reach the cluster');
+  t.notMatch(text(), /not ready within/, 'no error was logged');
+});
+
+t.test('a Redis Cluster that stays not ready: connect rejects after the bound, saying so, and stops trying', async (t) => {
+  const node = await startUnformedClusterNode(t);
+  const { log, text } = capturedLogger();
+  const cfg = { ...FALLBACK, REDIS_URL: undefined, REDIS_CLUSTER_NODES: [node.address] };
+  await t.rejects(connectRedis(cfg, log, { clusterReadyWithinMs: 2_500 }), /Redis Cluster answers but was not ready within 3 s.*cluster_state/);
+  t.match(text(), /Redis Cluster answers but is not ready yet.*waiting/, 'the wait was logged');
+  // The client was disconnected, not left reconnecting behind the rejection (every 200 ms at first).
+  await node.takeAllSlots();
+  await sleep(1_500);
+  t.equal(await node.clients(), 0, 'no client came back once the cluster was ready');
 });

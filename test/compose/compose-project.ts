@@ -19,7 +19,8 @@ export interface ComposeProject {
   remove(service: string): Promise<string>;
   /** SIGKILL a service's container (`docker kill`), as a crash would. */
   kill(service: string): Promise<string>;
-  logs(): Promise<string>;
+  /** The last 40 lines of each service's log (of `services` only, when named) and `ps`: what a failure message needs. */
+  logs(...services: string[]): Promise<string>;
 }
 
 export function composeProject(
@@ -47,6 +48,6 @@ export function composeProject(
     exec: (service, ...command) => run('exec', '-T', service, ...command),
     remove: (service) => run('rm', '--stop', '--force', service),
     kill: (service) => run('kill', '-s', 'SIGKILL', service),
-    logs: () => run('logs', '--no-color', '--tail', '40'),
+    logs: async (...services) => `${await run('ps')}\n${await run('logs', '--no-color', '--tail', '40', ...services)}`,
   };
 }

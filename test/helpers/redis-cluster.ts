@@ -97,6 +97,41 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
   };
 }
 
+/**
+ * One cluster-enabled node holding half the slots: a cluster not formed yet, as a node is between
+ * `redis-cli --cluster create` giving it its slots and the other nodes agreeing (CLUSTER SLOTS lists
+ * slots, CLUSTER INFO says cluster_state:fail).
+ */
+export interface UnformedClusterNode {
+  /** `127.0.0.1:<port>`, as REDIS_CLUSTER_NODES lists it. */
+  address: string;
+  /** Give the node the other half: the cluster becomes ok. */
+  takeAllSlots(): Promise<void>;
+  /** How many clients are connected to the node (CLIENT LIST, less the one asking). */
+  clients(): Promise<number>;
+}
+
+export async function startUnformedClusterNode(t: { teardown(fn: () => unknown): void }): Promise<UnformedClusterNode> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'drc-'));
+  const [port = 0] = await freeClusterPorts(1);
+  const node: ClusterNode = { port, address: `127.0.0.1:${port}`, proc: startNode(root, port, ['--cluster-announce-ip', '127.0.0.1']) };
+  t.teardown(async () => {
+    await stopProcess(node.proc);
+    rmSync(root, { recursive: true, force: true });
+  });
+  await waitForPing(node);
+  const cli = async (...args: string[]): Promise<string> => (await run('redis-cli', ['-p', String(port), ...args])).stdout;
+  await cli('CLUSTER', 'ADDSLOTSRANGE', '0', '8191');
+  return {
+    address: node.address,
+    async takeAllSlots() {
+      await cli('CLUSTER', 'ADDSLOTSRANGE', '8192', '16383');
+      await waitForClusterOk(port);
+    },
+    clients: async () => (await cli('CLIENT', 'LIST')).trim().split('\n').length - 1,
+  };
+}
+
 /** One line of `CLUSTER NODES`: the node's port, flags (master, slave, myself, fail…), master's ID ('-' for a master) and slot ranges held. */
 export interface ClusterNodeView { port: number; flags: string[]; master: string; slotRanges: number }
 
@@ -118,13 +153,15 @@ export async function clusterNodes(port: number): Promise<Map<string, ClusterNod
   }
 }
 
-function startNode(root: string, port: number): ChildProcess {
+/** `extraArgs`: a node alone must be told its address (`--cluster-announce-ip`): no other node tells it, and CLUSTER SLOTS names it "". */
+function startNode(root: string, port: number, extraArgs: string[] = []): ChildProcess {
   const dir = path.join(root, String(port));
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
     '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
     // A replica takes over however long its link was down: a test kills masters of a cluster just made.
     '--cluster-replica-validity-factor', '0',
+    ...extraArgs,
   ];
   mkdirSync(dir, { recursive: true });
   const proc = spawn('redis-server', args, { stdio: 'ignore' });

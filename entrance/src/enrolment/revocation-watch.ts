@@ -10,7 +10,7 @@ import type { Logger } from '../../../shared/src/log.js';
 import { Close, isIdOf } from '../../../shared/src/protocol/index.js';
 import { enrolmentKeys } from '../../../shared/src/redis-keys.js';
 import type { BoxRegistry } from '../registry/registry.js';
-import { duplicateClient, keyLayoutOfClient } from '../../../shared/src/redis.js';
+import { connectClient, duplicateClient, keyLayoutOfClient } from '../../../shared/src/redis.js';
 
 export interface RevocationWatchDeps {
   redis: Redis;
@@ -31,7 +31,7 @@ export class RevocationWatch {
   }
 
   async start(): Promise<void> {
-    await this.subscriber.connect();
+    await connectClient(this.subscriber, this.deps.log);
     await this.subscriber.subscribe(enrolmentKeys(keyLayoutOfClient(this.deps.redis)).revokedChannel);
   }
 
