@@ -143,8 +143,8 @@ export async function connectClient(redis: Redis, log: Logger, opts: { clusterRe
 
 /**
  * Connect a Cluster and wait for its 'ready' event. Cluster#connect()'s own promise is not enough: when
- * the first try reaches the nodes but the cluster is not ready (CLUSTER INFO's cluster_state is fail, or
- * CLUSTER SLOTS is empty), ioredis reconnects with a promise of its own, and the first one never settles
+ * the first try reaches the nodes but the cluster is not ready (CLUSTER INFO's cluster_state is fail),
+ * ioredis reconnects with a promise of its own, and the first one never settles
  * even once a later try succeeds (redis/ioredis#709): an entrance started just after `redis-cli
  * --cluster create` waited for ever, saying nothing. Nodes that cannot be reached still reject at once.
  */

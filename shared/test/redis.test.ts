@@ -16,6 +16,18 @@ import { startUnformedClusterNode } from '../../test/helpers/redis-cluster.js';
 
 const FALLBACK = { REDIS_HOST: '127.0.0.1', REDIS_PORT: 6379, DB: 0 };
 
+/** A logger at warn whose lines the test reads. */
+function capturedLogger(): { log: ReturnType<typeof createLogger>; text: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { log: createLogger({ level: 'warn', role: 'test', destination }), text: () => chunks.join('') };
+}
+
 t.test('connects through REDIS_URL to the socket and database it names', async (t) => {
   const server = await startRedis(t);
   const redis = await connectRedis({ ...FALLBACK, REDIS_URL: `${server.url}?db=3` }, silentLogger());
@@ -58,19 +70,9 @@ t.test('a Redis that is not there: connect rejects, the error is logged, and the
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const socket = path.join(dir, 'redis.sock');
-  const chunks: string[] = [];
-  const log = createLogger({
-    level: 'warn',
-    role: 'test',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        chunks.push(chunk.toString());
-        done();
-      },
-    }),
-  });
+  const { log, text } = capturedLogger();
   await t.rejects(connectRedis({ ...FALLBACK, REDIS_URL: `unix://${socket}` }, log), /ENOENT|ECONNREFUSED|Connection is closed/);
-  t.match(chunks.join(''), /ENOENT.*redis connection error; retrying/, 'the log says why');
+  t.match(text(), /ENOENT.*redis connection error; retrying/, 'the log says why');
   // Something now listens where Redis should be: a client left reconnecting behind the rejection (every
   // 200 ms at first) would knock, and would keep a role's process from ever ending.
   let knocks = 0;
@@ -84,18 +86,6 @@ t.test('a Redis that is not there: connect rejects, the error is logged, and the
   t.equal(knocks, 0, 'no reconnect after the rejection');
 });
 
-/** A logger at warn whose lines the test reads. */
-function capturedLogger(): { log: ReturnType<typeof createLogger>; text: () => string } {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { log: createLogger({ level: 'warn', role: 'test', destination }), text: () => chunks.join('') };
-}
-
 t.test('a Redis Cluster not ready yet is waited for: connect resolves once its slots are served', async (t) => {
   const node = await startUnformedClusterNode(t);
   const { log, text } = capturedLogger();
@@ -103,7 +93,7 @@ t.test('a Redis Cluster not ready yet is waited for: connect resolves once its s
   let settled = false;
   const connecting = connectRedis(cfg, log, { clusterReadyWithinMs: 30_000 }).finally(() => (settled = true));
   await sleep(1_500);
-  t.notOk(settled, 'still waiting while the node holds no slot');
+  t.notOk(settled, 'still waiting while the cluster serves half its slots');
   await node.takeAllSlots();
   // Before the fix, this promise never settled: ioredis's first connect() lost its resolve on the failed ready check.
   const redis = await connecting;
